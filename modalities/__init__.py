@@ -1,0 +1,1 @@
+"""Modality adapters: one package per modality, and the protocol they share (base.py)."""

@@ -1,0 +1,183 @@
+"""The modality adapter protocol and the registry recipes look modalities up in.
+
+A modality turns its objects (images, molecules, sequences, ...) into tensors the
+modality-agnostic core understands, and back:
+
+    data set ──encode──▶ Encoded(x, mask, cond) ──core──▶ x̂ ──decode──▶ objects ──▶ write / evaluate
+
+The core only ever sees ``Encoded``: a float tensor ``x`` of shape (B, *shape), an optional
+``mask`` of the same shape (1 = a real entry, 0 = padding; each sample's dimension N_i is
+``mask[i].sum()``), and an optional ``cond``: integer class labels of shape (B,) where -1
+means "no label" (classifier-free guidance), or float properties of shape (B, k) where NaN
+means "no value".
+
+A new modality subclasses :class:`Modality`, registers it with ``@register_modality("name")``
+and is then usable from any recipe as ``modality: {name: <name>, ...options}``. See
+docs/adding_a_modality.md.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class Encoded:
+    """A batch in the core's terms. Shapes: x (B, *shape); mask like x or None; cond (B,) / (B, k) or None."""
+
+    x: Tensor
+    mask: Tensor | None = None
+    cond: Tensor | None = None
+
+    def to(self, device: torch.device | str) -> "Encoded":
+        def mv(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return Encoded(mv(self.x), mv(self.mask), mv(self.cond))
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @staticmethod
+    def cat(parts: Sequence["Encoded"]) -> "Encoded":
+        """Concatenate batches along the batch dim (e.g. per-seed layouts)."""
+
+        def c(ts: list[Tensor | None]) -> Tensor | None:
+            return None if ts[0] is None else torch.cat(ts)  # type: ignore[arg-type]
+
+        return Encoded(c([p.x for p in parts]), c([p.mask for p in parts]), c([p.cond for p in parts]))
+
+
+class EncodedDataset(torch.utils.data.Dataset):
+    """A data set of already-encoded tensors (the common case: encode once, train many epochs).
+
+    x: (M, *shape); mask: like x or None; cond: (M,) / (M, k) or None.
+    """
+
+    def __init__(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None):
+        if mask is not None and mask.shape != x.shape:
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match x shape {tuple(x.shape)}")
+        if cond is not None and cond.shape[0] != x.shape[0]:
+            raise ValueError(f"cond has {cond.shape[0]} rows but x has {x.shape[0]}")
+        self.x, self.mask, self.cond = x, mask, cond
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> Encoded:
+        return Encoded(self.x[i], None if self.mask is None else self.mask[i], None if self.cond is None else self.cond[i])
+
+
+def stack_batch(items: Sequence[Encoded]) -> Encoded:
+    """DataLoader collate_fn for items from :class:`EncodedDataset` (no batch dim per item)."""
+    x = torch.stack([i.x for i in items])
+    mask = None if items[0].mask is None else torch.stack([i.mask for i in items])
+    cond = None if items[0].cond is None else torch.stack([i.cond for i in items])
+    return Encoded(x, mask, cond)
+
+
+class Modality(abc.ABC):
+    """Adapter between one modality's objects and the core's tensors.
+
+    Subclasses take their options as keyword arguments (they come from the recipe's
+    ``modality:`` config block) and implement the abstract methods below.
+    """
+
+    #: registry name, set by :func:`register_modality`
+    name: ClassVar[str] = ""
+    #: number of classes for integer conditioning (0 = unconditional)
+    num_classes: int = 0
+
+    @abc.abstractmethod
+    def dataset(self, split: str = "train") -> torch.utils.data.Dataset:
+        """The encoded data set; items are :class:`Encoded` without a batch dim. split: "train" | "test"."""
+
+    def collate(self, items: Sequence[Encoded]) -> Encoded:
+        """DataLoader collate_fn; the default stacks fixed-shape items."""
+        return stack_batch(items)
+
+    @abc.abstractmethod
+    def backbone(self, **kwargs: Any) -> nn.Module:
+        """Build the network F(x_in, c_noise, cond=None, mask=None) -> tensor shaped like x_in.
+
+        ``kwargs`` is the recipe's ``backbone:`` block. c_noise has shape (B,).
+        """
+
+    @abc.abstractmethod
+    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+        """What to sample: ``num`` zero tensors of the sample shape, their mask and cond.
+
+        Variable-size modalities draw the sizes here (from the training distribution),
+        using ``generator`` only, so a sample is a function of its seed.
+        """
+
+    @abc.abstractmethod
+    def decode(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
+        """Tensors (B, *shape) -> B objects (an invalid object may be None; it is counted, not dropped)."""
+
+    @abc.abstractmethod
+    def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
+        """Write objects to ``out`` (a folder, or a file whose extension names the format). Returns paths written."""
+
+    def evaluate(self, objects: Sequence[Any]) -> dict[str, float]:
+        """Quality metrics of generated objects against held-out data. Default: none."""
+        return {}
+
+
+_REGISTRY: dict[str, type[Modality]] = {}
+
+
+def register_modality(name: str) -> Callable[[type[Modality]], type[Modality]]:
+    """Class decorator: make a Modality subclass available to recipes as ``modality.name=<name>``."""
+
+    def deco(cls: type[Modality]) -> type[Modality]:
+        if not (isinstance(cls, type) and issubclass(cls, Modality)):
+            raise TypeError(f"@register_modality({name!r}) must decorate a Modality subclass, got {cls!r}")
+        other = _REGISTRY.get(name)
+        if other is not None and other.__qualname__ != cls.__qualname__:
+            raise ValueError(f"modality name {name!r} is already registered to {other.__module__}.{other.__qualname__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_builtin() -> None:
+    # Importing the packages runs their @register_modality decorators. A modality whose
+    # optional dependencies are missing is simply not registered.
+    import importlib
+
+    for mod in ("modalities.images", "modalities.graphs"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+
+
+def modality_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_modality(name: str) -> type[Modality]:
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown modality {name!r}; registered: {', '.join(sorted(_REGISTRY)) or '(none)'}") from None
+
+
+def build_modality(options: dict[str, Any]) -> Modality:
+    """Instantiate from a plain dict ``{name: ..., **options}``. Only registered classes can be built."""
+    opts = dict(options)
+    if "name" not in opts:
+        raise ValueError("modality config needs a 'name' field naming a registered modality")
+    cls = get_modality(str(opts.pop("name")))
+    return cls(**opts)

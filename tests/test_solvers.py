@@ -1,0 +1,135 @@
+"""Solvers end to end against the closed-form oracle denoiser, convergence order, NFE, guidance."""
+
+import math
+
+import pytest
+import torch
+from scipy import stats
+
+from pfgm_core import OracleDenoiser, PFGMKernel, karras_sigmas, sample
+from pfgm_core.solvers import nfe_for
+
+N, K, NS = 16, 5, 2000
+W = torch.tensor([0.1, 0.15, 0.2, 0.25, 0.3], dtype=torch.float64)
+
+
+def _points(seed=0, K=K):
+    return torch.randn(K, N, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 0.5
+
+
+def _check_lands(x, pts, weights, mask=None):
+    d = torch.cdist(x, pts)
+    dm, idx = d.min(1)
+    assert (dm < 1e-2).double().mean() >= 0.99
+    cnt = torch.bincount(idx, minlength=len(pts)).double()
+    assert stats.chisquare(cnt.numpy(), (weights / weights.sum() * len(x)).numpy()).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("D", [1, 4, 128, math.inf])
+@pytest.mark.parametrize("solver,steps", [("heun", 18), ("dpmpp_2m", 24)])
+def test_oracle_lands_on_data(D, solver, steps):
+    pts = _points()
+    k = PFGMKernel(D)
+    x0 = k.prior((NS, N), 80.0, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    info = {}
+    x = sample(OracleDenoiser(pts, D, W), x0, karras_sigmas(steps, 0.002, 80.0), solver, info=info)
+    assert info["nfe"] == nfe_for(solver, steps) == (2 * steps - 1 if solver == "heun" else steps)
+    _check_lands(x, pts, W)
+
+
+def test_oracle_weights_matter():
+    """Negative control: samples from uniform weights fail the χ² test against W."""
+    pts = _points()
+    k = PFGMKernel(4)
+    x0 = k.prior((NS, N), 80.0, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = sample(OracleDenoiser(pts, 4), x0, karras_sigmas(18, 0.002, 80.0), "heun")
+    with pytest.raises(AssertionError):
+        _check_lands(x, pts, W)
+
+
+@pytest.mark.parametrize("D", [1, 4, 128, math.inf])
+@pytest.mark.parametrize("solver,steps", [("heun", 18), ("dpmpp_2m", 24)])
+def test_oracle_masked_variable_size(D, solver, steps):
+    """Points of sizes 8, 12, 16 padded to 16; each sample is solved in its own N_i dims."""
+    sizes = torch.tensor([8, 8, 12, 12, 16, 16])
+    masks = (torch.arange(N)[None] < sizes[:, None]).double()
+    pts = _points(seed=2, K=6) * masks
+    w = torch.tensor([0.05, 0.15, 0.1, 0.2, 0.3, 0.2], dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    # a layout draws each sample's size with the total weight of that size, as a modality would
+    size_w = torch.stack([w[sizes == s].sum() for s in (8, 12, 16)])
+    pick = torch.multinomial(size_w, NS, replacement=True, generator=g)
+    mask = (torch.arange(N)[None] < torch.tensor([8, 12, 16])[pick][:, None]).double()
+    k = PFGMKernel(D)
+    x0 = k.prior((NS, N), 80.0, mask=mask, generator=g, dtype=torch.float64)
+    x = sample(OracleDenoiser(pts, D, w, masks=masks), x0, karras_sigmas(steps, 0.002, 80.0), solver, mask=mask)
+    assert (x[mask == 0] == 0).all()
+    _check_lands(x, pts, w)
+
+
+def _order_errors(solver, D, steps_list):
+    pts = torch.randn(64, N, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.5
+    orc = OracleDenoiser(pts, D)
+    x0 = PFGMKernel(D).prior((128, N), 80.0, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    # stop at σ = 0.5, where the flow is smooth, so the error measures the solver alone
+    sig = lambda n: karras_sigmas(n, 0.5, 80.0)[:-1]
+    ref = sample(orc, x0, sig(1024), "heun")
+    return [(sample(orc, x0, sig(n), solver) - ref).norm(dim=1).median().item() for n in steps_list]
+
+
+@pytest.mark.parametrize("D", [4, math.inf])
+def test_convergence_order(D):
+    e = _order_errors("heun", D, [32, 64])
+    assert 3.2 < e[0] / e[1] < 5.5, e
+    e = _order_errors("euler", D, [32, 64])
+    assert 1.7 < e[0] / e[1] < 2.4, e
+    e = _order_errors("dpmpp_2m", D, [64, 128])
+    assert 3.0 < e[0] / e[1] < 5.5, e
+
+
+def test_alpha_injection_changes_result_and_uses_generator():
+    pts = _points()
+    orc = OracleDenoiser(pts, 4)
+    x0 = PFGMKernel(4).prior((64, N), 80.0, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sig = karras_sigmas(10, 0.002, 80.0)
+    base = sample(orc, x0, sig, "euler")
+    a = sample(orc, x0, sig, "euler", alpha=0.1, generator=torch.Generator().manual_seed(9))
+    b = sample(orc, x0, sig, "euler", alpha=0.1, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(a, b) and not torch.equal(a, base)
+
+
+def test_callback_and_float32_network():
+    pts = _points()
+    orc = OracleDenoiser(pts, math.inf)
+    seen = []
+    x0 = PFGMKernel().prior((8, N), 80.0, generator=torch.Generator().manual_seed(0))
+    x = sample(orc, x0, karras_sigmas(5, 0.002, 80.0), "heun", callback=lambda d: seen.append((d["i"], d["x"].dtype)))
+    assert x.dtype == torch.float32
+    assert [i for i, _ in seen] == list(range(5)) and all(dt == torch.float64 for _, dt in seen)
+
+
+def test_classifier_free_guidance():
+    """A toy conditional denoiser: guidance w extrapolates D_u + w·(D_c − D_u)."""
+    calls = []
+
+    def den(x, s, cond=None, mask=None):
+        calls.append(x.shape[0])
+        target = torch.where(cond[:, None] >= 0, torch.ones_like(x), torch.zeros_like(x))
+        return target
+
+    x0 = torch.zeros(4, 3)
+    cond = torch.tensor([0, 1, 2, 3])
+    x = sample(den, x0, karras_sigmas(1, 0.002, 1.0), "euler", cond=cond, guidance=2.5)
+    torch.testing.assert_close(x, torch.full((4, 3), 2.5))
+    assert calls == [8]  # one batched call for conditional and unconditional
+
+
+@pytest.mark.parametrize("bad", [torch.tensor([1.0, 2.0, 0.0]), torch.tensor([[1.0, 0.0]]), torch.tensor([1.0])])
+def test_bad_sigmas(bad):
+    with pytest.raises(ValueError):
+        sample(lambda x, s: x, torch.zeros(2, 2), bad)
+
+
+def test_unknown_solver():
+    with pytest.raises(ValueError, match="unknown solver"):
+        sample(lambda x, s: x, torch.zeros(2, 2), karras_sigmas(3, 0.1, 1.0), solver="rk99")
