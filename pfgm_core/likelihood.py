@@ -65,7 +65,7 @@ def log_likelihood(
     generator: torch.Generator | None = None,
     prior_log_prob: Callable[[Tensor], Tensor] | None = None,
 ) -> dict[str, Tensor]:
-    """log p_{σ_min}(x0) per sample by integrating the ODE from σ_min up to σ_max (Heun, log-σ grid).
+    """log p_{σ_min}(x0) per sample by integrating the ODE from σ_min up to σ_max (Heun in ln σ).
 
     x0: (B, *shape) data (float64 recommended); mask like x0. Returns a dict with
     ``logp`` (B,) in nats, ``bpd`` (B,) = −logp/(N_i·ln 2), ``x_T`` the encoding at σ_max,
@@ -82,7 +82,8 @@ def log_likelihood(
     sig = torch.exp(torch.linspace(math.log(sigma_min), math.log(sigma_max), num_steps + 1, dtype=torch.float64))
     nfe = 0
 
-    def velocity(x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+    def denoise(x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+        """D(x, σ) and the trace tr ∂D/∂x (B,)."""
         nonlocal nfe
         nfe += 1
         sb = s.expand(B)
@@ -92,20 +93,24 @@ def log_likelihood(
                 return denoiser(z, sb).to(torch.float64)
             return denoiser(z, sb, cond=cond, mask=m).to(torch.float64)
 
-        den, tr = _divergence(den_fn, x, m, exact, num_probes, generator)
-        f = (x - den) / s
-        div = (N - tr) / s
-        return f, div
+        return _divergence(den_fn, x, m, exact, num_probes, generator)
 
+    # In t = ln σ the flow is dx/dt = x − D and d(Δ log p)/dt = N − tr ∂D/∂x. x grows like σ, so a
+    # plain Heun step's relative error compounds into the prior term (~N/2 nats); we solve the
+    # linear part exactly and interpolate D linearly in t (an exponential-integrator Heun step):
+    #   x(t+h) = eʰx − (eʰ − 1)·D₁ − (D₂ − D₁)·(eʰ − 1 − h)/h.
     delta = torch.zeros(B, dtype=torch.float64, device=x.device)
+    d1, tr1 = denoise(x, sig[0])
     for i in range(num_steps):
-        s, s_next = sig[i], sig[i + 1]
-        h = s_next - s
-        f1, div1 = velocity(x, s)
-        x_pred = x + h * f1
-        f2, div2 = velocity(x_pred, s_next)
-        x = x + 0.5 * h * (f1 + f2)
-        delta = delta + 0.5 * h * (div1 + div2)
+        h = torch.log(sig[i + 1]) - torch.log(sig[i])
+        eh1 = torch.expm1(h)
+        phi2 = (eh1 - h) / h
+        x_pred = (eh1 + 1) * x - eh1 * d1
+        d2, tr2 = denoise(x_pred, sig[i + 1])
+        x = (eh1 + 1) * x - eh1 * d1 - (d2 - d1) * phi2
+        d2, tr2_ = denoise(x, sig[i + 1])
+        delta = delta + 0.5 * h * ((N - tr1) + (N - tr2_))
+        d1, tr1 = d2, tr2_
     prior = prior_log_prob(x) if prior_log_prob is not None else kernel.log_prob(x, sigma_max, mask)
     logp = prior + delta
     return {"logp": logp, "bpd": -logp / (N * math.log(2)), "x_T": x, "prior": prior, "nfe": torch.tensor(nfe)}

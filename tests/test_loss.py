@@ -1,0 +1,99 @@
+"""The PFGM++ loss: analytic value with the Bayes-optimal denoiser, masking, label dropout."""
+
+import math
+
+import pytest
+import torch
+
+from pfgm_core import OracleDenoiser, PFGMKernel, PFGMLoss
+from pfgm_core.loss import drop_cond
+
+
+def test_gaussian_oracle_loss_is_one():
+    """For y ~ N(0, σ_d² I) and D = ∞ the posterior mean is x·σ_d²/(σ²+σ_d²), its MSE per dim is
+    σ²σ_d²/(σ²+σ_d²), and EDM's weight makes the expected loss exactly 1 at every σ."""
+    sd, B, N = 0.5, 20_000, 8
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(B, N, generator=g, dtype=torch.float64) * sd
+
+    def bayes(x, s, cond=None, mask=None):
+        s = s.reshape(-1, 1)
+        return x * sd**2 / (s**2 + sd**2)
+
+    loss = PFGMLoss(PFGMKernel(math.inf), sigma_data=sd)
+    for sigma in (0.01, 0.5, 3.0, 80.0):
+        l = loss(bayes, y, sigma=torch.full((B,), sigma, dtype=torch.float64), generator=g)
+        se = l.std().item() / math.sqrt(B)
+        assert abs(l.mean().item() - 1.0) < 4 * se, (sigma, l.mean().item(), se)
+    # a denoiser shrunk by 0.8 at σ = σ_d adds λ·0.2²·E[D²] = 8·0.04·0.125 = 0.04 (analytic)
+    bad = lambda x, s, cond=None, mask=None: 0.8 * bayes(x, s)
+    l = loss(bad, y, sigma=torch.full((B,), 0.5, dtype=torch.float64), generator=g)
+    assert abs(l.mean().item() - 1.04) < 4 * l.std().item() / math.sqrt(B)
+
+
+@pytest.mark.parametrize("D", [1, 4, math.inf])
+def test_oracle_minimises_loss_finite_D(D):
+    """The closed-form E[y|x] is the minimiser of the loss for a finite data set, for every D."""
+    pts = torch.randn(4, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    idx = torch.randint(0, 4, (8000,), generator=torch.Generator().manual_seed(2))
+    y = pts[idx]
+    orc = OracleDenoiser(pts, D)
+    loss = PFGMLoss(PFGMKernel(D), sigma_data=1.0)
+    sig = torch.full((len(y),), 1.0, dtype=torch.float64)
+    base = loss(orc, y, sigma=sig, generator=torch.Generator().manual_seed(3)).mean()
+    for eps in (0.05, -0.05):
+        other = lambda x, s, cond=None, mask=None: orc(x, s) + eps
+        worse = loss(other, y, sigma=sig, generator=torch.Generator().manual_seed(3)).mean()
+        assert worse > base
+
+
+def test_masked_entries_get_zero_gradient():
+    """Whatever the network outputs on padding, it never reaches the loss: zero gradient there."""
+    B, Nmax = 6, 10
+    sizes = torch.tensor([2, 4, 6, 8, 10, 3])
+    mask = (torch.arange(Nmax)[None] < sizes[:, None]).float()
+    y = torch.randn(B, Nmax) * mask
+    lin = torch.nn.Linear(Nmax, Nmax)
+    out_shift = torch.zeros(B, Nmax, requires_grad=True)
+
+    def net(x, s, cond=None, mask=None):
+        return lin(x) + out_shift  # deliberately writes into padding
+
+    l = PFGMLoss(PFGMKernel(3.0))(net, y, mask=mask, generator=torch.Generator().manual_seed(0))
+    l.sum().backward()
+    assert (out_shift.grad[mask == 0] == 0).all()
+    assert (out_shift.grad[mask == 1] != 0).all()
+    # and the padding values themselves change nothing
+    with torch.no_grad():
+        out_shift[mask == 0] = 1e3
+    l2 = PFGMLoss(PFGMKernel(3.0))(net, y, mask=mask, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(l, l2)
+
+
+def test_masked_loss_equals_unpadded_loss():
+    """A padded sample's loss equals the same sample's loss without padding (per-N_i normalisation)."""
+    y = torch.randn(1, 5, dtype=torch.float64)
+    pad = torch.cat([y, torch.zeros(1, 7, dtype=torch.float64)], 1)
+    mask = torch.cat([torch.ones(1, 5), torch.zeros(1, 7)], 1).double()
+    net = lambda x, s, cond=None, mask=None: 0.5 * x
+    sig = torch.tensor([0.7], dtype=torch.float64)
+    a = PFGMLoss(PFGMKernel(6.0))(net, y, sigma=sig, generator=torch.Generator().manual_seed(4))
+    b = PFGMLoss(PFGMKernel(6.0))(net, pad, mask=mask, sigma=sig, generator=torch.Generator().manual_seed(4))
+    # same RNG stream consumed differently (5 vs 12 normals) — compare in distribution instead:
+    many = lambda yy, m: torch.stack([PFGMLoss(PFGMKernel(6.0))(net, yy, mask=m, sigma=sig,
+                                      generator=torch.Generator().manual_seed(i)) for i in range(3000)]).mean()
+    assert a.shape == b.shape == (1,)
+    assert abs(many(y, None) - many(pad, mask)) < 0.05 * many(y, None)
+
+
+def test_drop_cond():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(10_000) % 10
+    out = drop_cond(labels, 0.2, g)
+    assert abs((out == -1).float().mean().item() - 0.2) < 0.02
+    assert torch.equal(out[out != -1], labels[out != -1])
+    props = torch.randn(10_000, 2)
+    outp = drop_cond(props, 0.5, g)
+    nan_rows = outp.isnan().all(1)
+    assert abs(nan_rows.float().mean().item() - 0.5) < 0.03 and (outp.isnan().any(1) == nan_rows).all()
+    assert drop_cond(labels, 0.0, g) is labels
