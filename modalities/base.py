@@ -73,6 +73,10 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> Encoded:
         return Encoded(self.x[i], None if self.mask is None else self.mask[i], None if self.cond is None else self.cond[i])
 
+    def take(self, idx: Tensor) -> Encoded:
+        """A batch by fancy indexing (the trainer's fast path; no per-item Python loop). idx: (B,) long."""
+        return Encoded(self.x[idx], None if self.mask is None else self.mask[idx], None if self.cond is None else self.cond[idx])
+
 
 def stack_batch(items: Sequence[Encoded]) -> Encoded:
     """DataLoader collate_fn for items from :class:`EncodedDataset` (no batch dim per item)."""
@@ -93,6 +97,21 @@ class Modality(abc.ABC):
     name: ClassVar[str] = ""
     #: number of classes for integer conditioning (0 = unconditional)
     num_classes: int = 0
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Modality":
+        # Remember the constructor options so config() can rebuild the modality from a checkpoint.
+        obj = super().__new__(cls)
+        obj._options = dict(kwargs)
+        return obj
+
+    def config(self) -> dict[str, Any]:
+        """Options that rebuild this modality without reading data: the constructor's keyword
+        arguments plus any data-derived facts (channel count, atom types, size histogram...).
+
+        Stored in checkpoints; ``type(self)(**config())`` must be able to build the same backbone,
+        layout and decoder. Override to add derived facts. Plain types only.
+        """
+        return dict(getattr(self, "_options", {}))
 
     @abc.abstractmethod
     def dataset(self, split: str = "train") -> torch.utils.data.Dataset:

@@ -18,20 +18,21 @@ from torch import Tensor
 from .kernel import PFGMKernel, per_sample_dims
 from .schedule import LogNormalSigma
 
-__all__ = ["PFGMLoss", "drop_cond"]
+__all__ = ["PFGMLoss", "drop_cond", "null_cond"]
+
+
+def null_cond(cond: Tensor, drop: Tensor) -> Tensor:
+    """Replace the cond of samples where ``drop`` (B,) is True by "none": −1 for labels, NaN for floats."""
+    drop = drop.to(cond.device).reshape(-1, *([1] * (cond.dim() - 1)))
+    null = torch.tensor(-1 if not cond.is_floating_point() else float("nan"), dtype=cond.dtype, device=cond.device)
+    return torch.where(drop, null, cond)
 
 
 def drop_cond(cond: Tensor | None, p: float, generator: torch.Generator | None = None) -> Tensor | None:
-    """Classifier-free guidance label dropout: replace each sample's cond by "none" with prob. p.
-
-    Integer labels become −1; float properties become NaN (the backbone's null embedding).
-    """
+    """Classifier-free guidance label dropout: each sample's cond becomes "none" with probability p."""
     if cond is None or p <= 0:
         return cond
-    drop = torch.rand(cond.shape[0], generator=generator, device=cond.device) < p
-    drop = drop.reshape(-1, *([1] * (cond.dim() - 1)))
-    null = torch.tensor(-1 if not cond.is_floating_point() else float("nan"), dtype=cond.dtype, device=cond.device)
-    return torch.where(drop, null, cond)
+    return null_cond(cond, torch.rand(cond.shape[0], generator=generator, device=cond.device) < p)
 
 
 class PFGMLoss:
@@ -63,17 +64,28 @@ class PFGMLoss:
         cond: Tensor | None = None,
         generator: torch.Generator | None = None,
         sigma: Tensor | None = None,
+        noise: Tensor | None = None,
+        drop: Tensor | None = None,
     ) -> Tensor:
         """y: (B, *shape) clean data; mask like y; cond (B,) / (B, k). Returns the loss per sample, (B,).
 
         ``sigma`` (B,) fixes the noise levels (tests, per-σ diagnostics); otherwise they are drawn.
+        ``noise`` (like y) supplies a kernel draw made elsewhere: the trainer draws it for the whole
+        global batch so that a sample's noise does not depend on how the batch is split over ranks.
+        ``drop`` (B,) bool likewise fixes which samples lose their cond (else drawn with cond_drop_prob).
         """
         B = y.shape[0]
         if sigma is None:
             sigma = self.sigma_sampler(B, generator=generator, device=y.device)
         sigma = sigma.to(device=y.device, dtype=torch.float32 if y.dtype != torch.float64 else y.dtype)
-        n = self.kernel.noise(y, sigma, mask, generator)
-        cond = drop_cond(cond, self.cond_drop_prob, generator)
+        if noise is None:
+            n = self.kernel.noise(y, sigma, mask, generator)
+        else:
+            n = noise if mask is None else noise * mask.to(noise.dtype)
+        if cond is not None and drop is not None:
+            cond = null_cond(cond, drop)
+        else:
+            cond = drop_cond(cond, self.cond_drop_prob, generator)
         denoised = denoiser(y + n, sigma, cond=cond, mask=mask)
         err = (denoised - y).square()
         if mask is not None:

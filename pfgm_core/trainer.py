@@ -1,0 +1,281 @@
+"""The training engine: one loop for every modality, resumable bit for bit, DDP-ready.
+
+Determinism is by construction rather than by luck: the data order, the σ's, the kernel noise
+and the label dropout of global step s are all functions of (seed, s) alone, drawn for the whole
+global batch on every rank and then sliced. So
+
+* 1k steps + stop + resume 1k equals 2k steps in one go (the RNG state of the network's own
+  randomness, e.g. dropout, is checkpointed too), and
+* W ranks × (B/W) samples compute the same gradient as one process with batch B (DDP averages).
+
+Run under torchrun for several processes (see distributed.py for the commands); a plain run is
+world size 1. Only rank 0 writes: checkpoints (atomic, keep-last-k), the EMA export
+(``ema.safetensors`` with the resolved config in its metadata), metrics.jsonl and previews.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from .checkpoint import (
+    EMA_WEIGHTS_NAME,
+    export_weights,
+    latest_state_path,
+    load_state,
+    rng_state,
+    save_state,
+    set_rng_state,
+)
+from .distributed import DistInfo, all_reduce_mean
+from .ema import EMA, unwrap_model
+from .loss import PFGMLoss
+from .progress import MetricsLogger, Progress
+
+__all__ = ["TrainerConfig", "Trainer", "IndexStream"]
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation and bookkeeping. ``batch_size`` is the global batch (all ranks, all micro-batches)."""
+
+    max_steps: int = 3000
+    batch_size: int = 128
+    grad_accum: int = 1
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.99
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema_halflife_kimg: float = 50.0
+    ema_rampup_ratio: float | None = 0.05
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = False
+    log_every: int = 50
+    ckpt_every: int = 500
+    keep_last: int = 3
+    preview_every: int = 0
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown trainer option(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+class IndexStream:
+    """The data order: epoch e is randperm(M) seeded by (seed, e); global batch s takes positions
+    [s·B, (s+1)·B) of the concatenated epochs. A pure function of (seed, s): resumable anywhere."""
+
+    def __init__(self, size: int, batch_size: int, seed: int):
+        if size < 1:
+            raise ValueError("the training data set is empty")
+        self.M, self.B, self.seed = size, batch_size, seed
+        self._perm: dict[int, Tensor] = {}
+
+    def _epoch(self, e: int) -> Tensor:
+        if e not in self._perm:
+            if len(self._perm) > 4:
+                self._perm.clear()
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + e)
+            self._perm[e] = torch.randperm(self.M, generator=g)
+        return self._perm[e]
+
+    def batch(self, step: int) -> Tensor:
+        pos = torch.arange(step * self.B, (step + 1) * self.B)
+        out = torch.empty(self.B, dtype=torch.long)
+        for e in torch.unique(pos // self.M).tolist():
+            sel = pos // self.M == e
+            out[sel] = self._epoch(e)[pos[sel] % self.M]
+        return out
+
+
+def _step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed((seed * 2_654_435_761 + step) % (2**63))
+
+
+class Trainer:
+    """Trains ``denoiser`` (a precond.Denoiser) on an encoded data set with ``loss``.
+
+    dataset items are modality ``Encoded`` objects (x, mask, cond); a data set with
+    ``take(idx)`` (EncodedDataset) is batched by fancy indexing, others through ``collate``.
+    ``config`` is the resolved run config as plain types; it is stored in every checkpoint and
+    export. ``preview(step, ema_denoiser)`` is called on rank 0 every ``preview_every`` steps.
+    """
+
+    def __init__(
+        self,
+        denoiser: nn.Module,
+        loss: PFGMLoss,
+        dataset: Any,
+        cfg: TrainerConfig,
+        dist: DistInfo,
+        run_dir: Path | None,
+        config: dict[str, Any] | None = None,
+        collate: Callable[[list[Any]], Any] | None = None,
+        preview: Callable[[int, nn.Module], None] | None = None,
+    ):
+        W = dist.world_size
+        if cfg.batch_size % (W * cfg.grad_accum) != 0:
+            raise ValueError(
+                f"trainer.batch_size={cfg.batch_size} must be divisible by world_size×grad_accum = {W}×{cfg.grad_accum}"
+            )
+        self.cfg, self.dist, self.loss = cfg, dist, loss
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.config = dict(config or {})
+        self.dataset, self.collate, self.preview = dataset, collate, preview
+        self.device = dist.device
+        self.model = denoiser.to(self.device)
+        if W > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.ema = EMA(unwrap_model(self.model), cfg.ema_halflife_kimg, cfg.ema_rampup_ratio)
+        self.opt = torch.optim.AdamW(
+            unwrap_model(self.model).parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
+        )
+        self.stream = IndexStream(len(dataset), cfg.batch_size, cfg.seed)
+        first = dataset[0]
+        self.sample_shape = tuple(first.x.shape)
+        self.step = 0
+        self.cur_nimg = 0
+        self.metrics = MetricsLogger(self.run_dir, enabled=dist.is_main) if self.run_dir is not None and dist.is_main else None
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": unwrap_model(self.model).state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "cur_nimg": self.cur_nimg,
+            "rng": rng_state(),
+            "config": self.config,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unwrap_model(self.model).load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.cur_nimg = int(state["cur_nimg"])
+        set_rng_state(state["rng"])
+
+    def save(self) -> None:
+        if not self.dist.is_main or self.run_dir is None:
+            return
+        save_state(self.run_dir, self.step, self.state_dict(), keep_last=self.cfg.keep_last)
+        self.export()
+
+    def export(self) -> Path | None:
+        if not self.dist.is_main or self.run_dir is None:
+            return None
+        return export_weights(
+            self.run_dir / EMA_WEIGHTS_NAME,
+            {k: v.detach().cpu() for k, v in self.ema.model.state_dict().items()},
+            self.config,
+            {"step": self.step, "cur_nimg": self.cur_nimg},
+        )
+
+    def try_resume(self) -> bool:
+        """Load the newest checkpoint of run_dir if there is one (every rank reads the same file)."""
+        if self.run_dir is None:
+            return False
+        path = latest_state_path(self.run_dir)
+        if path is None:
+            return False
+        self.load_state_dict(load_state(path))
+        if self.metrics is not None:
+            self.metrics.truncate_after(self.step)
+        return True
+
+    # -- one step ---------------------------------------------------------------------------
+    def _fetch(self, idx: Tensor):
+        if hasattr(self.dataset, "take"):
+            batch = self.dataset.take(idx)
+        else:
+            batch = self.collate([self.dataset[int(i)] for i in idx])
+        return batch.to(self.device)
+
+    def _lr(self, step: int) -> float:
+        if self.cfg.warmup_steps <= 0:
+            return self.cfg.lr
+        return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup_steps)
+
+    def train_step(self) -> float:
+        cfg, W, r = self.cfg, self.dist.world_size, self.dist.rank
+        B = cfg.batch_size
+        for group in self.opt.param_groups:
+            group["lr"] = self._lr(self.step)
+        gidx = self.stream.batch(self.step)
+        gen = _step_generator(cfg.seed, self.step, self.device)
+        # Drawn for the global batch on every rank, then sliced: independent of the world size.
+        sigma = self.loss.sigma_sampler(B, generator=gen, device=self.device)
+        noise = self.loss.kernel.noise(torch.zeros((B, *self.sample_shape), device=self.device), sigma, None, gen)
+        drop = torch.rand(B, generator=gen, device=self.device) < self.loss.cond_drop_prob
+        local = B // W
+        micro = local // cfg.grad_accum
+        total = torch.zeros((), device=self.device)
+        amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+        for k in range(cfg.grad_accum):
+            sl = slice(r * local + k * micro, r * local + (k + 1) * micro)
+            batch = self._fetch(gidx[sl])
+            sync = k == cfg.grad_accum - 1 or W == 1
+            ctx = contextlib.nullcontext() if sync else self.model.no_sync()
+            with ctx, amp:
+                per_sample = self.loss(self.model, batch.x, batch.mask, batch.cond,
+                                       sigma=sigma[sl], noise=noise[sl], drop=drop[sl])
+                # Sum over the rank's share / its size; DDP's mean over ranks makes it the global mean.
+                (per_sample.float().sum() / local).backward()
+            total += per_sample.detach().float().sum()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(unwrap_model(self.model).parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.ema.update(self.model, self.cur_nimg, B)
+        self.cur_nimg += B
+        self.step += 1
+        return total / local
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        cfg = self.cfg
+        self.model.train()
+        bar = Progress(cfg.max_steps, initial=self.step, enabled=self.dist.is_main and cfg.progress, desc="train", unit="step")
+        losses: list[Tensor] = []
+        t0, n0 = time.perf_counter(), self.step
+        last = math.nan
+        try:
+            while self.step < cfg.max_steps:
+                losses.append(self.train_step())
+                at_log = self.step % cfg.log_every == 0 or self.step == cfg.max_steps
+                if at_log:
+                    last = float(all_reduce_mean(torch.stack(losses).mean()))
+                    losses.clear()
+                    rate = (self.step - n0) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
+                    if self.metrics is not None:
+                        self.metrics.log(self.step, loss=last, lr=self._lr(self.step - 1), samples_per_s=rate, kimg=self.cur_nimg / 1000)
+                bar.update(1, **({"loss": f"{last:.4f}"} if at_log else {}))
+                if cfg.ckpt_every > 0 and self.step % cfg.ckpt_every == 0 and self.step < cfg.max_steps:
+                    self.save()
+                if self.preview and cfg.preview_every > 0 and self.step % cfg.preview_every == 0 and self.dist.is_main:
+                    self.preview(self.step, self.ema.model)
+            self.save()
+        finally:
+            bar.close()
+            if self.metrics is not None:
+                self.metrics.close()
+        return {"step": self.step, "loss": last, "seconds": time.perf_counter() - t0}
+
+    def summary(self) -> dict[str, Any]:
+        return {"trainer": asdict(self.cfg), "params": sum(p.numel() for p in unwrap_model(self.model).parameters())}

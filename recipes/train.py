@@ -1,0 +1,146 @@
+"""pfgm-train: train PFGM++ on any registered modality from one recipe.
+
+    pfgm-train recipe=digits run_dir=runs/digits                      # the default recipe
+    pfgm-train recipe=digits pfgm.D=inf trainer.max_steps=2000 run_dir=runs/edm
+    pfgm-train recipe=digits run_dir=runs/digits resume=true          # continue where it stopped
+    pfgm-train                                                        # list the recipes
+
+Several processes (DDP; gloo on CPU, nccl on GPU), one node or many:
+
+    torchrun --standalone --nproc_per_node=4 -m recipes.train recipe=digits trainer=ddp run_dir=runs/x
+    torchrun --nnodes=2 --nproc_per_node=8 --node_rank=$RANK --rdzv_backend=c10d \\
+        --rdzv_endpoint=$HOST:29500 --rdzv_id=job1 -m recipes.train recipe=digits trainer=ddp run_dir=runs/x
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from modalities.base import Modality
+from pfgm_core.checkpoint import atomic_write_bytes, latest_state_path
+from pfgm_core.distributed import DistInfo, broadcast_object, cleanup, init_distributed
+from pfgm_core.generate import generate
+from pfgm_core.precond import estimate_sigma_data
+from pfgm_core.trainer import Trainer, TrainerConfig
+
+from .build import generate_config, make_denoiser, make_kernel, make_loss, make_modality, parse_D, sigmas_for
+from .cli import print_catalogue, user_errors
+
+__all__ = ["run_training", "main"]
+
+
+def _estimate_sigma_data(dataset: Any, limit: int = 4096) -> float:
+    n = min(len(dataset), limit)
+    idx = torch.arange(n)
+    batch = dataset.take(idx) if hasattr(dataset, "take") else None
+    if batch is None:
+        items = [dataset[i] for i in range(n)]
+        x = torch.stack([it.x for it in items])
+        mask = None if items[0].mask is None else torch.stack([it.mask for it in items])
+    else:
+        x, mask = batch.x, batch.mask
+    return estimate_sigma_data(x, mask)
+
+
+def _preview_fn(modality: Modality, kernel, cfg: dict[str, Any], run_dir: Path, device):
+    def preview(step: int, ema_model: torch.nn.Module) -> None:
+        g = generate_config(cfg, None, cfg.get("preview_samples", 64), seed=0)
+        was = ema_model.training
+        ema_model.eval()
+        x, mask, _ = generate(ema_model, kernel, modality.layout, sigmas_for(g, device), g, device=device, progress=False)
+        ema_model.train(was)
+        modality.write(modality.decode(x, mask), run_dir / "previews" / f"step-{step:07d}")
+
+    return preview
+
+
+def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str, Any]:
+    """Train from a plain config (the composed train.yaml). Returns a summary dict.
+
+    ``cfg["run_dir"]`` must be set; rank 0's choice wins under torchrun.
+    """
+    dist = dist or init_distributed(cfg.get("trainer", {}).get("device", "auto"))
+    run_dir = Path(broadcast_object(str(cfg["run_dir"]) if dist.is_main else None))
+    tcfg = TrainerConfig.from_dict(dict(cfg.get("trainer") or {}))
+    if dist.is_main and latest_state_path(run_dir) is not None and not cfg.get("resume", False):
+        raise FileExistsError(
+            f"run_dir {run_dir} already holds a training run; pass resume=true to continue it or choose a new run_dir"
+        )
+    pfgm = dict(cfg["pfgm"])
+    parse_D(pfgm.get("D"))  # validate before any data is read
+    modality = make_modality(cfg["modality"])
+    data = modality.dataset("train")
+    if pfgm.get("sigma_data", "auto") in (None, "auto"):
+        pfgm["sigma_data"] = round(_estimate_sigma_data(data), 6)
+    D = parse_D(pfgm["D"])
+    pfgm["D"] = "inf" if math.isinf(D) else D
+    resolved = dict(cfg)
+    resolved.update(pfgm=pfgm, run_dir=str(run_dir), modality={"name": modality.name, **modality.config()})
+    torch.manual_seed(tcfg.seed)  # the network's initial weights are a function of the seed
+    kernel = make_kernel(pfgm)
+    denoiser = make_denoiser(modality, cfg.get("backbone") or {}, pfgm["sigma_data"])
+    loss = make_loss(pfgm, kernel, pfgm["sigma_data"])
+    preview = _preview_fn(modality, kernel, resolved, run_dir, dist.device) if tcfg.preview_every > 0 else None
+    trainer = Trainer(denoiser, loss, data, tcfg, dist, run_dir, config=resolved, collate=modality.collate, preview=preview)
+    resumed = bool(cfg.get("resume", False)) and trainer.try_resume()
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(run_dir / "config.json", json.dumps(resolved, indent=2, default=str).encode())
+        params = sum(p.numel() for p in denoiser.parameters())
+        print(f"pfgm-train: {modality.name} | D={pfgm['D']} | sigma_data={pfgm['sigma_data']} | {len(data)} training items "
+              f"| {params / 1e3:.0f}k parameters | device {dist.device} × {dist.world_size} | run_dir {run_dir}"
+              + (f" | resumed at step {trainer.step}" if resumed else ""), file=sys.stderr)
+    out = trainer.fit()
+    out.update(run_dir=str(run_dir), resumed=resumed)
+    return out
+
+
+def _drop_stray_run_dir(own: str, chosen: str) -> None:
+    # Hydra made a run dir on every rank; a rank whose timestamp differed from rank 0's removes its empty one.
+    if os.path.abspath(own) != os.path.abspath(chosen) and os.path.isdir(own) and not os.listdir(own):
+        shutil.rmtree(own, ignore_errors=True)
+
+
+def _hydra_main() -> None:
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    @hydra.main(version_base="1.3", config_path="pkg://configs", config_name="train")
+    def app(cfg) -> None:
+        from .build import plain
+
+        c = plain(cfg)
+        if not c.get("modality"):
+            print_catalogue()
+            _drop_stray_run_dir(HydraConfig.get().runtime.output_dir, "")  # nothing to train: leave no empty run dir
+            return
+        with user_errors("pfgm-train"):
+            dist = init_distributed(c.get("trainer", {}).get("device", "auto"))
+            own = HydraConfig.get().runtime.output_dir
+            c["run_dir"] = broadcast_object(own if dist.is_main else None)
+            if not dist.is_main:
+                _drop_stray_run_dir(own, c["run_dir"])
+            try:
+                summary = run_training(c, dist)
+            finally:
+                cleanup()
+            if dist.is_main:
+                print(json.dumps(summary))
+
+    app()
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
