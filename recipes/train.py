@@ -14,6 +14,7 @@ Several processes (DDP; gloo on CPU, nccl on GPU), one node or many:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -88,7 +89,8 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str,
     kernel = make_kernel(pfgm)
     denoiser = make_denoiser(modality, cfg.get("backbone") or {}, pfgm["sigma_data"])
     loss = make_loss(pfgm, kernel, pfgm["sigma_data"])
-    preview = _preview_fn(modality, kernel, resolved, run_dir, dist.device) if tcfg.preview_every > 0 else None
+    wants_preview = tcfg.preview_every > 0 and int(cfg.get("preview_samples", 64)) > 0
+    preview = _preview_fn(modality, kernel, resolved, run_dir, dist.device) if wants_preview else None
     trainer = Trainer(denoiser, loss, data, tcfg, dist, run_dir, config=resolved, collate=modality.collate, preview=preview)
     resumed = bool(cfg.get("resume", False)) and trainer.try_resume()
     if dist.is_main:
@@ -120,7 +122,10 @@ def _hydra_main() -> None:
         c = plain(cfg)
         if not c.get("modality"):
             print_catalogue()
-            _drop_stray_run_dir(HydraConfig.get().runtime.output_dir, "")  # nothing to train: leave no empty run dir
+            own = Path(HydraConfig.get().runtime.output_dir)  # nothing to train: leave no empty run dir behind
+            _drop_stray_run_dir(str(own), "")
+            with contextlib.suppress(OSError):
+                own.parent.rmdir()  # only succeeds if empty (e.g. the default runs/)
             return
         with user_errors("pfgm-train"):
             dist = init_distributed(c.get("trainer", {}).get("device", "auto"))
