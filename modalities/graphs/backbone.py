@@ -1,0 +1,281 @@
+"""Denoiser networks for flat-packed graphs: a dense graph transformer and a PyG message-passing net.
+
+Both take the core's flat input x (B, dim) (see :mod:`modalities.graphs.encoding` for the layout),
+unpack it to nodes (B, n, F) and symmetric edges (B, n, n, C), and return a tensor shaped like x.
+They are permutation-equivariant: permuting the real nodes of a graph before packing permutes
+the unpacked output the same way. Padding nodes (mask 0) are excluded from attention and
+pooling and get zero output, so a graph's output does not depend on how much padding it has.
+
+Conditioning: the noise level c_noise (B,) is embedded (Fourier features + MLP) and modulates
+every block through FiLM (scale/shift/gate, "adaLN"); so does the real graph size n / n_max.
+Optional float properties cond (B, k) are embedded when ``cond_dim > 0``; NaN means "no value"
+(the classifier-free null), handled per property with a has-value flag.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as Fn
+from torch import Tensor, nn
+
+from .encoding import GraphLayout
+
+_NEG = -1e9  # large negative instead of -inf: an all-padding row must not produce NaN
+
+
+class FourierEmbedding(nn.Module):
+    """c_noise (B,) -> (B, dim) sinusoidal features at fixed log-spaced frequencies."""
+
+    def __init__(self, dim: int, max_period: float = 10_000.0):
+        super().__init__()
+        half = dim // 2
+        freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half)
+        self.register_buffer("freqs", freqs.float(), persistent=False)
+
+    def forward(self, t: Tensor) -> Tensor:
+        # EDM's c_noise = ln(σ)/4 is O(1); scale up so the lowest periods resolve it
+        args = 100.0 * t.float().view(-1, 1) * self.freqs.view(1, -1).to(t.device)
+        return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class Conditioning(nn.Module):
+    """(c_noise (B,), size fraction (B,), cond (B, k) with NaN = null) -> embedding (B, dim)."""
+
+    def __init__(self, dim: int, cond_dim: int = 0):
+        super().__init__()
+        self.cond_dim = cond_dim
+        self.fourier = FourierEmbedding(dim)
+        self.size = nn.Linear(1, dim)
+        self.cond = nn.Linear(2 * cond_dim, dim) if cond_dim > 0 else None
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, c_noise: Tensor, size_frac: Tensor, cond: Tensor | None) -> Tensor:
+        e = self.fourier(c_noise).to(size_frac.dtype) + self.size(size_frac.view(-1, 1))
+        if self.cond is not None:
+            if cond is None:  # no properties given = every property null
+                cond = torch.full((e.shape[0], self.cond_dim), float("nan"), dtype=e.dtype, device=e.device)
+            cond = cond.to(e.dtype).view(cond.shape[0], -1)
+            if cond.shape[1] != self.cond_dim:
+                raise ValueError(f"cond has {cond.shape[1]} properties, the backbone was built for {self.cond_dim}")
+            has = (~torch.isnan(cond)).to(e.dtype)
+            e = e + self.cond(torch.cat([torch.nan_to_num(cond) * has, has], dim=-1))
+        return self.mlp(e)
+
+
+def _film(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    # shift/scale are (B, d); x is (B, ..., d)
+    view = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+    return x * (1 + scale.view(view)) + shift.view(view)
+
+
+def _gate(g: Tensor, x: Tensor) -> Tensor:
+    return g.view((x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)) * x
+
+
+class GraphTransformerBlock(nn.Module):
+    """Node self-attention biased by edge features, node MLP, and an edge update from node pairs."""
+
+    def __init__(self, dn: int, de: int, heads: int, emb: int, mlp_ratio: float = 2.0, dropout: float = 0.0):
+        super().__init__()
+        if dn % heads:
+            raise ValueError(f"node width {dn} must be divisible by heads {heads}")
+        self.h, self.dh = heads, dn // heads
+        self.norm_n1 = nn.LayerNorm(dn, elementwise_affine=False)
+        self.norm_n2 = nn.LayerNorm(dn, elementwise_affine=False)
+        self.norm_e = nn.LayerNorm(de, elementwise_affine=False)
+        self.qkv = nn.Linear(dn, 3 * dn)
+        self.edge_bias = nn.Linear(de, heads)
+        self.proj = nn.Linear(dn, dn)
+        hid = int(dn * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dn, hid), nn.SiLU(), nn.Dropout(dropout), nn.Linear(hid, dn))
+        # edge update: e_ij from (e_ij, a_i + a_j, b_i ⊙ b_j, attention logits (i,j)+(j,i)): all symmetric in i, j
+        self.pair_sum = nn.Linear(dn, de)
+        self.pair_prod = nn.Linear(dn, de)
+        self.edge_mlp = nn.Sequential(nn.Linear(3 * de + heads, 2 * de), nn.SiLU(), nn.Linear(2 * de, de))
+        # FiLM: node (shift, scale, gate) × 2, edge (shift, scale, gate); zero-init so blocks start as identity
+        self.mod = nn.Linear(emb, 6 * dn + 3 * de)
+        nn.init.zeros_(self.mod.weight)
+        nn.init.zeros_(self.mod.bias)
+        self.drop = nn.Dropout(dropout)
+        self.dn, self.de = dn, de
+
+    def forward(self, h: Tensor, e: Tensor, emb: Tensor, node_mask: Tensor, pair_mask: Tensor) -> tuple[Tensor, Tensor]:
+        B, n, _ = h.shape
+        m = self.mod(Fn.silu(emb))
+        sh1, sc1, g1, sh2, sc2, g2 = m[:, : 6 * self.dn].chunk(6, dim=-1)
+        she, sce, ge = m[:, 6 * self.dn :].chunk(3, dim=-1)
+        # gates start at 1 (identity-plus-residual), modulated by the conditioning
+        g1, g2, ge = 1 + g1, 1 + g2, 1 + ge
+
+        en = _film(self.norm_e(e), she, sce)
+        hn = _film(self.norm_n1(h), sh1, sc1)
+        q, k, v = self.qkv(hn).view(B, n, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)  # (B, H, n, dh) each
+        logits = q @ k.transpose(-1, -2) / math.sqrt(self.dh) + self.edge_bias(en).permute(0, 3, 1, 2)
+        key_ok = node_mask.view(B, 1, 1, n) > 0
+        attn = torch.softmax(logits.masked_fill(~key_ok, _NEG), dim=-1)
+        out = (attn @ v).transpose(1, 2).reshape(B, n, self.dn)
+        h = h + _gate(g1, self.drop(self.proj(out)))
+        h = h + _gate(g2, self.mlp(_film(self.norm_n2(h), sh2, sc2)))
+        h = h * node_mask.unsqueeze(-1)
+
+        a, b = self.pair_sum(h), self.pair_prod(h)
+        pair = torch.cat(
+            [en, a.unsqueeze(2) + a.unsqueeze(1), b.unsqueeze(2) * b.unsqueeze(1),
+             (logits + logits.transpose(-1, -2)).permute(0, 2, 3, 1)],
+            dim=-1,
+        )
+        e = e + _gate(ge, self.edge_mlp(pair))
+        e = e * pair_mask.unsqueeze(-1)
+        return h, e
+
+
+class _GraphNetBase(nn.Module):
+    """Shared input/output plumbing: unpack, masks, conditioning, heads, symmetrise, pack."""
+
+    def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int, edge_width: int, cond_dim: int):
+        super().__init__()
+        self.layout = GraphLayout(n_max, node_dim, edge_dim)
+        self.cond_dim = cond_dim
+        self.emb = Conditioning(node_width, cond_dim)
+        self.node_in = nn.Linear(node_dim, node_width) if node_dim > 0 else None
+        self.node_bias = nn.Parameter(torch.zeros(node_width))
+        self.edge_in = nn.Linear(edge_dim, edge_width)
+        # node inputs also see the mean of their incident edges (the only node signal when F = 0)
+        self.edge_to_node = nn.Linear(edge_width, node_width)
+        self.node_out_norm = nn.LayerNorm(node_width)
+        self.edge_out_norm = nn.LayerNorm(edge_width)
+        self.node_out = nn.Linear(node_width, node_dim) if node_dim > 0 else None
+        self.edge_out = nn.Linear(edge_width, edge_dim)
+
+    def _prepare(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None):
+        L = self.layout
+        if x_in.dim() != 2 or x_in.shape[1] != L.dim:
+            raise ValueError(f"expected x of shape (B, {L.dim}) for {L}, got {tuple(x_in.shape)}")
+        B = x_in.shape[0]
+        if mask is None:
+            node_mask = x_in.new_ones(B, L.n_max)
+        else:
+            node_mask = L.node_mask(mask).to(x_in.dtype)
+        eye = torch.eye(L.n_max, device=x_in.device, dtype=x_in.dtype)
+        pair_mask = node_mask.unsqueeze(2) * node_mask.unsqueeze(1) * (1 - eye)
+        nodes, edges = L.unpack(x_in)
+        e = self.edge_in(edges) * pair_mask.unsqueeze(-1)
+        deg = pair_mask.sum(-1, keepdim=True).clamp(min=1)
+        h = self.node_bias.expand(B, L.n_max, -1) + self.edge_to_node(e.sum(2) / deg)
+        if self.node_in is not None:
+            h = h + self.node_in(nodes)
+        h = h * node_mask.unsqueeze(-1)
+        size_frac = node_mask.sum(1) / L.n_max
+        c = torch.as_tensor(c_noise, device=x_in.device).to(x_in.dtype).reshape(-1)
+        emb = self.emb(c.expand(B) if c.numel() == 1 else c, size_frac, cond)
+        return h, e, emb, node_mask, pair_mask
+
+    def _finish(self, h: Tensor, e: Tensor, node_mask: Tensor, pair_mask: Tensor, mask: Tensor | None) -> Tensor:
+        L = self.layout
+        B = h.shape[0]
+        e = self.edge_out(self.edge_out_norm(e))
+        e = 0.5 * (e + e.transpose(1, 2))  # exact symmetry, whatever rounding did
+        if self.node_out is not None:
+            nodes = self.node_out(self.node_out_norm(h)) * node_mask.unsqueeze(-1)
+        else:
+            nodes = h.new_zeros(B, L.n_max, 0)
+        out = L.pack_values(nodes, e * pair_mask.unsqueeze(-1))
+        return out if mask is None else out * mask.to(out.dtype)
+
+
+class GraphTransformer(_GraphNetBase):
+    """Dense, permutation-equivariant graph transformer on the flat graph layout.
+
+    Args: n_max, node_dim (F), edge_dim (C) fix the layout; node_width/edge_width the stream
+    widths; depth blocks; heads attention heads; cond_dim float properties (0 = none).
+    forward(x_in (B, dim), c_noise (B,), cond (B, k) | None, mask (B, dim) | None) -> (B, dim).
+    """
+
+    def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
+                 depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0):
+        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim)
+        self.blocks = nn.ModuleList(
+            GraphTransformerBlock(node_width, edge_width, heads, node_width, mlp_ratio, dropout) for _ in range(depth)
+        )
+
+    def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask)
+        for blk in self.blocks:
+            h, e = blk(h, e, emb, nm, pm)
+        return self._finish(h, e, nm, pm, mask)
+
+
+def _edge_conditioned_conv(dn: int, de: int, emb: int) -> nn.Module:
+    """A torch_geometric MessagePassing layer: m_ij = φ(h_i, h_j, e_ij), mean-aggregated, FiLM-modulated.
+
+    torch_geometric is imported here, so the transformer works without it.
+    """
+    from torch_geometric.nn import MessagePassing
+
+    class EdgeConditionedConv(MessagePassing):
+        def __init__(self) -> None:
+            super().__init__(aggr="mean")
+            self.msg = nn.Sequential(nn.Linear(2 * dn + de, dn), nn.SiLU(), nn.Linear(dn, dn))
+            self.upd = nn.Sequential(nn.Linear(2 * dn, dn), nn.SiLU(), nn.Linear(dn, dn))
+            self.norm = nn.LayerNorm(dn, elementwise_affine=False)
+            self.mod = nn.Linear(emb, 3 * dn)
+            nn.init.zeros_(self.mod.weight)
+            nn.init.zeros_(self.mod.bias)
+
+        def forward(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor, emb_per_node: Tensor) -> Tensor:
+            sh, sc, g = self.mod(Fn.silu(emb_per_node)).chunk(3, dim=-1)
+            hn = self.norm(h) * (1 + sc) + sh
+            agg = self.propagate(edge_index, x=hn, edge_attr=edge_attr)
+            return h + (1 + g) * self.upd(torch.cat([hn, agg], dim=-1))
+
+        def message(self, x_i: Tensor, x_j: Tensor, edge_attr: Tensor) -> Tensor:
+            return self.msg(torch.cat([x_i, x_j, edge_attr], dim=-1))
+
+    return EdgeConditionedConv()
+
+
+class GraphMPNN(_GraphNetBase):
+    """Message-passing alternative (``backbone.type: mpnn``): edge-conditioned convolutions over all
+    real node pairs (torch_geometric), then per-pair edge MLPs from (e_ij, h_i + h_j, h_i ⊙ h_j).
+    Same forward signature and equivariance as :class:`GraphTransformer`.
+    """
+
+    def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
+                 depth: int = 4, cond_dim: int = 0, **_ignored):
+        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim)
+        self.convs = nn.ModuleList(_edge_conditioned_conv(node_width, edge_width, node_width) for _ in range(depth))
+        self.edge_upd = nn.ModuleList(
+            nn.Sequential(nn.Linear(edge_width + 2 * node_width, 2 * edge_width), nn.SiLU(),
+                          nn.Linear(2 * edge_width, edge_width))
+            for _ in range(depth)
+        )
+        self.edge_norm = nn.LayerNorm(edge_width, elementwise_affine=False)
+
+    def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask)
+        B, n, dn = h.shape
+        bi, ii, jj = torch.nonzero(pm > 0, as_tuple=True)  # every ordered real pair i ≠ j
+        edge_index = torch.stack([bi * n + jj, bi * n + ii])  # source j -> target i
+        emb_nodes = emb.unsqueeze(1).expand(B, n, -1).reshape(B * n, -1)
+        for conv, upd in zip(self.convs, self.edge_upd):
+            hf = conv(h.reshape(B * n, dn), edge_index, e[bi, ii, jj], emb_nodes)
+            h = hf.view(B, n, dn) * nm.unsqueeze(-1)
+            pair = torch.cat([self.edge_norm(e), h.unsqueeze(2) + h.unsqueeze(1), h.unsqueeze(2) * h.unsqueeze(1)], -1)
+            e = (e + upd(pair)) * pm.unsqueeze(-1)
+        return self._finish(h, e, nm, pm, mask)
+
+
+def build_backbone(n_max: int, node_dim: int, edge_dim: int, type: str = "transformer", **kw) -> nn.Module:
+    """Backbone by ``type``: 'transformer' (default) or 'mpnn'. Other keys go to the constructor."""
+    kw.pop("_target_", None)
+    if type in ("transformer", "graph_transformer"):
+        return GraphTransformer(n_max, node_dim, edge_dim, **kw)
+    if type == "mpnn":
+        return GraphMPNN(n_max, node_dim, edge_dim, **kw)
+    raise ValueError(f"unknown graph backbone type {type!r}; use 'transformer' or 'mpnn'")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,398 @@
+"""The molecule and generic-graph modalities: data sets → flat masked tensors → core → RDKit Mols / networkx graphs.
+
+Both encode a graph as one flat vector with a mask (see :mod:`modalities.graphs.encoding`), so
+every sample's dimension is its own graph size. Sampling draws node counts from the training
+distribution (or uses ``num_nodes``), with the caller's generator only.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..base import Encoded, EncodedDataset, Modality
+from .backbone import build_backbone
+from .encoding import (
+    GraphLayout,
+    MolVocab,
+    UnsupportedMolecule,
+    correct_mol,
+    decode_classes,
+    encode_classes,
+    vocab_from_mols,
+)
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# Molecular properties for conditioning
+# --------------------------------------------------------------------------------------------
+
+
+def _prop_fns() -> dict[str, Any]:
+    from rdkit.Chem import Crippen, Descriptors, QED, rdMolDescriptors
+
+    from .metrics import sa_scores
+
+    return {
+        "qed": QED.qed,
+        "logp": Crippen.MolLogP,
+        "mw": Descriptors.MolWt,
+        "tpsa": rdMolDescriptors.CalcTPSA,
+        "sa": lambda m: sa_scores([m])[0],
+        "num_rings": rdMolDescriptors.CalcNumRings,
+    }
+
+
+PROPERTY_NAMES = ("qed", "logp", "mw", "tpsa", "sa", "num_rings")
+
+
+def molecule_properties(mols: Sequence, names: Sequence[str]) -> np.ndarray:
+    """(M, k) raw property values (names from PROPERTY_NAMES)."""
+    fns = _prop_fns()
+    bad = [n for n in names if n not in fns]
+    if bad:
+        raise ValueError(f"unknown molecule properties {bad}; available: {list(PROPERTY_NAMES)}")
+    return np.array([[float(fns[n](m)) for n in names] for m in mols], dtype=np.float64).reshape(len(mols), len(names))
+
+
+# --------------------------------------------------------------------------------------------
+# Molecules
+# --------------------------------------------------------------------------------------------
+
+
+class MoleculeModality(Modality):
+    """Molecular graphs (heavy atoms; implicit hydrogens) from SMILES/SDF files, NCI, MOSES, QM9 or ZINC250k.
+
+    Options (the recipe's ``modality:`` block):
+      source: nci | smiles | csv | sdf | moses | qm9 | zinc250k; path/column for files.
+      max_atoms: heavy-atom limit; larger molecules are filtered with a count. Also n_max of the layout.
+      kekulize: bonds none/single/double/triple (True) or + aromatic (False).
+      charges: formal-charge variants are separate atom types.
+      atom_types: explicit list like [C, N, O, F, N+, O-]; default: every type in the data set.
+      unknown_atoms: error | other | skip — an atom type outside atom_types raises (naming SMILES
+        and element), becomes the '*' type, or drops the molecule (counted).
+      test_fraction, seed: random held-out split (MOSES and ZINC use their official test splits).
+      cond_properties: e.g. [qed, logp]; standardised with the training mean/std into cond (B, k).
+      cond_target: {name: raw value} used by ``layout`` for conditional sampling (others NaN = null).
+      num_nodes: sample this many atoms instead of drawing counts from the training set.
+      limit: read at most this many molecules; root: download folder for QM9/ZINC.
+      largest_fragment: the corrected decoding keeps the largest fragment (GDSS).
+      fcd: compute FCD in evaluate (loads ChemNet, ~2 s).
+      nspdk: compute NSPDK MMD in evaluate when EDeN is installed (else a note in ``self.notes``).
+    """
+
+    def __init__(self, source: str = "nci", path: str | None = None, column: str | int | None = None,
+                 max_atoms: int | None = 20, kekulize: bool = True, charges: bool = True, unknown_atoms: str = "error",
+                 test_fraction: float = 0.1, seed: int = 0, cond_properties: Sequence[str] = (),
+                 atom_types: Sequence[str] | None = None, cond_target: dict[str, float] | None = None,
+                 num_nodes: int | None = None, limit: int | None = None, root: str | None = None,
+                 largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True):
+        if unknown_atoms not in ("error", "other", "skip"):
+            raise ValueError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
+        self.source, self.path, self.column = source, path, column
+        self.max_atoms, self.kekulize, self.charges = max_atoms, kekulize, charges
+        self.unknown_atoms, self.test_fraction, self.seed = unknown_atoms, test_fraction, seed
+        self.cond_properties = tuple(cond_properties or ())
+        self.atom_types = list(atom_types) if atom_types else None
+        self.cond_target = dict(cond_target or {})
+        self.num_nodes, self.limit, self.root = num_nodes, limit, root
+        self.largest_fragment, self.use_fcd, self.use_nspdk = largest_fragment, fcd, nspdk
+        self.notes: list[str] = []
+        self._datasets: dict[str, EncodedDataset] = {}
+        self._loaded = False
+        self._last_decoded: tuple[list, list] | None = None
+        self.last_write_summary: dict[str, Any] | None = None
+
+    # -- data ------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        from .data import load_molecules
+
+        official_test = self.source.lower() in ("moses", "zinc", "zinc250k")
+        kw = dict(source=self.source, path=self.path, column=self.column, max_atoms=self.max_atoms,
+                  limit=self.limit, root=self.root)
+        main = load_molecules(split="train", **kw)
+        self.reports = [main.report]
+        if official_test:
+            test = load_molecules(split="test", **kw)
+            self.reports.append(test.report)
+            train_m, train_s, test_m, test_s = main.mols, main.smiles, test.mols, test.smiles
+        else:
+            perm = np.random.default_rng(self.seed).permutation(len(main))
+            k = max(1, int(round(self.test_fraction * len(main)))) if self.test_fraction > 0 else 0
+            te, tr = perm[:k], perm[k:]
+            train_m, train_s = [main.mols[i] for i in tr], [main.smiles[i] for i in tr]
+            test_m, test_s = [main.mols[i] for i in te], [main.smiles[i] for i in te]
+
+        if self.atom_types:
+            mode = "error" if self.unknown_atoms == "skip" else self.unknown_atoms
+            self.vocab = MolVocab(self.atom_types, self.kekulize, self.charges, mode)
+        else:
+            # every type present (train and test), so the whole data set is encodable
+            self.vocab = vocab_from_mols(train_m + test_m, self.kekulize, self.charges,
+                                         "other" if self.unknown_atoms == "other" else "error")
+        n_max = self.max_atoms or max(m.GetNumAtoms() for m in train_m + test_m)
+        self.layout_ = self.vocab.layout(n_max)
+
+        self.train_mols, self.train_smiles, self.skipped = self._encodable(train_m, train_s)
+        self.test_mols, self.test_smiles, skipped_test = self._encodable(test_m, test_s)
+        self.skipped += skipped_test
+        if not self.train_mols:
+            raise ValueError(f"no training molecules left from {self.source} after filtering")
+        counts = np.bincount([m.GetNumAtoms() for m in self.train_mols], minlength=n_max + 1)
+        self.node_count_probs = torch.tensor(counts / counts.sum(), dtype=torch.float64)
+
+        self._cond_stats = None
+        if self.cond_properties:
+            raw = molecule_properties(self.train_mols, self.cond_properties)
+            self._cond_stats = (raw.mean(0), raw.std(0) + 1e-8)
+        self._loaded = True
+        log.info("molecules: %d train / %d test, %d atom types %s, n_max=%d",
+                 len(self.train_mols), len(self.test_mols), self.vocab.node_dim, self.vocab.atom_types, n_max)
+
+    def _encodable(self, mols: list, smiles: list[str]) -> tuple[list, list[str], int]:
+        if self.unknown_atoms != "skip":
+            return mols, smiles, 0
+        keep_m, keep_s, skipped = [], [], 0
+        for m, s in zip(mols, smiles):
+            try:
+                self.vocab.mol_to_graph(m, s)
+            except UnsupportedMolecule:
+                skipped += 1
+                continue
+            keep_m.append(m)
+            keep_s.append(s)
+        if skipped:
+            warnings.warn(f"{self.source}: skipped {skipped} molecules with atom types outside {self.vocab.atom_types}")
+        return keep_m, keep_s, skipped
+
+    @property
+    def graph_layout(self) -> GraphLayout:
+        """The flat layout (n_max, F, C) of this modality's tensors."""
+        self._load()
+        return self.layout_
+
+    def config(self) -> dict[str, Any]:
+        """Constructor options with the atom vocabulary pinned, so a checkpoint's network shape never
+        depends on re-deriving the vocabulary from data."""
+        self._load()
+        return {**super().config(), "atom_types": list(self.vocab.atom_types)}
+
+    def _cond(self, mols: Sequence) -> Tensor | None:
+        if not self.cond_properties:
+            return None
+        mean, std = self._cond_stats  # type: ignore[misc]
+        return torch.tensor((molecule_properties(mols, self.cond_properties) - mean) / std, dtype=torch.float32)
+
+    def encode(self, mols: Sequence, smiles: Sequence[str] | None = None) -> Encoded:
+        """RDKit Mols -> Encoded(x, mask, cond) in this modality's layout."""
+        self._load()
+        x, mask = self.vocab.encode(mols, self.layout_.n_max, smiles)
+        return Encoded(x, mask, self._cond(mols))
+
+    def dataset(self, split: str = "train") -> EncodedDataset:
+        self._load()
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if split not in self._datasets:  # encode once; recipes may ask again (e.g. for the test split)
+            mols, smi = (self.train_mols, self.train_smiles) if split == "train" else (self.test_mols, self.test_smiles)
+            enc = self.encode(mols, smi)
+            self._datasets[split] = EncodedDataset(enc.x, enc.mask, enc.cond)
+        return self._datasets[split]
+
+    # -- model and sampling ----------------------------------------------------------------
+
+    def backbone(self, **kwargs: Any) -> nn.Module:
+        self._load()
+        kwargs = dict(kwargs)
+        kwargs.setdefault("cond_dim", len(self.cond_properties))
+        L = self.layout_
+        return build_backbone(L.n_max, L.node_dim, L.edge_dim, **kwargs)
+
+    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+        self._load()
+        if self.num_nodes is not None:
+            n = torch.full((num,), int(self.num_nodes), dtype=torch.long)
+        else:
+            n = torch.multinomial(self.node_count_probs, num, replacement=True, generator=generator)
+        mask = self.layout_.mask(n)
+        cond = None
+        if self.cond_properties:
+            mean, std = self._cond_stats  # type: ignore[misc]
+            row = [(self.cond_target[p] - mean[i]) / std[i] if p in self.cond_target else float("nan")
+                   for i, p in enumerate(self.cond_properties)]
+            cond = torch.tensor(row, dtype=torch.float32).expand(num, -1).clone()
+        return Encoded(torch.zeros(num, self.layout_.dim), mask, cond)
+
+    def decode(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
+        """x, mask (B, dim) -> sanitized RDKit Mols, None where RDKit rejects the graph (no correction).
+
+        The corrected decodings are kept for :meth:`evaluate` (validity_corrected) and are
+        available through :meth:`decode_corrected`.
+        """
+        self._load()
+        if mask is None:
+            mask = torch.ones_like(x)
+        graphs = decode_classes(self.layout_, x, mask)
+        raw = [self.vocab.graph_to_rwmol(a, b) for a, b in graphs]
+        from .encoding import sanitize_or_none
+
+        objects = [sanitize_or_none(rw) for rw in raw]
+        corrected = [correct_mol(rw, self.largest_fragment)[0] for rw in raw]
+        self._last_decoded = (objects, corrected)
+        return objects
+
+    def decode_corrected(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
+        """Like :meth:`decode`, with GDSS-style valency correction (and largest fragment)."""
+        self.decode(x, mask)
+        return list(self._last_decoded[1])  # type: ignore[index]
+
+    # -- output ----------------------------------------------------------------------------
+
+    def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
+        from .writers import write_molecules
+
+        paths, summary = write_molecules(objects, Path(out))
+        self.last_write_summary = summary
+        if summary["num_invalid"]:
+            log.warning("%d of %d molecules are invalid and were not written (see %s)",
+                        summary["num_invalid"], summary["num_samples"], paths[-1])
+        return paths
+
+    def evaluate(self, objects: Sequence[Any]) -> dict[str, float]:
+        """Metrics vs the test split (novelty vs the training split); see :mod:`.metrics`."""
+        from .metrics import molecule_metrics
+
+        self._load()
+        corrected = None
+        if self._last_decoded is not None:
+            objs, corr = self._last_decoded
+            if len(objs) == len(objects) and all(a is b for a, b in zip(objs, objects)):
+                corrected = corr
+        res = molecule_metrics(objects, self.train_smiles, self.test_mols, self.test_smiles,
+                               corrected=corrected, with_fcd=self.use_fcd, with_nspdk=self.use_nspdk)
+        self.notes = [v for k, v in res.items() if k.endswith("_note")]
+        for n in self.notes:
+            log.info(n)
+        return {k: float(v) for k, v in res.items() if not k.endswith("_note")}
+
+
+# --------------------------------------------------------------------------------------------
+# Generic graphs
+# --------------------------------------------------------------------------------------------
+
+
+class GraphModality(Modality):
+    """Generic undirected graphs (adjacency only): community_small, ego_small, grid.
+
+    Encoding: F = 0 node channels, C = 1 edge channel (±0.5 adjacency bit, upper triangle).
+    Options: dataset; max_nodes (layout n_max; default the data set's largest graph); seed (data
+    generation); test_fraction (GDSS: the first 20 % are the test set); num_nodes (fixed sample
+    size); data (extra keyword arguments for the generator, e.g. {num: 100} or for grid
+    {min_side: 4, max_side: 6}); orbit_kernel ('gaussian' as GDSS, or 'gaussian_tv');
+    remove_isolates (drop isolated nodes of decoded graphs, as GDSS's adjs_to_graphs does for
+    its padded adjacencies; off by default since the mask already fixes the size).
+    """
+
+    def __init__(self, dataset: str = "community_small", max_nodes: int | None = None, seed: int = 0,
+                 test_fraction: float = 0.2, num_nodes: int | None = None, data: dict | None = None,
+                 orbit_kernel: str = "gaussian", remove_isolates: bool = False, nspdk: bool = True):
+        from .data import load_graphs, split_graphs
+
+        self.dataset_name, self.seed = dataset, seed
+        graphs = load_graphs(dataset, seed=seed, **(data or {}))
+        if not graphs:
+            raise ValueError(f"graph data set {dataset!r} is empty")
+        self.train_graphs, self.test_graphs = split_graphs(graphs, test_fraction)
+        largest = max(g.number_of_nodes() for g in graphs)
+        n_max = max_nodes or largest
+        if largest > n_max:
+            raise ValueError(f"{dataset}: graphs have up to {largest} nodes but max_nodes={n_max}")
+        self.layout_ = GraphLayout(n_max, 0, 1)
+        counts = np.bincount([g.number_of_nodes() for g in self.train_graphs], minlength=n_max + 1)
+        self.node_count_probs = torch.tensor(counts / counts.sum(), dtype=torch.float64)
+        self.num_nodes, self.orbit_kernel = num_nodes, orbit_kernel
+        self.remove_isolates, self.use_nspdk = remove_isolates, nspdk
+        self.last_write_summary: dict[str, Any] | None = None
+        self.notes: list[str] = []
+
+    @property
+    def graph_layout(self) -> GraphLayout:
+        """The flat layout (n_max, F = 0, C = 1) of this modality's tensors."""
+        return self.layout_
+
+    def encode(self, graphs: Sequence) -> Encoded:
+        """networkx graphs -> Encoded(x, mask) (nodes taken in each graph's node order)."""
+        node_cls, edges = [], []
+        for g in graphs:
+            idx = {v: i for i, v in enumerate(g.nodes())}
+            node_cls.append([0] * g.number_of_nodes())
+            edges.append([(idx[u], idx[v], 1) for u, v in g.edges() if u != v])
+        x, mask = encode_classes(self.layout_, node_cls, edges)
+        return Encoded(x, mask)
+
+    def dataset(self, split: str = "train") -> EncodedDataset:
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        enc = self.encode(self.train_graphs if split == "train" else self.test_graphs)
+        return EncodedDataset(enc.x, enc.mask)
+
+    def backbone(self, **kwargs: Any) -> nn.Module:
+        L = self.layout_
+        return build_backbone(L.n_max, L.node_dim, L.edge_dim, **kwargs)
+
+    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+        if self.num_nodes is not None:
+            n = torch.full((num,), int(self.num_nodes), dtype=torch.long)
+        else:
+            n = torch.multinomial(self.node_count_probs, num, replacement=True, generator=generator)
+        return Encoded(torch.zeros(num, self.layout_.dim), self.layout_.mask(n))
+
+    def decode(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
+        import networkx as nx
+
+        if mask is None:
+            mask = torch.ones_like(x)
+        out = []
+        for _, adj in decode_classes(self.layout_, x, mask):
+            g = nx.Graph()
+            g.add_nodes_from(range(adj.shape[0]))
+            g.add_edges_from(zip(*np.nonzero(np.triu(adj, 1))))
+            g = nx.convert_node_labels_to_integers(g)
+            if self.remove_isolates:
+                g.remove_nodes_from(list(nx.isolates(g)))
+                g = nx.convert_node_labels_to_integers(g)
+            out.append(g)
+        return out
+
+    def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
+        from .writers import write_graphs
+
+        paths, summary = write_graphs(objects, Path(out))
+        self.last_write_summary = summary
+        for note in summary["notes"]:
+            log.info(note)
+        return paths
+
+    def evaluate(self, objects: Sequence[Any]) -> dict[str, float]:
+        """GDSS MMDs (degree, cluster, orbit, spectral; nspdk if EDeN is installed) vs the test split."""
+        from .metrics import graph_metrics
+
+        graphs = [g for g in objects if g is not None]
+        res = graph_metrics(graphs, self.test_graphs, orbit_kernel=self.orbit_kernel, with_nspdk=self.use_nspdk)
+        self.notes = [v for k, v in res.items() if k.endswith("_note")]
+        for n in self.notes:
+            log.info(n)
+        out = {k: float(v) for k, v in res.items() if not k.endswith("_note")}
+        out["num_invalid"] = float(len(objects) - len(graphs))
+        return out

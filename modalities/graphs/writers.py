@@ -1,0 +1,177 @@
+"""Writers for generated molecules (.smi, .sdf with 2-D coordinates, PNG grid) and graphs (edge lists, PNG).
+
+Invalid samples (None) are never written as blank records and never dropped silently: every
+writer returns a summary with the number written and the number invalid, and a sidecar JSON
+(``<name>.json`` next to a file target, ``summary.json`` in a folder target) records it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+MOL_FORMATS = (".smi", ".sdf", ".png")
+GRAPH_FORMATS = (".txt", ".edgelist", ".png")
+
+
+def _summary(objects: Sequence[Any], kind: str) -> dict[str, Any]:
+    invalid = [i for i, o in enumerate(objects) if o is None]
+    return {"kind": kind, "num_samples": len(objects), "num_valid": len(objects) - len(invalid),
+            "num_invalid": len(invalid), "invalid_indices": invalid, "files": [], "notes": []}
+
+
+def write_smiles(mols: Sequence[Any], path: Path) -> int:
+    """One canonical SMILES per line for the valid molecules. Returns the number written."""
+    from .encoding import canonical_smiles
+
+    lines = [canonical_smiles(m) for m in mols if m is not None]
+    path.write_text("".join(s + "\n" for s in lines))
+    return len(lines)
+
+
+def write_sdf(mols: Sequence[Any], path: Path) -> int:
+    """Valid molecules to SDF with 2-D coordinates; each record's _Name is its sample index."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    n = 0
+    with Chem.SDWriter(str(path)) as w:
+        for i, m in enumerate(mols):
+            if m is None:
+                continue
+            m = Chem.Mol(m)
+            AllChem.Compute2DCoords(m)
+            m.SetProp("_Name", f"sample_{i}")
+            w.write(m)
+            n += 1
+    return n
+
+
+def write_mol_grid(mols: Sequence[Any], path: Path, mols_per_row: int = 8, max_mols: int = 64) -> int:
+    """PNG grid (RDKit MolsToGridImage) of up to ``max_mols`` valid molecules, labelled by sample index."""
+    from rdkit.Chem import Draw
+
+    items = [(i, m) for i, m in enumerate(mols) if m is not None][:max_mols]
+    if not items:
+        return 0
+    img = Draw.MolsToGridImage([m for _, m in items], molsPerRow=mols_per_row, subImgSize=(200, 200),
+                               legends=[f"#{i}" for i, _ in items])
+    img.save(str(path))
+    return len(items)
+
+
+def write_molecules(mols: Sequence[Any], out: Path) -> tuple[list[Path], dict[str, Any]]:
+    """Write molecules to ``out``: a folder (samples.smi, samples.sdf, samples.png, summary.json) or a
+    file whose extension is .smi, .sdf or .png (plus a sidecar ``<stem>.json``). -> (paths, summary)."""
+    out = Path(out)
+    summary = _summary(mols, "molecules")
+    if out.suffix.lower() in MOL_FORMATS:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        targets = {out.suffix.lower(): out}
+        side = out.with_suffix(".json")
+    elif out.suffix:
+        raise ValueError(f"cannot write molecules to {out}: use a folder or a file ending in {', '.join(MOL_FORMATS)}")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        targets = {".smi": out / "samples.smi", ".sdf": out / "samples.sdf", ".png": out / "samples.png"}
+        side = out / "summary.json"
+    paths = []
+    for ext, p in targets.items():
+        if ext == ".smi":
+            write_smiles(mols, p)
+        elif ext == ".sdf":
+            write_sdf(mols, p)
+        elif ext == ".png":
+            if write_mol_grid(mols, p) == 0:
+                summary["notes"].append(f"{p.name} not written: no valid molecule to draw")
+                continue
+        paths.append(p)
+    summary["files"] = [str(p) for p in paths]
+    side.write_text(json.dumps(summary, indent=2))
+    return paths + [side], summary
+
+
+def write_edge_lists(graphs: Sequence[Any], path: Path) -> int:
+    """All graphs in one text file: a '# graph i: n nodes, m edges' line, then one 'u v' line per edge."""
+    with open(path, "w") as f:
+        for i, g in enumerate(graphs):
+            f.write(f"# graph {i}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges\n")
+            for u, v in sorted(g.edges()):
+                f.write(f"{u} {v}\n")
+    return len(graphs)
+
+
+def read_edge_lists(path: Path) -> list:
+    """Inverse of :func:`write_edge_lists` (isolated nodes kept via the node count)."""
+    import networkx as nx
+
+    graphs = []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("# graph"):
+            n = int(line.split(":")[1].split()[0])
+            g = nx.Graph()
+            g.add_nodes_from(range(n))
+            graphs.append(g)
+        elif line.strip():
+            u, v = map(int, line.split())
+            graphs[-1].add_edge(u, v)
+    return graphs
+
+
+def write_graph_png(graphs: Sequence[Any], path: Path, max_graphs: int = 16) -> bool:
+    """Draw up to ``max_graphs`` graphs in a grid with networkx + matplotlib. False if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    import math
+
+    import networkx as nx
+
+    gs = list(graphs)[:max_graphs]
+    cols = max(1, min(4, len(gs)))
+    rows = max(1, math.ceil(len(gs) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (i, g) in zip(axes.flat, enumerate(gs)):
+        nx.draw(g, pos=nx.spring_layout(g, seed=0), ax=ax, node_size=30, width=0.8)
+        ax.set_title(f"#{i}: n={g.number_of_nodes()}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write_graphs(graphs: Sequence[Any], out: Path) -> tuple[list[Path], dict[str, Any]]:
+    """Write graphs to ``out``: a folder (graphs.edgelist, graphs.png if matplotlib, summary.json) or a
+    .txt/.edgelist/.png file (plus sidecar ``<stem>.json``). -> (paths, summary)."""
+    out = Path(out)
+    summary = _summary(graphs, "graphs")
+    valid = [g for g in graphs if g is not None]
+    if out.suffix.lower() in GRAPH_FORMATS:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        targets = [out]
+        side = out.with_suffix(".json")
+    elif out.suffix:
+        raise ValueError(f"cannot write graphs to {out}: use a folder or a file ending in {', '.join(GRAPH_FORMATS)}")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        targets = [out / "graphs.edgelist", out / "graphs.png"]
+        side = out / "summary.json"
+    paths = []
+    for p in targets:
+        if p.suffix.lower() == ".png":
+            if not write_graph_png(valid, p):
+                summary["notes"].append("PNG skipped: matplotlib is not installed")
+                continue
+        else:
+            write_edge_lists(valid, p)
+        paths.append(p)
+    summary["files"] = [str(p) for p in paths]
+    side.write_text(json.dumps(summary, indent=2))
+    return paths + [side], summary

@@ -1,0 +1,149 @@
+"""Tests for the graph denoiser backbones: shapes, masking, permutation equivariance, conditioning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from modalities.graphs.backbone import GraphMPNN, GraphTransformer, build_backbone, count_parameters
+from modalities.graphs.encoding import GraphLayout
+
+TYPES = ["transformer", "mpnn"]
+
+
+def _model(kind, n_max=7, F=3, C=4, **kw):
+    if kind == "mpnn":
+        pytest.importorskip("torch_geometric")
+    torch.manual_seed(0)
+    kw = {"node_width": 32, "edge_width": 16, "depth": 2, **kw}
+    if kind == "transformer":
+        kw.setdefault("heads", 4)
+    model = build_backbone(n_max, F, C, type=kind, **kw).double().eval()
+    # FiLM layers start at zero (blocks begin unmodulated); perturb every weight, as training
+    # would, so the conditioning paths are exercised too
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def _graph_batch(B, n, F, C, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    nodes = torch.randn(B, n, F, generator=g, dtype=torch.float64)
+    e = torch.randn(B, n, n, C, generator=g, dtype=torch.float64)
+    return nodes, e + e.transpose(1, 2)
+
+
+def _perm_inputs(nodes, edges, perm):
+    return nodes[:, perm], edges[:, perm][:, :, perm]
+
+
+@pytest.mark.parametrize("kind", TYPES)
+@pytest.mark.parametrize("F,C", [(3, 4), (0, 1)])
+def test_permutation_equivariance_full_graph(kind, F, C):
+    n = 7
+    model = _model(kind, n, F, C)
+    L = GraphLayout(n, F, C)
+    nodes, edges = _graph_batch(2, n, F, C)
+    counts = torch.tensor([n, n])
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    x, mask = L.pack(nodes, edges, counts)
+    xp, maskp = L.pack(*_perm_inputs(nodes, edges, perm), counts)
+    c = torch.tensor([0.3, -0.7], dtype=torch.float64)
+    with torch.no_grad():
+        on, oe = L.unpack(model(x, c, mask=mask))
+        pn, pe = L.unpack(model(xp, c, mask=maskp))
+    assert torch.allclose(pn, on[:, perm], atol=1e-5)
+    assert torch.allclose(pe, oe[:, perm][:, :, perm], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_permutation_equivariance_with_padding_and_padding_invariance(kind):
+    n_max, n, F, C = 9, 6, 3, 4
+    model = _model(kind, n_max, F, C)
+    L = GraphLayout(n_max, F, C)
+    nodes, edges = _graph_batch(1, n, F, C, seed=3)
+    counts = torch.tensor([n])
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(2))
+    x, mask = L.pack(nodes, edges, counts)
+    xp, maskp = L.pack(*_perm_inputs(nodes, edges, perm), counts)
+    assert torch.equal(mask, maskp)
+    c = torch.tensor([0.1], dtype=torch.float64)
+    with torch.no_grad():
+        out = model(x, c, mask=mask)
+        outp = model(xp, c, mask=mask)
+        # junk in the padded part of x changes nothing: padding is excluded everywhere
+        out_junk = model(x + 5 * (1 - mask) * torch.randn_like(x), c, mask=mask)
+    assert (out[mask == 0] == 0).all()
+    assert torch.allclose(out, out_junk, atol=1e-10)
+    on, oe = L.unpack(out)
+    pn, pe = L.unpack(outp)
+    assert torch.allclose(pn[:, :n], on[:, perm], atol=1e-5)
+    assert torch.allclose(pe[:, :n, :n], oe[:, perm][:, :, perm][:, :n, :n], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_graph_output_independent_of_batch_mates(kind):
+    model = _model(kind)
+    L = GraphLayout(7, 3, 4)
+    nodes, edges = _graph_batch(3, 7, 3, 4, seed=5)
+    x, mask = L.pack(nodes, edges, torch.tensor([7, 4, 2]))
+    c = torch.tensor([0.0, 1.0, -1.0], dtype=torch.float64)
+    with torch.no_grad():
+        full = model(x, c, mask=mask)
+        single = model(x[1:2], c[1:2], mask=mask[1:2])
+    assert torch.allclose(full[1:2], single, atol=1e-10)
+
+
+def test_conditioning_nan_is_null_and_changes_output():
+    model = _model("transformer", cond_dim=2)
+    L = GraphLayout(7, 3, 4)
+    nodes, edges = _graph_batch(2, 7, 3, 4)
+    x, mask = L.pack(nodes, edges, torch.tensor([7, 5]))
+    c = torch.zeros(2, dtype=torch.float64)
+    nan = torch.full((2, 2), float("nan"), dtype=torch.float64)
+    with torch.no_grad():
+        a = model(x, c, cond=nan, mask=mask)
+        b = model(x, c, cond=None, mask=mask)
+        d = model(x, c, cond=torch.tensor([[1.0, float("nan")], [0.5, -2.0]], dtype=torch.float64), mask=mask)
+        e = model(x, c + 1.0, cond=nan, mask=mask)
+    assert torch.allclose(a, b)
+    assert not torch.allclose(a, d)  # a given property reaches the output
+    assert not torch.allclose(a, e)  # σ conditioning reaches the output
+    assert torch.isfinite(d).all()
+    with pytest.raises(ValueError):
+        model(x, c, cond=torch.zeros(2, 3, dtype=torch.float64), mask=mask)
+
+
+def test_default_size_and_training_step():
+    # CPU-sized default for NCI's layout (40 atom types, 4 bond classes, 20 atoms)
+    model = build_backbone(20, 40, 4)
+    n = count_parameters(model)
+    assert 200_000 <= n <= 1_000_000, n
+    assert isinstance(model, GraphTransformer)
+    assert isinstance(build_backbone(20, 40, 4, type="mpnn"), GraphMPNN)
+    with pytest.raises(ValueError):
+        build_backbone(20, 40, 4, type="gcn")
+    # a few optimiser steps on a fixed batch reduce a denoising loss
+    torch.manual_seed(0)
+    small = build_backbone(6, 2, 2, node_width=32, edge_width=16, depth=2)
+    L = GraphLayout(6, 2, 2)
+    y = torch.sign(torch.randn(8, L.dim)) * 0.5
+    mask = L.mask(torch.full((8,), 6))
+    y = y * mask
+    noisy = y + 0.5 * torch.randn_like(y) * mask
+    opt = torch.optim.Adam(small.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        loss = ((small(noisy, torch.zeros(8), mask=mask) - y) ** 2 * mask).sum() / mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_rejects_wrong_input_length():
+    model = _model("transformer")
+    with pytest.raises(ValueError, match="expected x"):
+        model(torch.zeros(1, 5, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
