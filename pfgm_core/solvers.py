@@ -6,13 +6,14 @@ k-diffusion style:
 
     solver(model, x, sigmas, *, callback=None, disable=True, alpha=0.0, mask=None, generator=None) -> x
 
-``model(x, sigma)`` returns the denoised estimate for x (B, *shape) at sigma (B,). ``sigmas`` is a
+``model(x, sigma)`` returns the denoised estimate (float64) for x (B, *shape) at the float sigma; ``sigmas`` is a
 decreasing 1-D tensor ending in 0 (see schedule.py). The step arithmetic runs in float64; the
 network runs in its own dtype (``sample`` does the casting). Only the current state is kept, so
 memory does not grow with the number of steps.
 
 ``alpha`` injects errors as in PFGM++'s robustness study: x ← x + α·σ_i·ε, ε ~ N(0, I), before
-each step. ``callback`` receives a dict with i, x, sigma, sigma_next, denoised.
+each step. ``callback`` receives a dict with i, x, sigma, sigma_next, denoised (live tensors that
+the solver keeps updating in place: clone what you keep).
 """
 
 from __future__ import annotations
@@ -33,28 +34,31 @@ def _steps(sigmas: Tensor, disable: bool):
     return tqdm(range(len(sigmas) - 1), disable=disable, desc="sampling", leave=False)
 
 
-def _perturb(x: Tensor, sigma: Tensor, alpha: float, mask: Tensor | None, generator) -> Tensor:
+def _perturb(x: Tensor, sigma: float, alpha: float, mask: Tensor | None, generator) -> Tensor:
     if alpha == 0.0:
         return x
     eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     if mask is not None:
-        eps = eps * mask
-    return x + alpha * sigma * eps
+        eps.mul_(mask)
+    return x.add_(eps, alpha=alpha * sigma)
 
 
-def _call(model: Model, x: Tensor, sigma: Tensor) -> Tensor:
-    return model(x, sigma.expand(x.shape[0]))
+# The updates below work in place on tensors the solver owns: on CPU every full-size temporary
+# is a fresh allocation with its page faults, which is most of the solver's cost beside the net.
+# σ's are Python floats (exact float64) so scalars never broadcast as tensors.
 
 
 @torch.no_grad()
 def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
                  alpha: float = 0.0, mask: Tensor | None = None, generator=None) -> Tensor:
     """First-order Euler steps in σ (1 NFE per step)."""
+    sig = sigmas.tolist()
     for i in _steps(sigmas, disable):
-        s, s_next = sigmas[i], sigmas[i + 1]
+        s, s_next = sig[i], sig[i + 1]
         x = _perturb(x, s, alpha, mask, generator)
-        den = _call(model, x, s)
-        x = x + (s_next - s) * (x - den) / s
+        den = model(x, s)
+        # x ← x + (σ' − σ)(x − D)/σ  =  (σ'/σ)·x + (1 − σ'/σ)·D
+        x = x.mul_(s_next / s).add_(den, alpha=1 - s_next / s)
         if callback is not None:
             callback({"i": i, "x": x, "sigma": s, "sigma_next": s_next, "denoised": den})
     return x
@@ -65,16 +69,19 @@ def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disab
                 alpha: float = 0.0, mask: Tensor | None = None, generator=None) -> Tensor:
     """EDM's deterministic sampler (Karras et al. 2022, Alg. 1): Heun's 2nd-order method, Euler
     on the last step to σ = 0. NFE = 2·steps − 1."""
+    sig = sigmas.tolist()
     for i in _steps(sigmas, disable):
-        s, s_next = sigmas[i], sigmas[i + 1]
+        s, s_next = sig[i], sig[i + 1]
+        h = s_next - s
         x = _perturb(x, s, alpha, mask, generator)
-        den = _call(model, x, s)
-        d = (x - den) / s
-        x_next = x + (s_next - s) * d
+        den = model(x, s)
+        d = torch.sub(x, den).div_(s)
         if s_next > 0:
-            d_next = (x_next - _call(model, x_next, s_next)) / s_next
-            x_next = x + (s_next - s) * 0.5 * (d + d_next)
-        x = x_next
+            x_next = torch.add(x, d, alpha=h)
+            d.add_(x_next.sub_(model(x_next, s_next)).div_(s_next))  # d + d'
+            x = x.add_(d, alpha=0.5 * h)
+        else:
+            x = x.add_(d, alpha=h)
         if callback is not None:
             callback({"i": i, "x": x, "sigma": s, "sigma_next": s_next, "denoised": den})
     return x
@@ -89,21 +96,23 @@ def sample_dpmpp_2m(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, d
     denoised estimate:  x_{i+1} = (σ_{i+1}/σ_i)·x_i − expm1(−h)·D̂,  where D̂ extrapolates the last
     two denoised estimates linearly in t (first order on the first step and into σ = 0).
     """
+    sig = sigmas.tolist()
     old_den, h_last = None, None
     for i in _steps(sigmas, disable):
-        s, s_next = sigmas[i], sigmas[i + 1]
+        s, s_next = sig[i], sig[i + 1]
         x = _perturb(x, s, alpha, mask, generator)
-        den = _call(model, x, s)
+        den = model(x, s)
         if s_next == 0:
-            x = den
+            x = den.clone()
         else:
-            h = torch.log(s) - torch.log(s_next)
+            h = math.log(s) - math.log(s_next)
+            c = -math.expm1(-h)
+            x = x.mul_(s_next / s)
             if old_den is None:
-                d_hat = den
+                x.add_(den, alpha=c)
             else:
                 r = h_last / h
-                d_hat = (1 + 1 / (2 * r)) * den - (1 / (2 * r)) * old_den
-            x = (s_next / s) * x - torch.expm1(-h) * d_hat
+                x.add_(den, alpha=c * (1 + 1 / (2 * r))).add_(old_den, alpha=-c / (2 * r))
             h_last = h
         old_den = den
         if callback is not None:
@@ -161,10 +170,11 @@ def sample(
     use_cfg = cond is not None and guidance != 1.0
     calls = 0
 
-    def model(x: Tensor, s: Tensor) -> Tensor:
+    def model(x: Tensor, s: float) -> Tensor:
         nonlocal calls
         calls += 1
-        xn, sn = x.to(net_dtype), s.to(net_dtype if net_dtype.is_floating_point else torch.float32)
+        xn = x.to(net_dtype)
+        sn = torch.full((x.shape[0],), s, dtype=net_dtype if net_dtype.is_floating_point else torch.float32, device=x.device)
         if cond is None and mask is None:
             den = denoiser(xn, sn)
         elif not use_cfg:
@@ -173,12 +183,12 @@ def sample(
             null = torch.full_like(cond, -1 if not cond.is_floating_point() else math.nan)
             m2 = None if mask is None else torch.cat([mask, mask])
             both = denoiser(torch.cat([xn, xn]), torch.cat([sn, sn]), cond=torch.cat([cond, null]), mask=m2)
-            d_c, d_u = both.chunk(2)
-            den = d_u.to(torch.float64) + guidance * (d_c.to(torch.float64) - d_u.to(torch.float64))
+            d_c, d_u = both.to(torch.float64).chunk(2)
+            return d_u.add_(d_c.sub_(d_u), alpha=guidance)
         return den.to(torch.float64)
 
     m64 = None if mask is None else mask.to(torch.float64)
-    x = SOLVERS[solver](model, x_init.to(torch.float64), sig, callback=callback, disable=disable,
+    x = SOLVERS[solver](model, x_init.to(torch.float64, copy=True), sig, callback=callback, disable=disable,
                         alpha=alpha, mask=m64, generator=generator)
     if m64 is not None:
         x = x * m64
