@@ -358,7 +358,8 @@ def test_evaluate_digits_real_vs_noise(classifier_cache, monkeypatch):
     monkeypatch.setenv("PFGM_CACHE", str(cache))
     m = ImageModality()
     real = m.evaluate(m.decode(m.split("test")[0][:100]))
-    assert set(real) == {"digits_fd", "digits_fd_floor", "precision", "recall", "confident_fraction"}
+    assert set(real) == {"digits_fd", "digits_fd_floor", "digits_fd_same_n", "precision", "recall", "confident_fraction", "confident_fraction_real"}
+    assert real["digits_fd_same_n"] == pytest.approx(real["digits_fd"])  # 100 samples ≤ 270 test images
     assert real["digits_fd"] == pytest.approx(real["digits_fd_floor"], rel=0.05)  # the same 100 images
     assert real["precision"] > 0.7 and real["recall"] > 0.7 and real["confident_fraction"] > 0.8
     noise = m.evaluate(m.decode(torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1))

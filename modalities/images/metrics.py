@@ -266,7 +266,10 @@ def evaluate_digits(
 
     - digits_fd: samples vs all train images.
     - digits_fd_floor: the first min(B, T) test images vs all train images, so the floor carries
-      the same small-sample bias as digits_fd whenever B ≤ T.
+      the same small-sample bias as digits_fd whenever B ≤ T; digits_fd_same_n: the first
+      min(B, T) samples vs train, the like-for-like comparison when B > T.
+    - confident_fraction / confident_fraction_real: share of samples / held-out real images the
+      classifier labels with probability ≥ 0.9.
     - precision / recall: samples vs all train images. The paper compares equally sized sets,
       but at the few hundred samples used here a matching subset of real images gives k-NN balls
       so wide that pure noise scores ~0.7 precision; the full reference set keeps it near 0.2.
@@ -278,12 +281,15 @@ def evaluate_digits(
     clf = classifier if classifier is not None else load_digits_classifier()
     f_s, logits = classifier_outputs(clf, samples)
     f_tr, _ = classifier_outputs(clf, train)
-    f_te, _ = classifier_outputs(clf, test)
+    f_te, logits_te = classifier_outputs(clf, test)
     b, nan = len(samples), float("nan")
-    out = {"confident_fraction": confident_fraction(logits) if b else nan}
+    out = {"confident_fraction": confident_fraction(logits) if b else nan,
+           "confident_fraction_real": confident_fraction(logits_te)}
     out["digits_fd"] = feature_frechet_distance(f_s, f_tr) if b >= 2 else nan
     n_floor = min(max(b, 2), len(f_te))
     out["digits_fd_floor"] = feature_frechet_distance(f_te[:n_floor], f_tr) if n_floor >= 2 else nan
+    # FD shrinks with the sample count; this one uses as many samples as the floor has test images
+    out["digits_fd_same_n"] = feature_frechet_distance(f_s[:n_floor], f_tr) if min(b, n_floor) >= 2 else nan
     if b > k:
         out["precision"], out["recall"] = precision_recall(f_tr, f_s, k)
     else:
