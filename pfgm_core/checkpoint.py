@@ -431,7 +431,7 @@ def export_weights(
     Note: non-finite floats (``D: inf``) are written as JSON ``Infinity``, which Python's json reads back.
     Call on rank 0 only.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
@@ -445,22 +445,8 @@ def export_weights(
             raise ValueError(f"export_weights: meta key {k!r} is reserved")
         metadata[str(k)] = _json_dumps(v, f"meta[{k!r}]")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _make_temp(path)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
+    # safetensors serialises to bytes; the shared atomic writer then fsyncs and renames them into place.
+    return _atomic_write(path, lambda f: f.write(save(tensors, metadata=metadata)))
 
 
 def _json_dumps(obj: Any, what: str) -> str:
