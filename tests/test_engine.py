@@ -91,7 +91,7 @@ def test_third_party_adapter_trains_and_samples(tmp_path):
 
 def _tiny_digits_cfg(run_dir: Path, **trainer) -> dict:
     cfg = compose("train", ["recipe=digits"])
-    cfg["backbone"].update(model_channels=8)
+    cfg["backbone"].update(model_channels=8, dropout=0.1)  # dropout: the resume must restore the RNG too
     cfg["run_dir"] = str(run_dir)
     cfg["trainer"].update(dict(progress=False, batch_size=16, warmup_steps=2, log_every=2, ckpt_every=3,
                                preview_every=0), **trainer)
