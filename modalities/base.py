@@ -44,15 +44,6 @@ class Encoded:
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    @staticmethod
-    def cat(parts: Sequence["Encoded"]) -> "Encoded":
-        """Concatenate batches along the batch dim (e.g. per-seed layouts)."""
-
-        def c(ts: list[Tensor | None]) -> Tensor | None:
-            return None if ts[0] is None else torch.cat(ts)  # type: ignore[arg-type]
-
-        return Encoded(c([p.x for p in parts]), c([p.mask for p in parts]), c([p.cond for p in parts]))
-
 
 class EncodedDataset(torch.utils.data.Dataset):
     """A data set of already-encoded tensors (the common case: encode once, train many epochs).

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -276,6 +276,3 @@ class Trainer:
             if self.metrics is not None:
                 self.metrics.close()
         return {"step": self.step, "loss": last, "seconds": time.perf_counter() - t0}
-
-    def summary(self) -> dict[str, Any]:
-        return {"trainer": asdict(self.cfg), "params": sum(p.numel() for p in unwrap_model(self.model).parameters())}
