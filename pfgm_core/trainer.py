@@ -54,6 +54,7 @@ class TrainerConfig:
     beta1: float = 0.9
     beta2: float = 0.99
     warmup_steps: int = 200
+    lr_decay: str = "none"  # or "cosine": to 0 at max_steps (helps short CPU runs end sharp)
     grad_clip: float = 1.0
     ema_halflife_kimg: float = 50.0
     ema_rampup_ratio: float | None = 0.05
@@ -65,6 +66,7 @@ class TrainerConfig:
     keep_last: int = 3
     preview_every: int = 0
     progress: bool = True
+    stop_after: int | None = None  # end this invocation at that step (wall-clock-limited queues); resume later
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
@@ -208,9 +210,13 @@ class Trainer:
         return batch.to(self.device)
 
     def _lr(self, step: int) -> float:
-        if self.cfg.warmup_steps <= 0:
-            return self.cfg.lr
-        return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup_steps)
+        cfg = self.cfg
+        lr = cfg.lr * (min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else 1.0)
+        if cfg.lr_decay == "cosine":
+            lr *= 0.5 * (1 + math.cos(math.pi * min(step, cfg.max_steps) / cfg.max_steps))
+        elif cfg.lr_decay != "none":
+            raise ValueError(f"trainer.lr_decay must be 'none' or 'cosine'; got {cfg.lr_decay!r}")
+        return lr
 
     def train_step(self) -> float:
         cfg, W, r = self.cfg, self.dist.world_size, self.dist.rank
@@ -255,10 +261,11 @@ class Trainer:
         losses: list[Tensor] = []
         t0, n0 = time.perf_counter(), self.step
         last = math.nan
+        end = cfg.max_steps if cfg.stop_after is None else min(cfg.max_steps, cfg.stop_after)
         try:
-            while self.step < cfg.max_steps:
+            while self.step < end:
                 losses.append(self.train_step())
-                at_log = self.step % cfg.log_every == 0 or self.step == cfg.max_steps
+                at_log = self.step % cfg.log_every == 0 or self.step == end
                 if at_log:
                     last = float(all_reduce_mean(torch.stack(losses).mean()))
                     losses.clear()
@@ -266,7 +273,7 @@ class Trainer:
                     if self.metrics is not None:
                         self.metrics.log(self.step, loss=last, lr=self._lr(self.step - 1), samples_per_s=rate, kimg=self.cur_nimg / 1000)
                 bar.update(1, **({"loss": f"{last:.4f}"} if at_log else {}))
-                if cfg.ckpt_every > 0 and self.step % cfg.ckpt_every == 0 and self.step < cfg.max_steps:
+                if cfg.ckpt_every > 0 and self.step % cfg.ckpt_every == 0 and self.step < end:
                     self.save()
                 if self.preview and cfg.preview_every > 0 and self.step % cfg.preview_every == 0 and self.dist.is_main:
                     self.preview(self.step, self.ema.model)

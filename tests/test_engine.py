@@ -99,10 +99,11 @@ def _tiny_digits_cfg(run_dir: Path, **trainer) -> dict:
 
 
 def test_resume_is_bit_exact(tmp_path):
-    """6 steps in one go == 3 steps, stop, resume 3 more — bit for bit (dropout RNG included)."""
-    run_training(_tiny_digits_cfg(tmp_path / "a", max_steps=6))
-    run_training(_tiny_digits_cfg(tmp_path / "b", max_steps=3))
-    out = run_training({**_tiny_digits_cfg(tmp_path / "b", max_steps=6), "resume": True})
+    """6 steps in one go == 3 steps, stop, resume 3 more — bit for bit (dropout RNG and the
+    cosine LR schedule, which depends on max_steps, included)."""
+    run_training(_tiny_digits_cfg(tmp_path / "a", max_steps=6, lr_decay="cosine"))
+    run_training(_tiny_digits_cfg(tmp_path / "b", max_steps=6, lr_decay="cosine", stop_after=3))
+    out = run_training({**_tiny_digits_cfg(tmp_path / "b", max_steps=6, lr_decay="cosine"), "resume": True})
     assert out["resumed"] and out["step"] == 6
     a = load_state(latest_state_path(tmp_path / "a"))
     b = load_state(latest_state_path(tmp_path / "b"))
@@ -168,3 +169,17 @@ def test_ddp_two_ranks_equal_single_process(tmp_path):
     # one run dir, written by rank 0 only
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["ddp", "single"]
     assert latest_state_path(run_ddp) is not None
+
+
+def test_lr_schedule_warmup_and_cosine():
+    from pfgm_core.trainer import Trainer, TrainerConfig
+
+    cfg = TrainerConfig(lr=1.0, warmup_steps=10, max_steps=100, lr_decay="cosine")
+    t = Trainer.__new__(Trainer)  # _lr only reads the config
+    t.cfg = cfg
+    assert t._lr(0) == pytest.approx(0.1 * 0.5 * (1 + math.cos(0)))
+    assert t._lr(50) == pytest.approx(0.5)  # warm-up done, half-way down the cosine
+    assert t._lr(100) == pytest.approx(0.0, abs=1e-12)
+    t.cfg = TrainerConfig(lr=1.0, warmup_steps=10, max_steps=100, lr_decay="step")
+    with pytest.raises(ValueError, match="lr_decay"):
+        t._lr(5)
