@@ -1,0 +1,69 @@
+"""Why generated molecules are invalid: RDKit's sanitisation errors, counted, and bond density vs the data.
+
+    python benchmarks/molecule_failures.py CHECKPOINT [--num 200] [--seed 0]
+
+Samples at the checkpoint's own sampler settings, decodes without correction, and for every
+invalid sample reports the first words of RDKit's error (e.g. "Explicit valence for ...").
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+
+import numpy as np
+from rdkit import Chem, RDLogger
+
+from modalities.graphs.encoding import decode_classes
+from pfgm_core.generate import generate
+from pfgm_core.kernel import PFGMKernel
+from recipes.build import generate_config, load_checkpoint, parse_D, sigmas_for
+
+_BOND = {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.BondType.TRIPLE, 4: Chem.BondType.AROMATIC}
+
+
+def sanitize_error(vocab, atoms, bonds: np.ndarray) -> str | None:
+    """None if the graph sanitises, else the first words of RDKit's complaint."""
+    rw = Chem.RWMol()
+    for a in atoms:
+        key = vocab.atom_types[a]
+        sym = key.rstrip("+-0123456789")
+        atom = Chem.Atom("N" if sym == "NH" else sym)
+        atom.SetFormalCharge(key.count("+") - key.count("-"))
+        rw.AddAtom(atom)
+    for i in range(len(atoms)):
+        for j in range(i + 1, len(atoms)):
+            if bonds[i, j] > 0:
+                rw.AddBond(i, j, _BOND[int(bonds[i, j])])
+    try:
+        Chem.SanitizeMol(rw)
+        return None
+    except Exception as e:  # RDKit raises several exception types; the message is what we count
+        return " ".join(str(e).split()[:3])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("--num", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    RDLogger.DisableLog("rdApp.*")
+    modality, den, cfg = load_checkpoint(args.checkpoint)
+    g = generate_config(cfg, None, args.num, args.seed)
+    x, mask, _ = generate(den, PFGMKernel(parse_D(cfg["pfgm"]["D"])), modality.layout, sigmas_for(g), g, progress=False)
+    layout = modality.graph_layout
+    gen = decode_classes(layout, x, mask)
+    errors = collections.Counter(sanitize_error(modality.vocab, a, np.asarray(b)) for a, b in gen)
+    train = modality.dataset("train")
+    ref = decode_classes(layout, train.x[:500], train.mask[:500])
+    density = lambda graphs: float(np.mean([(np.asarray(b) > 0).sum() / 2 / max(len(a), 1) for a, b in graphs]))
+    print(f"valid: {errors.pop(None, 0)} of {len(gen)}")
+    for msg, n in errors.most_common():
+        print(f"  {n:4d}  {msg}")
+    print(f"bonds per atom: generated {density(gen):.3f}, training {density(ref):.3f}")
+    print(f"atoms per molecule: generated {np.mean([len(a) for a, _ in gen]):.2f}, training {np.mean([len(a) for a, _ in ref]):.2f}")
+
+
+if __name__ == "__main__":
+    main()
