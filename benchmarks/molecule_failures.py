@@ -19,27 +19,16 @@ from pfgm_core.generate import generate
 from pfgm_core.kernel import PFGMKernel
 from recipes.build import generate_config, load_checkpoint, parse_D, sigmas_for
 
-_BOND = {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.BondType.TRIPLE, 4: Chem.BondType.AROMATIC}
-
-
 def sanitize_error(vocab, atoms, bonds: np.ndarray) -> str | None:
-    """None if the graph sanitises, else the first words of RDKit's complaint."""
-    rw = Chem.RWMol()
-    for a in atoms:
-        key = vocab.atom_types[a]
-        sym = key.rstrip("+-0123456789")
-        atom = Chem.Atom("N" if sym == "NH" else sym)
-        atom.SetFormalCharge(key.count("+") - key.count("-"))
-        rw.AddAtom(atom)
-    for i in range(len(atoms)):
-        for j in range(i + 1, len(atoms)):
-            if bonds[i, j] > 0:
-                rw.AddBond(i, j, _BOND[int(bonds[i, j])])
+    """None if the graph sanitises (decoded exactly as the modality decodes), else RDKit's complaint."""
+    rw = vocab.graph_to_rwmol(atoms, bonds)
     try:
         Chem.SanitizeMol(rw)
         return None
     except Exception as e:  # RDKit raises several exception types; the message is what we count
-        return " ".join(str(e).split()[:3])
+        words = str(e).split()
+        # "Explicit valence for atom # 3 C, 5, is greater than permitted": keep the element and valence
+        return " ".join(words[:3] + words[6:8]) if words[:2] == ["Explicit", "valence"] else " ".join(words[:3])
 
 
 def main() -> None:

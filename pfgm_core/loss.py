@@ -4,6 +4,10 @@
     σ ~ exp(N(P_mean, P_std²))                           (Karras et al. 2022, eq. 8 and Table 1;
                                                           Xu et al. 2023, Alg. 1 with r = σ√D)
 
+Self-conditioning (when the denoiser's backbone asks for it): for a random half of the batch the
+net first denoises without it (no gradient) and then again given that estimate, so at sampling
+time it can be fed its previous step's output (Chen et al. 2023, "Analog Bits", Sec. 3.2).
+
 For masked (variable-size) data the squared error is summed over real entries and divided by
 each sample's own N_i, so padding never contributes and every sample weighs the same.
 """
@@ -46,11 +50,13 @@ class PFGMLoss:
         sigma_data: float = 0.5,
         cond_drop_prob: float = 0.0,
         sigma_sampler: Callable[..., Tensor] | None = None,
+        self_cond_prob: float = 0.5,
     ):
         self.kernel = kernel
         self.sigma_data = float(sigma_data)
         self.cond_drop_prob = float(cond_drop_prob)
         self.sigma_sampler = sigma_sampler or LogNormalSigma(P_mean, P_std)
+        self.self_cond_prob = float(self_cond_prob)
 
     def weight(self, sigma: Tensor) -> Tensor:
         sd = self.sigma_data
@@ -66,6 +72,7 @@ class PFGMLoss:
         sigma: Tensor | None = None,
         noise: Tensor | None = None,
         drop: Tensor | None = None,
+        self_cond: Tensor | None = None,
     ) -> Tensor:
         """y: (B, *shape) clean data; mask like y; cond (B,) / (B, k). Returns the loss per sample, (B,).
 
@@ -73,6 +80,8 @@ class PFGMLoss:
         ``noise`` (like y) supplies a kernel draw made elsewhere: the trainer draws it for the whole
         global batch so that a sample's noise does not depend on how the batch is split over ranks.
         ``drop`` (B,) bool likewise fixes which samples lose their cond (else drawn with cond_drop_prob).
+        ``self_cond`` (B,) bool fixes which samples get a self-conditioning estimate (else drawn with
+        self_cond_prob); it only matters when the denoiser's backbone uses self-conditioning.
         """
         B = y.shape[0]
         if sigma is None:
@@ -86,7 +95,19 @@ class PFGMLoss:
             cond = null_cond(cond, drop)
         else:
             cond = drop_cond(cond, self.cond_drop_prob, generator)
-        denoised = denoiser(y + n, sigma, cond=cond, mask=mask)
+        x = y + n
+        if getattr(getattr(denoiser, "module", denoiser), "self_condition", False):
+            if self_cond is None:
+                self_cond = torch.rand(B, generator=generator, device=y.device) < self.self_cond_prob
+            estimate = torch.zeros_like(x)
+            idx = self_cond.to(y.device).nonzero().flatten()
+            if len(idx):
+                with torch.no_grad():  # only the second pass is trained (Analog Bits, Alg. 1)
+                    sub = lambda t: None if t is None else t[idx]
+                    estimate[idx] = denoiser(x[idx], sigma[idx], cond=sub(cond), mask=sub(mask)).to(x.dtype)
+            denoised = denoiser(x, sigma, cond=cond, mask=mask, self_cond=estimate)
+        else:
+            denoised = denoiser(x, sigma, cond=cond, mask=mask)
         err = (denoised - y).square()
         if mask is not None:
             err = err * mask.to(err.dtype)

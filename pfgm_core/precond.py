@@ -21,6 +21,10 @@ class Denoiser(nn.Module):
 
     x: (B, *shape); sigma: scalar or (B,); mask like x (output is zero on padding, so padded
     entries stay exactly 0 through sampling); cond: (B,) labels (−1 = none) or (B, k) floats.
+
+    Self-conditioning (Chen et al. 2023, "Analog Bits", Sec. 3.2): a backbone with the attribute
+    ``self_condition = True`` also receives ``self_cond`` (like x), a previous estimate of the clean
+    data in data units (zeros = none yet); the loss and the sampler supply it.
     """
 
     def __init__(self, backbone: nn.Module, sigma_data: float = 0.5):
@@ -30,7 +34,12 @@ class Denoiser(nn.Module):
         self.backbone = backbone
         self.sigma_data = float(sigma_data)
 
-    def forward(self, x: Tensor, sigma: float | Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    @property
+    def self_condition(self) -> bool:
+        return bool(getattr(self.backbone, "self_condition", False))
+
+    def forward(self, x: Tensor, sigma: float | Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
+                self_cond: Tensor | None = None) -> Tensor:
         s = as_batch_sigma(sigma, x.shape[0], x.dim(), x.device, dtype=torch.float32 if x.dtype != torch.float64 else x.dtype)
         sd = self.sigma_data
         c_skip = sd**2 / (s**2 + sd**2)
@@ -38,7 +47,11 @@ class Denoiser(nn.Module):
         c_in = 1 / (s**2 + sd**2).sqrt()
         c_noise = s.log().flatten() / 4
         x_in = (c_in * x).to(x.dtype)
-        F = self.backbone(x_in, c_noise.to(x.dtype), cond=cond, mask=mask).to(s.dtype)
+        if self.self_condition:
+            sc = torch.zeros_like(x) if self_cond is None else self_cond.to(x.dtype)
+            F = self.backbone(x_in, c_noise.to(x.dtype), cond=cond, mask=mask, self_cond=sc).to(s.dtype)
+        else:
+            F = self.backbone(x_in, c_noise.to(x.dtype), cond=cond, mask=mask).to(s.dtype)
         if torch.is_grad_enabled() or F.requires_grad or F._base is not None:
             out = c_skip * x + c_out * F
             if mask is not None:

@@ -157,6 +157,7 @@ def sample(
     x_init: (B, *shape); sigmas: 1-D, decreasing, ending in 0; mask like x_init; cond (B,) / (B, k).
     guidance w: D = D_uncond + w·(D_cond − D_uncond) (classifier-free; w = 1 is plain conditional).
     ``info``, when given, receives {"nfe": number of denoiser calls, "solver": name}.
+    A self-conditioning denoiser (``denoiser.self_condition``) is fed its own previous output.
     Returns x at σ = 0 in x_init's dtype.
     """
     if solver not in SOLVERS:
@@ -169,22 +170,34 @@ def sample(
     net_dtype = x_init.dtype
     use_cfg = cond is not None and guidance != 1.0
     calls = 0
+    self_conditioning = bool(getattr(denoiser, "self_condition", False))
+    previous: Tensor | None = None  # the last denoised estimate, fed back when self-conditioning
 
     def model(x: Tensor, s: float) -> Tensor:
-        nonlocal calls
+        nonlocal calls, previous
         calls += 1
         xn = x.to(net_dtype)
         sn = torch.full((x.shape[0],), s, dtype=net_dtype if net_dtype.is_floating_point else torch.float32, device=x.device)
-        if cond is None and mask is None:
+        extra = {}
+        if self_conditioning:
+            extra["self_cond"] = torch.zeros_like(xn) if previous is None else previous
+        if cond is None and mask is None and not extra:
             den = denoiser(xn, sn)
         elif not use_cfg:
-            den = denoiser(xn, sn, cond=cond, mask=mask)
+            den = denoiser(xn, sn, cond=cond, mask=mask, **extra)
         else:
             null = torch.full_like(cond, -1 if not cond.is_floating_point() else math.nan)
             m2 = None if mask is None else torch.cat([mask, mask])
-            both = denoiser(torch.cat([xn, xn]), torch.cat([sn, sn]), cond=torch.cat([cond, null]), mask=m2)
+            if extra:
+                extra["self_cond"] = extra["self_cond"].repeat(2, *([1] * (xn.dim() - 1)))
+            both = denoiser(torch.cat([xn, xn]), torch.cat([sn, sn]), cond=torch.cat([cond, null]), mask=m2, **extra)
             d_c, d_u = both.to(torch.float64).chunk(2)
-            return d_u.add_(d_c.sub_(d_u), alpha=guidance)
+            den = d_u.add_(d_c.sub_(d_u), alpha=guidance)
+            if self_conditioning:
+                previous = den.to(net_dtype, copy=True)
+            return den
+        if self_conditioning:
+            previous = den.to(net_dtype, copy=True)
         return den.to(torch.float64)
 
     m64 = None if mask is None else mask.to(torch.float64)

@@ -229,6 +229,7 @@ class Trainer:
         sigma = self.loss.sigma_sampler(B, generator=gen, device=self.device)
         noise = self.loss.kernel.noise(torch.zeros((B, *self.sample_shape), device=self.device), sigma, None, gen)
         drop = torch.rand(B, generator=gen, device=self.device) < self.loss.cond_drop_prob
+        self_cond = torch.rand(B, generator=gen, device=self.device) < self.loss.self_cond_prob
         local = B // W
         micro = local // cfg.grad_accum
         total = torch.zeros((), device=self.device)
@@ -240,7 +241,8 @@ class Trainer:
             ctx = contextlib.nullcontext() if sync else self.model.no_sync()
             with ctx, amp:
                 per_sample = self.loss(self.model, batch.x, batch.mask, batch.cond,
-                                       sigma=sigma[sl], noise=noise[sl], drop=drop[sl])
+                                       sigma=sigma[sl], noise=noise[sl], drop=drop[sl],
+                                       self_cond=self_cond[sl])
                 # Sum over the rank's share / its size; DDP's mean over ranks makes it the global mean.
                 (per_sample.float().sum() / local).backward()
             total += per_sample.detach().float().sum()

@@ -147,3 +147,54 @@ def test_rejects_wrong_input_length():
     model = _model("transformer")
     with pytest.raises(ValueError, match="expected x"):
         model(torch.zeros(1, 5, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_self_conditioning_is_equivariant_and_reaches_the_output(kind):
+    n_max, n, F, C = 8, 6, 3, 4
+    model = _model(kind, n_max, F, C, self_condition=True)
+    assert model.self_condition
+    L = GraphLayout(n_max, F, C)
+    nodes, edges = _graph_batch(1, n, F, C, seed=7)
+    est_nodes, est_edges = _graph_batch(1, n, F, C, seed=8)
+    counts = torch.tensor([n])
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(3))
+    x, mask = L.pack(nodes, edges, counts)
+    est, _ = L.pack(0.3 * est_nodes, 0.3 * est_edges, counts)
+    xp, _ = L.pack(*_perm_inputs(nodes, edges, perm), counts)
+    estp, _ = L.pack(*_perm_inputs(0.3 * est_nodes, 0.3 * est_edges, perm), counts)
+    c = torch.tensor([0.2], dtype=torch.float64)
+    with torch.no_grad():
+        out = model(x, c, mask=mask, self_cond=est)
+        outp = model(xp, c, mask=mask, self_cond=estp)
+        none = model(x, c, mask=mask)
+        zeros = model(x, c, mask=mask, self_cond=torch.zeros_like(x))
+    on, oe = L.unpack(out)
+    pn, pe = L.unpack(outp)
+    assert torch.allclose(pn[:, :n], on[:, perm], atol=1e-5)
+    assert torch.allclose(pe[:, :n, :n], oe[:, perm][:, :, perm][:, :n, :n], atol=1e-5)
+    assert torch.equal(none, zeros)  # no estimate = the zero estimate
+    assert not torch.allclose(out, zeros)  # the estimate is used
+
+
+def test_structure_features_of_a_six_ring_by_hand():
+    # benzene as kekulé bonds: a 6-cycle alternating single (class 1) / double (class 2)
+    n, F, C = 6, 1, 4
+    model = build_backbone(n, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True)
+    L = GraphLayout(n, F, C)
+    bonds = [(i, (i + 1) % n, 1 + i % 2) for i in range(n)]
+    from modalities.graphs.encoding import encode_classes
+
+    x, mask = encode_classes(L, [[0] * n], [bonds])
+    nm = L.node_mask(mask).float()
+    pm = nm.unsqueeze(2) * nm.unsqueeze(1) * (1 - torch.eye(n))
+    node_feats, pair_feats = model._structure(x, nm, pm)
+    # per node: atom prob 1; bonds by class: none 3, single 1, double 1, triple 0
+    assert torch.allclose(node_feats[0, :, :5], torch.tensor([1.0, 3, 1, 1, 0]).expand(n, 5))
+    # closed walks on a 6-cycle: diag(A^k) = 2, 0, 6, 0, 22 for k = 2..6 (20 back-and-forth + 2 round the ring)
+    assert torch.allclose(node_feats[0, :, 5:], torch.tensor([2.0, 0, 6, 0, 22]).log1p().expand(n, 5), atol=1e-5)
+    # paths between neighbours 0-1: (A^2)=0, (A^3)=3, (A^4)=0; between 0 and 3 (opposite): 0, 2, 0
+    assert torch.allclose(pair_feats[0, 0, 1, C:], torch.tensor([0.0, 3, 0]).log1p(), atol=1e-5)
+    assert torch.allclose(pair_feats[0, 0, 3, C:], torch.tensor([0.0, 2, 0]).log1p(), atol=1e-5)
+    assert torch.equal(pair_feats[0, 0, 1, :C], torch.tensor([0.0, 1, 0, 0]))
+    assert (pair_feats[0, range(n), range(n)] == 0).all()  # the diagonal is not a pair

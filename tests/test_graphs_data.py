@@ -212,6 +212,31 @@ def test_community_small_matches_the_gdss_file():
     assert abs(np.mean([nb(g) for g in gs]) - np.mean([nb(g) for g in ours])) < 0.5
 
 
+def test_community_small_file_loader(tmp_path):
+    f = tmp_path / "cs.txt"
+    f.write_text("# two graphs\n12:0-6\n\n14:0-7,3-9\n")
+    gs = D.load_graphs("community_small_file", path=str(f))
+    assert [g.number_of_nodes() for g in gs] == [12, 14]
+    assert gs[1].has_edge(3, 9) and gs[1].has_edge(0, 7)
+    communities = sum(nx.gnp_random_graph(6, 0.7, seed=i).number_of_edges() for i in range(2))
+    assert gs[0].number_of_edges() == communities + 1  # the two communities and the one bridge
+    bad = tmp_path / "bad.txt"
+    bad.write_text("12:0-6\n13:0-6\n")
+    with pytest.raises(ValueError, match=r"bad.txt, line 2: expected 'SIZE:u-v"):
+        D.load_graphs("community_small_file", path=str(bad))
+    bad.write_text("12:0-16\n")
+    with pytest.raises(ValueError, match="line 1"):
+        D.load_graphs("community_small_file", path=str(bad))
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        D.load_graphs("community_small_file", path=str(tmp_path / "nope.txt"))
+    bad.write_text("# nothing\n")
+    with pytest.raises(ValueError, match="no graphs"):
+        D.load_graphs("community_small_file", path=str(bad))
+    spec = _shared_spec()
+    if spec is not None:
+        assert len(D.load_graphs("community_small_file", path=str(spec))) == 100
+
+
 def test_ego_and_grid():
     ego = D.ego_small(200, seed=0)
     assert len(ego) == 200 and all(4 <= g.number_of_nodes() <= 18 for g in ego)

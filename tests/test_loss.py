@@ -97,3 +97,45 @@ def test_drop_cond():
     nan_rows = outp.isnan().all(1)
     assert abs(nan_rows.float().mean().item() - 0.5) < 0.03 and (outp.isnan().any(1) == nan_rows).all()
     assert drop_cond(labels, 0.0, g) is labels
+
+
+class _Recorder(torch.nn.Module):
+    """A self-conditioning denoiser D = w·x + self_cond that records what it was given."""
+
+    self_condition = True
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(0.5, dtype=torch.float64))
+        self.calls = []
+
+    def forward(self, x, sigma, cond=None, mask=None, self_cond=None):
+        self.calls.append((x.shape[0], None if self_cond is None else self_cond.clone(), torch.is_grad_enabled()))
+        out = self.w * x
+        return out if self_cond is None else out + self_cond
+
+
+def test_self_conditioning_two_passes_gradient_only_through_the_second():
+    B, N = 6, 3
+    y = torch.randn(B, N, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    sigma = torch.full((B,), 0.7, dtype=torch.float64)
+    noise = torch.randn(B, N, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    use = torch.tensor([True, False, True, False, False, True])
+    den = _Recorder()
+    per = PFGMLoss(PFGMKernel(math.inf))(den, y, sigma=sigma, noise=noise, self_cond=use)
+    (first_n, first_sc, first_grad), (second_n, second_sc, second_grad) = den.calls
+    assert (first_n, first_sc, first_grad) == (3, None, False)  # the estimate pass: selected rows, no grad
+    assert second_n == B and second_grad
+    x = y + noise
+    expected = torch.zeros(B, N, dtype=torch.float64)
+    expected[use] = 0.5 * x[use]
+    assert torch.equal(second_sc, expected)  # the estimate for selected rows, zeros elsewhere
+    per.sum().backward()
+    # d/dw of Σ λ‖w·x + sc − y‖²/N with sc treated as a constant
+    lam = (0.7**2 + 0.25) / (0.7 * 0.5) ** 2
+    grad = (lam * 2 * ((0.5 * x + expected - y) * x).sum(1) / N).sum()
+    assert torch.allclose(den.w.grad, grad)
+    # plain denoisers are called once, without the argument
+    plain = lambda x, s, cond=None, mask=None: 0.5 * x
+    assert torch.allclose(PFGMLoss(PFGMKernel(math.inf))(plain, y, sigma=sigma, noise=noise, self_cond=use),
+                          PFGMLoss(PFGMKernel(math.inf))(plain, y, sigma=sigma, noise=noise))

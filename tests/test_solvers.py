@@ -133,3 +133,29 @@ def test_bad_sigmas(bad):
 def test_unknown_solver():
     with pytest.raises(ValueError, match="unknown solver"):
         sample(lambda x, s: x, torch.zeros(2, 2), karras_sigmas(3, 0.1, 1.0), solver="rk99")
+
+
+@pytest.mark.parametrize("solver", ["euler", "heun", "dpmpp_2m"])
+@pytest.mark.parametrize("guided", [False, True])
+def test_self_conditioning_feeds_back_the_previous_output(solver, guided):
+    """A self-conditioning denoiser gets zeros first, then exactly what its previous call returned
+    (after guidance, when guided)."""
+    given, returned = [], []
+
+    class SelfCond:
+        self_condition = True
+
+        def __call__(self, x, s, cond=None, mask=None, self_cond=None):
+            given.append(self_cond[: x.shape[0] // 2 if guided else None].clone())
+            out = 0.3 * x + 0.1 * self_cond + (0.0 if cond is None else (cond >= 0).to(x.dtype)[:, None])
+            d = out.to(torch.float64)
+            returned.append(d[: x.shape[0] // 2] + 2.0 * (d[: x.shape[0] // 2] - d[x.shape[0] // 2:]) if guided else d)
+            return out
+
+    x0 = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    cond = torch.tensor([0, 1, 2, 3]) if guided else None
+    sample(SelfCond(), x0, karras_sigmas(4, 0.002, 1.0), solver, cond=cond, guidance=3.0 if guided else 1.0)
+    assert len(given) == nfe_for(solver, 4)
+    assert torch.equal(given[0], torch.zeros(4, 3, dtype=torch.float64))
+    for prev_out, now_in in zip(returned[:-1], given[1:]):
+        torch.testing.assert_close(now_in, prev_out)

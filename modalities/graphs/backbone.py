@@ -10,6 +10,13 @@ Conditioning: the noise level c_noise (B,) is embedded (Fourier features + MLP) 
 every block through FiLM (scale/shift/gate, "adaLN"); so does the real graph size n / n_max.
 Optional float properties cond (B, k) are embedded when ``cond_dim > 0``; NaN means "no value"
 (the classifier-free null), handled per property with a has-value flag.
+
+Self-conditioning (``self_condition=True``): the net also gets its previous clean estimate and
+reads structure off it the way DiGress's "extra features" read it off a discrete graph (Vignac et
+al. 2023, Sec. 4.3): per node, the expected number of bonds of each type (valence is a sum, which
+softmax attention cannot form) and closed-walk counts diag(Aᵏ), k = 2..6 (ring membership: an
+atom in a 6-ring has a closed 6-walk, which is what alternating kekulé bonds depend on); per
+pair, the path counts (Aᵏ)_ij, k = 2..4. A is the estimate's soft adjacency P(bond).
 """
 
 from __future__ import annotations
@@ -88,6 +95,9 @@ class GraphTransformerBlock(nn.Module):
         self.qkv = nn.Linear(dn, 3 * dn)
         self.edge_bias = nn.Linear(de, heads)
         self.proj = nn.Linear(dn, dn)
+        # softmax attention averages, so it cannot count; valence is a *sum* of bond orders, so nodes
+        # also get the sum of their incident edge features (scaled by 1/√n_max to keep it O(1))
+        self.edge_sum = nn.Linear(de, dn)
         hid = int(dn * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dn, hid), nn.SiLU(), nn.Dropout(dropout), nn.Linear(hid, dn))
         # edge update: e_ij from (e_ij, a_i + a_j, b_i ⊙ b_j, attention logits (i,j)+(j,i)): all symmetric in i, j
@@ -116,7 +126,8 @@ class GraphTransformerBlock(nn.Module):
         key_ok = node_mask.view(B, 1, 1, n) > 0
         attn = torch.softmax(logits.masked_fill(~key_ok, _NEG), dim=-1)
         out = (attn @ v).transpose(1, 2).reshape(B, n, self.dn)
-        h = h + _gate(g1, self.drop(self.proj(out)))
+        summed = (en * pair_mask.unsqueeze(-1)).sum(2) * pair_mask.shape[-1] ** -0.5
+        h = h + _gate(g1, self.drop(self.proj(out) + self.edge_sum(summed)))
         h = h + _gate(g2, self.mlp(_film(self.norm_n2(h), sh2, sc2)))
         h = h * node_mask.unsqueeze(-1)
 
@@ -134,22 +145,51 @@ class GraphTransformerBlock(nn.Module):
 class _GraphNetBase(nn.Module):
     """Shared input/output plumbing: unpack, masks, conditioning, heads, symmetrise, pack."""
 
-    def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int, edge_width: int, cond_dim: int):
+    WALKS = (2, 3, 4, 5, 6)  # closed-walk lengths read off the self-conditioning estimate (nodes)
+    PATHS = (2, 3, 4)  # walk lengths between node pairs (edges)
+
+    def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int, edge_width: int, cond_dim: int,
+                 self_condition: bool = False):
         super().__init__()
         self.layout = GraphLayout(n_max, node_dim, edge_dim)
+        self.self_condition = bool(self_condition)
+        if self.self_condition:
+            self.sc_node = nn.Linear(node_dim + edge_dim + len(self.WALKS), node_width)
+            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS), edge_width)
         self.cond_dim = cond_dim
         self.emb = Conditioning(node_width, cond_dim)
         self.node_in = nn.Linear(node_dim, node_width) if node_dim > 0 else None
         self.node_bias = nn.Parameter(torch.zeros(node_width))
         self.edge_in = nn.Linear(edge_dim, edge_width)
-        # node inputs also see the mean of their incident edges (the only node signal when F = 0)
+        # node inputs also see the mean of their incident edges (the only node signal when F = 0) and the
+        # per-channel sum of the raw edge inputs: at low noise, how many bonds of each type a node has
         self.edge_to_node = nn.Linear(edge_width, node_width)
+        self.degree_to_node = nn.Linear(edge_dim, node_width)
         self.node_out_norm = nn.LayerNorm(node_width)
         self.edge_out_norm = nn.LayerNorm(edge_width)
         self.node_out = nn.Linear(node_width, node_dim) if node_dim > 0 else None
         self.edge_out = nn.Linear(edge_width, edge_dim)
 
-    def _prepare(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None):
+    def _structure(self, estimate: Tensor, node_mask: Tensor, pair_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Node (B, n, ·) and pair (B, n, n, ·) features of a clean estimate (B, dim) in data units."""
+        L = self.layout
+        nodes, edges = L.unpack(estimate)
+        pm = pair_mask.unsqueeze(-1)
+        p_edge = (edges + 0.5).clamp(0, 1) * pm  # channel probabilities; the ±0.5 one-hot convention
+        A = p_edge[..., 0] if L.edge_dim == 1 else (1 - p_edge[..., 0]) * pair_mask  # channel 0 = "none"
+        walks, paths, Ak = [], [], A
+        for k in range(2, max(self.WALKS) + 1):
+            Ak = Ak @ A
+            if k in self.WALKS:
+                walks.append(torch.diagonal(Ak, dim1=1, dim2=2))
+            if k in self.PATHS:
+                paths.append(Ak)
+        node_feats = torch.cat([(nodes + 0.5).clamp(0, 1), p_edge.sum(2), torch.stack(walks, -1).log1p()], -1)
+        pair_feats = torch.cat([p_edge, torch.stack(paths, -1).log1p() * pm], -1)
+        return node_feats * node_mask.unsqueeze(-1), pair_feats
+
+    def _prepare(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None,
+                 self_cond: Tensor | None = None):
         L = self.layout
         if x_in.dim() != 2 or x_in.shape[1] != L.dim:
             raise ValueError(f"expected x of shape (B, {L.dim}) for {L}, got {tuple(x_in.shape)}")
@@ -163,9 +203,15 @@ class _GraphNetBase(nn.Module):
         nodes, edges = L.unpack(x_in)
         e = self.edge_in(edges) * pair_mask.unsqueeze(-1)
         deg = pair_mask.sum(-1, keepdim=True).clamp(min=1)
-        h = self.node_bias.expand(B, L.n_max, -1) + self.edge_to_node(e.sum(2) / deg)
+        counts = (edges * pair_mask.unsqueeze(-1)).sum(2) * L.n_max ** -0.5
+        h = self.node_bias.expand(B, L.n_max, -1) + self.edge_to_node(e.sum(2) / deg) + self.degree_to_node(counts)
         if self.node_in is not None:
             h = h + self.node_in(nodes)
+        if self.self_condition:
+            est = torch.zeros_like(x_in) if self_cond is None else self_cond.to(x_in.dtype)
+            node_feats, pair_feats = self._structure(est, node_mask, pair_mask)
+            h = h + self.sc_node(node_feats)
+            e = e + self.sc_edge(pair_feats) * pair_mask.unsqueeze(-1)
         h = h * node_mask.unsqueeze(-1)
         size_frac = node_mask.sum(1) / L.n_max
         c = torch.as_tensor(c_noise, device=x_in.device).to(x_in.dtype).reshape(-1)
@@ -190,18 +236,21 @@ class GraphTransformer(_GraphNetBase):
 
     Args: n_max, node_dim (F), edge_dim (C) fix the layout; node_width/edge_width the stream
     widths; depth blocks; heads attention heads; cond_dim float properties (0 = none).
-    forward(x_in (B, dim), c_noise (B,), cond (B, k) | None, mask (B, dim) | None) -> (B, dim).
+    self_condition: also read a previous clean estimate (see the module docstring).
+    forward(x_in (B, dim), c_noise (B,), cond (B, k) | None, mask (B, dim) | None, self_cond (B, dim) | None) -> (B, dim).
     """
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
-                 depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0):
-        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim)
+                 depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0,
+                 self_condition: bool = False):
+        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition)
         self.blocks = nn.ModuleList(
             GraphTransformerBlock(node_width, edge_width, heads, node_width, mlp_ratio, dropout) for _ in range(depth)
         )
 
-    def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask)
+    def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
+                self_cond: Tensor | None = None) -> Tensor:
+        h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask, self_cond)
         for blk in self.blocks:
             h, e = blk(h, e, emb, nm, pm)
         return self._finish(h, e, nm, pm, mask)
@@ -243,8 +292,8 @@ class GraphMPNN(_GraphNetBase):
     """
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
-                 depth: int = 4, cond_dim: int = 0, **_ignored):
-        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim)
+                 depth: int = 4, cond_dim: int = 0, self_condition: bool = False, **_ignored):
+        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition)
         self.convs = nn.ModuleList(_edge_conditioned_conv(node_width, edge_width, node_width) for _ in range(depth))
         self.edge_upd = nn.ModuleList(
             nn.Sequential(nn.Linear(edge_width + 2 * node_width, 2 * edge_width), nn.SiLU(),
@@ -253,8 +302,9 @@ class GraphMPNN(_GraphNetBase):
         )
         self.edge_norm = nn.LayerNorm(edge_width, elementwise_affine=False)
 
-    def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask)
+    def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
+                self_cond: Tensor | None = None) -> Tensor:
+        h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask, self_cond)
         B, n, dn = h.shape
         bi, ii, jj = torch.nonzero(pm > 0, as_tuple=True)  # every ordered real pair i ≠ j
         edge_index = torch.stack([bi * n + jj, bi * n + ii])  # source j -> target i

@@ -484,6 +484,31 @@ def community_small_from_spec(lines: Iterable[str]):
     return graphs
 
 
+def community_small_file(path: str | None = None, seed: int = 0):
+    """community-small from a description file ('SIZE:u-v,…' lines, '#' comments), e.g. the exact
+    100 graphs of the GDSS benchmark, in the file's order (so GDSS's split applies). ``seed`` is unused."""
+    if not path:
+        raise ValueError("dataset community_small_file needs data.path: a file of 'SIZE:u-v,u-v' lines")
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"community-small description file {p} does not exist")
+    lines = p.read_text().splitlines()
+    for no, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        size_s, sep, bridges = text.partition(":")
+        pairs = [e.split("-") for e in filter(None, bridges.split(","))]
+        ok = sep and size_s.isdigit() and int(size_s) >= 2 and int(size_s) % 2 == 0 and all(
+            len(e) == 2 and e[0].isdigit() and e[1].isdigit() and max(int(e[0]), int(e[1])) < int(size_s) for e in pairs)
+        if not ok:
+            raise ValueError(f"{p}, line {no}: expected 'SIZE:u-v,u-v' with an even SIZE and nodes < SIZE, got {text!r}")
+    graphs = community_small_from_spec(lines)
+    if not graphs:
+        raise ValueError(f"{p} holds no graphs (only comments or blank lines)")
+    return graphs
+
+
 def grid_graphs(num: int = 100, seed: int = 0, min_side: int = 10, max_side: int = 19):
     """GDSS grid: 2-D grids with both sides uniform in [10, 19] (100–361 nodes), nodes relabelled 0..n−1."""
     import networkx as nx
@@ -534,11 +559,12 @@ def ego_small(num: int = 200, seed: int = 0, min_nodes: int = 4, max_nodes: int 
     return out
 
 
-GRAPH_DATASETS = {"community_small": community_small, "ego_small": ego_small, "grid": grid_graphs}
+GRAPH_DATASETS = {"community_small": community_small, "community_small_file": community_small_file,
+                  "ego_small": ego_small, "grid": grid_graphs}
 
 
 def load_graphs(name: str, seed: int = 0, **kw):
-    """A generic graph data set by name: community_small | ego_small | grid."""
+    """A generic graph data set by name: community_small | community_small_file | ego_small | grid."""
     try:
         fn = GRAPH_DATASETS[name]
     except KeyError:
