@@ -2,7 +2,7 @@
 
 Global sample indices are cut into fixed batches [k·bs, (k+1)·bs); batch k runs on rank k mod W.
 Within a batch, each sample draws its layout (size, cond) and its prior from its own generator
-seeded with seed + i, and the batch's error-injection noise (alpha) from a generator seeded by
+seeded with seed + i, and the batch's error-injection and churn noise from a generator seeded by
 its first index, so the outputs do not depend on the world size.
 """
 
@@ -34,6 +34,22 @@ class GenerateConfig:
     rho: float = 7.0
     guidance: float = 1.0
     alpha: float = 0.0
+    churn: float = 0.0  # heun only: EDM's stochastic sampler (Alg. 2), see solvers.sample_heun
+    churn_min: float = 0.0
+    churn_max: float = float("inf")
+    churn_noise: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.churn < 0:
+            raise ValueError(f"sampler.churn must be ≥ 0, got {self.churn}")
+        if self.churn > 0 and self.solver != "heun":
+            raise ValueError(f"sampler.churn is an option of the heun solver, not {self.solver!r}")
+
+    def solver_options(self) -> dict[str, float]:
+        if self.churn == 0:
+            return {}
+        return {"churn": float(self.churn), "churn_min": float(self.churn_min),
+                "churn_max": float(self.churn_max), "churn_noise": float(self.churn_noise)}
 
 
 @torch.no_grad()
@@ -75,7 +91,7 @@ def generate(
         g_alpha = torch.Generator(device=device).manual_seed(cfg.seed + idx[0] + 1_000_000_007)
         batch_info: dict = {}
         x = sample(denoiser, x0, sigmas, cfg.solver, mask=mask, cond=cond, guidance=cfg.guidance,
-                   alpha=cfg.alpha, generator=g_alpha, info=batch_info)
+                   alpha=cfg.alpha, generator=g_alpha, info=batch_info, **cfg.solver_options())
         nfe = batch_info["nfe"]
         mine[k] = (x.cpu(), None if mask is None else mask.cpu(), None if cond is None else cond.cpu())
         bar.update(len(idx) * world)

@@ -198,3 +198,35 @@ def test_structure_features_of_a_six_ring_by_hand():
     assert torch.allclose(pair_feats[0, 0, 3, C:], torch.tensor([0.0, 2, 0]).log1p(), atol=1e-5)
     assert torch.equal(pair_feats[0, 0, 1, :C], torch.tensor([0.0, 1, 0, 0]))
     assert (pair_feats[0, range(n), range(n)] == 0).all()  # the diagonal is not a pair
+
+
+def test_triangle_update_is_equivariant_symmetric_and_ignores_padding():
+    n_max, n, F, C = 9, 6, 3, 4
+    model = _model("transformer", n_max, F, C, triangle=True)
+    assert all(blk.triangle is not None for blk in model.blocks)
+    L = GraphLayout(n_max, F, C)
+    nodes, edges = _graph_batch(1, n, F, C, seed=11)
+    counts = torch.tensor([n])
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(4))
+    x, mask = L.pack(nodes, edges, counts)
+    xp, _ = L.pack(*_perm_inputs(nodes, edges, perm), counts)
+    c = torch.tensor([0.4], dtype=torch.float64)
+    with torch.no_grad():
+        out, outp = model(x, c, mask=mask), model(xp, c, mask=mask)
+        junk = model(x + 3 * (1 - mask) * torch.randn_like(x), c, mask=mask)
+        plain = _model("transformer", n_max, F, C)(x, c, mask=mask)
+    on, oe = L.unpack(out)
+    pn, pe = L.unpack(outp)
+    assert torch.allclose(pn[:, :n], on[:, perm], atol=1e-5)
+    assert torch.allclose(pe[:, :n, :n], oe[:, perm][:, :, perm][:, :n, :n], atol=1e-5)
+    assert torch.allclose(out, junk, atol=1e-10)
+    assert not torch.allclose(out, plain)  # the update contributes
+    # the module alone: a symmetric edge input gives a symmetric, masked output
+    tri = model.blocks[0].triangle
+    e = torch.randn(2, 5, 5, 16, dtype=torch.float64)
+    e = e + e.transpose(1, 2)
+    nm = torch.tensor([[1.0] * 5, [1.0] * 3 + [0.0] * 2], dtype=torch.float64)
+    pm = nm.unsqueeze(2) * nm.unsqueeze(1) * (1 - torch.eye(5, dtype=torch.float64))
+    t = tri(e, pm)
+    assert torch.allclose(t, t.transpose(1, 2), atol=1e-12)
+    assert (t[1, 3:] == 0).all() and (t[1, :, 3:] == 0).all()

@@ -159,3 +159,33 @@ def test_self_conditioning_feeds_back_the_previous_output(solver, guided):
     assert torch.equal(given[0], torch.zeros(4, 3, dtype=torch.float64))
     for prev_out, now_in in zip(returned[:-1], given[1:]):
         torch.testing.assert_close(now_in, prev_out)
+
+
+@pytest.mark.parametrize("D", [128, math.inf])
+def test_stochastic_heun_lands_on_data_with_the_right_weights(D):
+    """EDM Alg. 2 (churn) with the oracle: still on the data, still in proportion, same NFE,
+    reproducible from the generator, and different from the deterministic path."""
+    pts = _points()
+    k = PFGMKernel(D)
+    x0 = k.prior((NS, N), 80.0, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    orc = OracleDenoiser(pts, D, W)
+    sig = karras_sigmas(18, 0.002, 80.0)
+    info = {}
+    run = lambda seed: sample(orc, x0, sig, "heun", generator=torch.Generator().manual_seed(seed), info=info,
+                              churn=30.0, churn_min=0.05, churn_max=50.0)
+    x = run(0)
+    assert info["nfe"] == 35
+    _check_lands(x, pts, W)
+    assert torch.equal(x, run(0))
+    det = sample(orc, x0, sig, "heun")
+    assert (x - det).norm(dim=1).gt(1e-3).any()  # the noise changed some trajectories
+
+
+def test_churn_options_are_checked():
+    from pfgm_core.generate import GenerateConfig
+
+    with pytest.raises(ValueError, match="heun"):
+        GenerateConfig(solver="dpmpp_2m", churn=1.0)
+    with pytest.raises(ValueError, match="churn"):
+        GenerateConfig(churn=-1.0)
+    assert GenerateConfig(churn=0.0).solver_options() == {}
