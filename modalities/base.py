@@ -88,6 +88,9 @@ class Modality(abc.ABC):
     name: ClassVar[str] = ""
     #: number of classes for integer conditioning (0 = unconditional)
     num_classes: int = 0
+    #: options a user may change on a trained checkpoint at sample time (``pfgm-sample modality.X=...``);
+    #: each names a constructor option stored under the same attribute name
+    SAMPLE_OPTIONS: ClassVar[tuple[str, ...]] = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Modality":
         # Remember the constructor options so config() can rebuild the modality from a checkpoint.
@@ -103,6 +106,23 @@ class Modality(abc.ABC):
         layout and decoder. Override to add derived facts. Plain types only.
         """
         return dict(getattr(self, "_options", {}))
+
+    def set_sample_options(self, **options: Any) -> None:
+        """Apply sample-time options (e.g. a fixed node count or class label) to a loaded modality.
+
+        Only names in ``SAMPLE_OPTIONS`` are accepted; anything else is an error naming what is.
+        Values are checked by :meth:`check_sample_options`, before anything is sampled.
+        """
+        unknown = sorted(set(options) - set(self.SAMPLE_OPTIONS))
+        if unknown:
+            have = ", ".join(self.SAMPLE_OPTIONS) or "none"
+            raise ValueError(f"modality {self.name!r} has no sample-time option {', '.join(unknown)} (it has: {have})")
+        for k, v in options.items():
+            setattr(self, k, v)
+        self.check_sample_options()
+
+    def check_sample_options(self) -> None:
+        """Raise ValueError naming the option when a sample-time option has a bad value. Default: nothing to check."""
 
     @abc.abstractmethod
     def dataset(self, split: str = "train") -> torch.utils.data.Dataset:

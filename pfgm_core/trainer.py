@@ -152,6 +152,10 @@ class Trainer:
         self.sample_shape = tuple(first.x.shape)
         self.step = 0
         self.cur_nimg = 0
+        # wall seconds spent in fit() over every invocation, so a resumed run still knows its cost
+        self.train_seconds = 0.0
+        self._fit_t0: float | None = None
+        self._fit_s0 = 0.0
         self.metrics = MetricsLogger(self.run_dir, enabled=dist.is_main) if self.run_dir is not None and dist.is_main else None
 
     # -- state ------------------------------------------------------------------------------
@@ -161,6 +165,7 @@ class Trainer:
             "ema": self.ema.state_dict(),
             "optimizer": self.opt.state_dict(),
             "cur_nimg": self.cur_nimg,
+            "train_seconds": self._elapsed(),
             "rng": rng_state(),
             "config": self.config,
         }
@@ -171,7 +176,13 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.cur_nimg = int(state["cur_nimg"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))  # absent in states from before it existed
         set_rng_state(state["rng"])
+
+    def _elapsed(self) -> float:
+        if self._fit_t0 is None:
+            return self.train_seconds
+        return self._fit_s0 + time.perf_counter() - self._fit_t0
 
     def save(self) -> None:
         if not self.dist.is_main or self.run_dir is None:
@@ -186,7 +197,7 @@ class Trainer:
             self.run_dir / EMA_WEIGHTS_NAME,
             {k: v.detach().cpu() for k, v in self.ema.model.state_dict().items()},
             self.config,
-            {"step": self.step, "cur_nimg": self.cur_nimg},
+            {"step": self.step, "cur_nimg": self.cur_nimg, "train_seconds": round(self._elapsed(), 3)},
         )
 
     def try_resume(self) -> bool:
@@ -262,6 +273,7 @@ class Trainer:
         bar = Progress(cfg.max_steps, initial=self.step, enabled=self.dist.is_main and cfg.progress, desc="train", unit="step")
         losses: list[Tensor] = []
         t0, n0 = time.perf_counter(), self.step
+        self._fit_t0, self._fit_s0 = t0, self.train_seconds
         last = math.nan
         end = cfg.max_steps if cfg.stop_after is None else min(cfg.max_steps, cfg.stop_after)
         try:
@@ -281,6 +293,8 @@ class Trainer:
                     self.preview(self.step, self.ema.model)
             self.save()
         finally:
+            self.train_seconds = self._elapsed()
+            self._fit_t0 = None
             bar.close()
             if self.metrics is not None:
                 self.metrics.close()

@@ -45,8 +45,10 @@ def run_bench(c: dict[str, Any]) -> dict[str, Any]:
         cfg["resume"] = True
         t0 = time.perf_counter()
         last = latest_state_path(run_dir)
-        if last is not None and int(load_state(last)["step"]) >= int(c["trainer"]["max_steps"]):
-            train_s = None  # already trained to max_steps: reuse
+        state = load_state(last) if last is not None else None
+        if state is not None and int(state["step"]) >= int(c["trainer"]["max_steps"]):
+            # already trained to max_steps: reuse, and report the time the state says training took
+            train_s = state.get("train_seconds")
         else:
             run_training(cfg, dist)
             train_s = time.perf_counter() - t0

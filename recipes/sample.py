@@ -3,6 +3,8 @@
     pfgm-sample checkpoint=runs/x num_samples=64 seed=0 out=samples/
     pfgm-sample checkpoint=runs/mols/ema.safetensors num_samples=1000 out=mols.smi sampler.steps=35
     pfgm-sample checkpoint=runs/x D=inf sampler.solver=dpmpp_2m sampler.alpha=0.1
+    pfgm-sample checkpoint=runs/mols num_samples=100 out=mols12.smi modality.num_nodes=12
+    pfgm-sample checkpoint=runs/digits num_samples=64 out=sevens/ modality.label=7
 
 Sample i depends only on seed + i (not on batch size... of other samples, nor on the world size),
 so `torchrun --nproc_per_node=K -m recipes.sample ...` writes the same files faster.
@@ -31,6 +33,9 @@ def generate_from_checkpoint(c: dict[str, Any], dist=None) -> tuple[Any, list[An
     """(modality, decoded objects, info) for a plain sample/eval config."""
     dist = dist or init_distributed(c.get("device", "auto"))
     modality, den, config = load_checkpoint(c["checkpoint"], dist.device)
+    options = {k: v for k, v in (c.get("modality") or {}).items() if v is not None}
+    if options:
+        modality.set_sample_options(**options)
     D = parse_D(c["D"]) if c.get("D") is not None else parse_D(config["pfgm"]["D"])
     g = generate_config(config, c.get("sampler"), c["num_samples"], c["seed"])
     info: dict[str, Any] = {}

@@ -113,6 +113,9 @@ def test_resume_is_bit_exact(tmp_path):
     for name, t in a["ema"]["model"].items():
         assert torch.equal(t, b["ema"]["model"][name]), name
     assert a["cur_nimg"] == b["cur_nimg"] == 96
+    # the state carries the wall time of every leg, so a reused run still reports its cost
+    b_leg1 = load_state(tmp_path / "b" / "checkpoints" / "state-000000003.pt")["train_seconds"]
+    assert a["train_seconds"] > 0 and 0 < b_leg1 < b["train_seconds"]
     # metrics.jsonl: increasing steps, nothing duplicated by the resume (3 = the end of the first leg)
     steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 3, 4, 6]
@@ -219,3 +222,14 @@ def test_bf16_autocast_trains_in_bf16_and_still_learns(tmp_path, bf16):
          "sampler": {}, "progress": False})
     err = modality.evaluate(objects)["ring_error"]
     assert err < 0.2, err  # untrained: ~50
+
+
+def test_sample_time_modality_options_reach_the_sampler(tmp_path):
+    run_training(_tiny_digits_cfg(tmp_path / "run", max_steps=2))
+    base = {"checkpoint": str(tmp_path / "run"), "num_samples": 4, "seed": 0, "device": "cpu", "D": None,
+            "sampler": {"steps": 2}, "progress": False}
+    modality, objects, _ = generate_from_checkpoint({**base, "modality": {"label": 4, "num_nodes": None}})
+    assert len(objects) == 4 and modality.label == 4
+    assert (modality.layout(4, torch.Generator()).cond == 4).all()
+    with pytest.raises(ValueError, match="no sample-time option num_nodes"):
+        generate_from_checkpoint({**base, "modality": {"num_nodes": 5}})

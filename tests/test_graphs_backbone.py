@@ -149,10 +149,10 @@ def test_rejects_wrong_input_length():
         model(torch.zeros(1, 5, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("kind", TYPES)
-def test_self_conditioning_is_equivariant_and_reaches_the_output(kind):
+@pytest.mark.parametrize("kind,spectral", [(k, 0) for k in TYPES] + [("transformer", 3)])
+def test_self_conditioning_is_equivariant_and_reaches_the_output(kind, spectral):
     n_max, n, F, C = 8, 6, 3, 4
-    model = _model(kind, n_max, F, C, self_condition=True)
+    model = _model(kind, n_max, F, C, self_condition=True, spectral=spectral)
     assert model.self_condition
     L = GraphLayout(n_max, F, C)
     nodes, edges = _graph_batch(1, n, F, C, seed=7)
@@ -198,6 +198,45 @@ def test_structure_features_of_a_six_ring_by_hand():
     assert torch.allclose(pair_feats[0, 0, 3, C:], torch.tensor([0.0, 2, 0]).log1p(), atol=1e-5)
     assert torch.equal(pair_feats[0, 0, 1, :C], torch.tensor([0.0, 1, 0, 0]))
     assert (pair_feats[0, range(n), range(n)] == 0).all()  # the diagonal is not a pair
+
+
+def test_spectral_features_separate_two_communities_and_ignore_padding():
+    # two 4-cliques joined by one edge (3-4): the second eigenvector of A is + on one clique, − on the other
+    n, n_max, F, C = 8, 11, 1, 1
+    edges = [(i, j, 1) for i in range(4) for j in range(i + 1, 4)]
+    edges += [(i + 4, j + 4, 1) for i in range(4) for j in range(i + 1, 4)] + [(3, 4, 1)]
+    from modalities.graphs.encoding import encode_classes
+
+    feats = []
+    for size in (n, n_max):  # the same graph without and with padding
+        model = build_backbone(size, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True,
+                               spectral=2).double()
+        L = GraphLayout(size, F, C)
+        x, mask = encode_classes(L, [[0] * n], [edges])
+        nm = L.node_mask(mask).double()
+        pm = nm.unsqueeze(2) * nm.unsqueeze(1) * (1 - torch.eye(size, dtype=torch.float64))
+        node_f, pair_f = model._structure(x.double(), nm, pm)
+        feats.append((node_f[0, :n], pair_f[0, :n, :n]))
+        assert (node_f[0, n:] == 0).all() and (pair_f[0, n:] == 0).all() and (pair_f[0, :, n:] == 0).all()
+    A = torch.zeros(n, n, dtype=torch.float64)
+    for i, j, _ in edges:
+        A[i, j] = A[j, i] = 1.0
+    lam = torch.linalg.eigvalsh(A).flip(0)[:2]
+    node_f, pair_f = feats[0]
+    assert torch.allclose(node_f[:, -2:], (lam / n).expand(n, 2), atol=1e-9)  # λ_k / n on every node
+    v2 = pair_f[..., -1]  # n · v2_i v2_j
+    same = torch.tensor([[(i < 4) == (j < 4) for j in range(n)] for i in range(n)])
+    off = ~torch.eye(n, dtype=torch.bool)  # the diagonal is not a pair (masked to 0)
+    assert (v2[same & off] > 0).all() and (v2[~same] < 0).all() and (v2[~off] == 0).all()
+    # unit eigenvectors: Σ_i n·v_i² = n
+    assert torch.allclose(node_f[:, -4:-2].sum(0), torch.full((2,), float(n), dtype=torch.float64))
+    for a, b in zip(feats[0], feats[1]):
+        assert torch.allclose(a, b, atol=1e-9)  # padding changes nothing
+
+
+def test_spectral_features_need_self_conditioning():
+    with pytest.raises(ValueError, match="self_condition"):
+        build_backbone(6, 1, 1, node_width=16, edge_width=8, depth=1, heads=2, spectral=2)
 
 
 def test_triangle_update_contributes_and_is_symmetric_and_masked():

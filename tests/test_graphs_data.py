@@ -313,6 +313,19 @@ def test_molecule_modality_end_to_end(tmp_path):
     out = model(tr.x[:2], torch.zeros(2), cond=tr.cond[:2], mask=tr.mask[:2])
     assert out.shape == tr.x[:2].shape
 
+    # sample-time options: a fixed atom count and a property target, both checked
+    m.set_sample_options(num_nodes=9, cond_target={"qed": 0.7})
+    lay = m.layout(4, torch.Generator().manual_seed(0))
+    assert (m.graph_layout.n_nodes(lay.mask) == 9).all()
+    mean, std = m._cond_stats
+    assert torch.allclose(lay.cond, torch.full((4, 1), (0.7 - mean[0]) / std[0], dtype=torch.float32))
+    with pytest.raises(ValueError, match=r"num_nodes must be an integer in \[1, 20\]"):
+        m.set_sample_options(num_nodes=21)
+    with pytest.raises(ValueError, match=r"cond_target names \['logp'\].*\['qed'\]"):
+        m.set_sample_options(num_nodes=9, cond_target={"logp": 1.0})
+    with pytest.raises(ValueError, match="no sample-time option label"):
+        m.set_sample_options(label=3)
+
 
 def test_molecule_modality_unknown_atoms(tmp_path):
     p = _write(tmp_path, "m.smi", "CCO\nCCS\nCCN\nCCCl\n")
@@ -340,6 +353,12 @@ def test_graph_modality_end_to_end(tmp_path):
     assert all(nx.utils.graphs_equal(a, b) for a, b in zip(decoded, g.train_graphs))
     lay = g.layout(8, torch.Generator().manual_seed(1))
     assert set(g.graph_layout.n_nodes(lay.mask).tolist()) <= {12, 14, 16, 18, 20}
+    g.set_sample_options(num_nodes=13)  # a size the data never has: the user's choice
+    assert (g.graph_layout.n_nodes(g.layout(5, torch.Generator()).mask) == 13).all()
+    for bad in (0, 21, 2.5, True):
+        with pytest.raises(ValueError, match="num_nodes"):
+            g.set_sample_options(num_nodes=bad)
+    g.set_sample_options(num_nodes=None)
     res = g.evaluate(g.decode(g.dataset("test").x, g.dataset("test").mask))
     assert res["degree"] == pytest.approx(0, abs=1e-12) and res["orbit"] == pytest.approx(0, abs=1e-12)
     paths = g.write(decoded[:3], tmp_path / "graphs")

@@ -75,7 +75,23 @@ def test_digits_modality_dataset_layout_decode():
     assert lay.x.shape == (16, 1, 8, 8) and not lay.x.any() and lay.mask is None
     assert torch.equal(lay.cond, lay2.cond) and lay.cond.min() >= 0 and lay.cond.max() < 10
 
+    m.set_sample_options(label=7)  # sample-time: one class for every sample
+    assert (m.layout(16, torch.Generator().manual_seed(3)).cond == 7).all()
+    m.set_sample_options(label="3")  # a class name (digits are named '0'..'9')
+    assert (m.layout(2, torch.Generator()).cond == 3).all()
+    with pytest.raises(ValueError, match=r"class index in \[0, 10\)"):
+        m.set_sample_options(label=10)
+    with pytest.raises(ValueError, match="not a class"):
+        m.set_sample_options(label="seven")
+    with pytest.raises(ValueError, match="no sample-time option num_nodes"):
+        m.set_sample_options(num_nodes=4)
+    m.set_sample_options(label=None)
+    assert len(set(m.layout(64, torch.Generator()).cond.tolist())) > 1
+
     unc = ImageModality()
+    with pytest.raises(ValueError, match="class-conditional"):
+        unc.set_sample_options(label=1)
+    unc.label = None
     assert unc.num_classes == 0 and unc.dataset("test").cond is None and unc.layout(2, torch.Generator()).cond is None
 
     # decode ∘ encode is exact on byte values, and decoding clamps

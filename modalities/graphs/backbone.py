@@ -17,6 +17,11 @@ al. 2023, Sec. 4.3): per node, the expected number of bonds of each type (valenc
 softmax attention cannot form) and closed-walk counts diag(Aᵏ), k = 2..6 (ring membership: an
 atom in a 6-ring has a closed 6-walk, which is what alternating kekulé bonds depend on); per
 pair, the path counts (Aᵏ)_ij, k = 2..4. A is the estimate's soft adjacency P(bond).
+
+Spectral features (``spectral=K``, with self-conditioning): the K leading eigenvectors v_k of the
+estimate's A, as pair features n·v_k,i·v_k,j and node features n·v_k,i² and λ_k/n (DiGress's
+eigenvector features, made sign-invariant by the products). Walk counts are local; which of two
+communities a node belongs to is global, and the second eigenvector of A reads it off directly.
 """
 
 from __future__ import annotations
@@ -182,13 +187,18 @@ class _GraphNetBase(nn.Module):
     PATHS = (2, 3, 4)  # walk lengths between node pairs (edges)
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int, edge_width: int, cond_dim: int,
-                 self_condition: bool = False):
+                 self_condition: bool = False, spectral: int = 0):
         super().__init__()
         self.layout = GraphLayout(n_max, node_dim, edge_dim)
         self.self_condition = bool(self_condition)
+        if spectral and not self.self_condition:
+            raise ValueError("spectral features are read off the self-conditioning estimate: set self_condition: true")
+        if not 0 <= spectral <= n_max:
+            raise ValueError(f"spectral must lie in [0, n_max={n_max}], got {spectral}")
+        self.spectral = int(spectral)
         if self.self_condition:
-            self.sc_node = nn.Linear(node_dim + edge_dim + len(self.WALKS), node_width)
-            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS), edge_width)
+            self.sc_node = nn.Linear(node_dim + edge_dim + len(self.WALKS) + 2 * self.spectral, node_width)
+            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS) + self.spectral, edge_width)
         self.cond_dim = cond_dim
         self.emb = Conditioning(node_width, cond_dim)
         self.node_in = nn.Linear(node_dim, node_width) if node_dim > 0 else None
@@ -217,9 +227,33 @@ class _GraphNetBase(nn.Module):
                 walks.append(torch.diagonal(Ak, dim1=1, dim2=2))
             if k in self.PATHS:
                 paths.append(Ak)
-        node_feats = torch.cat([(nodes + 0.5).clamp(0, 1), p_edge.sum(2), torch.stack(walks, -1).log1p()], -1)
-        pair_feats = torch.cat([p_edge, torch.stack(paths, -1).log1p() * pm], -1)
-        return node_feats * node_mask.unsqueeze(-1), pair_feats
+        node_feats = [(nodes + 0.5).clamp(0, 1), p_edge.sum(2), torch.stack(walks, -1).log1p()]
+        pair_feats = [p_edge, torch.stack(paths, -1).log1p() * pm]
+        if self.spectral:
+            # a row without an estimate (all zeros) has a degenerate spectrum whose eigenvectors are
+            # arbitrary, so not equivariant: its spectral features are zero instead
+            has = (estimate.abs().amax(dim=1) > 0).to(A.dtype).view(-1, 1, 1)
+            sn, sp = self._spectral(A, node_mask)
+            node_feats.append(sn * has)
+            pair_feats.append(sp * has.unsqueeze(-1) * pm)
+        node_feats = torch.cat(node_feats, -1)
+        return node_feats * node_mask.unsqueeze(-1), torch.cat(pair_feats, -1)
+
+    def _spectral(self, A: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """A (B, n, n) soft adjacency -> node (B, n, 2K) and pair (B, n, n, K) eigen-features."""
+        K, n_max = self.spectral, A.shape[-1]
+        n = node_mask.sum(1).clamp(min=1).view(-1, 1, 1).float()
+        # padding nodes get a negative self-loop beyond A's spectral radius (entries lie in [0, 1]), so
+        # their eigenvalues sort last and the leading eigenvectors live on the real nodes only
+        Af = A if A.dtype == torch.float64 else A.float()  # eigh has no half-precision kernels
+        Af = Af - (2 * n_max + 1) * torch.diag_embed(1 - node_mask.to(Af.dtype))
+        evals, evecs = torch.linalg.eigh(Af)  # ascending
+        lam, V = evals.flip(-1)[:, :K], evecs.flip(-1)[:, :, :K]  # (B, K), (B, n, K)
+        V = V * node_mask.to(V.dtype).unsqueeze(-1)
+        n = n.to(V.dtype)
+        node = torch.cat([n * V**2, (lam.unsqueeze(1) / n).expand(-1, n_max, -1)], -1)
+        pair = n.unsqueeze(-1) * V.unsqueeze(2) * V.unsqueeze(1)
+        return node.to(A.dtype), pair.to(A.dtype)
 
     def _prepare(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None,
                  self_cond: Tensor | None = None):
@@ -271,13 +305,14 @@ class GraphTransformer(_GraphNetBase):
     widths; depth blocks; heads attention heads; cond_dim float properties (0 = none).
     self_condition: also read a previous clean estimate (see the module docstring).
     triangle: add a :class:`TriangleUpdate` (edge-to-edge messages) to every block.
+    spectral: K leading eigenvectors of the self-conditioning estimate as features (0 = none).
     forward(x_in (B, dim), c_noise (B,), cond (B, k) | None, mask (B, dim) | None, self_cond (B, dim) | None) -> (B, dim).
     """
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
                  depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0,
-                 self_condition: bool = False, triangle: bool = False):
-        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition)
+                 self_condition: bool = False, triangle: bool = False, spectral: int = 0):
+        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral)
         self.blocks = nn.ModuleList(
             GraphTransformerBlock(node_width, edge_width, heads, node_width, mlp_ratio, dropout, triangle)
             for _ in range(depth)
@@ -327,8 +362,8 @@ class GraphMPNN(_GraphNetBase):
     """
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
-                 depth: int = 4, cond_dim: int = 0, self_condition: bool = False, **_ignored):
-        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition)
+                 depth: int = 4, cond_dim: int = 0, self_condition: bool = False, spectral: int = 0, **_ignored):
+        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral)
         self.convs = nn.ModuleList(_edge_conditioned_conv(node_width, edge_width, node_width) for _ in range(depth))
         self.edge_upd = nn.ModuleList(
             nn.Sequential(nn.Linear(edge_width + 2 * node_width, 2 * edge_width), nn.SiLU(),

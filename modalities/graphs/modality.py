@@ -63,6 +63,13 @@ def molecule_properties(mols: Sequence, names: Sequence[str]) -> np.ndarray:
     return np.array([[float(fns[n](m)) for n in names] for m in mols], dtype=np.float64).reshape(len(mols), len(names))
 
 
+def _check_num_nodes(num_nodes: Any, n_max: int) -> None:
+    if num_nodes is None:
+        return
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or not 1 <= num_nodes <= n_max:
+        raise ValueError(f"modality.num_nodes must be an integer in [1, {n_max}] (the checkpoint's n_max), got {num_nodes!r}")
+
+
 # --------------------------------------------------------------------------------------------
 # Molecules
 # --------------------------------------------------------------------------------------------
@@ -219,8 +226,20 @@ class MoleculeModality(Modality):
         L = self.layout_
         return build_backbone(L.n_max, L.node_dim, L.edge_dim, **kwargs)
 
-    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+    SAMPLE_OPTIONS = ("num_nodes", "cond_target")
+
+    def check_sample_options(self) -> None:
         self._load()
+        _check_num_nodes(self.num_nodes, self.layout_.n_max)
+        if not isinstance(self.cond_target, dict):
+            raise ValueError(f"modality.cond_target must be a mapping {{property: value}}, got {self.cond_target!r}")
+        unknown = sorted(set(self.cond_target) - set(self.cond_properties))
+        if unknown:
+            raise ValueError(f"modality.cond_target names {unknown}, but the model is conditioned on "
+                             f"{list(self.cond_properties) or 'no properties'}")
+
+    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+        self.check_sample_options()
         if self.num_nodes is not None:
             n = torch.full((num,), int(self.num_nodes), dtype=torch.long)
         else:
@@ -351,7 +370,13 @@ class GraphModality(Modality):
         L = self.layout_
         return build_backbone(L.n_max, L.node_dim, L.edge_dim, **kwargs)
 
+    SAMPLE_OPTIONS = ("num_nodes",)
+
+    def check_sample_options(self) -> None:
+        _check_num_nodes(self.num_nodes, self.layout_.n_max)
+
     def layout(self, num: int, generator: torch.Generator) -> Encoded:
+        self.check_sample_options()
         if self.num_nodes is not None:
             n = torch.full((num,), int(self.num_nodes), dtype=torch.long)
         else:

@@ -29,6 +29,7 @@ class ImageModality(Modality):
         Digits are 8×8 only.
       channels: 1 or 3; default: 1 for digits, for folders 1 if every image is grayscale else 3.
       class_cond: give the data set's labels as ``cond`` and sample uniformly drawn labels.
+      label: with class_cond, sample this class (an index, or a class name) instead of drawn labels.
       skip_non_images: skip non-image files in the folder instead of raising.
       test_fraction, seed: the deterministic train/test split.
       classes: folder class names, pinned (filled in by :meth:`config`), so that a
@@ -49,6 +50,7 @@ class ImageModality(Modality):
         test_fraction: float = 0.15,
         seed: int = 0,
         classes: Sequence[str] | None = None,
+        label: int | str | None = None,
     ):
         if dataset not in DATASETS:
             raise ValueError(f"unknown image data set {dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -76,6 +78,7 @@ class ImageModality(Modality):
         if dataset == "digits":
             self._classes = [str(i) for i in range(10)]
         self._data: tuple[Tensor, Tensor | None] | None = None  # all images (M, C, H, W), labels (M,)
+        self.label = label
 
     # ------------------------------------------------------------------------------------------
     # data
@@ -160,13 +163,37 @@ class ImageModality(Modality):
             kwargs[key] = value
         return UNet(**kwargs)
 
+    SAMPLE_OPTIONS = ("label",)
+
+    def _label_index(self) -> int | None:
+        if self.label is None:
+            return None
+        if not self.class_cond:
+            raise ValueError("modality.label needs a class-conditional model (class_cond: true); this one is not")
+        names = list(self.classes)
+        if isinstance(self.label, str) and not self.label.lstrip("-").isdigit():
+            if self.label not in names:
+                raise ValueError(f"modality.label {self.label!r} is not a class; classes: {names}")
+            return names.index(self.label)
+        i = int(self.label)
+        if not 0 <= i < self.num_classes:
+            raise ValueError(f"modality.label must be a class index in [0, {self.num_classes}) or a class name, got {self.label!r}")
+        return i
+
+    def check_sample_options(self) -> None:
+        self._label_index()
+
     def layout(self, num: int, generator: torch.Generator) -> Encoded:
-        """``num`` zero images (num, C, H, W); with class_cond, labels (num,) drawn uniformly with ``generator``."""
+        """``num`` zero images (num, C, H, W); with class_cond, labels (num,): ``label`` if set, else drawn
+        uniformly with ``generator`` (drawn either way, so the noise of sample i does not depend on it)."""
         dev = generator.device
         x = torch.zeros((num, *self.shape), device=dev)
         cond = None
         if self.class_cond:
             cond = torch.randint(0, self.num_classes, (num,), generator=generator, device=dev)
+            label = self._label_index()
+            if label is not None:
+                cond = torch.full_like(cond, label)
         return Encoded(x, None, cond)
 
     def decode(self, x: Tensor, mask: Tensor | None = None) -> list[np.ndarray]:
