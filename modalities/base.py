@@ -117,9 +117,15 @@ class Modality(abc.ABC):
         if unknown:
             have = ", ".join(self.SAMPLE_OPTIONS) or "none"
             raise ValueError(f"modality {self.name!r} has no sample-time option {', '.join(unknown)} (it has: {have})")
+        before = {k: getattr(self, k) for k in options}
         for k, v in options.items():
             setattr(self, k, v)
-        self.check_sample_options()
+        try:
+            self.check_sample_options()
+        except Exception:
+            for k, v in before.items():  # a refused value leaves the modality as it was
+                setattr(self, k, v)
+            raise
 
     def check_sample_options(self) -> None:
         """Raise ValueError naming the option when a sample-time option has a bad value. Default: nothing to check."""

@@ -81,6 +81,7 @@ def test_digits_modality_dataset_layout_decode():
     assert (m.layout(2, torch.Generator()).cond == 3).all()
     with pytest.raises(ValueError, match=r"class index in \[0, 10\)"):
         m.set_sample_options(label=10)
+    assert m.label == "3"
     with pytest.raises(ValueError, match="not a class"):
         m.set_sample_options(label="seven")
     with pytest.raises(ValueError, match="no sample-time option num_nodes"):
@@ -91,7 +92,7 @@ def test_digits_modality_dataset_layout_decode():
     unc = ImageModality()
     with pytest.raises(ValueError, match="class-conditional"):
         unc.set_sample_options(label=1)
-    unc.label = None
+    assert unc.label is None  # the refused value was not kept
     assert unc.num_classes == 0 and unc.dataset("test").cond is None and unc.layout(2, torch.Generator()).cond is None
 
     # decode ∘ encode is exact on byte values, and decoding clamps

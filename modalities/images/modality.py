@@ -171,11 +171,12 @@ class ImageModality(Modality):
         if not self.class_cond:
             raise ValueError("modality.label needs a class-conditional model (class_cond: true); this one is not")
         names = list(self.classes)
-        if isinstance(self.label, str) and not self.label.lstrip("-").isdigit():
-            if self.label not in names:
-                raise ValueError(f"modality.label {self.label!r} is not a class; classes: {names}")
+        if isinstance(self.label, str) and self.label in names:  # a name first: folders may be named "10", "20"
             return names.index(self.label)
-        i = int(self.label)
+        try:
+            i = int(self.label)
+        except ValueError:
+            raise ValueError(f"modality.label {self.label!r} is not a class; classes: {names}") from None
         if not 0 <= i < self.num_classes:
             raise ValueError(f"modality.label must be a class index in [0, {self.num_classes}) or a class name, got {self.label!r}")
         return i
