@@ -242,15 +242,14 @@ class _GraphNetBase(nn.Module):
     def _spectral(self, A: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
         """A (B, n, n) soft adjacency -> node (B, n, 2K) and pair (B, n, n, K) eigen-features."""
         K, n_max = self.spectral, A.shape[-1]
-        n = node_mask.sum(1).clamp(min=1).view(-1, 1, 1).float()
+        Af = A if A.dtype == torch.float64 else A.float()  # eigh has no half-precision kernels
+        nm = node_mask.to(Af.dtype)
+        n = nm.sum(1).clamp(min=1).view(-1, 1, 1)
         # padding nodes get a negative self-loop beyond A's spectral radius (entries lie in [0, 1]), so
         # their eigenvalues sort last and the leading eigenvectors live on the real nodes only
-        Af = A if A.dtype == torch.float64 else A.float()  # eigh has no half-precision kernels
-        Af = Af - (2 * n_max + 1) * torch.diag_embed(1 - node_mask.to(Af.dtype))
-        evals, evecs = torch.linalg.eigh(Af)  # ascending
+        evals, evecs = torch.linalg.eigh(Af - (2 * n_max + 1) * torch.diag_embed(1 - nm))  # ascending
         lam, V = evals.flip(-1)[:, :K], evecs.flip(-1)[:, :, :K]  # (B, K), (B, n, K)
-        V = V * node_mask.to(V.dtype).unsqueeze(-1)
-        n = n.to(V.dtype)
+        V = V * nm.unsqueeze(-1)
         node = torch.cat([n * V**2, (lam.unsqueeze(1) / n).expand(-1, n_max, -1)], -1)
         pair = n.unsqueeze(-1) * V.unsqueeze(2) * V.unsqueeze(1)
         return node.to(A.dtype), pair.to(A.dtype)
