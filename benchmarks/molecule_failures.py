@@ -1,6 +1,6 @@
 """Why generated molecules are invalid: RDKit's sanitisation errors, counted, and bond density vs the data.
 
-    python benchmarks/molecule_failures.py CHECKPOINT [--num 200] [--seed 0]
+    python benchmarks/molecule_failures.py CHECKPOINT [--num 200] [--seed 0] [--set churn_max=5 ...]
 
 Samples at the checkpoint's own sampler settings, decodes without correction, and for every
 invalid sample reports the first words of RDKit's error (e.g. "Explicit valence for C, 5"),
@@ -19,6 +19,16 @@ from modalities.graphs.encoding import decode_classes
 from pfgm_core.generate import generate
 from pfgm_core.kernel import PFGMKernel
 from recipes.build import generate_config, load_checkpoint, parse_D, sigmas_for
+
+def parse_override(kv: str) -> tuple[str, object]:
+    key, sep, value = kv.partition("=")
+    if not sep:
+        raise SystemExit(f"--set expects KEY=VALUE, got {kv!r}")
+    try:
+        return key, float(value) if key != "steps" else int(value)
+    except ValueError:
+        return key, value
+
 
 def sanitize_error(vocab, atoms, bonds: np.ndarray) -> str | None:
     """None if the graph sanitises (decoded exactly as the modality decodes), else RDKit's complaint."""
@@ -57,10 +67,12 @@ def main() -> None:
     ap.add_argument("checkpoint")
     ap.add_argument("--num", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="sampler overrides, as pfgm-sample's sampler.KEY (e.g. solver=euler steps=35)")
     args = ap.parse_args()
     RDLogger.DisableLog("rdApp.*")
     modality, den, cfg = load_checkpoint(args.checkpoint)
-    g = generate_config(cfg, None, args.num, args.seed)
+    g = generate_config(cfg, dict(parse_override(kv) for kv in args.set), args.num, args.seed)
     x, mask, _ = generate(den, PFGMKernel(parse_D(cfg["pfgm"]["D"])), modality.layout, sigmas_for(g), g, progress=False)
     layout = modality.graph_layout
     gen = decode_classes(layout, x, mask)

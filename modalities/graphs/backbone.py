@@ -33,6 +33,7 @@ import torch.nn.functional as Fn
 from torch import Tensor, nn
 
 from .encoding import GraphLayout
+from .pairs import PairIndex
 
 _NEG = -1e9  # large negative instead of -inf: an all-padding row must not produce NaN
 
@@ -147,7 +148,9 @@ class GraphTransformerBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.dn, self.de = dn, de
 
-    def forward(self, h: Tensor, e: Tensor, emb: Tensor, node_mask: Tensor, pair_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, h: Tensor, e: Tensor, emb: Tensor, node_mask: Tensor, pair_mask: Tensor,
+                pairs: PairIndex) -> tuple[Tensor, Tensor]:
+        """h (B, n, dn) nodes; e (B, P, de) the pairs i < j (see :mod:`.pairs`); pair_mask (B, P)."""
         B, n, _ = h.shape
         m = self.mod(Fn.silu(emb))
         sh1, sc1, g1, sh2, sc2, g2 = m[:, : 6 * self.dn].chunk(6, dim=-1)
@@ -158,25 +161,27 @@ class GraphTransformerBlock(nn.Module):
         en = _film(self.norm_e(e), she, sce)
         hn = _film(self.norm_n1(h), sh1, sc1)
         q, k, v = self.qkv(hn).view(B, n, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)  # (B, H, n, dh) each
-        logits = q @ k.transpose(-1, -2) / math.sqrt(self.dh) + self.edge_bias(en).permute(0, 3, 1, 2)
+        # the diagonal (a node attending to itself) has no edge; its bias is that of a zero edge
+        # feature, which after the norm and FiLM is the shift
+        eye = torch.eye(n, device=h.device, dtype=h.dtype).unsqueeze(-1)
+        bias = pairs.to_full(self.edge_bias(en)) + eye * self.edge_bias(she).view(B, 1, 1, -1)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(self.dh) + bias.permute(0, 3, 1, 2)
         key_ok = node_mask.view(B, 1, 1, n) > 0
         attn = torch.softmax(logits.masked_fill(~key_ok, _NEG), dim=-1)
         out = (attn @ v).transpose(1, 2).reshape(B, n, self.dn)
-        summed = (en * pair_mask.unsqueeze(-1)).sum(2) * pair_mask.shape[-1] ** -0.5
+        summed = pairs.node_sum(en * pair_mask.unsqueeze(-1)) * n**-0.5
         h = h + _gate(g1, self.drop(self.proj(out) + self.edge_sum(summed)))
         h = h + _gate(g2, self.mlp(_film(self.norm_n2(h), sh2, sc2)))
         h = h * node_mask.unsqueeze(-1)
 
-        a, b = self.pair_sum(h), self.pair_prod(h)
-        pair = torch.cat(
-            [en, a.unsqueeze(2) + a.unsqueeze(1), b.unsqueeze(2) * b.unsqueeze(1),
-             (logits + logits.transpose(-1, -2)).permute(0, 2, 3, 1)],
-            dim=-1,
-        )
-        e = e + _gate(ge, self.edge_mlp(pair))
+        (a_i, a_j), (b_i, b_j) = pairs.outer(self.pair_sum(h)), pairs.outer(self.pair_prod(h))
+        sym = pairs.to_pairs((logits + logits.transpose(-1, -2)).permute(0, 2, 3, 1))
+        e = e + _gate(ge, self.edge_mlp(torch.cat([en, a_i + a_j, b_i * b_j, sym], dim=-1)))
         e = e * pair_mask.unsqueeze(-1)
         if self.triangle is not None:
-            e = e + self.triangle(e, pair_mask)
+            # edge-to-edge messages need every (i, k), (k, j): the dense form, then back to pairs
+            full_mask = pairs.to_full(pair_mask)
+            e = e + pairs.to_pairs(self.triangle(pairs.to_full(e), full_mask))
         return h, e
 
 
@@ -320,9 +325,12 @@ class GraphTransformer(_GraphNetBase):
     def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
                 self_cond: Tensor | None = None) -> Tensor:
         h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask, self_cond)
+        # the edge stream is symmetric with a zero diagonal: the blocks keep each pair i < j once
+        pairs = PairIndex(self.layout.n_max, device=x_in.device)
+        e, pm_pairs = pairs.to_pairs(e), pairs.to_pairs(pm)
         for blk in self.blocks:
-            h, e = blk(h, e, emb, nm, pm)
-        return self._finish(h, e, nm, pm, mask)
+            h, e = blk(h, e, emb, nm, pm_pairs, pairs)
+        return self._finish(h, pairs.to_full(e), nm, pm, mask)
 
 
 def _edge_conditioned_conv(dn: int, de: int, emb: int) -> nn.Module:
