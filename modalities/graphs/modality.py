@@ -83,6 +83,7 @@ class MoleculeModality(Modality):
       max_atoms: heavy-atom limit; larger molecules are filtered with a count. Also n_max of the layout.
       kekulize: bonds none/single/double/triple (True) or + aromatic (False).
       charges: formal-charge variants are separate atom types.
+      hydrogens: atom types also carry the H count (CH3, CH2, …; see :class:`MolVocab`).
       atom_types: explicit list like [C, N, O, F, N+, O-]; default: every type in the data set.
       unknown_atoms: error | other | skip — an atom type outside atom_types raises (naming SMILES
         and element), becomes the '*' type, or drops the molecule (counted).
@@ -101,11 +102,11 @@ class MoleculeModality(Modality):
                  test_fraction: float = 0.1, seed: int = 0, cond_properties: Sequence[str] = (),
                  atom_types: Sequence[str] | None = None, cond_target: dict[str, float] | None = None,
                  num_nodes: int | None = None, limit: int | None = None, root: str | None = None,
-                 largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True):
+                 largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True, hydrogens: bool = False):
         if unknown_atoms not in ("error", "other", "skip"):
             raise ValueError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
         self.source, self.path, self.column = source, path, column
-        self.max_atoms, self.kekulize, self.charges = max_atoms, kekulize, charges
+        self.max_atoms, self.kekulize, self.charges, self.hydrogens = max_atoms, kekulize, charges, hydrogens
         self.unknown_atoms, self.test_fraction, self.seed = unknown_atoms, test_fraction, seed
         self.cond_properties = tuple(cond_properties or ())
         self.atom_types = list(atom_types) if atom_types else None
@@ -143,11 +144,11 @@ class MoleculeModality(Modality):
 
         if self.atom_types:
             mode = "error" if self.unknown_atoms == "skip" else self.unknown_atoms
-            self.vocab = MolVocab(self.atom_types, self.kekulize, self.charges, mode)
+            self.vocab = MolVocab(self.atom_types, self.kekulize, self.charges, mode, self.hydrogens)
         else:
             # every type present (train and test), so the whole data set is encodable
             self.vocab = vocab_from_mols(train_m + test_m, self.kekulize, self.charges,
-                                         "other" if self.unknown_atoms == "other" else "error")
+                                         "other" if self.unknown_atoms == "other" else "error", hydrogens=self.hydrogens)
         n_max = self.max_atoms or max(m.GetNumAtoms() for m in train_m + test_m)
         self.layout_ = self.vocab.layout(n_max)
 
