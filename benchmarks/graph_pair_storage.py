@@ -6,7 +6,7 @@ The graph transformer once carried its edge stream as a dense (B, n, n, C) tenso
 each unordered pair once (:mod:`modalities.graphs.pairs`). The dense version is read from the git
 history (the commit before the change), given the same weights, and both are run side by side in
 this process on the same noisy molecule batches: the report holds the largest output difference
-per σ and the median forward + backward time of each.
+per σ and the median forward + backward time of each, the two alternating.
 """
 
 from __future__ import annotations
@@ -39,14 +39,23 @@ def dense_backbone_module():
     return mod
 
 
-def time_fwd_bwd(net, x, c, mask, reps: int) -> float:
-    times = []
-    for _ in range(reps + 1):
-        net.zero_grad(set_to_none=True)
-        t = time.perf_counter()
-        net(x, c, mask=mask).square().sum().backward()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times[1:])  # the first call warms up allocators
+def fwd_bwd_seconds(net, x, c, mask) -> float:
+    net.zero_grad(set_to_none=True)
+    t = time.perf_counter()
+    net(x, c, mask=mask).square().sum().backward()
+    return time.perf_counter() - t
+
+
+def side_by_side(nets: dict, x, c, mask, reps: int) -> dict[str, float]:
+    """Median forward + backward seconds per net, the nets alternating within every repetition so
+    that machine load hits them alike; one warm-up call each first."""
+    times: dict[str, list[float]] = {k: [] for k in nets}
+    for r in range(reps + 1):
+        for k, net in nets.items():
+            t = fwd_bwd_seconds(net, x, c, mask)
+            if r:
+                times[k].append(t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main() -> None:
@@ -76,8 +85,8 @@ def main() -> None:
         c = torch.full((len(y),), 0.25 * float(torch.log(torch.tensor(sigma))))
         with torch.no_grad():
             diff = (pairs_net(x, c, mask=mask) - dense_net(x, c, mask=mask)).abs().max().item()
-        t_pairs = time_fwd_bwd(pairs_net, x, c, mask, args.reps)
-        t_dense = time_fwd_bwd(dense_net, x, c, mask, args.reps)
+        med = side_by_side({"pairs": pairs_net, "dense": dense_net}, x, c, mask, args.reps)
+        t_pairs, t_dense = med["pairs"], med["dense"]
         rows.append({"sigma": sigma, "max_abs_diff": diff, "dense_s": t_dense, "pairs_s": t_pairs,
                      "speedup": t_dense / t_pairs})
         print(f"σ={sigma:<5} max|diff| {diff:.1e}  dense {t_dense:.3f} s  pairs {t_pairs:.3f} s  ×{t_dense / t_pairs:.2f}")
