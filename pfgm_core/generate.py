@@ -34,7 +34,7 @@ class GenerateConfig:
     rho: float = 7.0
     guidance: float = 1.0
     alpha: float = 0.0
-    churn: float = 0.0  # heun only: EDM's stochastic sampler (Alg. 2), see solvers.sample_heun
+    churn: float = 0.0  # heun and euler: EDM's stochastic sampler (Alg. 2), see solvers.sample_heun
     churn_min: float = 0.0
     churn_max: float = float("inf")
     churn_noise: float = 1.0
@@ -42,8 +42,8 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         if self.churn < 0:
             raise ValueError(f"sampler.churn must be ≥ 0, got {self.churn}")
-        if self.churn > 0 and self.solver != "heun":
-            raise ValueError(f"sampler.churn is an option of the heun solver, not {self.solver!r}")
+        if self.churn > 0 and self.solver not in ("heun", "euler"):
+            raise ValueError(f"sampler.churn is an option of the heun and euler solvers, not {self.solver!r}")
 
     def solver_options(self) -> dict[str, float]:
         if self.churn == 0:

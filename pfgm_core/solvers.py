@@ -48,14 +48,35 @@ def _perturb(x: Tensor, sigma: float, alpha: float, mask: Tensor | None, generat
 # σ's are Python floats (exact float64) so scalars never broadcast as tensors.
 
 
+def _churn(x: Tensor, s: float, gamma: float, churn_min: float, churn_max: float, churn_noise: float,
+           mask: Tensor | None, generator) -> tuple[Tensor, float]:
+    """EDM's stochastic step (Karras et al. 2022, Alg. 2, lines 5-6): for σ in [churn_min, churn_max]
+    raise σ to σ̂ = (1 + γ)σ by adding fresh noise of variance σ̂² − σ² (times churn_noise²)."""
+    if gamma <= 0 or not churn_min <= s <= churn_max:
+        return x, s
+    s_hat = s * (1 + gamma)
+    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    if mask is not None:
+        eps.mul_(mask)
+    return x.add_(eps, alpha=churn_noise * math.sqrt(s_hat**2 - s**2)), s_hat
+
+
+def _gamma(churn: float, num_steps: int) -> float:
+    return min(churn / num_steps, math.sqrt(2) - 1) if churn > 0 else 0.0
+
+
 @torch.no_grad()
 def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
-                 alpha: float = 0.0, mask: Tensor | None = None, generator=None) -> Tensor:
-    """First-order Euler steps in σ (1 NFE per step)."""
+                 alpha: float = 0.0, mask: Tensor | None = None, generator=None, churn: float = 0.0,
+                 churn_min: float = 0.0, churn_max: float = math.inf, churn_noise: float = 1.0) -> Tensor:
+    """First-order Euler steps in σ (1 NFE per step); churn > 0 adds EDM's stochastic step as in
+    :func:`sample_heun` (k-diffusion's ``s_churn``)."""
     sig = sigmas.tolist()
+    gamma_max = _gamma(churn, len(sig) - 1)
     for i in _steps(sigmas, disable):
         s, s_next = sig[i], sig[i + 1]
         x = _perturb(x, s, alpha, mask, generator)
+        x, s = _churn(x, s, gamma_max, churn_min, churn_max, churn_noise, mask, generator)
         den = model(x, s)
         # x ← x + (σ' − σ)(x − D)/σ  =  (σ'/σ)·x + (1 − σ'/σ)·D
         x = x.mul_(s_next / s).add_(den, alpha=1 - s_next / s)
@@ -78,18 +99,11 @@ def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disab
     do not compose), close when D ≫ 1.
     """
     sig = sigmas.tolist()
-    n = len(sig) - 1
-    gamma_max = min(churn / n, math.sqrt(2) - 1) if churn > 0 else 0.0
+    gamma_max = _gamma(churn, len(sig) - 1)
     for i in _steps(sigmas, disable):
         s, s_next = sig[i], sig[i + 1]
         x = _perturb(x, s, alpha, mask, generator)
-        if gamma_max > 0 and churn_min <= s <= churn_max:
-            s_hat = s * (1 + gamma_max)
-            eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-            if mask is not None:
-                eps.mul_(mask)
-            x = x.add_(eps, alpha=churn_noise * math.sqrt(s_hat**2 - s**2))
-            s = s_hat
+        x, s = _churn(x, s, gamma_max, churn_min, churn_max, churn_noise, mask, generator)
         h = s_next - s
         den = model(x, s)
         d = torch.sub(x, den).div_(s)
@@ -175,7 +189,7 @@ def sample(
     x_init: (B, *shape); sigmas: 1-D, decreasing, ending in 0; mask like x_init; cond (B,) / (B, k).
     guidance w: D = D_uncond + w·(D_cond − D_uncond) (classifier-free; w = 1 is plain conditional).
     ``info``, when given, receives {"nfe": number of denoiser calls, "solver": name}.
-    ``solver_options`` go to the solver (heun: churn, churn_min, churn_max, churn_noise).
+    ``solver_options`` go to the solver (heun and euler: churn, churn_min, churn_max, churn_noise).
     A self-conditioning denoiser (``denoiser.self_condition``) is fed its own previous output.
     Returns x at σ = 0 in x_init's dtype.
     """

@@ -5,7 +5,8 @@
 
 Each D trains into run_root/<recipe>-D<D> (resumed if present, so an interrupted benchmark
 continues), then samples num_samples at the sampler's settings and reports the modality's
-metrics, the NFE and the wall times. Results: JSON (atomic) plus a Markdown table on stdout.
+metrics, the NFE and the wall times. The sampler is this run's ``sampler`` section (the recipe's
+plus overrides), also for a reused run trained when the recipe sampled differently. Results: JSON (atomic) plus a Markdown table on stdout.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def run_bench(c: dict[str, Any]) -> dict[str, Any]:
             train_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         sc = {"checkpoint": str(run_dir), "num_samples": c["num_samples"], "seed": c["seed"], "device": c["trainer"]["device"],
-              "D": None, "sampler": {}, "progress": c["trainer"].get("progress", True)}
+              "D": None, "sampler": dict(c.get("sampler") or {}), "progress": c["trainer"].get("progress", True)}
         modality, objects, info = generate_from_checkpoint(sc, dist)
         sample_s = time.perf_counter() - t1
         metrics = modality.evaluate(objects) if dist.is_main else {}

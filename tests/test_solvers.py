@@ -161,31 +161,33 @@ def test_self_conditioning_feeds_back_the_previous_output(solver, guided):
         torch.testing.assert_close(now_in, prev_out)
 
 
+@pytest.mark.parametrize("solver,steps", [("heun", 18), ("euler", 80)])  # first order needs more steps
 @pytest.mark.parametrize("D", [128, math.inf])
-def test_stochastic_heun_lands_on_data_with_the_right_weights(D):
+def test_stochastic_sampler_lands_on_data_with_the_right_weights(D, solver, steps):
     """EDM Alg. 2 (churn) with the oracle: still on the data, still in proportion, same NFE,
     reproducible from the generator, and different from the deterministic path."""
     pts = _points()
     k = PFGMKernel(D)
     x0 = k.prior((NS, N), 80.0, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     orc = OracleDenoiser(pts, D, W)
-    sig = karras_sigmas(18, 0.002, 80.0)
+    sig = karras_sigmas(steps, 0.002, 80.0)
     info = {}
-    run = lambda seed: sample(orc, x0, sig, "heun", generator=torch.Generator().manual_seed(seed), info=info,
+    run = lambda seed: sample(orc, x0, sig, solver, generator=torch.Generator().manual_seed(seed), info=info,
                               churn=30.0, churn_min=0.05, churn_max=50.0)
     x = run(0)
-    assert info["nfe"] == 35
+    assert info["nfe"] == nfe_for(solver, steps)
     _check_lands(x, pts, W)
     assert torch.equal(x, run(0))
-    det = sample(orc, x0, sig, "heun")
+    det = sample(orc, x0, sig, solver)
     assert (x - det).norm(dim=1).gt(1e-3).any()  # the noise changed some trajectories
 
 
 def test_churn_options_are_checked():
     from pfgm_core.generate import GenerateConfig
 
-    with pytest.raises(ValueError, match="heun"):
+    with pytest.raises(ValueError, match="heun and euler"):
         GenerateConfig(solver="dpmpp_2m", churn=1.0)
+    assert GenerateConfig(solver="euler", churn=1.0).solver_options()["churn"] == 1.0
     with pytest.raises(ValueError, match="churn"):
         GenerateConfig(churn=-1.0)
     assert GenerateConfig(churn=0.0).solver_options() == {}
