@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 
 from pfgm_core.solvers import nfe_for
-
 from recipes.cli import compose, recipe_catalogue
 from recipes.sample import generate_from_checkpoint
 from recipes.train import run_training
