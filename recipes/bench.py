@@ -6,7 +6,8 @@
 Each D trains into run_root/<recipe>-D<D> (resumed if present, so an interrupted benchmark
 continues), then samples num_samples at the sampler's settings and reports the modality's
 metrics, the NFE and the wall times. The sampler is this run's ``sampler`` section (the recipe's
-plus overrides), also for a reused run trained when the recipe sampled differently. Results: JSON (atomic) plus a Markdown table on stdout.
+plus overrides), also for a reused run trained when the recipe sampled differently.
+Results: JSON (atomic) plus a Markdown table on stdout.
 """
 
 from __future__ import annotations

@@ -326,7 +326,7 @@ class GraphTransformer(_GraphNetBase):
                 self_cond: Tensor | None = None) -> Tensor:
         h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask, self_cond)
         # the edge stream is symmetric with a zero diagonal: the blocks keep each pair i < j once
-        pairs = PairIndex(self.layout.n_max, device=x_in.device)
+        pairs = self.layout.pairs
         e, pm_pairs = pairs.to_pairs(e), pairs.to_pairs(pm)
         for blk in self.blocks:
             h, e = blk(h, e, emb, nm, pm_pairs, pairs)

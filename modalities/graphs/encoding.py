@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .pairs import PairIndex
+
 #: offset subtracted from one-hot / adjacency bits (see module docstring)
 ONEHOT_SHIFT = 0.5
 
@@ -59,8 +61,7 @@ class GraphLayout:
         if node_dim < 0 or edge_dim < 1:
             raise ValueError(f"need node_dim ≥ 0 and edge_dim ≥ 1, got {node_dim}, {edge_dim}")
         self.n_max, self.node_dim, self.edge_dim = int(n_max), int(node_dim), int(edge_dim)
-        iu = torch.triu_indices(self.n_max, self.n_max, 1)
-        self._rows, self._cols = iu[0], iu[1]
+        self.pairs = PairIndex(self.n_max)  # the edge block holds the pairs i < j in its order
 
     @property
     def num_pairs(self) -> int:
@@ -88,7 +89,7 @@ class GraphLayout:
         node_m = (ar.view(1, -1) < n).float()  # (B, n_max)
         node_m = node_m.unsqueeze(-1).expand(-1, -1, self.node_dim).reshape(n.shape[0], -1)
         # pair (i, j) with i < j is real iff j < n
-        pair_m = (self._cols.to(n.device).view(1, -1) < n).float()
+        pair_m = (self.pairs.ij(n.device)[1].view(1, -1) < n).float()
         pair_m = pair_m.unsqueeze(-1).expand(-1, -1, self.edge_dim).reshape(n.shape[0], -1)
         return torch.cat([node_m, pair_m], dim=1)
 
@@ -115,8 +116,7 @@ class GraphLayout:
     def pack_values(self, nodes: Tensor, edges: Tensor) -> Tensor:
         """nodes (B, n_max, F), edges (B, n_max, n_max, C) -> x (B, dim), without masking."""
         B = nodes.shape[0]
-        r, c = self._rows.to(edges.device), self._cols.to(edges.device)
-        return torch.cat([nodes.reshape(B, -1), edges[:, r, c, :].reshape(B, -1)], dim=1)
+        return torch.cat([nodes.reshape(B, -1), self.pairs.to_pairs(edges).reshape(B, -1)], dim=1)
 
     def unpack(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x (B, dim) -> nodes (B, n_max, F), edges (B, n_max, n_max, C), symmetric with a zero diagonal."""
@@ -125,12 +125,7 @@ class GraphLayout:
         B = x.shape[0]
         nodes = x[:, : self.node_size].reshape(B, self.n_max, self.node_dim)
         tri = x[:, self.node_size :].reshape(B, self.num_pairs, self.edge_dim)
-        edges = x.new_zeros(B, self.n_max, self.n_max, self.edge_dim)
-        r, c = self._rows.to(x.device), self._cols.to(x.device)
-        # index_put builds a new tensor, so this stays differentiable
-        edges = edges.index_put((torch.arange(B, device=x.device)[:, None], r[None], c[None]), tri)
-        edges = edges + edges.transpose(1, 2)
-        return nodes, edges
+        return nodes, self.pairs.to_full(tri)
 
     def node_mask(self, mask: Tensor) -> Tensor:
         """Flat (B, dim) mask -> (B, n_max) float, 1 on real nodes.
