@@ -188,7 +188,7 @@ def test_structure_features_of_a_six_ring_by_hand():
     x, mask = encode_classes(L, [[0] * n], [bonds])
     nm = L.node_mask(mask).float()
     pm = nm.unsqueeze(2) * nm.unsqueeze(1) * (1 - torch.eye(n))
-    node_feats, pair_feats = model._structure(x, nm, pm)
+    node_feats, pair_feats = model._structure(model.layout, x, nm, pm)
     # per node: atom prob 1; bonds by class: none 3, single 1, double 1, triple 0
     assert torch.allclose(node_feats[0, :, :5], torch.tensor([1.0, 3, 1, 1, 0]).expand(n, 5))
     # closed walks on a 6-cycle: diag(A^k) = 2, 0, 6, 0, 22 for k = 2..6 (20 back-and-forth + 2 round the ring)
@@ -215,7 +215,7 @@ def test_spectral_features_separate_two_communities_and_ignore_padding():
         x, mask = encode_classes(L, [[0] * n], [edges])
         nm = L.node_mask(mask).double()
         pm = nm.unsqueeze(2) * nm.unsqueeze(1) * (1 - torch.eye(size, dtype=torch.float64))
-        node_f, pair_f = model._structure(x.double(), nm, pm)
+        node_f, pair_f = model._structure(model.layout, x.double(), nm, pm)
         feats.append((node_f[0, :n], pair_f[0, :n, :n]))
         assert (node_f[0, n:] == 0).all() and (pair_f[0, n:] == 0).all() and (pair_f[0, :, n:] == 0).all()
     A = torch.zeros(n, n, dtype=torch.float64)

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from .encoding import GraphLayout
 from .pairs import PairIndex
+from .size_groups import graph_cost, size_groups
 
 _NEG = -1e9  # large negative instead of -inf: an all-padding row must not produce NaN
 
@@ -149,8 +150,11 @@ class GraphTransformerBlock(nn.Module):
         self.dn, self.de = dn, de
 
     def forward(self, h: Tensor, e: Tensor, emb: Tensor, node_mask: Tensor, pair_mask: Tensor,
-                pairs: PairIndex) -> tuple[Tensor, Tensor]:
-        """h (B, n, dn) nodes; e (B, P, de) the pairs i < j (see :mod:`.pairs`); pair_mask (B, P)."""
+                pairs: PairIndex, n_ref: int | None = None) -> tuple[Tensor, Tensor]:
+        """h (B, n, dn) nodes; e (B, P, de) the pairs i < j (see :mod:`.pairs`); pair_mask (B, P).
+
+        n_ref: the layout's n_max, which scales the edge sums; it differs from n when the batch
+        runs trimmed to its largest graph (default n)."""
         B, n, _ = h.shape
         m = self.mod(Fn.silu(emb))
         sh1, sc1, g1, sh2, sc2, g2 = m[:, : 6 * self.dn].chunk(6, dim=-1)
@@ -169,7 +173,7 @@ class GraphTransformerBlock(nn.Module):
         key_ok = node_mask.view(B, 1, 1, n) > 0
         attn = torch.softmax(logits.masked_fill(~key_ok, _NEG), dim=-1)
         out = (attn @ v).transpose(1, 2).reshape(B, n, self.dn)
-        summed = pairs.node_sum(en * pair_mask.unsqueeze(-1)) * n**-0.5
+        summed = pairs.node_sum(en * pair_mask.unsqueeze(-1)) * (n_ref or n) ** -0.5
         h = h + _gate(g1, self.drop(self.proj(out) + self.edge_sum(summed)))
         h = h + _gate(g2, self.mlp(_film(self.norm_n2(h), sh2, sc2)))
         h = h * node_mask.unsqueeze(-1)
@@ -218,9 +222,9 @@ class _GraphNetBase(nn.Module):
         self.node_out = nn.Linear(node_width, node_dim) if node_dim > 0 else None
         self.edge_out = nn.Linear(edge_width, edge_dim)
 
-    def _structure(self, estimate: Tensor, node_mask: Tensor, pair_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Node (B, n, ·) and pair (B, n, n, ·) features of a clean estimate (B, dim) in data units."""
-        L = self.layout
+    def _structure(self, L: GraphLayout, estimate: Tensor, node_mask: Tensor,
+                   pair_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Node (B, n, ·) and pair (B, n, n, ·) features of a clean estimate (B, dim) of layout L, in data units."""
         nodes, edges = L.unpack(estimate)
         pm = pair_mask.unsqueeze(-1)
         p_edge = (edges + 0.5).clamp(0, 1) * pm  # channel probabilities; the ±0.5 one-hot convention
@@ -246,22 +250,26 @@ class _GraphNetBase(nn.Module):
 
     def _spectral(self, A: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
         """A (B, n, n) soft adjacency -> node (B, n, 2K) and pair (B, n, n, K) eigen-features."""
-        K, n_max = self.spectral, A.shape[-1]
+        K, n = self.spectral, A.shape[-1]
+        # the shift is the full layout's, also for a trimmed group: graphs smaller than K read the
+        # padding eigenvalues λ_k/n, which must not depend on how far the batch was trimmed
+        shift = 2 * self.layout.n_max + 1
         Af = A if A.dtype == torch.float64 else A.float()  # eigh has no half-precision kernels
         nm = node_mask.to(Af.dtype)
-        n = nm.sum(1).clamp(min=1).view(-1, 1, 1)
+        n_real = nm.sum(1).clamp(min=1).view(-1, 1, 1)
         # padding nodes get a negative self-loop beyond A's spectral radius (entries lie in [0, 1]), so
         # their eigenvalues sort last and the leading eigenvectors live on the real nodes only
-        evals, evecs = torch.linalg.eigh(Af - (2 * n_max + 1) * torch.diag_embed(1 - nm))  # ascending
+        evals, evecs = torch.linalg.eigh(Af - shift * torch.diag_embed(1 - nm))  # ascending
         lam, V = evals.flip(-1)[:, :K], evecs.flip(-1)[:, :, :K]  # (B, K), (B, n, K)
         V = V * nm.unsqueeze(-1)
-        node = torch.cat([n * V**2, (lam.unsqueeze(1) / n).expand(-1, n_max, -1)], -1)
-        pair = n.unsqueeze(-1) * V.unsqueeze(2) * V.unsqueeze(1)
+        node = torch.cat([n_real * V**2, (lam.unsqueeze(1) / n_real).expand(-1, n, -1)], -1)
+        pair = n_real.unsqueeze(-1) * V.unsqueeze(2) * V.unsqueeze(1)
         return node.to(A.dtype), pair.to(A.dtype)
 
-    def _prepare(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None,
+    def _prepare(self, L: GraphLayout, x_in: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None,
                  self_cond: Tensor | None = None):
-        L = self.layout
+        # L is self.layout or, for a trimmed group, its sub-layout; the scales stay those of n_max
+        n_max = self.layout.n_max
         if x_in.dim() != 2 or x_in.shape[1] != L.dim:
             raise ValueError(f"expected x of shape (B, {L.dim}) for {L}, got {tuple(x_in.shape)}")
         B = x_in.shape[0]
@@ -274,23 +282,23 @@ class _GraphNetBase(nn.Module):
         nodes, edges = L.unpack(x_in)
         e = self.edge_in(edges) * pair_mask.unsqueeze(-1)
         deg = pair_mask.sum(-1, keepdim=True).clamp(min=1)
-        counts = (edges * pair_mask.unsqueeze(-1)).sum(2) * L.n_max ** -0.5
+        counts = (edges * pair_mask.unsqueeze(-1)).sum(2) * n_max**-0.5
         h = self.node_bias.expand(B, L.n_max, -1) + self.edge_to_node(e.sum(2) / deg) + self.degree_to_node(counts)
         if self.node_in is not None:
             h = h + self.node_in(nodes)
         if self.self_condition:
             est = torch.zeros_like(x_in) if self_cond is None else self_cond.to(x_in.dtype)
-            node_feats, pair_feats = self._structure(est, node_mask, pair_mask)
+            node_feats, pair_feats = self._structure(L, est, node_mask, pair_mask)
             h = h + self.sc_node(node_feats)
             e = e + self.sc_edge(pair_feats) * pair_mask.unsqueeze(-1)
         h = h * node_mask.unsqueeze(-1)
-        size_frac = node_mask.sum(1) / L.n_max
+        size_frac = node_mask.sum(1) / n_max
         c = torch.as_tensor(c_noise, device=x_in.device).to(x_in.dtype).reshape(-1)
         emb = self.emb(c.expand(B) if c.numel() == 1 else c, size_frac, cond)
         return h, e, emb, node_mask, pair_mask
 
-    def _finish(self, h: Tensor, e: Tensor, node_mask: Tensor, pair_mask: Tensor, mask: Tensor | None) -> Tensor:
-        L = self.layout
+    def _finish(self, L: GraphLayout, h: Tensor, e: Tensor, node_mask: Tensor, pair_mask: Tensor,
+                mask: Tensor | None) -> Tensor:
         B = h.shape[0]
         e = self.edge_out(self.edge_out_norm(e))
         e = 0.5 * (e + e.transpose(1, 2))  # exact symmetry, whatever rounding did
@@ -310,13 +318,21 @@ class GraphTransformer(_GraphNetBase):
     self_condition: also read a previous clean estimate (see the module docstring).
     triangle: add a :class:`TriangleUpdate` (edge-to-edge messages) to every block.
     spectral: K leading eigenvectors of the self-conditioning estimate as features (0 = none).
+    trim_padding: with a mask, cut the batch into groups of similar size (:mod:`.size_groups`) and run
+    each at its largest graph: the same function, less padding work. group_overhead: the cost model's
+    price of a pass (default: two graphs at n_max).
     forward(x_in (B, dim), c_noise (B,), cond (B, k) | None, mask (B, dim) | None, self_cond (B, dim) | None) -> (B, dim).
     """
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
                  depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0,
-                 self_condition: bool = False, triangle: bool = False, spectral: int = 0):
+                 self_condition: bool = False, triangle: bool = False, spectral: int = 0,
+                 trim_padding: bool = True, group_overhead: float | None = None):
         super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral)
+        self.trim_padding = bool(trim_padding)
+        # the fixed price of one more pass, as the work of this many graphs at n_max (measured:
+        # benchmarks/graph_size_groups.py)
+        self.group_overhead = float(group_overhead if group_overhead is not None else 2.0 * graph_cost(n_max))
         self.blocks = nn.ModuleList(
             GraphTransformerBlock(node_width, edge_width, heads, node_width, mlp_ratio, dropout, triangle)
             for _ in range(depth)
@@ -324,13 +340,43 @@ class GraphTransformer(_GraphNetBase):
 
     def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
                 self_cond: Tensor | None = None) -> Tensor:
-        h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask, self_cond)
+        L = self.layout
+        if mask is None or not self.trim_padding:
+            return self._forward_layout(L, x_in, c_noise, cond, mask, self_cond)
+        if x_in.dim() != 2 or x_in.shape[1] != L.dim or mask.shape != x_in.shape:
+            raise ValueError(f"expected x and mask of shape (B, {L.dim}) for {L}, got {tuple(x_in.shape)}, "
+                             f"{tuple(mask.shape)}")
+        sizes = L.n_nodes(mask)
+        groups = size_groups(sizes, self.group_overhead)
+        B = x_in.shape[0]
+        c = torch.as_tensor(c_noise, device=x_in.device).reshape(-1)
+        c = c.expand(B) if c.numel() == 1 else c
+        outs, order = [], []
+        for idx in groups:
+            # a floor of 2 nodes (and of K for K spectral features) keeps every shape non-degenerate;
+            # padding is exact, so the floor only costs
+            sub, pos = L.sub(min(max(int(sizes[idx].max()), 2, self.spectral), L.n_max))
+            idx, pos = idx.to(x_in.device), pos.to(x_in.device)
+            rows = lambda t: None if t is None else t[idx]  # noqa: E731
+            cols = lambda t: None if t is None else t[idx][:, pos]  # noqa: E731
+            y = self._forward_layout(sub, cols(x_in), c[idx], rows(cond), cols(mask), cols(self_cond))
+            outs.append(torch.index_copy(x_in.new_zeros(len(idx), L.dim), 1, pos, y))
+            order.append(idx)
+        out, order = torch.cat(outs), torch.cat(order)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(B, device=order.device)
+        return out[inverse]
+
+    def _forward_layout(self, L: GraphLayout, x_in: Tensor, c_noise: Tensor, cond: Tensor | None,
+                        mask: Tensor | None, self_cond: Tensor | None) -> Tensor:
+        """The net on graphs in layout L (self.layout, or a trimmed sub-layout of it)."""
+        h, e, emb, nm, pm = self._prepare(L, x_in, c_noise, cond, mask, self_cond)
         # the edge stream is symmetric with a zero diagonal: the blocks keep each pair i < j once
-        pairs = self.layout.pairs
+        pairs = L.pairs
         e, pm_pairs = pairs.to_pairs(e), pairs.to_pairs(pm)
         for blk in self.blocks:
-            h, e = blk(h, e, emb, nm, pm_pairs, pairs)
-        return self._finish(h, pairs.to_full(e), nm, pm, mask)
+            h, e = blk(h, e, emb, nm, pm_pairs, pairs, n_ref=self.layout.n_max)
+        return self._finish(L, h, pairs.to_full(e), nm, pm, mask)
 
 
 def _edge_conditioned_conv(dn: int, de: int, emb: int) -> nn.Module:
@@ -381,7 +427,7 @@ class GraphMPNN(_GraphNetBase):
 
     def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
                 self_cond: Tensor | None = None) -> Tensor:
-        h, e, emb, nm, pm = self._prepare(x_in, c_noise, cond, mask, self_cond)
+        h, e, emb, nm, pm = self._prepare(self.layout, x_in, c_noise, cond, mask, self_cond)
         B, n, dn = h.shape
         bi, ii, jj = torch.nonzero(pm > 0, as_tuple=True)  # every ordered real pair i ≠ j
         edge_index = torch.stack([bi * n + jj, bi * n + ii])  # source j -> target i
@@ -391,7 +437,7 @@ class GraphMPNN(_GraphNetBase):
             h = hf.view(B, n, dn) * nm.unsqueeze(-1)
             pair = torch.cat([self.edge_norm(e), h.unsqueeze(2) + h.unsqueeze(1), h.unsqueeze(2) * h.unsqueeze(1)], -1)
             e = (e + upd(pair)) * pm.unsqueeze(-1)
-        return self._finish(h, e, nm, pm, mask)
+        return self._finish(self.layout, h, e, nm, pm, mask)
 
 
 def build_backbone(n_max: int, node_dim: int, edge_dim: int, type: str = "transformer", **kw) -> nn.Module:
