@@ -71,6 +71,7 @@ def main() -> None:
     torch.manual_seed(0)
     modality, den, cfg = load_checkpoint(args.checkpoint)
     pairs_net = den.backbone
+    pairs_net.trim_padding = False  # pair storage alone; size-grouped trimming has its own report
     b = cfg["backbone"]
     L = pairs_net.layout
     dense_net = dense_backbone_module().GraphTransformer(
