@@ -150,11 +150,11 @@ class GraphTransformerBlock(nn.Module):
         self.dn, self.de = dn, de
 
     def forward(self, h: Tensor, e: Tensor, emb: Tensor, node_mask: Tensor, pair_mask: Tensor,
-                pairs: PairIndex, n_ref: int | None = None) -> tuple[Tensor, Tensor]:
+                pairs: PairIndex, n_max: int) -> tuple[Tensor, Tensor]:
         """h (B, n, dn) nodes; e (B, P, de) the pairs i < j (see :mod:`.pairs`); pair_mask (B, P).
 
-        n_ref: the layout's n_max, which scales the edge sums; it differs from n when the batch
-        runs trimmed to its largest graph (default n)."""
+        n_max: the full layout's, which scales the edge sums; n is smaller when the batch runs
+        trimmed to its largest graph, and the scale must not depend on that."""
         B, n, _ = h.shape
         m = self.mod(Fn.silu(emb))
         sh1, sc1, g1, sh2, sc2, g2 = m[:, : 6 * self.dn].chunk(6, dim=-1)
@@ -173,7 +173,7 @@ class GraphTransformerBlock(nn.Module):
         key_ok = node_mask.view(B, 1, 1, n) > 0
         attn = torch.softmax(logits.masked_fill(~key_ok, _NEG), dim=-1)
         out = (attn @ v).transpose(1, 2).reshape(B, n, self.dn)
-        summed = pairs.node_sum(en * pair_mask.unsqueeze(-1)) * (n_ref or n) ** -0.5
+        summed = pairs.node_sum(en * pair_mask.unsqueeze(-1)) * n_max**-0.5
         h = h + _gate(g1, self.drop(self.proj(out) + self.edge_sum(summed)))
         h = h + _gate(g2, self.mlp(_film(self.norm_n2(h), sh2, sc2)))
         h = h * node_mask.unsqueeze(-1)
@@ -355,8 +355,8 @@ class GraphTransformer(_GraphNetBase):
         for idx in groups:
             # a floor of 2 nodes (and of K for K spectral features) keeps every shape non-degenerate;
             # padding is exact, so the floor only costs
-            sub, pos = L.sub(min(max(int(sizes[idx].max()), 2, self.spectral), L.n_max))
-            idx, pos = idx.to(x_in.device), pos.to(x_in.device)
+            sub, pos = L.sub(min(max(int(sizes[idx].max()), 2, self.spectral), L.n_max), x_in.device)
+            idx = idx.to(x_in.device)
             rows = lambda t: None if t is None else t[idx]  # noqa: E731
             cols = lambda t: None if t is None else t[idx][:, pos]  # noqa: E731
             y = self._forward_layout(sub, cols(x_in), c[idx], rows(cond), cols(mask), cols(self_cond))
@@ -375,7 +375,7 @@ class GraphTransformer(_GraphNetBase):
         pairs = L.pairs
         e, pm_pairs = pairs.to_pairs(e), pairs.to_pairs(pm)
         for blk in self.blocks:
-            h, e = blk(h, e, emb, nm, pm_pairs, pairs, n_ref=self.layout.n_max)
+            h, e = blk(h, e, emb, nm, pm_pairs, pairs, self.layout.n_max)
         return self._finish(L, h, pairs.to_full(e), nm, pm, mask)
 
 

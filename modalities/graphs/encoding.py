@@ -62,7 +62,7 @@ class GraphLayout:
             raise ValueError(f"need node_dim ≥ 0 and edge_dim ≥ 1, got {node_dim}, {edge_dim}")
         self.n_max, self.node_dim, self.edge_dim = int(n_max), int(node_dim), int(edge_dim)
         self.pairs = PairIndex(self.n_max)  # the edge block holds the pairs i < j in its order
-        self._subs: dict[int, tuple["GraphLayout", Tensor]] = {}
+        self._subs: dict[tuple[int, torch.device], tuple["GraphLayout", Tensor]] = {}
 
     @property
     def num_pairs(self) -> int:
@@ -81,22 +81,23 @@ class GraphLayout:
     def __repr__(self) -> str:
         return f"GraphLayout(n_max={self.n_max}, node_dim={self.node_dim}, edge_dim={self.edge_dim}, dim={self.dim})"
 
-    def sub(self, m: int) -> tuple["GraphLayout", Tensor]:
+    def sub(self, m: int, device: torch.device | str = "cpu") -> tuple["GraphLayout", Tensor]:
         """The layout of the first m nodes and the positions (dim_m,) of its entries in this layout's x.
 
         Real nodes are a prefix (see :meth:`mask`) and the pair order restricted to j < m is
         ``triu_indices(m)``'s, so ``x[:, pos]`` is a batch of graphs of at most m nodes in the
-        m-layout, exactly. Cached per m.
+        m-layout, exactly. Cached per (m, device): the backbone asks for it on every forward.
         """
         if not 1 <= m <= self.n_max:
             raise ValueError(f"sub-layout size must lie in [1, {self.n_max}], got {m}")
-        if m not in self._subs:
+        key = (int(m), torch.device(device))
+        if key not in self._subs:
             node_pos = torch.arange(m * self.node_dim)
             pair_ids = torch.nonzero(self.pairs.j < m).flatten()  # pairs i < j < m, in order
             chan = torch.arange(self.edge_dim)
             pair_pos = self.node_size + (pair_ids.view(-1, 1) * self.edge_dim + chan).flatten()
-            self._subs[m] = (GraphLayout(m, self.node_dim, self.edge_dim), torch.cat([node_pos, pair_pos]))
-        return self._subs[m]
+            self._subs[key] = (GraphLayout(m, self.node_dim, self.edge_dim), torch.cat([node_pos, pair_pos]).to(key[1]))
+        return self._subs[key]
 
     def mask(self, n_nodes: Tensor) -> Tensor:
         """(B,) node counts -> (B, dim) float mask: 1 on node rows i < n and pairs i < j < n."""
