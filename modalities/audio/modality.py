@@ -1,0 +1,375 @@
+"""The audio modality adapter: clips ⇄ normalised log-mel images (1, n_mels, frames) for the shared U-Net
+(default) or raw waveforms (1, L) for a DiffWave-style network; WAV + spectrogram-sheet output;
+SC09-style classifier metrics."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from .data import (
+    DEFAULT_PITCHES,
+    DEFAULT_SPEEDS,
+    DEFAULT_VOICES,
+    DIGIT_WORDS,
+    TONE_NOTES,
+    Clips,
+    fixed_length,
+    load_sc09,
+    load_wav_folder,
+    make_tones,
+    split_indices,
+    synth_digits,
+)
+from .features import MelCodec, WaveCodec
+from .writers import AudioClip, write_audio
+
+DATASETS = ("speech_digits", "tones", "folder", "sc09")
+REPRESENTATIONS = ("mel", "wave")
+
+
+@register_modality("audio")
+class AudioModality(Modality):
+    """Fixed-duration mono clips. Objects are :class:`~modalities.audio.writers.AudioClip` (float32 wave, rate, label).
+
+    Options (the recipe's ``modality:`` block):
+      dataset: "speech_digits" (espeak-ng's spoken digits, offline), "tones" (procedural, needs nothing),
+        "folder" (``root``: .wav/.flac files, class subfolders optional), "sc09" (SpeechCommands digits
+        under ``root``; ``download: true`` fetches it once).
+      representation: "mel" (log-mel for the U-Net; back to audio by Griffin-Lim) or "wave" (raw samples).
+      sample_rate, n_fft, hop_length, n_mels, frames, f_min, f_max, top_db: the mel spectrogram; the clip
+        length is (frames − 1)·hop_length samples for both representations.
+      griffin_lim_iters: phase-recovery iterations when decoding a mel (also a sample-time option).
+      ref_db: the loudest training bin in dB (mapped to +1); measured from the data and pinned by config().
+      loudness_dbfs, noise_dbfs, align: every clip is silence-trimmed (not SC09), RMS-normalised to
+        loudness_dbfs, padded/trimmed to the clip length (centred by default) and given white noise at
+        noise_dbfs (null = none) so that silence has one floor everywhere.
+      voices, pitches, speeds: speech_digits' espeak-ng grid (all combinations × the ten words).
+      num_tones: how many tones to make.
+      class_cond: condition on the label (digit, note, subfolder); label: sample this class (index or name).
+      mono: stereo input is "mix"ed down (default), or "first" channel, or "error".
+      skip_non_audio: ignore non-audio files in a folder instead of raising.
+      test_fraction, seed: the train/test split (SC09 uses its own lists).
+      classes: class names, pinned by config().
+
+    The padding mask from fitting clips to length is not given to the core: silence is part of a
+    clip, and the model must generate it (the length is not known at sample time).
+    """
+
+    SAMPLE_OPTIONS = ("label", "griffin_lim_iters")
+
+    def __init__(
+        self,
+        dataset: str = "speech_digits",
+        root: str | os.PathLike | None = None,
+        download: bool = False,
+        representation: str = "mel",
+        sample_rate: int = 8000,
+        n_fft: int = 512,
+        hop_length: int = 192,
+        n_mels: int = 32,
+        frames: int = 32,
+        f_min: float = 20.0,
+        f_max: float | None = None,
+        top_db: float = 70.0,
+        ref_db: float | None = None,
+        griffin_lim_iters: int = 32,
+        loudness_dbfs: float = -20.0,
+        noise_dbfs: float | None = -50.0,
+        align: str = "center",
+        voices: Sequence[str] = DEFAULT_VOICES,
+        pitches: Sequence[int] = DEFAULT_PITCHES,
+        speeds: Sequence[int] = DEFAULT_SPEEDS,
+        num_tones: int = 2000,
+        class_cond: bool = False,
+        label: int | str | None = None,
+        mono: str = "mix",
+        skip_non_audio: bool = False,
+        test_fraction: float = 0.15,
+        seed: int = 0,
+        classes: Sequence[str] | None = None,
+    ):
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown audio data set {dataset!r}; expected one of {', '.join(DATASETS)}")
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+        if dataset in ("folder", "sc09") and root is None:
+            raise ValueError(f"dataset={dataset!r} needs modality.root (the folder of {'clips' if dataset == 'folder' else 'SpeechCommands'})")
+        if not 0.0 <= float(test_fraction) < 1.0:
+            raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+        self.dataset_name, self.representation = dataset, representation
+        self.root = None if root is None else Path(root).expanduser()
+        self.download = bool(download)
+        self.mel = MelCodec(int(sample_rate), int(n_fft), int(hop_length), int(n_mels), int(frames), float(f_min),
+                            None if f_max is None else float(f_max), float(top_db), 0.0 if ref_db is None else float(ref_db),
+                            int(griffin_lim_iters))  # fmt: skip
+        self._ref_db_pinned = ref_db is not None
+        self.loudness_dbfs = float(loudness_dbfs)
+        self.noise_dbfs = None if noise_dbfs is None else float(noise_dbfs)
+        self.align = str(align)
+        self.voices, self.pitches, self.speeds = list(voices), [int(p) for p in pitches], [int(s) for s in speeds]
+        self.num_tones = int(num_tones)
+        self.class_cond = bool(class_cond)
+        self.mono, self.skip_non_audio = str(mono), bool(skip_non_audio)
+        self.test_fraction, self.seed = float(test_fraction), int(seed)
+        self._classes: list[str] | None = list(classes) if classes is not None else None
+        if dataset in ("speech_digits", "sc09"):
+            self._classes = list(DIGIT_WORDS)
+        elif dataset == "tones" and self._classes is None:
+            self._classes = make_tones(0).classes
+        self.label = label
+        self.griffin_lim_iters = int(griffin_lim_iters)
+        self._clips: dict[str, Clips] = {}
+        self._waves: dict[str, tuple[Tensor, Tensor | None]] = {}
+
+    # ------------------------------------------------------------------------------------------
+    # data
+
+    @property
+    def sample_rate(self) -> int:
+        return self.mel.sample_rate
+
+    @property
+    def num_samples(self) -> int:
+        return self.mel.num_samples
+
+    @property
+    def codec(self) -> MelCodec | WaveCodec:
+        self.mel.griffin_lim_iters = int(self.griffin_lim_iters)  # a sample-time option may have changed it
+        if self.representation == "mel":
+            return self.mel
+        return WaveCodec(self.sample_rate, self.num_samples)
+
+    def _all_clips(self) -> Clips:
+        """Every clip of the source (speech_digits, tones, folder): read once, lazily (sampling never calls it)."""
+        if "all" not in self._clips:
+            rate = self.sample_rate
+            if self.dataset_name == "speech_digits":
+                c = synth_digits(self.voices, self.pitches, self.speeds, rate, self.loudness_dbfs, verbose=True)
+            elif self.dataset_name == "tones":
+                c = make_tones(self.num_tones, rate, self.seed)
+            else:
+                assert self.root is not None
+                c = load_wav_folder(self.root, rate, self.mono, self.skip_non_audio, self.loudness_dbfs)
+                if self.class_cond and c.labels is None:
+                    raise ValueError(f"{self.root}: class_cond needs class subfolders (one folder of clips per class)")
+                if self._classes is not None and c.classes and c.classes != self._classes:
+                    raise ValueError(f"{self.root}: class folders {c.classes} differ from the configured classes {self._classes}")
+                self._classes = c.classes
+            self._clips["all"] = c
+        return self._clips["all"]
+
+    def clips(self, split: str = "train") -> Clips:
+        """The clips of one split ("train" | "test"), variable length, before fitting to the clip length."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if split not in self._clips:
+            if self.dataset_name == "sc09":
+                assert self.root is not None
+                self._clips[split] = load_sc09(self.root, "training" if split == "train" else "testing", self.sample_rate, self.download)
+            else:
+                c = self._all_clips()
+                idx = split_indices(len(c), split, self.test_fraction, self.seed).tolist()
+                labels = None if c.labels is None else c.labels[idx]
+                self._clips[split] = Clips([c.waves[i] for i in idx], c.sample_rate, labels, c.classes)
+        return self._clips[split]
+
+    def waves(self, split: str = "train") -> tuple[Tensor, Tensor | None]:
+        """Fixed-length waves (M, num_samples) with the noise floor added, and labels (M,) or None."""
+        if split not in self._waves:
+            c = self.clips(split)
+            # a different noise seed per split: the test clips' noise is not the training clips'
+            w, _ = fixed_length(c, self.num_samples, self.align, self.noise_dbfs, seed=self.seed * 2 + (split == "test"))
+            self._waves[split] = (w, c.labels)
+        return self._waves[split]
+
+    @property
+    def ref_db(self) -> float:
+        """The loudest mel bin of the training clips, in dB (rounded up to 0.1 dB); pinned once measured."""
+        if not self._ref_db_pinned:
+            w, _ = self.waves("train")
+            top = max(float(self.mel.mel_db(chunk).max()) for chunk in w.split(512))
+            self.mel.ref_db = float(np.ceil(top * 10) / 10)
+            self._ref_db_pinned = True
+        return self.mel.ref_db
+
+    @property
+    def classes(self) -> list[str]:
+        if self._classes is None:
+            self._all_clips()
+        return list(self._classes or [])
+
+    @property  # type: ignore[override]
+    def num_classes(self) -> int:
+        if not self.class_cond:
+            return 0
+        if not self.classes:
+            raise ValueError(f"{self.root}: class_cond needs class subfolders (one folder of clips per class)")
+        return len(self.classes)
+
+    def encode_waves(self, waves: Tensor) -> Tensor:
+        """(M, num_samples) → the model's x: (M, 1, n_mels, frames) or (M, 1, num_samples)."""
+        _ = self.ref_db
+        return torch.cat([self.codec.encode(c) for c in waves.split(512)]) if len(waves) else torch.zeros(0, *self.codec.shape)
+
+    def dataset(self, split: str = "train") -> EncodedDataset:
+        """Encoded split: x (M, 1, n_mels, frames) or (M, 1, L); mask None; cond labels if class_cond."""
+        w, labels = self.waves(split)
+        return EncodedDataset(self.encode_waves(w), None, labels if self.class_cond else None)
+
+    def config(self) -> dict[str, Any]:
+        """Every option with the data-derived ones (ref_db, classes) filled in; plain types."""
+        m = self.mel
+        opts: dict[str, Any] = dict(
+            dataset=self.dataset_name, representation=self.representation, sample_rate=m.sample_rate,
+            n_fft=m.n_fft, hop_length=m.hop_length, n_mels=m.n_mels, frames=m.frames, f_min=m.f_min, f_max=m.f_max,
+            top_db=m.top_db, ref_db=self.ref_db, griffin_lim_iters=int(self.griffin_lim_iters),
+            loudness_dbfs=self.loudness_dbfs, noise_dbfs=self.noise_dbfs, align=self.align,
+            class_cond=self.class_cond, test_fraction=self.test_fraction, seed=self.seed, classes=self.classes,
+        )  # fmt: skip
+        if self.dataset_name == "speech_digits":
+            opts.update(voices=list(self.voices), pitches=list(self.pitches), speeds=list(self.speeds))
+        elif self.dataset_name == "tones":
+            opts["num_tones"] = self.num_tones
+        else:
+            opts.update(root=str(self.root), mono=self.mono)
+            if self.dataset_name == "folder":
+                opts["skip_non_audio"] = self.skip_non_audio
+        return opts
+
+    # ------------------------------------------------------------------------------------------
+    # model and sampling
+
+    def backbone(self, **kwargs: Any) -> nn.Module:
+        """mel: the shared U-Net on (1, n_mels, frames); wave: :class:`~modalities.audio.backbone.DiffWave`."""
+        derived = {"in_channels": 1, "num_classes": self.num_classes}
+        if self.representation == "mel":
+            derived["image_size"] = [self.mel.n_mels, self.mel.frames]
+        for key, value in derived.items():
+            if key in kwargs and kwargs[key] is not None and kwargs[key] != value and list(np.atleast_1d(kwargs[key])) != list(np.atleast_1d(value)):
+                raise ValueError(f"backbone.{key}={kwargs[key]} contradicts the data ({key}={value}); leave it unset")
+            kwargs[key] = value
+        if self.representation == "mel":
+            from ..shared.unet import UNet
+
+            return UNet(**kwargs)
+        from .backbone import DiffWave
+
+        return DiffWave(**kwargs)
+
+    def _label_index(self) -> int | None:
+        if self.label is None:
+            return None
+        if not self.class_cond:
+            raise ValueError("modality.label needs a class-conditional model (class_cond: true); this one is not")
+        names = self.classes
+        if isinstance(self.label, str) and self.label in names:
+            return names.index(self.label)
+        try:
+            i = int(self.label)
+        except (TypeError, ValueError):
+            raise ValueError(f"modality.label {self.label!r} is not a class; classes: {names}") from None
+        if not 0 <= i < len(names):
+            raise ValueError(f"modality.label must be a class index in [0, {len(names)}) or a class name, got {self.label!r}")
+        return i
+
+    def check_sample_options(self) -> None:
+        self._label_index()
+        if int(self.griffin_lim_iters) < 1:
+            raise ValueError(f"modality.griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
+
+    def blank(self, num: int, generator: torch.Generator) -> Encoded:
+        """``num`` zero clips of the model's shape; with class_cond, labels: ``label`` if set, else drawn uniformly
+        (drawn either way, so sample i's noise does not depend on it)."""
+        dev = generator.device
+        shape = (1, self.mel.n_mels, self.mel.frames) if self.representation == "mel" else (1, self.num_samples)
+        cond = None
+        if self.class_cond:
+            cond = torch.randint(0, self.num_classes, (num,), generator=generator, device=dev)
+            label = self._label_index()
+            if label is not None:
+                cond = torch.full_like(cond, label)
+        return Encoded(torch.zeros((num, *shape), device=dev), None, cond)
+
+    def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[AudioClip]:
+        """x → clips. Mel: InverseMelScale + Griffin-Lim (seeded: the same x always gives the same wave)."""
+        del mask
+        _ = self.ref_db
+        waves = self.codec.decode(x.detach().float().cpu(), generator=torch.Generator().manual_seed(0))
+        labels = [None] * len(waves) if cond is None else [int(c) if int(c) >= 0 else None for c in cond.reshape(-1).tolist()]
+        names = self.classes
+        return [
+            AudioClip(w.numpy().astype(np.float32).clip(-1, 1), self.sample_rate, lab, names[lab] if lab is not None and lab < len(names) else None)
+            for w, lab in zip(waves, labels)
+        ]
+
+    def spectrogram(self, wave: np.ndarray) -> np.ndarray:
+        """A (L,) wave → its mel spectrogram in dB (n_mels, frames), for the PNG sheet."""
+        return self.mel.mel_db(torch.as_tensor(np.asarray(wave, np.float32))[None])[0].numpy()
+
+    def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
+        """Folder → one 16-bit WAV per clip + spectrograms.png; ``x.wav`` → all clips in one file; ``x.png`` → the sheet."""
+        return write_audio(objects, Path(out), self.spectrogram)
+
+    # ------------------------------------------------------------------------------------------
+    # metrics
+
+    def _mels(self, waves: Tensor) -> Tensor:
+        """Waves (M, L) → the classifier's input: normalised log-mel (M, 1, n_mels, frames)."""
+        _ = self.ref_db
+        return torch.cat([self.mel.encode(c) for c in waves.split(512)]) if len(waves) else torch.zeros(0, *self.mel.shape)
+
+    def classifier(self, verbose: bool = False):
+        """The cached clip classifier for this data configuration and its info (test accuracy...)."""
+        from .metrics import load_classifier
+
+        cfg = self.config()
+        key = {k: cfg[k] for k in cfg if k not in ("griffin_lim_iters", "class_cond", "representation")}
+
+        def data() -> tuple[Tensor, Tensor, Tensor, Tensor]:
+            (w, y), (wt, yt) = self.waves("train"), self.waves("test")
+            assert y is not None and yt is not None
+            return self._mels(w), y, self._mels(wt), yt
+
+        return load_classifier(key, len(self.classes), data, verbose=verbose)
+
+    def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
+        """SC09-style scores (see :mod:`.metrics`): fid, is, mis, am, max_softmax with real_* beside them,
+        classifier_accuracy, spectral_distance (+ _real), and for tones pitch_in_tune / pitch_accuracy."""
+        from .metrics import classifier_metrics, pitch_accuracy, spectral_distance
+
+        del samples
+        clips = [o for o in objects if o is not None]
+        notes: list[str] = []
+        metrics: dict[str, float] = {"invalid_fraction": 1.0 - len(clips) / max(len(objects), 1)}
+        w_train, y_train = self.waves("train")
+        w_test, y_test = self.waves("test")
+        gen = torch.from_numpy(np.stack([np.asarray(c.wave, np.float32) for c in clips])) if clips else torch.zeros(0, self.num_samples)
+        if gen.shape[1:] != (self.num_samples,):
+            raise ValueError(f"audio metrics need clips of {self.num_samples} samples, got {tuple(gen.shape[1:])}")
+        m_gen, m_train, m_test = self._mels(gen), self._mels(w_train), self._mels(w_test)
+        if len(clips):
+            db = lambda m: self.mel.to_power(m).clamp_min(1e-10).log10() * 10  # noqa: E731
+            metrics["spectral_distance"] = spectral_distance(db(m_gen), db(m_train))
+            metrics["spectral_distance_real"] = spectral_distance(db(m_test[: max(len(clips), 2)]), db(m_train))
+        if y_train is not None and self.classes:
+            model, info = self.classifier(verbose=True)
+            metrics["classifier_accuracy"] = float(info["test_accuracy"])
+            labels = torch.tensor([-1 if c.label is None else c.label for c in clips], dtype=torch.long)
+            metrics.update(classifier_metrics(model, m_gen, m_train, m_test, labels if self.class_cond else None))
+            n_real = min(max(len(clips), 2), len(m_test))
+            notes.append(
+                f"classifier: held-out accuracy {info['test_accuracy']:.3f} on {info.get('num_test', '?')} clips; "
+                f"real_* scores use {n_real} held-out real clips (IS ceiling {metrics['real_is']:.2f}, FID floor {metrics['fid_real']:.2f})"
+            )
+        else:
+            notes.append("no labels: classifier scores (FID, IS, AM) need class subfolders; only the spectral distance is reported")
+        if self.dataset_name == "tones":
+            metrics.update(pitch_accuracy([c.wave for c in clips], self.sample_rate, list(TONE_NOTES), [c.label for c in clips]))
+        return Evaluation(metrics, notes)
