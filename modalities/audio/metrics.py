@@ -149,7 +149,8 @@ def classifier_metrics(
     """FID / IS / mIS / AM / max-softmax of samples and of held-out real clips (all log-mels (M, 1, H, W)).
 
     - fid: samples vs all training clips; fid_real: the first min(B, T) held-out clips vs training clips
-      (the floor: FD is biased upwards at small counts, so it is computed at the samples' count when it can).
+      (the floor: FD is biased upwards at small counts, so it is computed at the samples' count when it can);
+      fid_same_n: the first min(B, T) samples vs training clips, like for like with fid_real when B > T.
     - is, mis, am, max_softmax and real_is, real_mis, real_am, real_max_softmax: the same for held-out clips
       (their IS is the ceiling). am uses the training clips' mean prediction as reference.
     - label_accuracy: with conditional samples, the share classified as the label they were generated for.
@@ -162,6 +163,8 @@ def classifier_metrics(
     out: dict[str, float] = {}
     out["fid"] = feature_frechet_distance(f_s, f_tr) if b >= 2 else nan
     out["fid_real"] = feature_frechet_distance(f_te[:n_real], f_tr) if n_real >= 2 else nan
+    # FD shrinks with the count: with more samples than held-out clips, this is the like-for-like one
+    out["fid_same_n"] = feature_frechet_distance(f_s[:n_real], f_tr) if min(b, n_real) >= 2 else nan
     if b:
         out.update(label_scores(lg_s, lg_tr))
     out.update(label_scores(lg_te[:n_real], lg_tr, prefix="real_"))
