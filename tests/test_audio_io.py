@@ -123,6 +123,18 @@ def test_stereo_is_mixed_down_or_refused(tmp_path):
         read_audio(path, mono="error")
 
 
+def test_stereo_files_in_a_folder_are_mixed_with_a_warning(tmp_path):
+    root = tmp_path / "st"
+    root.mkdir()
+    sf.write(str(root / "two.wav"), np.stack([sine(200.0, 8000), sine(200.0, 8000)], 1), 8000, subtype="PCM_16")
+    write_wav(root / "one.wav", sine(300.0, 8000), 8000)
+    with pytest.warns(UserWarning, match=r"1 multi-channel file\(s\) averaged to mono \(first: .*two\.wav\)"):
+        clips = load_wav_folder(root)
+    assert len(clips) == 2 and all(w.ndim == 1 for w in clips.waves)
+    with pytest.raises(ChannelError, match=r"two\.wav: has 2 channels"):
+        load_wav_folder(root, mono="error")
+
+
 def test_wav_folder_labels_and_errors(tmp_path):
     root = tmp_path / "clips"
     for name, f in (("high", 800.0), ("low", 200.0)):

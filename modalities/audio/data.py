@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -228,6 +229,12 @@ def _walk(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
+def _channels(path: Path) -> int:
+    import soundfile as sf
+
+    return int(sf.info(str(path)).channels)
+
+
 def load_wav_folder(
     root: str | os.PathLike,
     sample_rate: int = 8000,
@@ -250,7 +257,7 @@ def load_wav_folder(
     class_dirs = [p for p in entries if p.is_dir()]
     labelled = bool(class_dirs) and all(p.is_dir() for p in entries)
     groups = [(i, d) for i, d in enumerate(class_dirs)] if labelled else [(-1, root)]
-    waves, labels = [], []
+    waves, labels, multi = [], [], []
     for label, folder in groups:
         files = _walk(folder)
         audio = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
@@ -265,11 +272,17 @@ def load_wav_folder(
             raise AudioFolderError(f"{folder}: {what} has no .wav/.flac files")
         for p in audio:
             w, rate = read_audio(p, mono=mono)
+            if mono != "error" and _channels(p) > 1:
+                multi.append(p)
             w = _preprocess(w, rate, sample_rate, loudness_dbfs, trim_db)
             if w.size == 0:
                 raise AudioFileError(p, "is silent (nothing left after trimming silence)")
             waves.append(w)
             labels.append(label)
+    if multi:
+        how = "averaged to mono" if mono == "mix" else "reduced to their first channel"
+        warnings.warn(f"{root}: {len(multi)} multi-channel file(s) {how} (first: {multi[0]}); "
+                      "modality.mono=error refuses them instead", stacklevel=2)  # fmt: skip
     classes = [d.name for d in class_dirs] if labelled else []
     return Clips(waves, int(sample_rate), torch.tensor(labels, dtype=torch.long) if labelled else None, classes)
 

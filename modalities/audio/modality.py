@@ -241,6 +241,8 @@ class AudioModality(Modality):
             opts.update(root=str(self.root), mono=self.mono)
             if self.dataset_name == "folder":
                 opts["skip_non_audio"] = self.skip_non_audio
+            else:
+                opts["download"] = self.download
         return opts
 
     # ------------------------------------------------------------------------------------------
