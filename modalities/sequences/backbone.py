@@ -1,0 +1,139 @@
+"""Denoiser backbones for one-hot sequences (B, L, K): a ByteNet-style dilated CNN and a small transformer.
+
+Both take F(x_in, c_noise, cond=None, mask=None) → like x_in, never let padding leak into real
+positions (padded positions are zeroed before every convolution; attention ignores them), and are
+σ-conditioned through an embedding of c_noise that scales and shifts every block (FiLM).
+
+* ``bytenet``: residual blocks LayerNorm → GELU → 1×1 down → GELU → dilated k-wide conv → GELU → 1×1
+  up, dilations cycling 1, 2, 4, 8, … (receptive field grows exponentially with depth), as in
+  ByteNet (Kalchbrenner et al. 2016) and the walk-jump antibody denoiser.
+* ``transformer``: pre-norm encoder layers with a key-padding mask, learned positions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["NoiseEmbedding", "ByteNet", "SequenceTransformer", "build_backbone"]
+
+
+class NoiseEmbedding(nn.Module):
+    """c_noise (B,) → (B, dim): Fourier features then a 2-layer MLP."""
+
+    def __init__(self, dim: int, num_freqs: int = 32):
+        super().__init__()
+        self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(1000.0), num_freqs)), persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(2 * num_freqs, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, c_noise: Tensor) -> Tensor:
+        a = c_noise.float().reshape(-1, 1) * self.freqs.reshape(1, -1)
+        return self.mlp(torch.cat([a.sin(), a.cos()], dim=1))
+
+
+def _positions_mask(mask: Tensor | None, x: Tensor) -> Tensor:
+    """(B, L, 1) float: 1 at real positions."""
+    if mask is None:
+        return torch.ones(x.shape[0], x.shape[1], 1, dtype=x.dtype, device=x.device)
+    return mask[..., :1].to(x.dtype)
+
+
+class _ByteNetBlock(nn.Module):
+    def __init__(self, width: int, emb: int, kernel: int, dilation: int, dropout: float):
+        super().__init__()
+        half = width // 2
+        self.norm = nn.LayerNorm(width)
+        self.film = nn.Linear(emb, 2 * width)
+        self.down = nn.Conv1d(width, half, 1)
+        self.conv = nn.Conv1d(half, half, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
+        self.up = nn.Conv1d(half, width, 1)
+        self.drop = nn.Dropout(dropout)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: Tensor, e: Tensor, m: Tensor) -> Tensor:
+        # h (B, L, C), e (B, E), m (B, L, 1)
+        scale, shift = self.film(e).unsqueeze(1).chunk(2, dim=-1)
+        z = self.norm(h) * (1 + scale) + shift
+        z = nn.functional.gelu(z) * m
+        z = nn.functional.gelu(self.down(z.transpose(1, 2)))
+        z = z * m.transpose(1, 2)  # padding never reaches a real position through the dilated conv
+        z = nn.functional.gelu(self.conv(z))
+        z = self.up(self.drop(z)).transpose(1, 2)
+        return (h + z) * m
+
+
+class ByteNet(nn.Module):
+    """Dilated residual 1-D CNN over (B, L, K) one-hot sequences."""
+
+    def __init__(self, channels: int, width: int = 128, depth: int = 8, kernel: int = 5, dilations=(1, 2, 4, 8),
+                 emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0):
+        super().__init__()
+        if kernel % 2 != 1:
+            raise ValueError(f"backbone.kernel must be odd (centred convolutions), got {kernel}")
+        self.inp = nn.Linear(channels, width)
+        self.emb = NoiseEmbedding(emb_dim)
+        self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+        self.blocks = nn.ModuleList(_ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout)
+                                    for i in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, channels)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        m = _positions_mask(mask, x)
+        e = self.emb(c_noise)
+        if self.label is not None and cond is not None:
+            e = e + self.label(cond.long().clamp_min(-1) + 1)  # -1 (no label) → row 0
+        h = self.inp(x) * m
+        for blk in self.blocks:
+            h = blk(h, e, m)
+        y = self.out(nn.functional.gelu(self.norm(h)))
+        return y * (m if mask is None else mask.to(y.dtype))
+
+
+class SequenceTransformer(nn.Module):
+    """Pre-norm transformer encoder over (B, L, K) one-hot sequences; σ enters by FiLM before every layer."""
+
+    def __init__(self, channels: int, max_length: int, width: int = 128, depth: int = 4, heads: int = 4,
+                 ff_mult: int = 2, emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0):
+        super().__init__()
+        self.inp = nn.Linear(channels, width)
+        self.pos = nn.Parameter(torch.randn(1, max_length, width) * 0.02)
+        self.emb = NoiseEmbedding(emb_dim)
+        self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+        self.films = nn.ModuleList(nn.Linear(emb_dim, 2 * width) for _ in range(depth))
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(width, heads, ff_mult * width, dropout, activation="gelu", batch_first=True, norm_first=True)
+            for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, channels)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        m = _positions_mask(mask, x)
+        e = self.emb(c_noise)
+        if self.label is not None and cond is not None:
+            e = e + self.label(cond.long().clamp_min(-1) + 1)
+        L = x.shape[1]
+        h = (self.inp(x) + self.pos[:, :L]) * m
+        pad = m[..., 0] == 0  # (B, L) True = ignore
+        for film, layer in zip(self.films, self.layers):
+            scale, shift = film(e).unsqueeze(1).chunk(2, dim=-1)
+            h = layer(h * (1 + scale) + shift, src_key_padding_mask=pad if mask is not None else None) * m
+        y = self.out(self.norm(h))
+        return y * (m if mask is None else mask.to(y.dtype))
+
+
+def build_backbone(channels: int, max_length: int, type: str = "bytenet", **kw) -> nn.Module:
+    """By ``backbone.type``: bytenet (width, depth, kernel, dilations, emb_dim, dropout) or
+    transformer (width, depth, heads, ff_mult, emb_dim, dropout)."""
+    if type == "bytenet":
+        return ByteNet(channels, **kw)
+    if type == "transformer":
+        return SequenceTransformer(channels, max_length, **kw)
+    raise ValueError(f"unknown sequence backbone.type {type!r}; expected bytenet or transformer")

@@ -1,0 +1,369 @@
+"""The ``sequences`` modality: antibody CDR3s and heavy chains, RNA families, or any FASTA/CSV/Stockholm/GenBank file.
+
+Sequences are one-hot (B, L_max, K) with a per-position mask (see :mod:`.encoding`); lengths are drawn
+from the training histogram pinned in ``config()``, so sampling a checkpoint never reads data.
+Region redesign: ``template`` (a sequence file) and ``redesign`` (a region name such as ``cdr3``, or
+1-based positions ``95-102,110``) make ``blank`` return the template with ``fixed`` marking every
+position outside the region; the core keeps those on their PFGM++ path (pfgm_core/redesign.py).
+
+Sources (``source:``):
+  olga_cdr3  CDR3 amino-acid sequences from OLGA's human IGH model (offline; default)
+  olga_vh    full heavy-chain variable regions assembled from OLGA's germline V/J (no hypermutation)
+  rna_family members of an inverse-folded family (``family: hairpin | trna`` or ``target: <dot-bracket>``)
+  file       ``path:`` to FASTA / Stockholm / GenBank / CSV (``column:``), alphabet declared
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from modalities.shared.sizes import SizeHistogram
+
+from ..base import Encoded, EncodedDataset, Evaluation, Modality
+from .alphabet import GAP, Alphabet
+from .encoding import SequenceCodec
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("olga_cdr3", "olga_vh", "rna_family", "file")
+KINDS = ("cdr3", "vh", "rna", "protein")
+_DATA_VERSION = 1  # bump when a generated set changes for the same options
+
+
+def _default_kind(source: str, alphabet: str) -> str:
+    return {"olga_cdr3": "cdr3", "olga_vh": "vh", "rna_family": "rna"}.get(source, "rna" if alphabet == "rna" else "protein")
+
+
+def _ungap(s: str) -> str:
+    return s.replace(GAP, "")
+
+
+def parse_positions(spec: str, length: int) -> list[int]:
+    """'95-102,110' (1-based, inclusive) → sorted 0-based positions inside [0, length)."""
+    out: set[int] = set()
+    for part in str(spec).replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ValueError(f"modality.redesign: cannot read {part!r}; give a region name (cdr3) or positions like 95-102,110")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if not 1 <= a <= b <= length:
+            raise ValueError(f"modality.redesign: positions {part} outside the template's 1..{length}")
+        out.update(range(a - 1, b))
+    return sorted(out)
+
+
+class SequenceModality(Modality):
+    """Options (the recipe's ``modality:`` block); see the module docstring for ``source``.
+
+      alphabet: protein | rna | custom (with ``symbols``); aligned: fixed length with '-' gaps as a symbol
+      unknown: error | skip — records with ambiguity codes / foreign characters / no sequence
+      max_length: longer records are skipped (counted); also L_max of the tensors
+      num_sequences, seed, test_fraction: size and split of generated or read data
+      kind: cdr3 | vh | rna | protein — which scores evaluate/write report (default from source)
+      family / target: RNA target structure (built-in family name, or a dot-bracket string)
+      eval_reference: held-out (and train-ceiling) sequences the metrics compare with
+      pgen_samples: at most this many generated sequences get OLGA Pgen in evaluate
+      write_pgen: put log10 Pgen in the FASTA descriptions (OLGA, ~0.1-0.2 s per sequence)
+      length: sample-time fixed length; template + redesign: sample-time region redesign
+    """
+
+    SAMPLE_OPTIONS = ("length", "template", "redesign")
+
+    def __init__(self, source: str = "olga_cdr3", alphabet: str = "protein", symbols: str | None = None,
+                 aligned: bool = False, path: str | None = None, format: str | None = None,
+                 column: str | int | None = None, id_column: str | int | None = None, unknown: str = "error",
+                 max_length: int | None = None, num_sequences: int = 20000, test_fraction: float = 0.1, seed: int = 0,
+                 olga_model: str = "human_B_heavy", kind: str | None = None, family: str | None = None,
+                 target: str | None = None, lengths: Sequence[int] | None = None, length: int | None = None,
+                 template: str | None = None, redesign: str | None = None, eval_reference: int = 500,
+                 pgen_samples: int = 1000, write_pgen: bool = True):
+        if source not in SOURCES:
+            raise ValueError(f"modality.source must be one of {', '.join(SOURCES)}, got {source!r}")
+        if unknown not in ("error", "skip"):
+            raise ValueError(f"modality.unknown must be error or skip, got {unknown!r}")
+        if source.startswith("olga") and alphabet != "protein":
+            raise ValueError(f"source {source} makes protein sequences; alphabet must be protein, got {alphabet!r}")
+        if source == "rna_family":
+            alphabet = "rna"
+        self.source, self.path, self.format, self.column, self.id_column = source, path, format, column, id_column
+        self.unknown, self.num_sequences, self.test_fraction, self.seed = unknown, int(num_sequences), test_fraction, seed
+        self.olga_model = olga_model
+        self.alphabet = Alphabet(alphabet, symbols, gap=aligned)
+        self.aligned = bool(aligned)
+        self.kind = kind or _default_kind(source, alphabet)
+        if self.kind not in KINDS:
+            raise ValueError(f"modality.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        from .rna import TARGETS
+
+        if target is None and family is not None:
+            if family not in TARGETS:
+                raise ValueError(f"modality.family must be one of {', '.join(TARGETS)} (or give target: <dot-bracket>), got {family!r}")
+            target = TARGETS[family]
+        if source == "rna_family" and target is None:
+            raise ValueError("source rna_family needs family: hairpin | trna, or target: <dot-bracket structure>")
+        self.family, self.target = family, target
+        if max_length is None and source == "olga_cdr3":
+            max_length = 30  # 99.5 % of OLGA's IGH CDR3s; longer ones are skipped and counted
+        if max_length is None and source == "olga_vh":
+            max_length = 140
+        if max_length is None and target is not None:
+            max_length = len(target)
+        self.hist = SizeHistogram([int(c) for c in lengths]) if lengths is not None else None
+        self.max_length = int(max_length) if max_length is not None else (self.hist.max_size if self.hist else None)
+        self.length, self.template, self.redesign = length, template, redesign
+        self.eval_reference, self.pgen_samples, self.write_pgen = int(eval_reference), int(pgen_samples), bool(write_pgen)
+        self._data: dict[str, list[str]] | None = None
+        self._templates: list[tuple[str, str, list[int]]] | None = None
+        self.notes: list[str] = []
+        self.report = None
+
+    # -- data ------------------------------------------------------------------------------
+
+    def _generated(self) -> list[str]:
+        from .cache import cached_json
+
+        n = self.num_sequences
+        if self.source in ("olga_cdr3", "olga_vh"):
+            from .antibody import generate_heavy
+
+            vh = self.source == "olga_vh"
+            key = {"v": _DATA_VERSION, "model": self.olga_model, "n": n, "seed": self.seed, "vh": vh}
+            recs = cached_json("olga_heavy", key, lambda: generate_heavy(n, self.seed, self.olga_model, vh=vh))
+            return [r["vh" if vh else "cdr3"] for r in recs]
+        import RNA
+
+        from .rna import inverse_family
+
+        key = {"v": _DATA_VERSION, "target": self.target, "n": n, "seed": self.seed, "vienna": RNA.__version__}
+        return cached_json("rna_family", key, lambda: inverse_family(self.target, n, self.seed))
+
+    def _load(self) -> dict[str, list[str]]:
+        if self._data is not None:
+            return self._data
+        from modalities.shared.records import LoadReport
+
+        if self.source == "file":
+            from .parsers import read_sequences
+
+            if not self.path:
+                raise ValueError("source: file needs path: <FASTA / Stockholm / GenBank / CSV file>")
+            items, self.report = read_sequences(self.path, self.alphabet, self.format, self.column, self.id_column,
+                                                self.unknown, self.max_length)
+            seqs = [i.seq for i in items]
+        else:
+            raw = self._generated()
+            self.report = LoadReport(f"{self.source} (seed {self.seed})")
+            seqs = []
+            for s in raw:
+                self.report.seen()
+                if self.max_length is not None and len(s) > self.max_length:
+                    self.report.skip(f"longer than max_length {self.max_length}")
+                    continue
+                self.report.keep()
+                seqs.append(s)
+        if self.report.skipped:
+            self.notes.append(self.report.summary())
+            log.warning(self.report.summary())
+        if len(seqs) < 2:
+            raise ValueError(f"{self.report.source}: need at least 2 sequences, kept {len(seqs)}")
+        perm = np.random.default_rng(self.seed).permutation(len(seqs))
+        k = max(1, int(round(self.test_fraction * len(seqs)))) if self.test_fraction > 0 else 0
+        self._data = {"test": [seqs[i] for i in perm[:k]], "train": [seqs[i] for i in perm[k:]]}
+        if self.max_length is None:
+            self.max_length = max(len(s) for s in seqs)
+        if self.hist is None:
+            self.hist = SizeHistogram.from_sizes([len(s) for s in self._data["train"]], self.max_length)
+        return self._data
+
+    @property
+    def codec(self) -> SequenceCodec:
+        if self.max_length is None:
+            self._load()
+        return SequenceCodec(self.alphabet, self.max_length)
+
+    def sequences(self, split: str = "train") -> list[str]:
+        return list(self._load()[split])
+
+    def config(self) -> dict[str, Any]:
+        """Options with the alphabet, L_max and the length histogram pinned (sampling reads no data)."""
+        self._load()
+        cfg = {**super().config(), "alphabet": self.alphabet.kind, "symbols": self.alphabet.to_config()["symbols"],
+               "aligned": self.aligned, "max_length": self.max_length, "lengths": self.hist.to_config(), "kind": self.kind,
+               "target": self.target}
+        for k in ("template", "redesign", "length"):
+            cfg.pop(k, None)  # sample-time options are not part of the trained model
+        return cfg
+
+    def dataset(self, split: str = "train") -> torch.utils.data.Dataset:
+        x, mask = self.codec.encode(self._load()[split])
+        return EncodedDataset(x, mask)
+
+    def backbone(self, **kw: Any) -> nn.Module:
+        from .backbone import build_backbone
+
+        return build_backbone(self.alphabet.size, self.max_length if self.max_length else self.codec.max_length, **kw)
+
+    # -- sampling ------------------------------------------------------------------------
+
+    def check_sample_options(self) -> None:
+        if self.length is not None:
+            L = self.max_length if self.max_length is not None else self.codec.max_length
+            if isinstance(self.length, bool) or not isinstance(self.length, int) or not 1 <= self.length <= L:
+                raise ValueError(f"modality.length must be an integer in [1, {L}] (the checkpoint's max_length), got {self.length!r}")
+        if (self.template is None) != (self.redesign is None):
+            raise ValueError("region redesign needs both modality.template=<file> and modality.redesign=<region or positions>")
+        self._templates = None
+        if self.template is not None:
+            self._template_list()
+
+    def _template_list(self) -> list[tuple[str, str, list[int]]]:
+        """[(id, sequence, free positions)] of the template file (read at sample time; user input, not training data)."""
+        if self._templates is not None:
+            return self._templates
+        from .parsers import read_sequences
+
+        items, _ = read_sequences(self.template, self.alphabet, policy="error")
+        out = []
+        for it in items:
+            if len(it.seq) > self.max_length:
+                raise ValueError(f"template {it.id} has length {len(it.seq)} > the checkpoint's max_length {self.max_length}")
+            spec = str(self.redesign).strip().lower()
+            if spec == "cdr3":
+                from .antibody import find_cdr3
+
+                span = (1, len(it.seq) - 1) if self.kind == "cdr3" else find_cdr3(it.seq)
+                if span is None:
+                    raise ValueError(f"template {it.id}: no CDR3 found (a Y[YFH]C … WG.G motif); give positions instead, e.g. modality.redesign=99-110")
+                free = list(range(*span))
+            else:
+                free = parse_positions(spec, len(it.seq))
+            out.append((it.id, it.seq, free))
+        if not out:
+            raise ValueError(f"template file {self.template} holds no sequences")
+        self._templates = out
+        return out
+
+    def blank(self, num: int, generator: torch.Generator) -> Encoded:
+        """Zeros of the sample shape with lengths drawn from the pinned histogram (or ``length``);
+        with a template, the template's one-hot in x and ``fixed`` = 1 outside the redesigned region.
+        Sample with seed s uses template s mod T (so seed 0.. covers the templates in order)."""
+        codec = SequenceCodec(self.alphabet, self.max_length)
+        if self.template is not None:
+            temps = self._template_list()
+            first = generator.initial_seed()
+            pick = [temps[(first + k) % len(temps)] for k in range(num)]
+            x, mask = codec.encode([p[1] for p in pick])
+            fixed = mask.clone()
+            for k, (_, _, free) in enumerate(pick):
+                fixed[k, free] = 0
+            return Encoded(x, mask, None, fixed)
+        if self.length is not None:
+            lengths = torch.full((num,), int(self.length), dtype=torch.long)
+        else:
+            lengths = self.hist.sample(num, generator)
+        mask = codec.length_mask(lengths)
+        return Encoded(torch.zeros_like(mask), mask)
+
+    def layout(self, num: int, generator: torch.Generator) -> Encoded:  # the protocol's former name
+        return self.blank(num, generator)
+
+    def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
+        return SequenceCodec(self.alphabet, self.max_length).decode(x, mask)
+
+    # -- scores, writing, evaluation ------------------------------------------------------
+
+    def _cdr3_of(self, seqs: Sequence[str]) -> list[str]:
+        """The CDR3 junction (C … W) each sequence's Pgen is computed on ('' when there is none)."""
+        if self.kind == "cdr3":
+            return list(seqs)
+        from .antibody import find_cdr3
+
+        out = []
+        for s in seqs:
+            span = find_cdr3(s)
+            out.append("" if span is None else s[span[0] - 1: span[1] + 1])
+        return out
+
+    def scores(self, seqs: Sequence[str]) -> tuple[list[dict[str, Any]], list[str] | None]:
+        """Per-sequence scores for the FASTA descriptions, and RNA structures (None for proteins)."""
+        seqs = [_ungap(s) for s in seqs]
+        if self.alphabet.kind == "rna":
+            from .rna import bp_distance, fold
+
+            structs, mfe = fold(seqs)
+            rows = [{"mfe": float(e)} for e in mfe]
+            if self.target is not None:
+                d = bp_distance(structs, self.target)
+                for r, di, st in zip(rows, d, structs):
+                    r["bp_distance"], r["folds_to_target"] = int(di), int(st == self.target)
+            return rows, structs
+        rows: list[dict[str, Any]] = [{} for _ in seqs]
+        if self.alphabet.kind == "protein":
+            from .metrics import protparam_descriptors
+
+            desc = protparam_descriptors(seqs)
+            for r, d in zip(rows, desc):
+                r["pI"], r["gravy"] = float(d[0]), float(d[1])
+        if self.kind in ("cdr3", "vh") and self.write_pgen:
+            from .antibody import log10_pgen
+
+            cdr3 = self._cdr3_of(seqs)
+            lp = log10_pgen(cdr3, self.olga_model)
+            for r, c, p in zip(rows, cdr3, lp):
+                if self.kind == "vh":
+                    r["cdr3"] = c or "none"
+                r["log10_pgen"] = float(p)
+        return rows, None
+
+    def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
+        from .writers import write_fasta
+
+        out = Path(out)
+        if out.suffix.lower() not in (".fasta", ".fa", ".fas", ".faa", ".fna"):
+            out = out / "samples.fasta"  # a folder
+        good = [s for s in objects if s is not None]
+        rows, structs = self.scores(good) if good else ([], None)
+        it_rows, it_st = iter(rows), iter(structs or [])
+        all_rows = [next(it_rows) if s is not None else {} for s in objects]
+        all_st = [next(it_st) if s is not None else "" for s in objects] if structs is not None else None
+        if self.template is not None:
+            for r in all_rows:
+                r["redesign"] = str(self.redesign).replace(" ", "")
+        return [write_fasta(out, list(objects), all_rows, all_st)]
+
+    def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
+        """Metrics of generated sequences vs held-out ones; every metric also for the held-out set itself
+        (``<name>_heldout``: the train split scored the same way against it, the ceiling)."""
+        from . import scoring
+
+        data = self._load()
+        gen = [_ungap(s) for s in objects if s is not None]
+        rng = np.random.default_rng(12345)
+        n_ref = min(self.eval_reference, len(data["test"]), len(data["train"]))
+        test = [_ungap(data["test"][i]) for i in rng.permutation(len(data["test"]))[:n_ref]]
+        train_all = [_ungap(s) for s in data["train"]]
+        train_ref = [train_all[i] for i in rng.permutation(len(train_all))[:n_ref]]
+        notes = list(self.notes)
+        if len(objects) != len(gen):
+            notes.append(f"{len(objects) - len(gen)} of {len(objects)} samples could not be decoded")
+        if self.alphabet.kind == "rna":
+            m = scoring.rna_metrics(gen, test, train_all, train_ref, self.target)
+        elif self.alphabet.kind == "protein":
+            m, more = scoring.protein_metrics(gen, test, train_all, train_ref, self.alphabet.symbols.replace(GAP, ""),
+                                              cdr3_of=self._cdr3_of if self.kind in ("cdr3", "vh") else None,
+                                              olga_model=self.olga_model, pgen_samples=self.pgen_samples,
+                                              cache_key={"source": self.source, "seed": self.seed, "n": self.num_sequences,
+                                                         "path": self.path, "max_length": self.max_length, "ref": n_ref})
+            notes += more
+        else:
+            m = scoring.generic_metrics(gen, test, train_all, train_ref, self.alphabet.symbols.replace(GAP, ""))
+        m["num_samples"] = float(len(objects))
+        return Evaluation({k: float(v) for k, v in m.items()}, notes)

@@ -1,0 +1,76 @@
+"""RNA families made offline by inverse folding with ViennaRNA, and the folding scores of generated RNA.
+
+A family is every sequence that folds (minimum free energy, ViennaRNA's default energy model at
+37 °C) into one target dot-bracket structure. ``RNA.inverse_fold`` designs a sequence from a random
+start; a member is kept only if its MFE structure equals the target exactly (and only once), so the
+family's own fold rate is 1 by construction. Runs are seeded (Python's generator for the starts,
+``RNA.init_rand`` for ViennaRNA's own search).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["TARGETS", "inverse_family", "fold", "bp_distance", "gc_content"]
+
+#: target structures of the built-in families
+TARGETS = {
+    # a 30-nt stem-loop: 8-bp stem, 6-nt loop, 4 unpaired bases each side
+    "hairpin": "....((((((((......))))))))....",
+    # a 76-nt tRNA-like cloverleaf: acceptor stem (7 bp), D arm (4 bp), anticodon arm (5 bp),
+    # T arm (5 bp), 3' tail
+    "trna": "(((((((..((((........)))).(((((.......))))).....(((((.......))))))))))))....",
+}
+
+
+def _rna():
+    import RNA
+
+    return RNA
+
+
+def inverse_family(target: str, num: int, seed: int, max_tries: int | None = None) -> list[str]:
+    """num distinct sequences whose MFE structure is ``target`` (seeded; raises if max_tries run out)."""
+    RNA = _rna()
+    rng = random.Random(seed)
+    RNA.init_rand(seed)
+    out: list[str] = []
+    seen: set[str] = set()
+    tries = 0
+    limit = max_tries if max_tries is not None else 20 * num + 100
+    while len(out) < num:
+        tries += 1
+        if tries > limit:
+            raise RuntimeError(f"inverse folding found {len(out)} of {num} members for {target} in {limit} tries")
+        start = "".join(rng.choice("ACGU") for _ in target)
+        seq, _ = RNA.inverse_fold(start, target)
+        seq = seq.upper()
+        if seq in seen or RNA.fold(seq)[0] != target:
+            continue
+        seen.add(seq)
+        out.append(seq)
+    return out
+
+
+def fold(seqs: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """MFE structures and energies (kcal/mol) of RNA sequences."""
+    RNA = _rna()
+    structs, mfes = [], []
+    for s in seqs:
+        st, e = RNA.fold(s)
+        structs.append(st)
+        mfes.append(e)
+    return structs, np.asarray(mfes, dtype=np.float64)
+
+
+def bp_distance(structs: Sequence[str], target: str) -> np.ndarray:
+    """Base-pair distance of each structure to the target; structures of another length get −1."""
+    RNA = _rna()
+    return np.asarray([RNA.bp_distance(s, target) if len(s) == len(target) else -1 for s in structs], dtype=np.float64)
+
+
+def gc_content(seqs: Sequence[str]) -> np.ndarray:
+    return np.asarray([(s.count("G") + s.count("C")) / max(len(s), 1) for s in seqs], dtype=np.float64)
