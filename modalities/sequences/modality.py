@@ -145,6 +145,22 @@ class SequenceModality(Modality):
         key = {"v": _DATA_VERSION, "target": self.target, "n": n, "seed": self.seed, "vienna": RNA.__version__}
         return cached_json("rna_family", key, lambda: inverse_family(self.target, n, self.seed))
 
+    def _demo_fasta(self) -> str:
+        """With no path, the fasta recipe runs on a FASTA of 5,000 OLGA CDR3s written to the cache folder."""
+        from modalities.shared.paths import cache_dir
+
+        from .antibody import generate_heavy
+        from .writers import write_fasta
+
+        if self.alphabet.kind != "protein":
+            raise ValueError("source: file needs path: <FASTA / Stockholm / GenBank / CSV file> (the demo file is protein)")
+        path = cache_dir() / f"demo_cdr3_v{_DATA_VERSION}.fasta"
+        if not path.exists():
+            recs = generate_heavy(5000, seed=7)
+            write_fasta(path, [r["cdr3"] for r in recs], [{"v": r["v"], "j": r["j"]} for r in recs], prefix="olga")
+        log.warning("modality.path is not set: training on the demo file %s (OLGA CDR3s)", path)
+        return str(path)
+
     def _load(self) -> dict[str, list[str]]:
         if self._data is not None:
             return self._data
@@ -153,9 +169,8 @@ class SequenceModality(Modality):
         if self.source == "file":
             from .parsers import read_sequences
 
-            if not self.path:
-                raise ValueError("source: file needs path: <FASTA / Stockholm / GenBank / CSV file>")
-            items, self.report = read_sequences(self.path, self.alphabet, self.format, self.column, self.id_column,
+            path = self.path or self._demo_fasta()
+            items, self.report = read_sequences(path, self.alphabet, self.format, self.column, self.id_column,
                                                 self.unknown, self.max_length)
             seqs = [i.seq for i in items]
         else:
