@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from modalities.graphs import data as D
+from modalities.graphs import graph_sources, molecule_sources
 from modalities.graphs import metrics as M
 
 
@@ -21,8 +21,8 @@ def main() -> None:
     ap.add_argument("--file", help="a community-small description file ('SIZE:u-v,…' lines)")
     ap.add_argument("--test-fraction", type=float, default=0.2)
     args = ap.parse_args()
-    graphs = D.load_graphs("community_small_file", path=args.file) if args.file else D.load_graphs("community_small")
-    train, test = D.split_graphs(graphs, args.test_fraction)
+    graphs = graph_sources.load_graphs("community_small_file", path=args.file) if args.file else graph_sources.load_graphs("community_small")
+    train, test = graph_sources.split_graphs(graphs, args.test_fraction)
     row = {"train": len(train), "test": len(test), "degree": M.degree_mmd(test, train),
            "clustering": M.clustering_mmd(test, train), "orbit": M.orbit_mmd(test, train)}
     print(json.dumps(row))

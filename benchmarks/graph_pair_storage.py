@@ -59,7 +59,7 @@ def side_by_side(nets: dict, x, c, mask, reps: int) -> dict[str, float]:
 
 
 def main() -> None:
-    from pfgm_core.checkpoint import atomic_write_bytes
+    from pfgm_core.atomic import atomic_write_bytes
     from recipes.build import load_checkpoint
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -32,8 +32,8 @@ def fwd_bwd_seconds(net, x, c, mask) -> float:
 def main() -> None:
     from omegaconf import OmegaConf
 
-    from modalities.graphs.size_groups import graph_cost, size_groups
-    from pfgm_core.checkpoint import atomic_write_bytes
+    from modalities.graphs.size_groups import graph_cost, graph_size_groups as size_groups
+    from pfgm_core.atomic import atomic_write_bytes
     from pfgm_core.trainer import IndexStream
     from recipes.build import make_modality
 

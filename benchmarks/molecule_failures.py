@@ -1,6 +1,6 @@
 """Why generated molecules are invalid: RDKit's sanitisation errors, counted, and bond density vs the data.
 
-    python benchmarks/molecule_failures.py CHECKPOINT [--num 200] [--seed 0] [--set churn_max=5 ...]
+    python benchmarks/molecule_failures.py CHECKPOINT [--num 200] [--seed 0] [--set churn_sigma_max=5 ...]
 
 Samples at the checkpoint's own sampler settings, decodes without correction, and for every
 invalid sample reports the first words of RDKit's error (e.g. "Explicit valence for C, 5"),
@@ -15,7 +15,7 @@ import collections
 import numpy as np
 from rdkit import Chem, RDLogger
 
-from modalities.graphs.encoding import decode_classes
+from modalities.graphs.flat import decode_classes
 from pfgm_core.generate import generate
 from pfgm_core.kernel import PFGMKernel
 from recipes.build import generate_config, load_checkpoint, parse_D, sigmas_for
@@ -73,7 +73,7 @@ def main() -> None:
     RDLogger.DisableLog("rdApp.*")
     modality, den, cfg = load_checkpoint(args.checkpoint)
     g = generate_config(cfg, dict(parse_override(kv) for kv in args.set), args.num, args.seed)
-    x, mask, _ = generate(den, PFGMKernel(parse_D(cfg["pfgm"]["D"])), modality.layout, sigmas_for(g), g, progress=False)
+    x, mask, _ = generate(den, PFGMKernel(parse_D(cfg["pfgm"]["D"])), modality.blank, sigmas_for(g), g, progress=False)
     layout = modality.graph_layout
     gen = decode_classes(layout, x, mask)
     errors = collections.Counter(sanitize_error(modality.vocab, a, np.asarray(b)) for a, b in gen)

@@ -19,7 +19,7 @@ docs/adding_a_modality.md.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -29,17 +29,19 @@ from torch import Tensor, nn
 
 @dataclass
 class Encoded:
-    """A batch in the core's terms. Shapes: x (B, *shape); mask like x or None; cond (B,) / (B, k) or None."""
+    """A batch in the core's terms. Shapes: x (B, *shape); mask like x or None; cond (B,) / (B, k) or None;
+    fixed like x or None: 1 where an entry is known (region redesign; x holds its value there)."""
 
     x: Tensor
     mask: Tensor | None = None
     cond: Tensor | None = None
+    fixed: Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Encoded":
         def mv(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.to(device, non_blocking=True)
 
-        return Encoded(mv(self.x), mv(self.mask), mv(self.cond))
+        return Encoded(mv(self.x), mv(self.mask), mv(self.cond), mv(self.fixed))
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -71,10 +73,20 @@ class EncodedDataset(torch.utils.data.Dataset):
 
 def stack_batch(items: Sequence[Encoded]) -> Encoded:
     """DataLoader collate_fn for items from :class:`EncodedDataset` (no batch dim per item)."""
-    x = torch.stack([i.x for i in items])
-    mask = None if items[0].mask is None else torch.stack([i.mask for i in items])
-    cond = None if items[0].cond is None else torch.stack([i.cond for i in items])
-    return Encoded(x, mask, cond)
+
+    def stack(name: str) -> Tensor | None:
+        return None if getattr(items[0], name) is None else torch.stack([getattr(i, name) for i in items])
+
+    return Encoded(stack("x"), stack("mask"), stack("cond"), stack("fixed"))
+
+
+@dataclass
+class Evaluation:
+    """What :meth:`Modality.evaluate` returns: numbers, and notes a person should read beside them
+    (a metric skipped for a missing package, the reference's own score, ...)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 class Modality(abc.ABC):
@@ -132,7 +144,14 @@ class Modality(abc.ABC):
 
     @abc.abstractmethod
     def dataset(self, split: str = "train") -> torch.utils.data.Dataset:
-        """The encoded data set; items are :class:`Encoded` without a batch dim. split: "train" | "test"."""
+        """The encoded data set; items are :class:`Encoded` without a batch dim. split: "train" | "test".
+
+        Usually an :class:`EncodedDataset` (held in memory, batched by fancy indexing). Data that does
+        not fit in memory or needs per-step augmentation (random crops) returns an object with
+        ``__len__`` and ``item(index, seed) -> Encoded`` instead: the trainer then streams it through a
+        DataLoader with ``trainer.num_workers`` workers, ``seed`` a function of (run seed, step,
+        position), so augmentation is reproducible and training resumes bit for bit.
+        """
 
     def collate(self, items: Sequence[Encoded]) -> Encoded:
         """DataLoader collate_fn; the default stacks fixed-shape items."""
@@ -146,27 +165,51 @@ class Modality(abc.ABC):
         """
 
     @abc.abstractmethod
-    def layout(self, num: int, generator: torch.Generator) -> Encoded:
-        """What to sample: ``num`` zero tensors of the sample shape, their mask and cond.
+    def blank(self, num: int, generator: torch.Generator) -> Encoded:
+        """What to sample: ``num`` zero tensors of the sample shape, their mask and cond (and, for region
+        redesign, the known values in x with ``fixed`` marking them).
 
-        Variable-size modalities draw the sizes here (from the training distribution),
-        using ``generator`` only, so a sample is a function of its seed.
+        Variable-size modalities draw the sizes here (from the histogram pinned in ``config()``),
+        using ``generator`` only, so a sample is a function of its seed. Must not read the data set.
         """
 
     @abc.abstractmethod
-    def decode(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
-        """Tensors (B, *shape) -> B objects (an invalid object may be None; it is counted, not dropped)."""
+    def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
+        """Tensors (B, *shape) -> B objects (an invalid object may be None; it is counted, not dropped).
+
+        ``cond`` is what the samples were generated with (labels, properties), for objects that carry it.
+        """
 
     @abc.abstractmethod
     def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
         """Write objects to ``out`` (a folder, or a file whose extension names the format). Returns paths written."""
 
-    def evaluate(self, objects: Sequence[Any]) -> dict[str, float]:
-        """Quality metrics of generated objects against held-out data. Default: none."""
-        return {}
+    def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
+        """Quality metrics of generated objects against held-out data, with notes. Default: none.
+
+        ``samples`` is the generated batch the objects were decoded from (x, mask, cond), for metrics of
+        the raw samples (e.g. molecule validity after valency correction).
+        """
+        return Evaluation()
 
 
 _REGISTRY: dict[str, type[Modality]] = {}
+
+#: built-in modalities: name → (module whose import registers it, the pip extra it needs)
+BUILTIN_MODALITIES: dict[str, tuple[str, str]] = {
+    "images": ("modalities.images", "images"),
+    "molecules": ("modalities.graphs", "graphs"),
+    "graphs": ("modalities.graphs", "graphs"),
+    "sequences": ("modalities.sequences", "sequences"),
+    "audio": ("modalities.audio", "audio"),
+}
+#: entry-point group through which a separate pip package registers its modalities:
+#:   [project.entry-points."pfgm.modalities"]  mymod = "my_pkg.module"   (the module registers "mymod")
+ENTRY_POINT_GROUP = "pfgm.modalities"
+
+
+class ModalityUnavailable(ImportError):
+    """A known modality whose module failed to import (usually a missing optional dependency)."""
 
 
 def register_modality(name: str) -> Callable[[type[Modality]], type[Modality]]:
@@ -185,35 +228,64 @@ def register_modality(name: str) -> Callable[[type[Modality]], type[Modality]]:
     return deco
 
 
-def _load_builtin() -> None:
-    # Importing the packages runs their @register_modality decorators. A modality whose
-    # optional dependencies are missing is simply not registered.
-    import importlib
+def _entry_points() -> dict[str, str]:
+    """{name: module} declared by installed packages in the ``pfgm.modalities`` group."""
+    from importlib.metadata import entry_points
 
-    for mod in ("modalities.images", "modalities.graphs"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:
-            pass
+    return {ep.name: ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def modality_source(name: str) -> tuple[str, str | None] | None:
+    """(module to import, extra to install or None) for a built-in or entry-point modality name."""
+    if name in BUILTIN_MODALITIES:
+        return BUILTIN_MODALITIES[name]
+    module = _entry_points().get(name)
+    return None if module is None else (module, None)
 
 
 def modality_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    """Every name a recipe may use: built-in, installed through the entry-point group, or registered."""
+    return sorted(set(BUILTIN_MODALITIES) | set(_entry_points()) | set(_REGISTRY))
 
 
 def get_modality(name: str) -> type[Modality]:
-    _load_builtin()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown modality {name!r}; registered: {', '.join(sorted(_REGISTRY)) or '(none)'}") from None
+    """The class registered as ``name``, importing its module first if needed.
+
+    An import that fails is reported as what it is (the missing package and the extra to install),
+    never as "unknown modality".
+    """
+    import importlib
+
+    if name not in _REGISTRY:
+        source = modality_source(name)
+        if source is None:
+            raise KeyError(f"unknown modality {name!r}; available: {', '.join(modality_names())}")
+        module, extra = source
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            hint = f'; install it with: pip install "pfgm[{extra}]"' if extra else ""
+            raise ModalityUnavailable(f"modality {name!r} cannot be loaded: importing {module} failed ({e}){hint}") from e
+        if name not in _REGISTRY:
+            raise KeyError(f"module {module} was imported but registers no modality named {name!r}")
+    return _REGISTRY[name]
 
 
 def build_modality(options: dict[str, Any]) -> Modality:
-    """Instantiate from a plain dict ``{name: ..., **options}``. Only registered classes can be built."""
+    """Instantiate from a plain dict ``{name: ..., **options}``. Only registered classes can be built.
+
+    An option the class does not take is an error naming it and the options it has.
+    """
+    import inspect
+
     opts = dict(options)
     if "name" not in opts:
         raise ValueError("modality config needs a 'name' field naming a registered modality")
     cls = get_modality(str(opts.pop("name")))
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        known = [k for k in params if k != "self"]
+        unknown = sorted(set(opts) - set(known))
+        if unknown:
+            raise ValueError(f"modality {cls.name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}")
     return cls(**opts)

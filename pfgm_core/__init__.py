@@ -1,5 +1,5 @@
 """pfgm_core: the modality-agnostic PFGM++ core — kernel and prior, schedules, preconditioning,
-loss, ODE solvers, likelihood, and the training engine. Imports torch (and einops) only."""
+loss, ODE solvers, likelihood, and the training engine. Imports torch only."""
 
 from .kernel import PFGMKernel
 from .loss import PFGMLoss

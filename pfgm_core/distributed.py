@@ -16,8 +16,8 @@ conventionally node 0)::
         -m recipes.train recipe=digits run_dir=runs/x
 
 Only rank 0 picks the run directory and writes files; use :func:`broadcast_object` to share its choice.
-Sampling shards *indices* with :func:`shard_range` and derives each sample's generator from its global
-index (seed + i), so the set of samples does not depend on the world size.
+Sampling deals whole batches of sample indices to ranks (see generate.py) and derives each sample's
+generator from its global index (seed + i), so the set of samples does not depend on the world size.
 """
 
 from __future__ import annotations
@@ -37,12 +37,10 @@ __all__ = [
     "get_rank",
     "get_world_size",
     "is_main_process",
-    "barrier",
     "broadcast_object",
     "all_reduce_mean",
     "all_gather_objects",
     "cleanup",
-    "shard_range",
 ]
 
 
@@ -135,12 +133,6 @@ def is_main_process() -> bool:
     return get_rank() == 0
 
 
-def barrier() -> None:
-    """Wait for all processes (no-op at world size 1)."""
-    if is_distributed():
-        dist.barrier()
-
-
 def broadcast_object(obj: Any, src: int = 0) -> Any:
     """Return rank ``src``'s ``obj`` on every rank (pickled in memory between our own processes).
     No-op at world size 1."""
@@ -176,17 +168,3 @@ def cleanup() -> None:
     """Destroy the process group if one was created (safe to call always)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def shard_range(n: int, rank: int, world: int) -> range:
-    """This rank's contiguous share of the indices ``0..n-1``.
-
-    Shards differ in length by at most one and, taken over ranks 0..world-1 in order, cover every index
-    exactly once. Give sample ``i`` its own generator seeded from ``seed + i`` so that which rank computes
-    it does not change the result: the samples are independent of the world size.
-    """
-    if n < 0:
-        raise ValueError(f"shard_range: n must be >= 0, got {n}")
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"shard_range: need 0 <= rank < world, got rank={rank}, world={world}")
-    return range(n * rank // world, n * (rank + 1) // world)

@@ -98,11 +98,6 @@ class EMA:
             b_ema.copy_(b.detach())
         return beta
 
-    def to(self, *args: Any, **kwargs: Any) -> "EMA":
-        """Move the EMA model (same arguments as ``nn.Module.to``)."""
-        self.model.to(*args, **kwargs)
-        return self
-
     def state_dict(self) -> dict[str, Any]:
         """Plain-typed state (loadable with ``torch.load(weights_only=True)``):
         ``{"model": <module state dict>, "halflife_kimg": float, "rampup_ratio": float | None}``."""

@@ -1,9 +1,12 @@
 """Seeded, shardable generation: sample i is a function of (seed + i) alone.
 
 Global sample indices are cut into fixed batches [k·bs, (k+1)·bs); batch k runs on rank k mod W.
-Within a batch, each sample draws its layout (size, cond) and its prior from its own generator
+Within a batch, each sample draws its blank (size, cond) and its prior from its own generator
 seeded with seed + i, and the batch's error-injection and churn noise from a generator seeded by
 its first index, so the outputs do not depend on the world size.
+
+A blank with ``fixed`` entries (region redesign) is solved by :mod:`pfgm_core.redesign`: the known
+entries stay on the PFGM++ perturbation of their values with the sample's own scale variable.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from .config import PFGMConfig
 from .distributed import all_gather_objects
 from .kernel import PFGMKernel
 from .progress import Progress
@@ -29,17 +33,31 @@ class GenerateConfig:
     batch_size: int = 256
     solver: str = "heun"
     steps: int = 18
-    sigma_min: float = 0.002
-    sigma_max: float = 80.0
+    sigma_min: float = PFGMConfig.sigma_min
+    sigma_max: float = PFGMConfig.sigma_max
     rho: float = 7.0
     guidance: float = 1.0
     alpha: float = 0.0
     churn: float = 0.0  # heun and euler: EDM's stochastic sampler (Alg. 2), see solvers.sample_heun
-    churn_min: float = 0.0
-    churn_max: float = float("inf")
+    churn_sigma_min: float = 0.0  # EDM's S_tmin / S_tmax: the σ range where churn applies
+    churn_sigma_max: float = float("inf")
     churn_noise: float = 1.0
 
     def __post_init__(self) -> None:
+        from .solvers import SOLVERS
+
+        for name in ("num_samples", "steps", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "num_samples" else 1):
+                raise ValueError(f"sampler.{name} must be a whole number ≥ {0 if name == 'num_samples' else 1}, got {v!r}")
+        for name in ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"sampler.{name} must be a number, got {v!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"sampler.solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
         if self.churn < 0:
             raise ValueError(f"sampler.churn must be ≥ 0, got {self.churn}")
         if self.churn > 0 and self.solver not in ("heun", "euler"):
@@ -48,15 +66,15 @@ class GenerateConfig:
     def solver_options(self) -> dict[str, float]:
         if self.churn == 0:
             return {}
-        return {"churn": float(self.churn), "churn_min": float(self.churn_min),
-                "churn_max": float(self.churn_max), "churn_noise": float(self.churn_noise)}
+        return {"churn": float(self.churn), "churn_sigma_min": float(self.churn_sigma_min),
+                "churn_sigma_max": float(self.churn_sigma_max), "churn_noise": float(self.churn_noise)}
 
 
 @torch.no_grad()
 def generate(
     denoiser: Callable[..., Tensor],
     kernel: PFGMKernel,
-    layout: Callable[[int, torch.Generator], Any],
+    blank: Callable[[int, torch.Generator], Any],
     sigmas: Tensor,
     cfg: GenerateConfig,
     device: torch.device | str = "cpu",
@@ -68,7 +86,9 @@ def generate(
     """Generate cfg.num_samples samples; returns (x, mask, cond) for all samples in index order on
     every rank (gathered across ranks when world > 1).
 
-    layout(1, generator) → an object with .x (1, *shape) zeros, .mask, .cond (see modalities.base).
+    blank(1, generator) → an object with .x (1, *shape) zeros, .mask, .cond and optionally .fixed
+    (see modalities.base.Encoded). With ``fixed``, x holds the known values and only the other entries
+    are generated (see :mod:`pfgm_core.redesign`).
     """
     n, bs = cfg.num_samples, cfg.batch_size
     batches = [k for k in range((n + bs - 1) // bs) if k % world == rank]
@@ -77,21 +97,36 @@ def generate(
     nfe = 0
     for k in batches:
         idx = range(k * bs, min((k + 1) * bs, n))
-        xs, ms, cs = [], [], []
+        xs, ms, cs, redesigns = [], [], [], []
         for i in idx:
             g = torch.Generator().manual_seed(cfg.seed + i)
-            lay = layout(1, g)
-            mask = lay.mask
-            xs.append(kernel.noise(torch.zeros_like(lay.x, dtype=torch.float32), cfg.sigma_max, mask, g))
-            ms.append(mask)
-            cs.append(lay.cond)
+            b = blank(1, g)
+            if getattr(b, "fixed", None) is not None:
+                from .redesign import redesign_init
+
+                x_i, state = redesign_init(kernel, b.x.float(), b.fixed, b.mask, cfg.sigma_max, g)
+                xs.append(x_i)
+                redesigns.append(state)
+            else:
+                xs.append(kernel.prior(tuple(b.x.shape), cfg.sigma_max, b.mask, g))
+            ms.append(b.mask)
+            cs.append(b.cond)
         x0 = torch.cat(xs).to(device)
         mask = None if ms[0] is None else torch.cat(ms).to(device)
         cond = None if cs[0] is None else torch.cat(cs).to(device)
         g_alpha = torch.Generator(device=device).manual_seed(cfg.seed + idx[0] + 1_000_000_007)
         batch_info: dict = {}
-        x = sample(denoiser, x0, sigmas, cfg.solver, mask=mask, cond=cond, guidance=cfg.guidance,
-                   alpha=cfg.alpha, generator=g_alpha, info=batch_info, **cfg.solver_options())
+        kw = dict(mask=mask, cond=cond, guidance=cfg.guidance, alpha=cfg.alpha, generator=g_alpha, info=batch_info,
+                  **cfg.solver_options())
+        if redesigns:
+            if len(redesigns) != len(idx):
+                raise ValueError("a batch mixes redesign templates with free samples; give every sample a template")
+            from .redesign import RedesignState, redesign_sample
+
+            state = RedesignState(*(torch.cat([getattr(r, f) for r in redesigns]) for f in ("known", "fixed", "s", "g_known")))
+            x = redesign_sample(denoiser, x0, sigmas, state.to(device), cfg.solver, **kw)
+        else:
+            x = sample(denoiser, x0, sigmas, cfg.solver, **kw)
         nfe = batch_info["nfe"]
         mine[k] = (x.cpu(), None if mask is None else mask.cpu(), None if cond is None else cond.cpu())
         bar.update(len(idx) * world)

@@ -1,6 +1,6 @@
 """The PFGM++ training loss: EDM's denoising loss with noise drawn from the PFGM++ kernel.
 
-    L = E_{σ, y, n ~ p_σ(·|y)} [ λ(σ) · ‖D(y + n, σ) − y‖² / N ],   λ(σ) = (σ² + σ_d²)/(σ·σ_d)²
+    L = E_{σ, y, n ~ p_σ(·|y)} [ λ(σ) · ‖Dθ(y + n, σ) − y‖² / N ],   λ(σ) = (σ² + σ_d²)/(σ·σ_d)²
     σ ~ exp(N(P_mean, P_std²))                           (Karras et al. 2022, eq. 8 and Table 1;
                                                           Xu et al. 2023, Alg. 1 with r = σ√D)
 
@@ -40,13 +40,15 @@ def drop_cond(cond: Tensor | None, p: float, generator: torch.Generator | None =
 
 
 class PFGMLoss:
-    """Per-sample PFGM++ loss. ``D = math.inf`` gives EDM's loss exactly."""
+    """Per-sample PFGM++ loss. A kernel with ``D = math.inf`` gives EDM's loss exactly.
+
+    ``sigma_sampler(n, generator, device)`` draws the training σ's (default EDM's lognormal,
+    P_mean = −1.2, P_std = 1.2; :class:`~pfgm_core.config.PFGMConfig` builds it from a config).
+    """
 
     def __init__(
         self,
         kernel: PFGMKernel,
-        P_mean: float = -1.2,
-        P_std: float = 1.2,
         sigma_data: float = 0.5,
         cond_drop_prob: float = 0.0,
         sigma_sampler: Callable[..., Tensor] | None = None,
@@ -55,7 +57,7 @@ class PFGMLoss:
         self.kernel = kernel
         self.sigma_data = float(sigma_data)
         self.cond_drop_prob = float(cond_drop_prob)
-        self.sigma_sampler = sigma_sampler or LogNormalSigma(P_mean, P_std)
+        self.sigma_sampler = sigma_sampler or LogNormalSigma()
         self.self_cond_prob = float(self_cond_prob)
 
     def weight(self, sigma: Tensor) -> Tensor:
@@ -64,7 +66,7 @@ class PFGMLoss:
 
     def __call__(
         self,
-        denoiser: Callable[..., Tensor],
+        model: Callable[..., Tensor],
         y: Tensor,
         mask: Tensor | None = None,
         cond: Tensor | None = None,
@@ -74,7 +76,8 @@ class PFGMLoss:
         drop: Tensor | None = None,
         self_cond: Tensor | None = None,
     ) -> Tensor:
-        """y: (B, *shape) clean data; mask like y; cond (B,) / (B, k). Returns the loss per sample, (B,).
+        """model: the preconditioned denoiser Dθ(x, σ, cond, mask); y: (B, *shape) clean data; mask like y;
+        cond (B,) / (B, k). Returns the loss per sample, (B,).
 
         ``sigma`` (B,) fixes the noise levels (tests, per-σ diagnostics); otherwise they are drawn.
         ``noise`` (like y) supplies a kernel draw made elsewhere: the trainer draws it for the whole
@@ -96,7 +99,7 @@ class PFGMLoss:
         else:
             cond = drop_cond(cond, self.cond_drop_prob, generator)
         x = y + n
-        if getattr(getattr(denoiser, "module", denoiser), "self_condition", False):
+        if getattr(getattr(model, "module", model), "self_condition", False):
             if self_cond is None:
                 self_cond = torch.rand(B, generator=generator, device=y.device) < self.self_cond_prob
             estimate = torch.zeros_like(x)
@@ -104,10 +107,10 @@ class PFGMLoss:
             if len(idx):
                 with torch.no_grad():  # only the second pass is trained (Analog Bits, Alg. 1)
                     sub = lambda t: None if t is None else t[idx]
-                    estimate[idx] = denoiser(x[idx], sigma[idx], cond=sub(cond), mask=sub(mask)).to(x.dtype)
-            denoised = denoiser(x, sigma, cond=cond, mask=mask, self_cond=estimate)
+                    estimate[idx] = model(x[idx], sigma[idx], cond=sub(cond), mask=sub(mask)).to(x.dtype)
+            denoised = model(x, sigma, cond=cond, mask=mask, self_cond=estimate)
         else:
-            denoised = denoiser(x, sigma, cond=cond, mask=mask)
+            denoised = model(x, sigma, cond=cond, mask=mask)
         err = (denoised - y).square()
         if mask is not None:
             err = err * mask.to(err.dtype)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .checkpoint import atomic_write_bytes
+from .atomic import atomic_write_bytes
 from .distributed import is_main_process
 
 __all__ = ["Progress", "MetricsLogger", "read_metrics", "METRICS_NAME"]

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["karras_sigmas", "LogNormalSigma", "LogUniformSigma", "build_sigma_sampler"]
+__all__ = ["karras_sigmas", "LogNormalSigma", "LogUniformSigma"]
 
 
 def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0, device=None) -> Tensor:
@@ -56,12 +56,3 @@ class LogUniformSigma:
     def __call__(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
         u = torch.rand(n, generator=generator, device=device)
         return (self.lo + (self.hi - self.lo) * u).exp()
-
-
-def build_sigma_sampler(kind: str = "lognormal", **kw: float):
-    """By name: "lognormal" (P_mean, P_std) or "loguniform" (sigma_min, sigma_max)."""
-    if kind == "lognormal":
-        return LogNormalSigma(kw.get("P_mean", -1.2), kw.get("P_std", 1.2))
-    if kind == "loguniform":
-        return LogUniformSigma(kw.get("sigma_min", 0.002), kw.get("sigma_max", 80.0))
-    raise ValueError(f"unknown training sigma distribution {kind!r}; expected 'lognormal' or 'loguniform'")

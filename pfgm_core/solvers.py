@@ -12,7 +12,8 @@ network runs in its own dtype (``sample`` does the casting). Only the current st
 memory does not grow with the number of steps.
 
 ``alpha`` injects errors as in PFGM++'s robustness study: x ← x + α·σ_i·ε, ε ~ N(0, I), before
-each step. ``callback`` receives a dict with i, x, sigma, sigma_next, denoised (live tensors that
+each step. Every solver works on its own copy of ``x``: the caller's tensor is never changed.
+``callback`` receives a dict with i, x, sigma, sigma_next, denoised (live tensors that
 the solver keeps updating in place: clone what you keep).
 """
 
@@ -48,11 +49,11 @@ def _perturb(x: Tensor, sigma: float, alpha: float, mask: Tensor | None, generat
 # σ's are Python floats (exact float64) so scalars never broadcast as tensors.
 
 
-def _churn(x: Tensor, s: float, gamma: float, churn_min: float, churn_max: float, churn_noise: float,
+def _churn(x: Tensor, s: float, gamma: float, churn_sigma_min: float, churn_sigma_max: float, churn_noise: float,
            mask: Tensor | None, generator) -> tuple[Tensor, float]:
-    """EDM's stochastic step (Karras et al. 2022, Alg. 2, lines 5-6): for σ in [churn_min, churn_max]
+    """EDM's stochastic step (Karras et al. 2022, Alg. 2, lines 5-6): for σ in [churn_sigma_min, churn_sigma_max]
     raise σ to σ̂ = (1 + γ)σ by adding fresh noise of variance σ̂² − σ² (times churn_noise²)."""
-    if gamma <= 0 or not churn_min <= s <= churn_max:
+    if gamma <= 0 or not churn_sigma_min <= s <= churn_sigma_max:
         return x, s
     s_hat = s * (1 + gamma)
     eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
@@ -68,15 +69,16 @@ def _gamma(churn: float, num_steps: int) -> float:
 @torch.no_grad()
 def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
                  alpha: float = 0.0, mask: Tensor | None = None, generator=None, churn: float = 0.0,
-                 churn_min: float = 0.0, churn_max: float = math.inf, churn_noise: float = 1.0) -> Tensor:
+                 churn_sigma_min: float = 0.0, churn_sigma_max: float = math.inf, churn_noise: float = 1.0) -> Tensor:
     """First-order Euler steps in σ (1 NFE per step); churn > 0 adds EDM's stochastic step as in
     :func:`sample_heun` (k-diffusion's ``s_churn``)."""
     sig = sigmas.tolist()
+    x = x.clone()  # the steps below work in place; never on the caller's tensor
     gamma_max = _gamma(churn, len(sig) - 1)
     for i in _steps(sigmas, disable):
         s, s_next = sig[i], sig[i + 1]
         x = _perturb(x, s, alpha, mask, generator)
-        x, s = _churn(x, s, gamma_max, churn_min, churn_max, churn_noise, mask, generator)
+        x, s = _churn(x, s, gamma_max, churn_sigma_min, churn_sigma_max, churn_noise, mask, generator)
         den = model(x, s)
         # x ← x + (σ' − σ)(x − D)/σ  =  (σ'/σ)·x + (1 − σ'/σ)·D
         x = x.mul_(s_next / s).add_(den, alpha=1 - s_next / s)
@@ -88,22 +90,23 @@ def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disa
 @torch.no_grad()
 def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
                 alpha: float = 0.0, mask: Tensor | None = None, generator=None, churn: float = 0.0,
-                churn_min: float = 0.0, churn_max: float = math.inf, churn_noise: float = 1.0) -> Tensor:
+                churn_sigma_min: float = 0.0, churn_sigma_max: float = math.inf, churn_noise: float = 1.0) -> Tensor:
     """EDM's 2nd-order sampler (Karras et al. 2022): Heun's method, Euler on the last step to σ = 0.
     NFE = 2·steps − 1.
 
     churn = 0 is the deterministic Algorithm 1. churn > 0 is the stochastic Algorithm 2: for σ_i in
-    [churn_min, churn_max], first raise σ_i to σ̂ = (1 + γ)σ_i, γ = min(churn/steps, √2 − 1), by
+    [churn_sigma_min, churn_sigma_max], first raise σ_i to σ̂ = (1 + γ)σ_i, γ = min(churn/steps, √2 − 1), by
     adding fresh noise of variance σ̂² − σ_i² (times churn_noise²), then take the Heun step from σ̂.
     The added noise is Gaussian: exact for D = ∞; for finite D an approximation (Student-t kernels
     do not compose), close when D ≫ 1.
     """
     sig = sigmas.tolist()
+    x = x.clone()  # the steps below work in place; never on the caller's tensor
     gamma_max = _gamma(churn, len(sig) - 1)
     for i in _steps(sigmas, disable):
         s, s_next = sig[i], sig[i + 1]
         x = _perturb(x, s, alpha, mask, generator)
-        x, s = _churn(x, s, gamma_max, churn_min, churn_max, churn_noise, mask, generator)
+        x, s = _churn(x, s, gamma_max, churn_sigma_min, churn_sigma_max, churn_noise, mask, generator)
         h = s_next - s
         den = model(x, s)
         d = torch.sub(x, den).div_(s)
@@ -128,6 +131,7 @@ def sample_dpmpp_2m(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, d
     two denoised estimates linearly in t (first order on the first step and into σ = 0).
     """
     sig = sigmas.tolist()
+    x = x.clone()  # the steps below work in place; never on the caller's tensor
     old_den, h_last = None, None
     for i in _steps(sigmas, disable):
         s, s_next = sig[i], sig[i + 1]
@@ -189,7 +193,7 @@ def sample(
     x_init: (B, *shape); sigmas: 1-D, decreasing, ending in 0; mask like x_init; cond (B,) / (B, k).
     guidance w: D = D_uncond + w·(D_cond − D_uncond) (classifier-free; w = 1 is plain conditional).
     ``info``, when given, receives {"nfe": number of denoiser calls, "solver": name}.
-    ``solver_options`` go to the solver (heun and euler: churn, churn_min, churn_max, churn_noise).
+    ``solver_options`` go to the solver (heun and euler: churn, churn_sigma_min, churn_sigma_max, churn_noise).
     A self-conditioning denoiser (``denoiser.self_condition``) is fed its own previous output.
     Returns x at σ = 0 in x_init's dtype.
     """
@@ -234,7 +238,7 @@ def sample(
         return den.to(torch.float64)
 
     m64 = None if mask is None else mask.to(torch.float64)
-    x = SOLVERS[solver](model, x_init.to(torch.float64, copy=True), sig, callback=callback, disable=disable,
+    x = SOLVERS[solver](model, x_init.to(torch.float64), sig, callback=callback, disable=disable,
                         alpha=alpha, mask=m64, generator=generator, **solver_options)
     if m64 is not None:
         x = x * m64

@@ -25,15 +25,9 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import (
-    EMA_WEIGHTS_NAME,
-    export_weights,
-    latest_state_path,
-    load_state,
-    rng_state,
-    save_state,
-    set_rng_state,
-)
+from .checkpoint import latest_state_path, load_state, save_state
+from .rng import rng_state, set_rng_state
+from .weights import EMA_WEIGHTS_NAME, export_weights
 from .distributed import DistInfo, all_reduce_mean
 from .ema import EMA, unwrap_model
 from .loss import PFGMLoss
@@ -67,6 +61,7 @@ class TrainerConfig:
     preview_every: int = 0
     progress: bool = True
     stop_after: int | None = None  # end this invocation at that step (wall-clock-limited queues); resume later
+    num_workers: int = 0  # DataLoader workers for streaming data sets (those with item(index, seed))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
@@ -104,6 +99,53 @@ class IndexStream:
         return out
 
 
+def item_seed(seed: int, step: int, position: int) -> int:
+    """The augmentation seed of global-batch position ``position`` at ``step``: a function of those alone."""
+    return (seed * 1_000_003 + step * 65_537 + position) % (2**63)
+
+
+class _Keyed(torch.utils.data.Dataset):
+    """Map-style view of a streaming data set: key (index, seed) → ``dataset.item(index, seed)``."""
+
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        return self.dataset.item(*key)
+
+
+class _StepKeys(torch.utils.data.Sampler):
+    """Yields, from ``start`` on, each step's micro-batches of this rank as lists of (index, seed)."""
+
+    def __init__(self, stream: IndexStream, seed: int, start: int, end: int, rank: int, world: int, accum: int):
+        self.stream, self.seed, self.start, self.end = stream, seed, start, end
+        self.rank, self.world, self.accum = rank, world, accum
+
+    def __len__(self) -> int:
+        return max(0, self.end - self.start) * self.accum
+
+    def __iter__(self):
+        B = self.stream.B
+        local = B // self.world
+        micro = local // self.accum
+        for step in range(self.start, self.end):
+            gidx = self.stream.batch(step).tolist()
+            for k in range(self.accum):
+                lo = self.rank * local + k * micro
+                yield [(gidx[p], item_seed(self.seed, step, p)) for p in range(lo, lo + micro)]
+
+
+def _stack_items(items: list[Any]) -> Any:
+    """Default collate: stack each tensor field of dataclass items (None stays None)."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(items[0])]
+    return type(items[0])(*[None if getattr(items[0], n) is None else torch.stack([getattr(i, n) for i in items]) for n in names])
+
+
 def _step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed((seed * 2_654_435_761 + step) % (2**63))
 
@@ -112,7 +154,9 @@ class Trainer:
     """Trains ``denoiser`` (a precond.Denoiser) on an encoded data set with ``loss``.
 
     dataset items are modality ``Encoded`` objects (x, mask, cond); a data set with
-    ``take(idx)`` (EncodedDataset) is batched by fancy indexing, others through ``collate``.
+    ``take(idx)`` (EncodedDataset) is batched by fancy indexing, one with ``item(index, seed)``
+    (streaming: read or augmented per step) through a DataLoader with ``num_workers`` workers,
+    others through ``collate``.
     ``config`` is the resolved run config as plain types; it is stored in every checkpoint and
     export. ``preview(step, ema_denoiser)`` is called on rank 0 every ``preview_every`` steps.
     """
@@ -137,7 +181,7 @@ class Trainer:
         self.cfg, self.dist, self.loss = cfg, dist, loss
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.config = dict(config or {})
-        self.dataset, self.collate, self.preview = dataset, collate, preview
+        self.dataset, self.collate, self.preview = dataset, collate or _stack_items, preview
         self.device = dist.device
         self.model = denoiser.to(self.device)
         if W > 1:
@@ -148,7 +192,9 @@ class Trainer:
             unwrap_model(self.model).parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
         )
         self.stream = IndexStream(len(dataset), cfg.batch_size, cfg.seed)
-        first = dataset[0]
+        self.streaming = hasattr(dataset, "item") and not hasattr(dataset, "take")
+        self._batches: Any = None  # the streaming DataLoader's iterator, made at the start of fit()
+        first = dataset.item(0, 0) if self.streaming else dataset[0]
         self.sample_shape = tuple(first.x.shape)
         self.step = 0
         self.cur_nimg = 0
@@ -214,6 +260,10 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------------
     def _fetch(self, idx: Tensor):
+        if self._batches is not None:
+            return next(self._batches).to(self.device)
+        if self.streaming:
+            return self.collate([self.dataset.item(int(i), 0) for i in idx]).to(self.device)
         if hasattr(self.dataset, "take"):
             batch = self.dataset.take(idx)
         else:
@@ -276,6 +326,11 @@ class Trainer:
         self._fit_t0, self._fit_s0 = t0, self.train_seconds
         last = math.nan
         end = cfg.max_steps if cfg.stop_after is None else min(cfg.max_steps, cfg.stop_after)
+        if self.streaming:
+            keys = _StepKeys(self.stream, cfg.seed, self.step, end, self.dist.rank, self.dist.world_size, cfg.grad_accum)
+            loader = torch.utils.data.DataLoader(_Keyed(self.dataset), batch_sampler=keys, collate_fn=self.collate,
+                                                 num_workers=cfg.num_workers, persistent_workers=False)
+            self._batches = iter(loader)
         try:
             while self.step < end:
                 losses.append(self.train_step())
@@ -293,6 +348,7 @@ class Trainer:
                     self.preview(self.step, self.ema.model)
             self.save()
         finally:
+            self._batches = None
             self.train_seconds = self._elapsed()
             self._fit_t0 = None
             bar.close()

@@ -19,10 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pfgm_core.checkpoint import atomic_write_bytes, latest_state_path, load_state
+from pfgm_core.atomic import atomic_write_bytes
+from pfgm_core.checkpoint import latest_state_path, load_state
 from pfgm_core.distributed import cleanup, init_distributed
 
-from .build import parse_D, plain
+from pfgm_core.config import parse_D
+
+from .build import plain
 from .cli import print_catalogue, user_errors
 from .sample import generate_from_checkpoint
 from .train import run_training
@@ -56,18 +59,20 @@ def run_bench(c: dict[str, Any]) -> dict[str, Any]:
             train_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         sc = {"checkpoint": str(run_dir), "num_samples": c["num_samples"], "seed": c["seed"], "device": c["trainer"]["device"],
-              "D": None, "sampler": dict(c.get("sampler") or {}), "progress": c["trainer"].get("progress", True)}
-        modality, objects, info = generate_from_checkpoint(sc, dist)
+              "sampler": dict(c.get("sampler") or {}), "progress": c["trainer"].get("progress", True)}
+        modality, objects, info, samples = generate_from_checkpoint(sc, dist)
         sample_s = time.perf_counter() - t1
-        metrics = modality.evaluate(objects) if dist.is_main else {}
+        ev = modality.evaluate(objects, samples) if dist.is_main else None
+        metrics = ev.metrics if ev is not None else {}
         rows.append({"D": _label(D), "train_seconds": train_s, "sample_seconds": sample_s,
                      "nfe": info.get("nfe_per_sample"), "solver": info["solver"], "steps": info["steps"],
-                     "max_steps": c["trainer"]["max_steps"], "num_samples": c["num_samples"], **metrics})
+                     "max_steps": c["trainer"]["max_steps"], "num_samples": c["num_samples"], **metrics,
+                     **({"notes": list(ev.notes)} if ev is not None and ev.notes else {})})
     report = {"recipe": recipe, "rows": rows}
     if dist.is_main:
         if c.get("out"):
             atomic_write_bytes(Path(c["out"]), json.dumps(report, indent=2, default=str).encode())
-        keys = [k for k in rows[0] if k not in ("solver", "max_steps")]
+        keys = [k for k in rows[0] if k not in ("solver", "max_steps", "notes")]
         print("| " + " | ".join(keys) + " |")
         print("|" + "---|" * len(keys))
         for r in rows:

@@ -8,24 +8,27 @@ in a config is ever imported or called.
 
 from __future__ import annotations
 
-import math
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from modalities.base import Modality, build_modality, get_modality, modality_names
-from pfgm_core.checkpoint import CheckpointError, load_state, load_weights, resolve_checkpoint
+from modalities.base import Modality, ModalityUnavailable, build_modality, get_modality, modality_names
+from pfgm_core.checkpoint import CheckpointError, load_state, resolve_checkpoint
+from pfgm_core.config import PFGMConfig
 from pfgm_core.generate import GenerateConfig
-from pfgm_core.kernel import PFGMKernel, check_D
-from pfgm_core.loss import PFGMLoss
 from pfgm_core.precond import Denoiser
-from pfgm_core.schedule import build_sigma_sampler, karras_sigmas
+from pfgm_core.schedule import karras_sigmas
+from pfgm_core.weights import load_weights
 
 __all__ = [
-    "plain", "parse_D", "check_targets", "make_modality", "make_denoiser", "make_kernel", "make_loss",
-    "load_checkpoint", "generate_config", "sigmas_for",
+    "plain", "check_targets", "make_modality", "make_denoiser", "load_checkpoint", "generate_config", "sigmas_for",
+    "LEGACY_SAMPLER_KEYS",
 ]
+
+#: sampler keys of checkpoints written before a rename → today's names
+LEGACY_SAMPLER_KEYS = {"churn_min": "churn_sigma_min", "churn_max": "churn_sigma_max"}
 
 
 def plain(cfg: Any) -> Any:
@@ -39,19 +42,13 @@ def plain(cfg: Any) -> Any:
     return cfg
 
 
-def parse_D(value: Any) -> float:
-    """D from a config: a number ≥ 1, or inf / "inf" / "infinity" / null (= ∞, EDM)."""
-    if value is None:
-        return math.inf
-    if isinstance(value, str) and value.strip().lower() in ("inf", "infinity", "+inf", ".inf"):
-        return math.inf
-    return check_D(value)
-
-
 def _allowed_targets() -> dict[str, str]:
     out = {}
     for name in modality_names():
-        cls = get_modality(name)
+        try:
+            cls = get_modality(name)
+        except ModalityUnavailable:  # its optional dependencies are missing: nothing to allow
+            continue
         out[f"{cls.__module__}.{cls.__qualname__}"] = name
         out[name] = name
     return out
@@ -86,23 +83,21 @@ def make_modality(options: dict[str, Any]) -> Modality:
     return build_modality(opts)
 
 
-def make_kernel(pfgm: dict[str, Any]) -> PFGMKernel:
-    return PFGMKernel(parse_D(pfgm.get("D")))
-
-
 def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: float) -> Denoiser:
-    return Denoiser(modality.backbone(**dict(backbone or {})), sigma_data=float(sigma_data))
+    """The modality's backbone built from the ``backbone:`` block, wrapped in EDM's preconditioning.
 
-
-def make_loss(pfgm: dict[str, Any], kernel: PFGMKernel, sigma_data: float) -> PFGMLoss:
-    kind = pfgm.get("sigma_dist", "lognormal")
-    sampler = build_sigma_sampler(
-        kind,
-        **({"P_mean": pfgm.get("P_mean", -1.2), "P_std": pfgm.get("P_std", 1.2)} if kind == "lognormal"
-           else {"sigma_min": pfgm.get("sigma_min", 0.002), "sigma_max": pfgm.get("sigma_max", 80.0)}),
-    )
-    return PFGMLoss(kernel, sigma_data=float(sigma_data), cond_drop_prob=float(pfgm.get("cond_drop_prob", 0.0)),
-                    sigma_sampler=sampler)
+    A key the backbone does not take is an error naming it (not a TypeError from deep inside).
+    """
+    options = dict(backbone or {})
+    try:
+        net = modality.backbone(**options)
+    except TypeError as e:
+        m = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if m is None:
+            raise
+        raise ValueError(f"backbone.{m.group(1)} is not an option of the {modality.name} backbone "
+                         f"(given: {', '.join(sorted(options)) or 'none'})") from None
+    return Denoiser(net, sigma_data=float(sigma_data))
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[Modality, Denoiser, dict[str, Any]]:
@@ -126,7 +121,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
             raise CheckpointError(p, f"its config has no '{key}' section; not a pfgm checkpoint")
     check_targets(config, "checkpoint config")
     modality = make_modality(config["modality"])
-    den = make_denoiser(modality, config["backbone"], config["pfgm"]["sigma_data"])
+    pfgm = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm")
+    den = make_denoiser(modality, config["backbone"], float(pfgm.sigma_data))
     try:
         den.load_state_dict(weights)
     except RuntimeError as e:
@@ -135,17 +131,21 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
 
 
 def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, num_samples: int, seed: int) -> GenerateConfig:
-    """Sampler settings: the checkpoint's sampler/pfgm sections, then the user's overrides."""
-    s = dict(config.get("sampler") or {})
-    s.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    pf = config.get("pfgm", {})
-    known = set(GenerateConfig.__dataclass_fields__)
-    bad = sorted(set(s) - known - {"sigma_min", "sigma_max"})
+    """Sampler settings: the checkpoint's sampler section and σ range, then the user's overrides.
+
+    An unknown key is an error naming it and the known ones.
+    """
+    known = set(GenerateConfig.__dataclass_fields__) - {"num_samples", "seed"}
+    s = {LEGACY_SAMPLER_KEYS.get(k, k): v for k, v in (config.get("sampler") or {}).items() if v is not None}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    bad = sorted(set(s) - known) + sorted(set(given) - known)
     if bad:
-        raise ValueError(f"unknown sampler option(s) {bad}; known: {sorted(known - {'num_samples', 'seed'})}")
-    s.setdefault("sigma_min", pf.get("sigma_min", 0.002))
-    s.setdefault("sigma_max", pf.get("sigma_max", 80.0))
-    return GenerateConfig(num_samples=int(num_samples), seed=int(seed), **{k: s[k] for k in s if k in known})
+        raise ValueError(f"unknown sampler option(s) {', '.join('sampler.' + k for k in bad)}; known: {', '.join(sorted(known))}")
+    s.update(given)
+    pf = PFGMConfig.from_dict(config.get("pfgm"), "pfgm")
+    s.setdefault("sigma_min", pf.sigma_min)
+    s.setdefault("sigma_max", pf.sigma_max)
+    return GenerateConfig(num_samples=int(num_samples), seed=int(seed), **s)
 
 
 def sigmas_for(g: GenerateConfig, device: torch.device | str = "cpu") -> torch.Tensor:

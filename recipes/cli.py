@@ -10,11 +10,13 @@ from typing import Any, Iterator
 
 import yaml
 
+from modalities.base import ModalityUnavailable
 from pfgm_core.checkpoint import CheckpointError
 
 CONFIG_MODULE = "configs"
 #: errors that are the user's input, reported in one line (a bug still shows its traceback)
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError, CheckpointError, PermissionError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, KeyError,
+               CheckpointError, PermissionError, ModalityUnavailable)
 
 
 @contextlib.contextmanager

@@ -7,16 +7,31 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from pathlib import Path
 
-from pfgm_core.checkpoint import atomic_write_bytes, resolve_checkpoint
+from pfgm_core.atomic import atomic_write_bytes
+from pfgm_core.checkpoint import resolve_checkpoint
 from pfgm_core.distributed import cleanup, init_distributed
 
 from .build import plain
 from .cli import user_errors
-from .sample import generate_from_checkpoint
+from .sample import generate_from_checkpoint, open_overrides
 
 __all__ = ["main"]
+
+
+def check_writable(out: Path) -> None:
+    """Refuse an output path that cannot be written, naming it, before any sampling is done."""
+    parent = out.parent if str(out.parent) else Path(".")
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if out.is_dir():
+        raise IsADirectoryError(f"out={out} is a directory; give a file name such as {out / 'eval.json'}")
+    if not os.access(probe, os.W_OK):
+        raise PermissionError(f"cannot write {out}: {probe} is not writable (pass out=<a writable file>)")
 
 
 def _default_out(checkpoint: str) -> Path:
@@ -32,22 +47,27 @@ def _hydra_main() -> None:
         c = plain(cfg)
         with user_errors("pfgm-eval"):
             dist = init_distributed(c.get("device", "auto"))
+            out = Path(c["out"]) if c.get("out") else _default_out(c["checkpoint"])
+            if dist.is_main:
+                check_writable(out)  # before the work, not after it
             try:
-                modality, objects, info = generate_from_checkpoint(c, dist)
+                modality, objects, info, samples = generate_from_checkpoint(c, dist)
             finally:
                 cleanup()
             if not dist.is_main:
                 return
-            metrics = modality.evaluate(objects)
-            report = {**info, "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}}
-            out = Path(c["out"]) if c.get("out") else _default_out(c["checkpoint"])
-            atomic_write_bytes(out, json.dumps(report, indent=2, default=str).encode())
-            print(json.dumps(report, default=str))
+            ev = modality.evaluate(objects, samples)
+            report = {**info, "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in ev.metrics.items()},
+                      "notes": list(ev.notes)}
+            text = json.dumps(report, indent=2, default=str)
+            print(json.dumps(report, default=str))  # printed first: a failed write still shows the numbers
+            atomic_write_bytes(out, text.encode())
 
     app()
 
 
 def main() -> None:
+    sys.argv[1:] = open_overrides(sys.argv[1:])
     _hydra_main()
 
 

@@ -15,8 +15,8 @@ Several processes (DDP; gloo on CPU, nccl on GPU), one node or many:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-import math
 import os
 import shutil
 import sys
@@ -26,13 +26,15 @@ from typing import Any
 import torch
 
 from modalities.base import Modality
-from pfgm_core.checkpoint import atomic_write_bytes, latest_state_path
+from pfgm_core.atomic import atomic_write_bytes
+from pfgm_core.checkpoint import latest_state_path
+from pfgm_core.config import PFGMConfig
 from pfgm_core.distributed import DistInfo, broadcast_object, cleanup, init_distributed
 from pfgm_core.generate import generate
 from pfgm_core.precond import estimate_sigma_data
 from pfgm_core.trainer import Trainer, TrainerConfig
 
-from .build import generate_config, make_denoiser, make_kernel, make_loss, make_modality, parse_D, sigmas_for
+from .build import generate_config, make_denoiser, make_modality, sigmas_for
 from .cli import print_catalogue, user_errors
 
 __all__ = ["run_training", "main"]
@@ -43,7 +45,7 @@ def _estimate_sigma_data(dataset: Any, limit: int = 4096) -> float:
     idx = torch.arange(n)
     batch = dataset.take(idx) if hasattr(dataset, "take") else None
     if batch is None:
-        items = [dataset[i] for i in range(n)]
+        items = [dataset.item(i, i) if hasattr(dataset, "item") else dataset[i] for i in range(n)]
         x = torch.stack([it.x for it in items])
         mask = None if items[0].mask is None else torch.stack([it.mask for it in items])
     else:
@@ -56,9 +58,9 @@ def _preview_fn(modality: Modality, kernel, cfg: dict[str, Any], run_dir: Path, 
         g = generate_config(cfg, None, cfg.get("preview_samples", 64), seed=0)
         was = ema_model.training
         ema_model.eval()
-        x, mask, _ = generate(ema_model, kernel, modality.layout, sigmas_for(g, device), g, device=device, progress=False)
+        x, mask, cond = generate(ema_model, kernel, modality.blank, sigmas_for(g, device), g, device=device, progress=False)
         ema_model.train(was)
-        modality.write(modality.decode(x, mask), run_dir / "previews" / f"step-{step:07d}")
+        modality.write(modality.decode(x, mask, cond), run_dir / "previews" / f"step-{step:07d}")
 
     return preview
 
@@ -75,20 +77,18 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str,
         raise FileExistsError(
             f"run_dir {run_dir} already holds a training run; pass resume=true to continue it or choose a new run_dir"
         )
-    pfgm = dict(cfg["pfgm"])
-    parse_D(pfgm.get("D"))  # validate before any data is read
+    pfgm = PFGMConfig.from_dict(cfg.get("pfgm"))  # validated before any data is read
+    generate_config({"sampler": cfg.get("sampler"), "pfgm": pfgm.to_dict()}, None, 1, 0)  # and the sampler, used by previews
     modality = make_modality(cfg["modality"])
     data = modality.dataset("train")
-    if pfgm.get("sigma_data", "auto") in (None, "auto"):
-        pfgm["sigma_data"] = round(_estimate_sigma_data(data), 6)
-    D = parse_D(pfgm["D"])
-    pfgm["D"] = "inf" if math.isinf(D) else D
+    if pfgm.sigma_data == "auto":
+        pfgm = dataclasses.replace(pfgm, sigma_data=round(_estimate_sigma_data(data), 6))
     resolved = dict(cfg)
-    resolved.update(pfgm=pfgm, run_dir=str(run_dir), modality={"name": modality.name, **modality.config()})
+    resolved.update(pfgm=pfgm.to_dict(), run_dir=str(run_dir), modality={"name": modality.name, **modality.config()})
     torch.manual_seed(tcfg.seed)  # the network's initial weights are a function of the seed
-    kernel = make_kernel(pfgm)
-    denoiser = make_denoiser(modality, cfg.get("backbone") or {}, pfgm["sigma_data"])
-    loss = make_loss(pfgm, kernel, pfgm["sigma_data"])
+    kernel = pfgm.kernel()
+    denoiser = make_denoiser(modality, cfg.get("backbone") or {}, float(pfgm.sigma_data))
+    loss = pfgm.loss()
     wants_preview = tcfg.preview_every > 0 and int(cfg.get("preview_samples", 64)) > 0
     preview = _preview_fn(modality, kernel, resolved, run_dir, dist.device) if wants_preview else None
     trainer = Trainer(denoiser, loss, data, tcfg, dist, run_dir, config=resolved, collate=modality.collate, preview=preview)
@@ -97,7 +97,7 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str,
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_dir / "config.json", json.dumps(resolved, indent=2, default=str).encode())
         params = sum(p.numel() for p in denoiser.parameters())
-        print(f"pfgm-train: {modality.name} | D={pfgm['D']} | sigma_data={pfgm['sigma_data']} | {len(data)} training items "
+        print(f"pfgm-train: {modality.name} | D={pfgm.to_dict()['D']} | sigma_data={pfgm.sigma_data} | {len(data)} training items "
               f"| {params / 1e3:.0f}k parameters | device {dist.device} × {dist.world_size} | run_dir {run_dir}"
               + (f" | resumed at step {trainer.step}" if resumed else ""), file=sys.stderr)
     out = trainer.fit()

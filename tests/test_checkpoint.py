@@ -18,22 +18,10 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pfgm_core.checkpoint import (
-    CheckpointError,
-    STATE_FORMAT,
-    WEIGHTS_FORMAT,
-    atomic_torch_save,
-    atomic_write_bytes,
-    export_weights,
-    latest_state_path,
-    list_states,
-    load_state,
-    load_weights,
-    resolve_checkpoint,
-    rng_state,
-    save_state,
-    set_rng_state,
-)
+from pfgm_core.atomic import atomic_torch_save, atomic_write_bytes
+from pfgm_core.checkpoint import CheckpointError, STATE_FORMAT, latest_state_path, list_states, load_state, resolve_checkpoint, save_state
+from pfgm_core.rng import rng_state, set_rng_state
+from pfgm_core.weights import WEIGHTS_FORMAT, export_weights, load_weights
 from pfgm_core.ema import EMA
 
 REPO = Path(__file__).resolve().parents[1]

@@ -117,7 +117,7 @@ def test_pickle_payload_is_refused_without_running(tmp_path):
 
 
 def test_config_target_outside_allow_list_is_refused(tmp_path):
-    from pfgm_core.checkpoint import export_weights
+    from pfgm_core.weights import export_weights
 
     marker = tmp_path / "pwned2"
     cfg = {"modality": {"_target_": "os.system", "command": f"touch {marker}"}, "backbone": {}, "pfgm": {"D": 4, "sigma_data": 0.5}}

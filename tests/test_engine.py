@@ -13,8 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from modalities.base import Encoded, EncodedDataset, Modality, register_modality
-from pfgm_core.checkpoint import latest_state_path, load_state, load_weights
+from modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from pfgm_core.checkpoint import latest_state_path, load_state
+from pfgm_core.weights import load_weights
 from pfgm_core.distributed import init_distributed
 from recipes.cli import compose
 from recipes.sample import generate_from_checkpoint
@@ -46,10 +47,10 @@ class Points2D(Modality):
     def backbone(self, hidden: int = 64) -> nn.Module:
         return _MLP(hidden)
 
-    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+    def blank(self, num: int, generator: torch.Generator) -> Encoded:
         return Encoded(torch.zeros(num, 2))
 
-    def decode(self, x, mask=None):
+    def decode(self, x, mask=None, cond=None):
         return list(x.numpy())
 
     def write(self, objects, out: Path):
@@ -57,9 +58,9 @@ class Points2D(Modality):
         np.savetxt(out, np.stack(objects))
         return [out]
 
-    def evaluate(self, objects):
+    def evaluate(self, objects, samples=None):
         r = np.linalg.norm(np.stack(objects), axis=1)
-        return {"ring_error": float(np.median(np.abs(r - self.radius)))}
+        return Evaluation({"ring_error": float(np.median(np.abs(r - self.radius)))})
 
 
 def _points_cfg(run_dir: Path, **trainer) -> dict:
@@ -80,11 +81,11 @@ def test_third_party_adapter_trains_and_samples(tmp_path):
     _, cfg_back, meta = load_weights(tmp_path / "run" / "ema.safetensors")
     assert cfg_back["modality"]["name"] == "points2d_test" and cfg_back["pfgm"]["D"] == 4
     assert math.isclose(cfg_back["pfgm"]["sigma_data"], math.sqrt(0.5), rel_tol=1e-3)  # RMS of a unit ring's coords
-    modality, objects, info = generate_from_checkpoint(
+    modality, objects, info, _ = generate_from_checkpoint(
         {"checkpoint": str(tmp_path / "run"), "num_samples": 256, "seed": 0, "device": "cpu", "D": None,
          "sampler": {}, "progress": False})
     assert info["nfe_per_sample"] == 35 and len(objects) == 256
-    err = modality.evaluate(objects)["ring_error"]
+    err = modality.evaluate(objects).metrics["ring_error"]
     # untrained (prior draws at σ_max = 80) would be ~50; the learnt ring is ~0.08 (measured)
     assert err < 0.15, err
 
@@ -217,10 +218,10 @@ def test_bf16_autocast_trains_in_bf16_and_still_learns(tmp_path, bf16):
     # the exported weights are float32 either way (autocast casts activations, not parameters)
     state, _, _ = load_weights(tmp_path / "run" / "ema.safetensors")
     assert all(t.dtype == torch.float32 for t in state.values())
-    modality, objects, _ = generate_from_checkpoint(
+    modality, objects, _, _ = generate_from_checkpoint(
         {"checkpoint": str(tmp_path / "run"), "num_samples": 256, "seed": 0, "device": "cpu", "D": None,
          "sampler": {}, "progress": False})
-    err = modality.evaluate(objects)["ring_error"]
+    err = modality.evaluate(objects).metrics["ring_error"]
     assert err < 0.2, err  # untrained: ~50
 
 
@@ -228,8 +229,8 @@ def test_sample_time_modality_options_reach_the_sampler(tmp_path):
     run_training(_tiny_digits_cfg(tmp_path / "run", max_steps=2))
     base = {"checkpoint": str(tmp_path / "run"), "num_samples": 4, "seed": 0, "device": "cpu", "D": None,
             "sampler": {"steps": 2}, "progress": False}
-    modality, objects, _ = generate_from_checkpoint({**base, "modality": {"label": 4, "num_nodes": None}})
+    modality, objects, _, _ = generate_from_checkpoint({**base, "modality": {"label": 4, "num_nodes": None}})
     assert len(objects) == 4 and modality.label == 4
-    assert (modality.layout(4, torch.Generator()).cond == 4).all()
+    assert (modality.blank(4, torch.Generator()).cond == 4).all()
     with pytest.raises(ValueError, match="no sample-time option num_nodes"):
         generate_from_checkpoint({**base, "modality": {"num_nodes": 5}})

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modalities.graphs.backbone import GraphMPNN, GraphTransformer, build_backbone, count_parameters
-from modalities.graphs.encoding import GraphLayout
+from modalities.graphs.flat import GraphLayout
 
 TYPES = ["transformer", "mpnn"]
 
@@ -183,7 +183,7 @@ def test_structure_features_of_a_six_ring_by_hand():
     model = build_backbone(n, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True)
     L = GraphLayout(n, F, C)
     bonds = [(i, (i + 1) % n, 1 + i % 2) for i in range(n)]
-    from modalities.graphs.encoding import encode_classes
+    from modalities.graphs.flat import encode_classes
 
     x, mask = encode_classes(L, [[0] * n], [bonds])
     nm = L.node_mask(mask).float()
@@ -205,7 +205,7 @@ def test_spectral_features_separate_two_communities_and_ignore_padding():
     n, n_max, F, C = 8, 11, 1, 1
     edges = [(i, j, 1) for i in range(4) for j in range(i + 1, 4)]
     edges += [(i + 4, j + 4, 1) for i in range(4) for j in range(i + 1, 4)] + [(3, 4, 1)]
-    from modalities.graphs.encoding import encode_classes
+    from modalities.graphs.flat import encode_classes
 
     feats = []
     for size in (n, n_max):  # the same graph without and with padding

@@ -13,8 +13,10 @@ pytest.importorskip("rdkit")
 nx = pytest.importorskip("networkx")
 from rdkit import Chem  # noqa: E402
 
-from modalities.graphs import data as D  # noqa: E402
-from modalities.graphs.encoding import canonical_smiles  # noqa: E402
+from modalities.graphs import graph_sources, molecule_sources
+from modalities.base import Encoded
+from modalities.shared.records import MAX_REPORTED  # noqa: E402
+from modalities.graphs.mol_repair import canonical_smiles  # noqa: E402
 
 
 def _write(tmp_path, name, text):
@@ -29,73 +31,73 @@ def _write(tmp_path, name, text):
 def test_unparsable_lines_counted_with_line_numbers(tmp_path):
     p = _write(tmp_path, "m.smi", "CCO\nnot_a_smiles\nc1ccccc1 benzene\n\nC1CC\nCC(=O)O\nXx\n")
     with pytest.warns(UserWarning, match=r"3 unparsable \(lines 2, 5, 7\)"):
-        ms = D.load_smiles_file(p)
+        ms = molecule_sources.load_smiles_file(p)
     assert ms.smiles == ["CCO", "c1ccccc1", "CC(=O)O"]
-    assert ms.report.unparsable == 3 and ms.report.unparsable_lines == [2, 5, 7]
+    assert ms.report.count("unparsable") == 3 and ms.report.lines("unparsable") == [2, 5, 7]
     assert ms.report.records == 6 and ms.report.kept == 3
 
 
 def test_reported_line_numbers_are_capped(tmp_path):
     p = _write(tmp_path, "m.smi", "CC\n" + "bad(\n" * 9)
     with pytest.warns(UserWarning, match=r"9 unparsable \(lines 2, 3, 4, 5, 6, \.\.\.\)"):
-        ms = D.load_smiles_file(p)
-    assert ms.report.unparsable == 9 and len(ms.report.unparsable_lines) == D.MAX_REPORTED_LINES
+        ms = molecule_sources.load_smiles_file(p)
+    assert ms.report.count("unparsable") == 9 and len(ms.report.lines("unparsable")) == MAX_REPORTED
 
 
 def test_empty_file_error_names_it(tmp_path):
     p = _write(tmp_path, "empty.smi", "")
     with pytest.raises(ValueError, match=r"empty\.smi.*empty"):
-        D.load_smiles_file(p)
+        molecule_sources.load_smiles_file(p)
     p2 = _write(tmp_path, "blank.smi", "\n\n# just a comment\n")
     with pytest.raises(ValueError, match="blank.smi"):
-        D.load_smiles_file(p2)
+        molecule_sources.load_smiles_file(p2)
     with pytest.raises(FileNotFoundError):
-        D.load_smiles_file(tmp_path / "missing.smi")
+        molecule_sources.load_smiles_file(tmp_path / "missing.smi")
 
 
 def test_no_valid_molecule_is_an_error(tmp_path):
     p = _write(tmp_path, "bad.smi", "foo(\nC1CC\n")
     with pytest.raises(ValueError, match=r"bad\.smi: no usable molecules.*2 unparsable"):
-        D.load_smiles_file(p, header=False)
+        molecule_sources.load_smiles_file(p, header=False)
 
 
 def test_max_atoms_filter_is_counted(tmp_path):
     p = _write(tmp_path, "m.smi", "CCO\nCCCCCCCCCC\nCCCCCC\n")
-    ms = D.load_smiles_file(p, max_atoms=6)
-    assert ms.smiles == ["CCO", "CCCCCC"] and ms.report.too_large == 1
+    ms = molecule_sources.load_smiles_file(p, max_atoms=6)
+    assert ms.smiles == ["CCO", "CCCCCC"] and ms.report.count("above max_atoms") == 1
     assert "1 above max_atoms" in ms.report.summary()
 
 
 def test_unencodable_molecules_are_counted(tmp_path):
     p = _write(tmp_path, "m.smi", "CC\nC[CH2]\n")
     with pytest.warns(UserWarning, match="not encodable.*radical"):
-        ms = D.load_smiles_file(p)
-    assert ms.report.unsupported == 1 and ms.smiles == ["CC"]
+        ms = molecule_sources.load_smiles_file(p)
+    assert ms.report.count("not encodable") == 1 and ms.smiles == ["CC"]
 
 
 def test_header_detection_and_csv_columns(tmp_path):
     smi = _write(tmp_path, "h.smi", "SMILES Name\nCCO ethanol\nCCN amine\n")
-    ms = D.load_smiles_file(smi)
+    ms = molecule_sources.load_smiles_file(smi)
     assert ms.report.header and ms.smiles == ["CCO", "CCN"]
     csvp = _write(tmp_path, "d.csv", "id,score,smiles\n1,0.5,CCO\n2,0.1,c1ccccc1\n3,0.2,??\n")
     with pytest.warns(UserWarning):
-        ms = D.load_smiles_file(csvp)  # the 'smiles' column is found by name
-    assert ms.smiles == ["CCO", "c1ccccc1"] and ms.report.unparsable_lines == [4]
-    ms = D.load_smiles_file(_write(tmp_path, "e.csv", "mol,y\nCC,1\nCCC,2\n"), column="mol")
+        ms = molecule_sources.load_smiles_file(csvp)  # the 'smiles' column is found by name
+    assert ms.smiles == ["CCO", "c1ccccc1"] and ms.report.lines("unparsable") == [4]
+    ms = molecule_sources.load_smiles_file(_write(tmp_path, "e.csv", "mol,y\nCC,1\nCCC,2\n"), column="mol")
     assert ms.smiles == ["CC", "CCC"]
-    ms = D.load_smiles_file(_write(tmp_path, "f.csv", "CC,1\nCCC,2\n"), column=0, header=False)
+    ms = molecule_sources.load_smiles_file(_write(tmp_path, "f.csv", "CC,1\nCCC,2\n"), column=0, header=False)
     assert ms.smiles == ["CC", "CCC"]
     with pytest.raises(ValueError, match="no column named 'smi'"):
-        D.load_smiles_file(csvp, column="smi")
+        molecule_sources.load_smiles_file(csvp, column="smi")
     tsv = _write(tmp_path, "g.tsv", "x\tSMILES\n1\tCCO\n")
-    assert D.load_smiles_file(tsv).smiles == ["CCO"]
+    assert molecule_sources.load_smiles_file(tsv).smiles == ["CCO"]
 
 
 def test_header_auto_keeps_broken_first_smiles(tmp_path):
     # a malformed first record is a failure to count, not a header to swallow
     p = _write(tmp_path, "m.smi", "C1CC\nCCO\n")
     with pytest.warns(UserWarning, match=r"lines 1\)"):
-        ms = D.load_smiles_file(p)
+        ms = molecule_sources.load_smiles_file(p)
     assert ms.smiles == ["CCO"] and not ms.report.header
 
 
@@ -106,10 +108,10 @@ def test_sdf_loading_counts_bad_records(tmp_path):
     bad = Chem.MolToMolBlock(pentavalent, kekulize=False)  # RDKit's SDF reader rejects it
     p = _write(tmp_path, "m.sdf", good + "$$$$\n" + bad + "$$$$\n" + Chem.MolToMolBlock(Chem.MolFromSmiles("c1ccccc1")) + "$$$$\n")
     with pytest.warns(UserWarning, match=r"1 unparsable \(lines 2\)"):
-        ms = D.load_molecules("sdf", path=p)
+        ms = molecule_sources.load_molecules("sdf", path=p)
     assert ms.smiles == ["CCO", "c1ccccc1"]
     with pytest.raises(ValueError, match="empty"):
-        D.load_sdf(_write(tmp_path, "e.sdf", ""))
+        molecule_sources.load_sdf(_write(tmp_path, "e.sdf", ""))
 
 
 # ------------------------------------------------------------------ bundled / optional sources
@@ -121,15 +123,15 @@ def nci():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return D.load_nci(max_atoms=20)
+        return molecule_sources.load_nci(max_atoms=20)
 
 
 def test_nci_set(nci):
-    assert D.nci_path().exists()
+    assert molecule_sources.nci_path().exists()
     r = nci.report
-    assert r.records == 4999 and r.unparsable == 8 and r.too_large == 1105
+    assert r.records == 4999 and r.count("unparsable") == 8 and r.count("above max_atoms") == 1105
     assert len(nci) == r.kept == 3876  # 10 radicals / dative bonds counted as not encodable
-    assert r.unsupported == 10
+    assert r.count("not encodable") == 10
 
 
 def test_moses_needs_molsets_or_loads():
@@ -140,25 +142,25 @@ def test_moses_needs_molsets_or_loads():
     except Exception:
         has = False
     if has:
-        ms = D.load_moses("test", limit=50)
+        ms = molecule_sources.load_moses("test", limit=50)
         assert len(ms) == 50
     else:
         with pytest.raises(ImportError, match="molsets --no-deps"):
-            D.load_moses()
+            molecule_sources.load_moses()
 
 
 def test_download_loaders_are_importable():
     # QM9 / ZINC download on first use; only check they exist and ZINC's graph decoding works
-    assert callable(D.load_qm9) and callable(D.load_zinc250k)
+    assert callable(molecule_sources.load_qm9) and callable(molecule_sources.load_zinc250k)
     # acetate from ZINC tokens: C, C, O, 'O -' (index 7); bonds C-C single, C=O double, C-O- single
     tokens = [0, 0, 1, 7]
     ei = np.array([[0, 1, 1, 2, 1, 3], [1, 0, 2, 1, 3, 1]])
-    smi = D.zinc_graph_to_smiles(tokens, ei, [1, 1, 2, 2, 1, 1])
+    smi = molecule_sources.zinc_graph_to_smiles(tokens, ei, [1, 1, 2, 2, 1, 1])
     assert smi == "CC(=O)[O-]"
     # 'N H3 +' keeps its hydrogens: methylammonium
-    assert D.zinc_graph_to_smiles([0, 10], np.array([[0, 1], [1, 0]]), [1, 1]) == "C[NH3+]"
+    assert molecule_sources.zinc_graph_to_smiles([0, 10], np.array([[0, 1], [1, 0]]), [1, 1]) == "C[NH3+]"
     with pytest.raises(ValueError, match="unknown molecule source"):
-        D.load_molecules("chembl")
+        molecule_sources.load_molecules("chembl")
 
 
 # ------------------------------------------------------------------ generic graphs
@@ -171,7 +173,7 @@ def _shared_spec() -> Path | None:
 
 
 def test_community_small_protocol():
-    gs = D.community_small(100, seed=0)
+    gs = graph_sources.community_small(100, seed=0)
     assert len(gs) == 100
     sizes = {g.number_of_nodes() for g in gs}
     assert sizes <= {12, 14, 16, 18, 20}
@@ -184,9 +186,9 @@ def test_community_small_protocol():
         assert nx.utils.edges_equal(right.edges(), nx.gnp_random_graph(c, 0.7, seed=1).edges())
         assert nx.is_connected(g)
     # deterministic by seed
-    again = D.community_small(100, seed=0)
+    again = graph_sources.community_small(100, seed=0)
     assert all(nx.utils.graphs_equal(a, b) for a, b in zip(gs, again))
-    train, test = D.split_graphs(gs, 0.2)
+    train, test = graph_sources.split_graphs(gs, 0.2)
     assert len(train) == 80 and len(test) == 20 and test[0] is gs[0]
 
 
@@ -194,7 +196,7 @@ def test_community_small_matches_the_gdss_file():
     spec = _shared_spec()
     if spec is None:
         pytest.skip("shared/data/community_small_gdss.txt not available")
-    gs = D.community_small_from_spec(spec.read_text().splitlines())
+    gs = graph_sources.community_small_from_spec(spec.read_text().splitlines())
     assert len(gs) == 100
     for g in gs:
         c = g.number_of_nodes() // 2
@@ -202,7 +204,7 @@ def test_community_small_matches_the_gdss_file():
         bridges = [(u, v) for u, v in g.edges() if (u < c) != (v < c)]
         assert len(bridges) >= 1
     # our generator follows the same protocol: same size set, similar bridge counts
-    ours = D.community_small(100, seed=0)
+    ours = graph_sources.community_small(100, seed=0)
     assert {g.number_of_nodes() for g in gs} == {g.number_of_nodes() for g in ours}
 
     def nb(g):
@@ -215,7 +217,7 @@ def test_community_small_matches_the_gdss_file():
 def test_community_small_file_loader(tmp_path):
     f = tmp_path / "cs.txt"
     f.write_text("# two graphs\n12:0-6\n\n14:0-7,3-9\n")
-    gs = D.load_graphs("community_small_file", path=str(f))
+    gs = graph_sources.load_graphs("community_small_file", path=str(f))
     assert [g.number_of_nodes() for g in gs] == [12, 14]
     assert gs[1].has_edge(3, 9) and gs[1].has_edge(0, 7)
     communities = sum(nx.gnp_random_graph(6, 0.7, seed=i).number_of_edges() for i in range(2))
@@ -223,28 +225,28 @@ def test_community_small_file_loader(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("12:0-6\n13:0-6\n")
     with pytest.raises(ValueError, match=r"bad.txt, line 2: expected 'SIZE:u-v"):
-        D.load_graphs("community_small_file", path=str(bad))
+        graph_sources.load_graphs("community_small_file", path=str(bad))
     bad.write_text("12:0-16\n")
     with pytest.raises(ValueError, match="line 1"):
-        D.load_graphs("community_small_file", path=str(bad))
+        graph_sources.load_graphs("community_small_file", path=str(bad))
     with pytest.raises(FileNotFoundError, match="nope.txt"):
-        D.load_graphs("community_small_file", path=str(tmp_path / "nope.txt"))
+        graph_sources.load_graphs("community_small_file", path=str(tmp_path / "nope.txt"))
     bad.write_text("# nothing\n")
     with pytest.raises(ValueError, match="no graphs"):
-        D.load_graphs("community_small_file", path=str(bad))
+        graph_sources.load_graphs("community_small_file", path=str(bad))
     spec = _shared_spec()
     if spec is not None:
-        assert len(D.load_graphs("community_small_file", path=str(spec))) == 100
+        assert len(graph_sources.load_graphs("community_small_file", path=str(spec))) == 100
 
 
 def test_ego_and_grid():
-    ego = D.ego_small(200, seed=0)
+    ego = graph_sources.ego_small(200, seed=0)
     assert len(ego) == 200 and all(4 <= g.number_of_nodes() <= 18 for g in ego)
     assert all(max(dict(g.degree()).values()) == g.number_of_nodes() - 1 for g in ego)  # an ego centre
-    grid = D.grid_graphs(5, seed=1, min_side=3, max_side=4)
+    grid = graph_sources.grid_graphs(5, seed=1, min_side=3, max_side=4)
     assert all(9 <= g.number_of_nodes() <= 16 for g in grid)
     with pytest.raises(ValueError, match="unknown graph data set"):
-        D.load_graphs("lobster")
+        graph_sources.load_graphs("lobster")
 
 
 # ------------------------------------------------------------------ writers
@@ -298,15 +300,18 @@ def test_molecule_modality_end_to_end(tmp_path):
     assert len(tr) + len(te) == 3876 and len(te) == 388
     item = tr[0]
     assert item.x.shape == item.mask.shape == (m.graph_layout.dim,) and item.cond.shape == (1,)
-    lay = m.layout(16, torch.Generator().manual_seed(0))
-    lay2 = m.layout(16, torch.Generator().manual_seed(0))
+    lay = m.blank(16, torch.Generator().manual_seed(0))
+    lay2 = m.blank(16, torch.Generator().manual_seed(0))
     assert torch.equal(lay.mask, lay2.mask) and (lay.x == 0).all() and torch.isnan(lay.cond).all()
     n = m.graph_layout.n_nodes(lay.mask)
     assert (n >= 1).all() and (n <= 20).all()
     objs = m.decode(tr.x[:20], tr.mask[:20])
     assert [canonical_smiles(o) for o in objs] == m.train_smiles[:20]
-    res = m.evaluate(objs)
+    ev = m.evaluate(objs, Encoded(tr.x[:20], tr.mask[:20]))
+    res = ev.metrics
     assert res["validity"] == 1.0 and res["validity_corrected"] == 1.0 and res["novelty"] == 0.0
+    assert res["valid_connected"] == res["fragments_1"] and 0.9 <= res["ref_fragments_1"] <= 1.0
+    assert "validity_corrected" not in m.evaluate(objs).metrics  # needs the raw samples
     paths = m.write(objs + [None], tmp_path / "s.smi")
     assert m.last_write_summary["num_invalid"] == 1 and paths[0].read_text().count("\n") == 20
     model = m.backbone(node_width=32, edge_width=16, depth=1, heads=2)
@@ -315,7 +320,7 @@ def test_molecule_modality_end_to_end(tmp_path):
 
     # sample-time options: a fixed atom count and a property target, both checked
     m.set_sample_options(num_nodes=9, cond_target={"qed": 0.7})
-    lay = m.layout(4, torch.Generator().manual_seed(0))
+    lay = m.blank(4, torch.Generator().manual_seed(0))
     assert (m.graph_layout.n_nodes(lay.mask) == 9).all()
     mean, std = m._cond_stats
     assert torch.allclose(lay.cond, torch.full((4, 1), (0.7 - mean[0]) / std[0], dtype=torch.float32))
@@ -351,15 +356,15 @@ def test_graph_modality_end_to_end(tmp_path):
     assert len(tr) == 80 and len(g.dataset("test")) == 20 and g.graph_layout.n_max == 20
     decoded = g.decode(tr.x, tr.mask)
     assert all(nx.utils.graphs_equal(a, b) for a, b in zip(decoded, g.train_graphs))
-    lay = g.layout(8, torch.Generator().manual_seed(1))
+    lay = g.blank(8, torch.Generator().manual_seed(1))
     assert set(g.graph_layout.n_nodes(lay.mask).tolist()) <= {12, 14, 16, 18, 20}
     g.set_sample_options(num_nodes=13)  # a size the data never has: the user's choice
-    assert (g.graph_layout.n_nodes(g.layout(5, torch.Generator()).mask) == 13).all()
+    assert (g.graph_layout.n_nodes(g.blank(5, torch.Generator()).mask) == 13).all()
     for bad in (0, 21, 2.5, True):
         with pytest.raises(ValueError, match="num_nodes"):
             g.set_sample_options(num_nodes=bad)
     g.set_sample_options(num_nodes=None)
-    res = g.evaluate(g.decode(g.dataset("test").x, g.dataset("test").mask))
+    res = g.evaluate(g.decode(g.dataset("test").x, g.dataset("test").mask)).metrics
     assert res["degree"] == pytest.approx(0, abs=1e-12) and res["orbit"] == pytest.approx(0, abs=1e-12)
     paths = g.write(decoded[:3], tmp_path / "graphs")
     assert (tmp_path / "graphs" / "graphs.edgelist").exists()

@@ -12,23 +12,9 @@ import torch
 pytest.importorskip("rdkit")
 from rdkit import Chem, RDConfig  # noqa: E402
 
-from modalities.graphs.encoding import (  # noqa: E402
-    GraphLayout,
-    MolVocab,
-    UnsupportedMolecule,
-    atom_key,
-    canonical_smiles,
-    correct_mol,
-    decode_classes,
-    encode_classes,
-    layout_for_dim,
-    pack,
-    parse_atom_key,
-    rdkit_quiet,
-    sanitize_or_none,
-    unpack,
-    vocab_from_mols,
-)
+from modalities.graphs.flat import GraphLayout, decode_classes, encode_classes, pack, unpack  # noqa: E402
+from modalities.graphs.mol_repair import canonical_smiles, correct_mol, rdkit_quiet, sanitize_or_none  # noqa: E402
+from modalities.graphs.mol_vocab import MolVocab, UnsupportedMolecule, atom_key, parse_atom_key, vocab_from_mols  # noqa: E402
 
 
 def _random_graphs(B, n_max, F, C, seed=0):
@@ -86,9 +72,6 @@ def test_module_level_pack_unpack_and_pair_order():
     assert x2.tolist() == [[1, 2, 0, 10, 11, 0, 0, 0, 0]]
     un, ue = unpack(x, 3, 1, 2)
     assert torch.equal(un, nodes) and torch.equal(ue, edges)
-    assert layout_for_dim(9, 1, 2).n_max == 3
-    with pytest.raises(ValueError):
-        layout_for_dim(10, 1, 2)
 
 
 def test_unpack_is_differentiable_and_noise_stays_symmetric():
@@ -136,7 +119,7 @@ def test_atom_keys_roundtrip():
 
 
 def _nci_sample(k=1000, max_atoms=20):
-    from modalities.graphs.data import encodability_problem
+    from modalities.graphs.molecule_sources import encodability_problem
 
     path = os.path.join(RDConfig.RDDataDir, "NCI", "first_5K.smi")
     mols, smis = [], []
@@ -170,7 +153,7 @@ def test_nci_smiles_roundtrip(nci1000, kekulize, hydrogens):
     t0 = time.perf_counter()
     x, mask = vocab.encode(mols, 20, smis)
     t_enc = time.perf_counter() - t0
-    out = vocab.decode(x, mask)
+    out = vocab.decode(x, mask, 20)
     mismatches = [(s, canonical_smiles(m), canonical_smiles(o)) for s, m, o in zip(smis, mols, out)
                   if canonical_smiles(m) != canonical_smiles(o)]
     assert mismatches == []
@@ -225,7 +208,7 @@ def test_aromatic_mode_needs_nh_type():
     v = vocab_from_mols(mols, kekulize=False)
     assert "NH" in v.atom_types
     x, mask = v.encode(mols, 6)
-    assert [canonical_smiles(m) for m in v.decode(x, mask)] == ["c1cc[nH]c1", "c1ccncc1"]
+    assert [canonical_smiles(m) for m in v.decode(x, mask, 6)] == ["c1cc[nH]c1", "c1ccncc1"]
 
 
 def test_unsupported_element_error_names_smiles_and_element():
@@ -234,7 +217,7 @@ def test_unsupported_element_error_names_smiles_and_element():
         v.encode([Chem.MolFromSmiles("CCS")], 5, ["CCS"])
     other = MolVocab(["C", "O"], unknown_atoms="other")
     x, mask = other.encode([Chem.MolFromSmiles("CCS")], 5)
-    (m,) = other.decode(x, mask)
+    (m,) = other.decode(x, mask, 5)
     assert canonical_smiles(m) == "*CC"
 
 
@@ -246,7 +229,7 @@ def test_radical_is_rejected():
 def test_charges_off_uses_gdss_rule():
     v = MolVocab(["C", "N", "O"], charges=False)
     x, mask = v.encode([Chem.MolFromSmiles("C[N+](=O)[O-]")], 4)
-    (m,) = v.decode(x, mask)
+    (m,) = v.decode(x, mask, 4)
     assert canonical_smiles(m) == "C[N+](=O)O"  # charge information is lost, N+ restored by the rule
 
 
@@ -276,5 +259,5 @@ def test_sanitize_or_none_and_padding_ignored():
     x, mask = v.encode([Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("C")], 5)
     # garbage at padding positions must not change the decoded molecules
     x2 = x + 3.0 * (1 - mask) * torch.randn_like(x)
-    assert [canonical_smiles(m) for m in v.decode(x2, mask)] == ["CCO", "C"]
+    assert [canonical_smiles(m) for m in v.decode(x2, mask, 5)] == ["CCO", "C"]
     assert sanitize_or_none(Chem.RWMol(Chem.MolFromSmiles("CC", sanitize=False))) is not None

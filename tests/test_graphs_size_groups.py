@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from modalities.graphs.backbone import build_backbone
-from modalities.graphs.encoding import GraphLayout
-from modalities.graphs.size_groups import graph_cost, size_groups
+from modalities.graphs.flat import GraphLayout
+from modalities.graphs.size_groups import graph_cost, graph_size_groups as size_groups
 
 
 def _cost(sizes: torch.Tensor, groups: list[torch.Tensor], overhead: float) -> float:

@@ -25,7 +25,7 @@ from modalities.images.data import (  # noqa: E402
     load_image_folder,
     split_indices,
 )
-from modalities.images.unet import UNet  # noqa: E402
+from modalities.shared.unet import UNet  # noqa: E402
 from modalities.images.writers import write_images  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "recipe"
@@ -70,15 +70,15 @@ def test_digits_modality_dataset_layout_decode():
     batch = m.collate([ds[i] for i in range(5)])
     assert batch.x.shape == (5, 1, 8, 8) and batch.cond.shape == (5,)
 
-    lay = m.layout(16, torch.Generator().manual_seed(3))
-    lay2 = m.layout(16, torch.Generator().manual_seed(3))
+    lay = m.blank(16, torch.Generator().manual_seed(3))
+    lay2 = m.blank(16, torch.Generator().manual_seed(3))
     assert lay.x.shape == (16, 1, 8, 8) and not lay.x.any() and lay.mask is None
     assert torch.equal(lay.cond, lay2.cond) and lay.cond.min() >= 0 and lay.cond.max() < 10
 
     m.set_sample_options(label=7)  # sample-time: one class for every sample
-    assert (m.layout(16, torch.Generator().manual_seed(3)).cond == 7).all()
+    assert (m.blank(16, torch.Generator().manual_seed(3)).cond == 7).all()
     m.set_sample_options(label="3")  # a class name (digits are named '0'..'9')
-    assert (m.layout(2, torch.Generator()).cond == 3).all()
+    assert (m.blank(2, torch.Generator()).cond == 3).all()
     with pytest.raises(ValueError, match=r"class index in \[0, 10\)"):
         m.set_sample_options(label=10)
     assert m.label == "3"
@@ -87,13 +87,13 @@ def test_digits_modality_dataset_layout_decode():
     with pytest.raises(ValueError, match="no sample-time option num_nodes"):
         m.set_sample_options(num_nodes=4)
     m.set_sample_options(label=None)
-    assert len(set(m.layout(64, torch.Generator()).cond.tolist())) > 1
+    assert len(set(m.blank(64, torch.Generator()).cond.tolist())) > 1
 
     unc = ImageModality()
     with pytest.raises(ValueError, match="class-conditional"):
         unc.set_sample_options(label=1)
     assert unc.label is None  # the refused value was not kept
-    assert unc.num_classes == 0 and unc.dataset("test").cond is None and unc.layout(2, torch.Generator()).cond is None
+    assert unc.num_classes == 0 and unc.dataset("test").cond is None and unc.blank(2, torch.Generator()).cond is None
 
     # decode ∘ encode is exact on byte values, and decoding clamps
     u8 = torch.arange(256, dtype=torch.uint8).reshape(4, 1, 8, 8)
@@ -138,7 +138,7 @@ def test_folder_rgb_classes_resize_crop(tmp_path):
     assert m.num_classes == 2 and m.shape == (3, 16, 16)
     tr, te = m.dataset("train"), m.dataset("test")
     assert len(tr) == 2 and len(te) == 1 and tr.cond is not None
-    assert m.config()["classes"] == ["a_cat", "b_dog"] and m.evaluate(m.decode(te.x)) == {}
+    assert m.config()["classes"] == ["a_cat", "b_dog"] and m.evaluate(m.decode(te.x)).metrics == {}
     net = m.backbone(model_channels=16, channel_mult=(1, 2), attn_resolutions=(8,))
     assert net(tr.x, torch.zeros(2), tr.cond).shape == (2, 3, 16, 16)
 
@@ -310,39 +310,7 @@ def test_writers_roundtrip(tmp_path):
 # metrics on hand-computable inputs
 
 
-def test_frechet_distance_closed_forms():
-    # 1-D: N(0, 1) vs N(3, 4): 9 + 1 + 4 − 2·√4 = 10
-    assert M.frechet_distance(np.array([0.0]), np.array([[1.0]]), np.array([3.0]), np.array([[4.0]])) == pytest.approx(10)
-    # diagonal: ‖Δμ‖² + Σ(√a − √b)²
-    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 9.0])
-    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
-    want = 5.0 + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
-    assert M.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want)
-    # non-commuting full covariances against scipy's sqrtm form
-    scipy_linalg = pytest.importorskip("scipy.linalg")
-    rng = np.random.default_rng(1)
-    A, B = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
-    c1, c2 = A @ A.T + 0.1 * np.eye(4), B @ B.T + 0.1 * np.eye(4)
-    cross = scipy_linalg.sqrtm(c1 @ c2).real
-    want = np.trace(c1) + np.trace(c2) - 2 * np.trace(cross)
-    assert M.frechet_distance(np.zeros(4), c1, np.zeros(4), c2) == pytest.approx(want, rel=1e-8)
-    # identical and rank-deficient (fewer samples than features): 0, not NaN
-    f = rng.normal(size=(5, 8))
-    assert M.feature_frechet_distance(f, f) == pytest.approx(0, abs=1e-8)
-    mu, cov = M.gaussian_stats(np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]]))
-    assert np.allclose(mu, [1, 1]) and np.allclose(cov, np.eye(2) * 4 / 3)
-
-
-def test_precision_recall_and_confidence():
-    real = np.array([[0.0], [1.0], [2.0], [3.0]])
-    assert np.allclose(M.knn_radii(real, k=1), [1, 1, 1, 1]) and np.allclose(M.knn_radii(real, k=3), [3, 2, 2, 3])
-    assert M.precision_recall(real, real, k=3) == (1.0, 1.0)
-    assert M.precision_recall(real, real + 100.0, k=3) == (0.0, 0.0)
-    # fake radii (k=1): 9.5, 1, 1, 1; only 0.5 lies in a real ball; the 9.5 ball covers all reals
-    fake = np.array([[0.5], [10.0], [11.0], [12.0]])
-    assert M.precision_recall(real, fake, k=1) == (0.25, 1.0)
-    with pytest.raises(ValueError, match="more than 3"):
-        M.precision_recall(real[:3], real, k=3)
+def test_confident_fraction():
     logits = torch.tensor([[10.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 5.0, 0.0]])  # max p: .9999, 1/3, .987
     assert M.confident_fraction(logits) == pytest.approx(2 / 3)
 
@@ -374,13 +342,13 @@ def test_evaluate_digits_real_vs_noise(classifier_cache, monkeypatch):
     cache, _ = classifier_cache
     monkeypatch.setenv("PFGM_CACHE", str(cache))
     m = ImageModality()
-    real = m.evaluate(m.decode(m.split("test")[0][:100]))
+    real = m.evaluate(m.decode(m.split("test")[0][:100])).metrics
     assert set(real) == {"digits_fd", "digits_fd_floor", "digits_fd_same_n", "precision", "recall", "confident_fraction", "confident_fraction_real"}
     assert real["digits_fd_same_n"] == pytest.approx(real["digits_fd"])  # 100 samples ≤ 270 test images
     assert real["digits_fd"] == pytest.approx(real["digits_fd_floor"], rel=0.05)  # the same 100 images
     assert real["precision"] > 0.7 and real["recall"] > 0.7 and real["confident_fraction"] > 0.8
-    noise = m.evaluate(m.decode(torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1))
+    noise = m.evaluate(m.decode(torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1)).metrics
     assert noise["digits_fd"] > 10 * real["digits_fd_floor"]
     # k-NN precision is lenient with few samples (noise features sit near the bulk): loose bound
     assert noise["confident_fraction"] < 0.3 and noise["precision"] < 0.4 and noise["recall"] < 0.1
-    assert all(math.isnan(v) for k, v in m.evaluate(m.decode(torch.zeros(1, 1, 8, 8))).items() if k in ("digits_fd", "precision"))
+    assert all(math.isnan(v) for k, v in m.evaluate(m.decode(torch.zeros(1, 1, 8, 8))).metrics.items() if k in ("digits_fd", "precision"))

@@ -20,6 +20,7 @@ from recipes.train import run_training
 
 RECIPES = sorted(n for items in recipe_catalogue().values() for n, _ in items)
 NEEDS_DOWNLOAD = {"qm9", "zinc250k", "moses"}
+AUDIO_FILES = {"wav_folder", "sc09"}  # a user's folder / a download: a folder of tones stands in
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C[N+](C)(C)C", "CC(=O)[O-]", "C1CCNCC1", "OCC(O)CO", "CCN(CC)CC"]
 
 
@@ -37,6 +38,16 @@ def _override_data(name: str, cfg: dict, tmp_path: Path) -> None:
         smi.write_text("\n".join(SMILES * 3) + "\n")
         cfg["modality"] = {**cfg["modality"], "source": "smiles", "path": str(smi), "test_fraction": 0.2}
         cfg["modality"].pop("limit", None)
+    elif name in AUDIO_FILES:
+        sf = pytest.importorskip("soundfile")
+        root = tmp_path / "clips"
+        root.mkdir()
+        rate = int(cfg["modality"].get("sample_rate", 16000))
+        t = np.arange(rate) / rate
+        for i, f0 in enumerate((220, 330, 440, 550, 660, 880)):
+            sf.write(root / f"tone{i}.wav", 0.5 * np.sin(2 * np.pi * f0 * t), rate, subtype="PCM_16")
+        cfg["modality"] = {**cfg["modality"], "dataset": "folder", "root": str(root)}
+        cfg["modality"].pop("download", None)
     if name == "grid":
         cfg["backbone"].update(depth=1)
 
@@ -49,7 +60,7 @@ def test_one_training_step(name, tmp_path):
     cfg["trainer"].update(max_steps=1, batch_size=min(cfg["trainer"]["batch_size"], 8), progress=False, preview_every=0)
     out = run_training(cfg)
     assert out["step"] == 1 and out["loss"] == out["loss"]  # not NaN
-    _, objects, info = generate_from_checkpoint(
+    _, objects, info, _ = generate_from_checkpoint(
         {"checkpoint": str(tmp_path / "run"), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
          "sampler": {"steps": 2}, "progress": False})
     assert len(objects) == 2 and info["nfe_per_sample"] == nfe_for(cfg["sampler"]["solver"], 2)

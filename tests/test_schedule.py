@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
-from pfgm_core.schedule import LogNormalSigma, LogUniformSigma, build_sigma_sampler, karras_sigmas
+from pfgm_core.schedule import LogNormalSigma, LogUniformSigma, karras_sigmas
 
 
 def test_karras_endpoints_and_shape():
@@ -33,6 +33,3 @@ def test_lognormal_and_loguniform_laws():
     assert stats.kstest(s.log().numpy(), stats.norm(-1.2, 1.2).cdf).pvalue > 1e-3
     u = LogUniformSigma(0.01, 10.0)(20_000, g)
     assert stats.kstest(u.log().numpy(), stats.uniform(math.log(0.01), math.log(1000)).cdf).pvalue > 1e-3
-    assert isinstance(build_sigma_sampler("loguniform"), LogUniformSigma)
-    with pytest.raises(ValueError, match="unknown"):
-        build_sigma_sampler("cosine")

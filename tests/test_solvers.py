@@ -173,7 +173,7 @@ def test_stochastic_sampler_lands_on_data_with_the_right_weights(D, solver, step
     sig = karras_sigmas(steps, 0.002, 80.0)
     info = {}
     run = lambda seed: sample(orc, x0, sig, solver, generator=torch.Generator().manual_seed(seed), info=info,
-                              churn=30.0, churn_min=0.05, churn_max=50.0)
+                              churn=30.0, churn_sigma_min=0.05, churn_sigma_max=50.0)
     x = run(0)
     assert info["nfe"] == nfe_for(solver, steps)
     _check_lands(x, pts, W)

@@ -1,6 +1,6 @@
 """Denoiser networks for flat-packed graphs: a dense graph transformer and a PyG message-passing net.
 
-Both take the core's flat input x (B, dim) (see :mod:`modalities.graphs.encoding` for the layout),
+Both take the core's flat input x (B, dim) (see :mod:`modalities.graphs.flat` for the layout),
 unpack it to nodes (B, n, F) and symmetric edges (B, n, n, C), and return a tensor shaped like x.
 They are permutation-equivariant: permuting the real nodes of a graph before packing permutes
 the unpacked output the same way. Padding nodes (mask 0) are excluded from attention and
@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor, nn
 
-from .encoding import GraphLayout
+from .flat import GraphLayout
 from .pairs import PairIndex
-from .size_groups import graph_cost, size_groups
+from .size_groups import graph_cost, graph_size_groups
 
 _NEG = -1e9  # large negative instead of -inf: an all-padding row must not produce NaN
 
@@ -347,7 +347,7 @@ class GraphTransformer(_GraphNetBase):
             raise ValueError(f"expected x and mask of shape (B, {L.dim}) for {L}, got {tuple(x_in.shape)}, "
                              f"{tuple(mask.shape)}")
         sizes = L.n_nodes(mask)
-        groups = size_groups(sizes, self.group_overhead)
+        groups = graph_size_groups(sizes, self.group_overhead)
         B = x_in.shape[0]
         c = torch.as_tensor(c_noise, device=x_in.device).reshape(-1)
         c = c.expand(B) if c.numel() == 1 else c
@@ -415,7 +415,7 @@ class GraphMPNN(_GraphNetBase):
     """
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
-                 depth: int = 4, cond_dim: int = 0, self_condition: bool = False, spectral: int = 0, **_ignored):
+                 depth: int = 4, cond_dim: int = 0, self_condition: bool = False, spectral: int = 0):
         super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral)
         self.convs = nn.ModuleList(_edge_conditioned_conv(node_width, edge_width, node_width) for _ in range(depth))
         self.edge_upd = nn.ModuleList(

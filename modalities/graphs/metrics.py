@@ -7,7 +7,7 @@ Molecule conventions (stated because papers differ):
 - uniqueness: distinct canonical SMILES / valid samples;
 - novelty (MOSES): distinct valid SMILES not in the training set / distinct valid SMILES;
 - FCD: Fréchet ChemNet Distance between valid samples and the reference set (ChemNet features
-  from fcd_torch on CPU; the Fréchet distance via symmetric eigendecompositions, see frechet_distance);
+  from fcd_torch on CPU; the shared Fréchet distance of modalities.shared.frechet);
 - SA, QED: means over valid samples (SA from RDKit Contrib's sascorer; lower = easier);
 - atom_tv, bond_tv: total-variation distance ½ Σ |p − q| between the atom-type (symbol + charge)
   and bond-type frequencies of valid samples and the reference set.
@@ -33,6 +33,8 @@ from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+
+from ..shared.frechet import feature_frechet_distance
 
 # --------------------------------------------------------------------------------------------
 # Molecules
@@ -68,7 +70,7 @@ def total_variation(p: Counter | dict, q: Counter | dict) -> float:
 
 def atom_type_counts(mols: Iterable) -> Counter:
     """Counts of atom types (symbol with formal charge, e.g. 'N+', 'O-') over heavy atoms."""
-    from .encoding import atom_key
+    from .mol_vocab import atom_key
 
     c: Counter = Counter()
     for m in mols:
@@ -111,20 +113,6 @@ def qed_scores(mols: Iterable) -> list[float]:
 _FCD = None
 
 
-def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
-    """‖μ1 − μ2‖² + Tr(C1 + C2 − 2 (C1 C2)^½) for Gaussians (the FID/FCD formula).
-
-    Tr (C1 C2)^½ = Σ √λ_i(C1^½ C2 C1^½), computed with symmetric eigendecompositions, which is
-    exact for PSD covariances and much faster than a general matrix square root.
-    """
-    w, v = np.linalg.eigh(np.atleast_2d(cov1))
-    s1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    lam = np.linalg.eigvalsh(s1 @ np.atleast_2d(cov2) @ s1)
-    tr_sqrt = np.sqrt(np.clip(lam, 0, None)).sum()
-    diff = np.atleast_1d(mu1) - np.atleast_1d(mu2)
-    return float(diff @ diff + np.trace(np.atleast_2d(cov1)) + np.trace(np.atleast_2d(cov2)) - 2 * tr_sqrt)
-
-
 def chemnet_activations(smiles: Sequence[str]) -> np.ndarray:
     """(M, 512) ChemNet penultimate activations (fcd_torch, CPU; its weights ship with the package)."""
     global _FCD
@@ -140,27 +128,49 @@ def chemnet_activations(smiles: Sequence[str]) -> np.ndarray:
 
 
 def fcd(smiles: Sequence[str], ref_smiles: Sequence[str]) -> float:
-    """Fréchet ChemNet Distance (ChemNet features from fcd_torch; see :func:`frechet_distance`). NaN if < 2 on a side."""
+    """Fréchet ChemNet Distance (ChemNet features from fcd_torch, the shared Fréchet distance). NaN if < 2 on a side."""
     if len(smiles) < 2 or len(ref_smiles) < 2:
         return float("nan")
-    a, b = chemnet_activations(smiles), chemnet_activations(ref_smiles)
-    return frechet_distance(a.mean(0), np.cov(a.T), b.mean(0), np.cov(b.T))
+    return feature_frechet_distance(chemnet_activations(smiles), chemnet_activations(ref_smiles))
+
+
+def fragment_counts(mols: Iterable) -> list[int]:
+    """Disconnected fragments per molecule (1 = one connected molecule)."""
+    from .mol_repair import fragment_count
+
+    return [fragment_count(m) for m in mols]
+
+
+def fragment_shares(counts: Sequence[int]) -> dict[str, float]:
+    """{fragments_1, fragments_2, fragments_3plus}: shares of molecules with that many fragments (NaN if none)."""
+    n = len(counts)
+    if n == 0:
+        return {"fragments_1": float("nan"), "fragments_2": float("nan"), "fragments_3plus": float("nan")}
+    return {"fragments_1": sum(c == 1 for c in counts) / n, "fragments_2": sum(c == 2 for c in counts) / n,
+            "fragments_3plus": sum(c >= 3 for c in counts) / n}
 
 
 def molecule_metrics(objects: Sequence[Any], train_smiles: Iterable[str], ref_mols: Sequence, ref_smiles: Sequence[str],
                      corrected: Sequence[Any] | None = None, with_fcd: bool = True,
-                     with_nspdk: bool = True) -> dict[str, Any]:
+                     with_nspdk: bool = True, ref_fragments: bool = False) -> dict[str, Any]:
     """All molecule metrics for decoded samples (Mol or None) against a reference (test) set.
 
     Values are floats; 'nspdk_note' (a string) replaces 'nspdk' when EDeN is not installed.
+    ``valid_connected`` is the share of the samples requested that are valid AND one connected
+    molecule: validity counts a SMILES with dots as valid, which a chemist would not. ``fragments_k``
+    are the shares of valid samples with k fragments (k = 1, 2, 3+); with ``ref_fragments`` the
+    reference set's single-fragment share comes beside them (``ref_fragments_1``).
     """
-    from .encoding import canonical_smiles
+    from .mol_repair import canonical_smiles
 
     valid = [m for m in objects if m is not None]
     smi = [canonical_smiles(m) for m in valid]
+    frags = fragment_counts(valid)
     out: dict[str, float] = {
         "num_samples": float(len(objects)),
         "validity": validity(objects),
+        "valid_connected": float(sum(k == 1 for k in frags)) / len(objects) if objects else float("nan"),
+        **fragment_shares(frags),
         "uniqueness": uniqueness(smi),
         "novelty": novelty(smi, train_smiles),
     }
@@ -173,6 +183,8 @@ def molecule_metrics(objects: Sequence[Any], train_smiles: Iterable[str], ref_mo
         out["sa"] = out["qed"] = float("nan")
     out["atom_tv"] = total_variation(atom_type_counts(valid), atom_type_counts(ref_mols))
     out["bond_tv"] = total_variation(bond_type_counts(valid), bond_type_counts(ref_mols))
+    if ref_fragments:
+        out["ref_fragments_1"] = fragment_shares(fragment_counts(ref_mols))["fragments_1"]
     if with_fcd:
         out["fcd"] = fcd(smi, list(ref_smiles))
     if with_nspdk:

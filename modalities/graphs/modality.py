@@ -1,6 +1,6 @@
 """The molecule and generic-graph modalities: data sets → flat masked tensors → core → RDKit Mols / networkx graphs.
 
-Both encode a graph as one flat vector with a mask (see :mod:`modalities.graphs.encoding`), so
+Both encode a graph as one flat vector with a mask (see :mod:`modalities.graphs.flat`), so
 every sample's dimension is its own graph size. Sampling draws node counts from the training
 distribution (or uses ``num_nodes``), with the caller's generator only.
 """
@@ -16,17 +16,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..base import Encoded, EncodedDataset, Modality
+from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from ..shared.sizes import SizeHistogram
 from .backbone import build_backbone
-from .encoding import (
-    GraphLayout,
-    MolVocab,
-    UnsupportedMolecule,
-    correct_mol,
-    decode_classes,
-    encode_classes,
-    vocab_from_mols,
-)
+from .flat import GraphLayout, decode_classes, encode_classes
+from .mol_repair import correct_mol, sanitize_or_none
+from .mol_vocab import MolVocab, UnsupportedMolecule, vocab_from_mols
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +65,19 @@ def _check_num_nodes(num_nodes: Any, n_max: int) -> None:
         raise ValueError(f"modality.num_nodes must be an integer in [1, {n_max}] (the checkpoint's n_max), got {num_nodes!r}")
 
 
+def _node_counts(num_nodes: int | None, sizes: SizeHistogram, num: int, generator: torch.Generator) -> Tensor:
+    """(num,) node counts: all ``num_nodes`` if set, else drawn from the training histogram."""
+    if num_nodes is not None:
+        return torch.full((num,), int(num_nodes), dtype=torch.long)
+    return sizes.sample(num, generator)
+
+
 # --------------------------------------------------------------------------------------------
 # Molecules
 # --------------------------------------------------------------------------------------------
 
 
+@register_modality("molecules")
 class MoleculeModality(Modality):
     """Molecular graphs (heavy atoms; implicit hydrogens) from SMILES/SDF files, NCI, MOSES, QM9 or ZINC250k.
 
@@ -89,20 +92,25 @@ class MoleculeModality(Modality):
         and element), becomes the '*' type, or drops the molecule (counted).
       test_fraction, seed: random held-out split (MOSES and ZINC use their official test splits).
       cond_properties: e.g. [qed, logp]; standardised with the training mean/std into cond (B, k).
-      cond_target: {name: raw value} used by ``layout`` for conditional sampling (others NaN = null).
+      cond_target: {name: raw value} used by ``blank`` for conditional sampling (others NaN = null).
       num_nodes: sample this many atoms instead of drawing counts from the training set.
       limit: read at most this many molecules; root: download folder for QM9/ZINC.
       largest_fragment: the corrected decoding keeps the largest fragment (GDSS).
       fcd: compute FCD in evaluate (loads ChemNet, ~2 s).
-      nspdk: compute NSPDK MMD in evaluate when EDeN is installed (else a note in ``self.notes``).
+      nspdk: compute NSPDK MMD in evaluate when EDeN is installed (else a note).
+      size_histogram, cond_stats: pinned by :meth:`config` (with atom_types) so that a checkpoint
+        samples, decodes and writes without reading the data set.
     """
+
+    SAMPLE_OPTIONS = ("num_nodes", "cond_target")
 
     def __init__(self, source: str = "nci", path: str | None = None, column: str | int | None = None,
                  max_atoms: int | None = 20, kekulize: bool = True, charges: bool = True, unknown_atoms: str = "error",
                  test_fraction: float = 0.1, seed: int = 0, cond_properties: Sequence[str] = (),
                  atom_types: Sequence[str] | None = None, cond_target: dict[str, float] | None = None,
                  num_nodes: int | None = None, limit: int | None = None, root: str | None = None,
-                 largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True, hydrogens: bool = False):
+                 largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True, hydrogens: bool = False,
+                 size_histogram: Sequence[int] | None = None, cond_stats: dict[str, list[float]] | None = None):
         if unknown_atoms not in ("error", "other", "skip"):
             raise ValueError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
         self.source, self.path, self.column = source, path, column
@@ -113,18 +121,27 @@ class MoleculeModality(Modality):
         self.cond_target = dict(cond_target or {})
         self.num_nodes, self.limit, self.root = num_nodes, limit, root
         self.largest_fragment, self.use_fcd, self.use_nspdk = largest_fragment, fcd, nspdk
-        self.notes: list[str] = []
         self._datasets: dict[str, EncodedDataset] = {}
         self._loaded = False
-        self._last_decoded: tuple[list, list] | None = None
         self.last_write_summary: dict[str, Any] | None = None
+        # What sampling needs, pinned by a checkpoint's config; otherwise derived from the data on first use.
+        self._vocab = self._make_vocab(self.atom_types) if self.atom_types else None
+        self._sizes = SizeHistogram(size_histogram) if size_histogram else None
+        self._cond_stats = None if cond_stats is None else (np.asarray(cond_stats["mean"]), np.asarray(cond_stats["std"]))
+
+    def _make_vocab(self, atom_types: Sequence[str]) -> MolVocab:
+        mode = "error" if self.unknown_atoms == "skip" else self.unknown_atoms
+        return MolVocab(list(atom_types), self.kekulize, self.charges, mode, self.hydrogens)
+
+    def _pinned(self) -> bool:
+        return self._vocab is not None and self._sizes is not None and (not self.cond_properties or self._cond_stats is not None)
 
     # -- data ------------------------------------------------------------------------------
 
     def _load(self) -> None:
         if self._loaded:
             return
-        from .data import load_molecules
+        from .molecule_sources import load_molecules
 
         official_test = self.source.lower() in ("moses", "zinc", "zinc250k")
         kw = dict(source=self.source, path=self.path, column=self.column, max_atoms=self.max_atoms,
@@ -142,31 +159,25 @@ class MoleculeModality(Modality):
             train_m, train_s = [main.mols[i] for i in tr], [main.smiles[i] for i in tr]
             test_m, test_s = [main.mols[i] for i in te], [main.smiles[i] for i in te]
 
-        if self.atom_types:
-            mode = "error" if self.unknown_atoms == "skip" else self.unknown_atoms
-            self.vocab = MolVocab(self.atom_types, self.kekulize, self.charges, mode, self.hydrogens)
-        else:
+        if self._vocab is None:
             # every type present (train and test), so the whole data set is encodable
-            self.vocab = vocab_from_mols(train_m + test_m, self.kekulize, self.charges,
-                                         "other" if self.unknown_atoms == "other" else "error", hydrogens=self.hydrogens)
+            self._vocab = vocab_from_mols(train_m + test_m, self.kekulize, self.charges,
+                                          "other" if self.unknown_atoms == "other" else "error", hydrogens=self.hydrogens)
         n_max = self.max_atoms or max(m.GetNumAtoms() for m in train_m + test_m)
-        self.layout_ = self.vocab.layout(n_max)
 
         self.train_mols, self.train_smiles, self.skipped = self._encodable(train_m, train_s)
         self.test_mols, self.test_smiles, skipped_test = self._encodable(test_m, test_s)
         self.skipped += skipped_test
         if not self.train_mols:
             raise ValueError(f"no training molecules left from {self.source} after filtering")
-        counts = np.bincount([m.GetNumAtoms() for m in self.train_mols], minlength=n_max + 1)
-        self.node_count_probs = torch.tensor(counts / counts.sum(), dtype=torch.float64)
-
-        self._cond_stats = None
-        if self.cond_properties:
+        if self._sizes is None:
+            self._sizes = SizeHistogram.from_sizes([m.GetNumAtoms() for m in self.train_mols], n_max)
+        if self.cond_properties and self._cond_stats is None:
             raw = molecule_properties(self.train_mols, self.cond_properties)
             self._cond_stats = (raw.mean(0), raw.std(0) + 1e-8)
         self._loaded = True
         log.info("molecules: %d train / %d test, %d atom types %s, n_max=%d",
-                 len(self.train_mols), len(self.test_mols), self.vocab.node_dim, self.vocab.atom_types, n_max)
+                 len(self.train_mols), len(self.test_mols), self._vocab.node_dim, self._vocab.atom_types, n_max)
 
     def _encodable(self, mols: list, smiles: list[str]) -> tuple[list, list[str], int]:
         if self.unknown_atoms != "skip":
@@ -174,38 +185,57 @@ class MoleculeModality(Modality):
         keep_m, keep_s, skipped = [], [], 0
         for m, s in zip(mols, smiles):
             try:
-                self.vocab.mol_to_graph(m, s)
+                self._vocab.mol_to_graph(m, s)
             except UnsupportedMolecule:
                 skipped += 1
                 continue
             keep_m.append(m)
             keep_s.append(s)
         if skipped:
-            warnings.warn(f"{self.source}: skipped {skipped} molecules with atom types outside {self.vocab.atom_types}")
+            warnings.warn(f"{self.source}: skipped {skipped} molecules with atom types outside {self._vocab.atom_types}")
         return keep_m, keep_s, skipped
+
+    def _need(self) -> None:
+        """Read the data only when the checkpoint did not pin what sampling needs (older checkpoints)."""
+        if not self._pinned():
+            self._load()
+
+    @property
+    def vocab(self) -> MolVocab:
+        self._need()
+        return self._vocab  # type: ignore[return-value]
+
+    @property
+    def sizes(self) -> SizeHistogram:
+        """The heavy-atom count histogram of the training molecules (index = count)."""
+        self._need()
+        return self._sizes  # type: ignore[return-value]
 
     @property
     def graph_layout(self) -> GraphLayout:
         """The flat layout (n_max, F, C) of this modality's tensors."""
-        self._load()
-        return self.layout_
+        return self.vocab.layout(self.sizes.max_size)
 
     def config(self) -> dict[str, Any]:
-        """Constructor options with the atom vocabulary pinned, so a checkpoint's network shape never
-        depends on re-deriving the vocabulary from data."""
-        self._load()
-        return {**super().config(), "atom_types": list(self.vocab.atom_types)}
+        """Constructor options with the vocabulary, size histogram and property scaling pinned, so a
+        checkpoint samples without the data set and never re-derives its network shape from data."""
+        out = {**super().config(), "atom_types": list(self.vocab.atom_types), "size_histogram": self.sizes.to_config()}
+        if self.cond_properties:
+            self._need()
+            mean, std = self._cond_stats  # type: ignore[misc]
+            out["cond_stats"] = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+        return out
 
     def _cond(self, mols: Sequence) -> Tensor | None:
         if not self.cond_properties:
             return None
+        self._need()
         mean, std = self._cond_stats  # type: ignore[misc]
         return torch.tensor((molecule_properties(mols, self.cond_properties) - mean) / std, dtype=torch.float32)
 
     def encode(self, mols: Sequence, smiles: Sequence[str] | None = None) -> Encoded:
         """RDKit Mols -> Encoded(x, mask, cond) in this modality's layout."""
-        self._load()
-        x, mask = self.vocab.encode(mols, self.layout_.n_max, smiles)
+        x, mask = self.vocab.encode(mols, self.graph_layout.n_max, smiles)
         return Encoded(x, mask, self._cond(mols))
 
     def dataset(self, split: str = "train") -> EncodedDataset:
@@ -221,17 +251,13 @@ class MoleculeModality(Modality):
     # -- model and sampling ----------------------------------------------------------------
 
     def backbone(self, **kwargs: Any) -> nn.Module:
-        self._load()
         kwargs = dict(kwargs)
         kwargs.setdefault("cond_dim", len(self.cond_properties))
-        L = self.layout_
+        L = self.graph_layout
         return build_backbone(L.n_max, L.node_dim, L.edge_dim, **kwargs)
 
-    SAMPLE_OPTIONS = ("num_nodes", "cond_target")
-
     def check_sample_options(self) -> None:
-        self._load()
-        _check_num_nodes(self.num_nodes, self.layout_.n_max)
+        _check_num_nodes(self.num_nodes, self.graph_layout.n_max)
         if not isinstance(self.cond_target, dict):
             raise ValueError(f"modality.cond_target must be a mapping {{property: value}}, got {self.cond_target!r}")
         unknown = sorted(set(self.cond_target) - set(self.cond_properties))
@@ -239,43 +265,31 @@ class MoleculeModality(Modality):
             raise ValueError(f"modality.cond_target names {unknown}, but the model is conditioned on "
                              f"{list(self.cond_properties) or 'no properties'}")
 
-    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+    def blank(self, num: int, generator: torch.Generator) -> Encoded:
         self.check_sample_options()
-        if self.num_nodes is not None:
-            n = torch.full((num,), int(self.num_nodes), dtype=torch.long)
-        else:
-            n = torch.multinomial(self.node_count_probs, num, replacement=True, generator=generator)
-        mask = self.layout_.mask(n)
+        n = _node_counts(self.num_nodes, self.sizes, num, generator)
+        L = self.graph_layout
+        mask = L.mask(n)
         cond = None
         if self.cond_properties:
             mean, std = self._cond_stats  # type: ignore[misc]
             row = [(self.cond_target[p] - mean[i]) / std[i] if p in self.cond_target else float("nan")
                    for i, p in enumerate(self.cond_properties)]
             cond = torch.tensor(row, dtype=torch.float32).expand(num, -1).clone()
-        return Encoded(torch.zeros(num, self.layout_.dim), mask, cond)
+        return Encoded(torch.zeros(num, L.dim), mask, cond)
 
-    def decode(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
-        """x, mask (B, dim) -> sanitized RDKit Mols, None where RDKit rejects the graph (no correction).
-
-        The corrected decodings are kept for :meth:`evaluate` (validity_corrected) and are
-        available through :meth:`decode_corrected`.
-        """
-        self._load()
+    def _raw(self, x: Tensor, mask: Tensor | None) -> list:
         if mask is None:
             mask = torch.ones_like(x)
-        graphs = decode_classes(self.layout_, x, mask)
-        raw = [self.vocab.graph_to_rwmol(a, b) for a, b in graphs]
-        from .encoding import sanitize_or_none
+        return [self.vocab.graph_to_rwmol(a, b) for a, b in decode_classes(self.graph_layout, x, mask)]
 
-        objects = [sanitize_or_none(rw) for rw in raw]
-        corrected = [correct_mol(rw, self.largest_fragment)[0] for rw in raw]
-        self._last_decoded = (objects, corrected)
-        return objects
+    def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
+        """x, mask (B, dim) -> sanitized RDKit Mols, None where RDKit rejects the graph (no correction)."""
+        return [sanitize_or_none(rw) for rw in self._raw(x, mask)]
 
     def decode_corrected(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
         """Like :meth:`decode`, with GDSS-style valency correction (and largest fragment)."""
-        self.decode(x, mask)
-        return list(self._last_decoded[1])  # type: ignore[index]
+        return [correct_mol(rw, self.largest_fragment)[0] for rw in self._raw(x, mask)]
 
     # -- output ----------------------------------------------------------------------------
 
@@ -289,22 +303,20 @@ class MoleculeModality(Modality):
                         summary["num_invalid"], summary["num_samples"], paths[-1])
         return paths
 
-    def evaluate(self, objects: Sequence[Any]) -> dict[str, float]:
-        """Metrics vs the test split (novelty vs the training split); see :mod:`.metrics`."""
+    def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
+        """Metrics vs the test split (novelty vs the training split); see :mod:`.metrics`.
+
+        With ``samples`` (the generated tensors), validity after GDSS's valency correction too.
+        """
         from .metrics import molecule_metrics
 
         self._load()
-        corrected = None
-        if self._last_decoded is not None:
-            objs, corr = self._last_decoded
-            if len(objs) == len(objects) and all(a is b for a, b in zip(objs, objects)):
-                corrected = corr
+        corrected = None if samples is None else self.decode_corrected(samples.x, samples.mask)
         res = molecule_metrics(objects, self.train_smiles, self.test_mols, self.test_smiles,
-                               corrected=corrected, with_fcd=self.use_fcd, with_nspdk=self.use_nspdk)
-        self.notes = [v for k, v in res.items() if k.endswith("_note")]
-        for n in self.notes:
-            log.info(n)
-        return {k: float(v) for k, v in res.items() if not k.endswith("_note")}
+                               corrected=corrected, with_fcd=self.use_fcd, with_nspdk=self.use_nspdk,
+                               ref_fragments=True)
+        notes = [v for k, v in res.items() if k.endswith("_note")]
+        return Evaluation({k: float(v) for k, v in res.items() if not k.endswith("_note")}, notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,6 +324,7 @@ class MoleculeModality(Modality):
 # --------------------------------------------------------------------------------------------
 
 
+@register_modality("graphs")
 class GraphModality(Modality):
     """Generic undirected graphs (adjacency only): community_small, ego_small, grid.
 
@@ -321,35 +334,63 @@ class GraphModality(Modality):
     size); data (extra keyword arguments for the generator, e.g. {num: 100} or for grid
     {min_side: 4, max_side: 6}); orbit_kernel ('gaussian' as GDSS, or 'gaussian_tv');
     remove_isolates (drop isolated nodes of decoded graphs, as GDSS's adjs_to_graphs does for
-    its padded adjacencies; off by default since the mask already fixes the size).
+    its padded adjacencies; off by default since the mask already fixes the size);
+    size_histogram (pinned by :meth:`config`, with max_nodes, so a checkpoint samples without the data).
     """
+
+    SAMPLE_OPTIONS = ("num_nodes",)
 
     def __init__(self, dataset: str = "community_small", max_nodes: int | None = None, seed: int = 0,
                  test_fraction: float = 0.2, num_nodes: int | None = None, data: dict | None = None,
-                 orbit_kernel: str = "gaussian", remove_isolates: bool = False, nspdk: bool = True):
-        from .data import load_graphs, split_graphs
-
-        self.dataset_name, self.seed = dataset, seed
-        graphs = load_graphs(dataset, seed=seed, **(data or {}))
-        if not graphs:
-            raise ValueError(f"graph data set {dataset!r} is empty")
-        self.train_graphs, self.test_graphs = split_graphs(graphs, test_fraction)
-        largest = max(g.number_of_nodes() for g in graphs)
-        n_max = max_nodes or largest
-        if largest > n_max:
-            raise ValueError(f"{dataset}: graphs have up to {largest} nodes but max_nodes={n_max}")
-        self.layout_ = GraphLayout(n_max, 0, 1)
-        counts = np.bincount([g.number_of_nodes() for g in self.train_graphs], minlength=n_max + 1)
-        self.node_count_probs = torch.tensor(counts / counts.sum(), dtype=torch.float64)
+                 orbit_kernel: str = "gaussian", remove_isolates: bool = False, nspdk: bool = True,
+                 size_histogram: Sequence[int] | None = None):
+        self.dataset_name, self.seed, self.test_fraction, self.data = dataset, seed, test_fraction, dict(data or {})
+        self.max_nodes = max_nodes
         self.num_nodes, self.orbit_kernel = num_nodes, orbit_kernel
         self.remove_isolates, self.use_nspdk = remove_isolates, nspdk
         self.last_write_summary: dict[str, Any] | None = None
-        self.notes: list[str] = []
+        self._graphs: tuple[list, list] | None = None
+        self._sizes = SizeHistogram(size_histogram) if size_histogram else None
+        if self._sizes is None:
+            self._load()
+
+    def _load(self) -> tuple[list, list]:
+        if self._graphs is None:
+            from .graph_sources import load_graphs, split_graphs
+
+            graphs = load_graphs(self.dataset_name, seed=self.seed, **self.data)
+            if not graphs:
+                raise ValueError(f"graph data set {self.dataset_name!r} is empty")
+            train, test = split_graphs(graphs, self.test_fraction)
+            largest = max(g.number_of_nodes() for g in graphs)
+            n_max = self.max_nodes or largest
+            if largest > n_max:
+                raise ValueError(f"{self.dataset_name}: graphs have up to {largest} nodes but max_nodes={n_max}")
+            self.max_nodes = n_max
+            if self._sizes is None:
+                self._sizes = SizeHistogram.from_sizes([g.number_of_nodes() for g in train], n_max)
+            self._graphs = (train, test)
+        return self._graphs
+
+    @property
+    def train_graphs(self) -> list:
+        return self._load()[0]
+
+    @property
+    def test_graphs(self) -> list:
+        return self._load()[1]
+
+    @property
+    def sizes(self) -> SizeHistogram:
+        return self._sizes  # type: ignore[return-value]
 
     @property
     def graph_layout(self) -> GraphLayout:
         """The flat layout (n_max, F = 0, C = 1) of this modality's tensors."""
-        return self.layout_
+        return GraphLayout(self.sizes.max_size, 0, 1)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "max_nodes": self.sizes.max_size, "size_histogram": self.sizes.to_config()}
 
     def encode(self, graphs: Sequence) -> Encoded:
         """networkx graphs -> Encoded(x, mask) (nodes taken in each graph's node order)."""
@@ -358,7 +399,7 @@ class GraphModality(Modality):
             idx = {v: i for i, v in enumerate(g.nodes())}
             node_cls.append([0] * g.number_of_nodes())
             edges.append([(idx[u], idx[v], 1) for u, v in g.edges() if u != v])
-        x, mask = encode_classes(self.layout_, node_cls, edges)
+        x, mask = encode_classes(self.graph_layout, node_cls, edges)
         return Encoded(x, mask)
 
     def dataset(self, split: str = "train") -> EncodedDataset:
@@ -368,29 +409,25 @@ class GraphModality(Modality):
         return EncodedDataset(enc.x, enc.mask)
 
     def backbone(self, **kwargs: Any) -> nn.Module:
-        L = self.layout_
+        L = self.graph_layout
         return build_backbone(L.n_max, L.node_dim, L.edge_dim, **kwargs)
 
-    SAMPLE_OPTIONS = ("num_nodes",)
-
     def check_sample_options(self) -> None:
-        _check_num_nodes(self.num_nodes, self.layout_.n_max)
+        _check_num_nodes(self.num_nodes, self.graph_layout.n_max)
 
-    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+    def blank(self, num: int, generator: torch.Generator) -> Encoded:
         self.check_sample_options()
-        if self.num_nodes is not None:
-            n = torch.full((num,), int(self.num_nodes), dtype=torch.long)
-        else:
-            n = torch.multinomial(self.node_count_probs, num, replacement=True, generator=generator)
-        return Encoded(torch.zeros(num, self.layout_.dim), self.layout_.mask(n))
+        n = _node_counts(self.num_nodes, self.sizes, num, generator)
+        L = self.graph_layout
+        return Encoded(torch.zeros(num, L.dim), L.mask(n))
 
-    def decode(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
+    def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
         import networkx as nx
 
         if mask is None:
             mask = torch.ones_like(x)
         out = []
-        for _, adj in decode_classes(self.layout_, x, mask):
+        for _, adj in decode_classes(self.graph_layout, x, mask):
             g = nx.Graph()
             g.add_nodes_from(range(adj.shape[0]))
             g.add_edges_from(zip(*np.nonzero(np.triu(adj, 1))))
@@ -410,15 +447,13 @@ class GraphModality(Modality):
             log.info(note)
         return paths
 
-    def evaluate(self, objects: Sequence[Any]) -> dict[str, float]:
+    def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
         """GDSS MMDs (degree, cluster, orbit, spectral; nspdk if EDeN is installed) vs the test split."""
         from .metrics import graph_metrics
 
         graphs = [g for g in objects if g is not None]
         res = graph_metrics(graphs, self.test_graphs, orbit_kernel=self.orbit_kernel, with_nspdk=self.use_nspdk)
-        self.notes = [v for k, v in res.items() if k.endswith("_note")]
-        for n in self.notes:
-            log.info(n)
+        notes = [v for k, v in res.items() if k.endswith("_note")]
         out = {k: float(v) for k, v in res.items() if not k.endswith("_note")}
         out["num_invalid"] = float(len(objects) - len(graphs))
-        return out
+        return Evaluation(out, notes)

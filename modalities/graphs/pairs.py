@@ -14,7 +14,7 @@ from torch import Tensor
 
 class PairIndex:
     """Index of the pairs i < j of n nodes, in ``torch.triu_indices`` order (also the order of the
-    edge block of the flat graph layout, :class:`~modalities.graphs.encoding.GraphLayout`).
+    edge block of the flat graph layout, :class:`~modalities.graphs.flat.GraphLayout`).
 
     to_pairs (B, n, n, ...) -> (B, P, ...); to_full (B, P, ...) -> (B, n, n, ...) symmetric with a
     zero diagonal; node_sum (B, P, C) -> (B, n, C), Σ_{j≠i} p_ij; outer (B, n, C) gathers

@@ -7,9 +7,12 @@ writer returns a summary with the number written and the number invalid, and a s
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
+
+from pfgm_core.atomic import atomic_write, atomic_write_text
 
 MOL_FORMATS = (".smi", ".sdf", ".png")
 GRAPH_FORMATS = (".txt", ".edgelist", ".png")
@@ -23,10 +26,10 @@ def _summary(objects: Sequence[Any], kind: str) -> dict[str, Any]:
 
 def write_smiles(mols: Sequence[Any], path: Path) -> int:
     """One canonical SMILES per line for the valid molecules. Returns the number written."""
-    from .encoding import canonical_smiles
+    from .mol_repair import canonical_smiles
 
     lines = [canonical_smiles(m) for m in mols if m is not None]
-    path.write_text("".join(s + "\n" for s in lines))
+    atomic_write_text(path, "".join(s + "\n" for s in lines))
     return len(lines)
 
 
@@ -36,7 +39,8 @@ def write_sdf(mols: Sequence[Any], path: Path) -> int:
     from rdkit.Chem import AllChem
 
     n = 0
-    with Chem.SDWriter(str(path)) as w:
+    buf = io.StringIO()
+    with Chem.SDWriter(buf) as w:
         for i, m in enumerate(mols):
             if m is None:
                 continue
@@ -45,6 +49,7 @@ def write_sdf(mols: Sequence[Any], path: Path) -> int:
             m.SetProp("_Name", f"sample_{i}")
             w.write(m)
             n += 1
+    atomic_write_text(path, buf.getvalue())
     return n
 
 
@@ -57,7 +62,7 @@ def write_mol_grid(mols: Sequence[Any], path: Path, mols_per_row: int = 8, max_m
         return 0
     img = Draw.MolsToGridImage([m for _, m in items], molsPerRow=mols_per_row, subImgSize=(200, 200),
                                legends=[f"#{i}" for i, _ in items])
-    img.save(str(path))
+    atomic_write(path, lambda f: img.save(f, format="PNG"))
     return len(items)
 
 
@@ -88,17 +93,17 @@ def write_molecules(mols: Sequence[Any], out: Path) -> tuple[list[Path], dict[st
                 continue
         paths.append(p)
     summary["files"] = [str(p) for p in paths]
-    side.write_text(json.dumps(summary, indent=2))
+    atomic_write_text(side, json.dumps(summary, indent=2))
     return paths + [side], summary
 
 
 def write_edge_lists(graphs: Sequence[Any], path: Path) -> int:
     """All graphs in one text file: a '# graph i: n nodes, m edges' line, then one 'u v' line per edge."""
-    with open(path, "w") as f:
-        for i, g in enumerate(graphs):
-            f.write(f"# graph {i}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges\n")
-            for u, v in sorted(g.edges()):
-                f.write(f"{u} {v}\n")
+    lines = []
+    for i, g in enumerate(graphs):
+        lines.append(f"# graph {i}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges\n")
+        lines.extend(f"{u} {v}\n" for u, v in sorted(g.edges()))
+    atomic_write_text(path, "".join(lines))
     return len(graphs)
 
 
@@ -142,7 +147,7 @@ def write_graph_png(graphs: Sequence[Any], path: Path, max_graphs: int = 16) -> 
         nx.draw(g, pos=nx.spring_layout(g, seed=0), ax=ax, node_size=30, width=0.8)
         ax.set_title(f"#{i}: n={g.number_of_nodes()}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"))
     plt.close(fig)
     return True
 
@@ -173,5 +178,5 @@ def write_graphs(graphs: Sequence[Any], out: Path) -> tuple[list[Path], dict[str
             write_edge_lists(valid, p)
         paths.append(p)
     summary["files"] = [str(p) for p in paths]
-    side.write_text(json.dumps(summary, indent=2))
+    atomic_write_text(side, json.dumps(summary, indent=2))
     return paths + [side], summary

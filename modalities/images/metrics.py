@@ -14,11 +14,8 @@ The classifier is trained once (a few seconds on a CPU) and cached under ``$PFGM
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..shared.cached_model import cached_model
+from ..shared.frechet import feature_frechet_distance, precision_recall
 from .data import load_digits_split
 
 #: bump when the classifier's architecture or training changes, so stale caches are not loaded
@@ -63,12 +62,6 @@ class DigitsClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def cache_dir() -> Path:
-    """Where the toolkit caches things it builds itself: ``$PFGM_CACHE`` or ``~/.cache/pfgm``."""
-    env = os.environ.get("PFGM_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "pfgm"
-
-
 def _random_shift(x: Tensor, generator: torch.Generator) -> Tensor:
     """Shift each image by up to one pixel (background -1 fills in): cheap augmentation. (B,1,8,8)."""
     b, _, h, w = x.shape
@@ -89,20 +82,19 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
     return acc
 
 
-def train_digits_classifier(epochs: int = 15, batch_size: int = 64, lr: float = 2e-3, seed: int = 0) -> DigitsClassifier:
-    """Train the classifier on the digits train split (~1,500 images; a few seconds on a CPU).
+def _fit(model: DigitsClassifier, epochs: int = 15, batch_size: int = 64, lr: float = 2e-3, seed: int = 0) -> dict:
+    """Train ``model`` on the digits train split (~1,500 images; a few seconds on a CPU); {"test_accuracy": …}.
 
     Deterministic for a given seed; the global RNG state is left untouched.
     """
     x, y = load_digits_split("train", **CLASSIFIER_SPLIT)
     xt, yt = load_digits_split("test", **CLASSIFIER_SPLIT)
     g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * math.ceil(len(x) / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # weight init and dropout
-        model = DigitsClassifier()
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        steps = epochs * math.ceil(len(x) / batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+        torch.manual_seed(seed)  # dropout
         model.train()
         for _ in range(epochs):
             for idx in torch.randperm(len(x), generator=g).split(batch_size):
@@ -113,55 +105,30 @@ def train_digits_classifier(epochs: int = 15, batch_size: int = 64, lr: float = 
                 sched.step()
     model.eval()
     model.test_accuracy = accuracy(model, xt, yt)
+    return {"test_accuracy": model.test_accuracy}
+
+
+def _build(seed: int = 0) -> DigitsClassifier:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # weight init
+        return DigitsClassifier()
+
+
+def train_digits_classifier(seed: int = 0) -> DigitsClassifier:
+    """A freshly trained classifier (not cached)."""
+    model = _build(seed)
+    _fit(model, seed=seed)
     return model
-
-
-def _cache_path(root: Path) -> Path:
-    key = f"v{CLASSIFIER_VERSION}|{FEATURE_DIM}|{sorted(CLASSIFIER_SPLIT.items())}"
-    return root / f"digits_classifier_{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
-
-
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)  # readers see the old file or the complete new one, never half of it
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_digits_classifier(cache: str | os.PathLike | None = None, retrain: bool = False, verbose: bool = False) -> DigitsClassifier:
     """The cached digits classifier (eval mode), training and caching it first if needed.
 
-    ``cache``: the cache folder (default :func:`cache_dir`). An unreadable cache file is replaced.
+    ``cache``: the cache folder (default ``$PFGM_CACHE`` or ``~/.cache/pfgm``). An unreadable cache file is replaced.
     """
-    path = _cache_path(Path(cache).expanduser() if cache is not None else cache_dir())
-    if path.exists() and not retrain:
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            model = DigitsClassifier(int(blob["feature_dim"]))
-            model.load_state_dict(blob["state_dict"])
-            model.test_accuracy = float(blob["test_accuracy"])
-            return model.eval()
-        except Exception as e:  # corrupt or foreign file: rebuild it rather than fail evaluation
-            if verbose:
-                print(f"pfgm: ignoring unreadable classifier cache {path} ({type(e).__name__}: {e})")
-    t0 = time.perf_counter()
-    model = train_digits_classifier()
-    secs = time.perf_counter() - t0
-    if verbose:
-        print(f"pfgm: trained digits classifier in {secs:.1f} s, test accuracy {model.test_accuracy:.4f} → {path}")
-    blob = {
-        "state_dict": model.state_dict(),
-        "feature_dim": FEATURE_DIM,
-        "test_accuracy": model.test_accuracy,
-        "train_seconds": secs,
-        "version": CLASSIFIER_VERSION,
-    }
-    _atomic_torch_save(blob, path)
+    key = {"version": CLASSIFIER_VERSION, "feature_dim": FEATURE_DIM, "split": CLASSIFIER_SPLIT}
+    model, info = cached_model("digits_classifier", key, _build, _fit, cache_dir=cache, retrain=retrain, verbose=verbose)
+    model.test_accuracy = float(info["test_accuracy"])
     return model
 
 
@@ -179,75 +146,6 @@ def classifier_outputs(model: DigitsClassifier, x: Tensor, batch_size: int = 102
 
 # ----------------------------------------------------------------------------------------------
 # metrics
-
-
-def gaussian_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Features (M, F), M ≥ 2 → mean (F,) and unbiased covariance (F, F)."""
-    feats = np.asarray(feats, dtype=np.float64)
-    if feats.ndim != 2 or feats.shape[0] < 2:
-        raise ValueError(f"need features shaped (M >= 2, F), got {feats.shape}")
-    return feats.mean(0), np.cov(feats, rowvar=False).reshape(feats.shape[1], feats.shape[1])
-
-
-def _psd_sqrt(a: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a symmetric PSD matrix via eigh (round-off negatives clipped to 0)."""
-    w, v = np.linalg.eigh((a + a.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-
-
-def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
-    """Fréchet (2-Wasserstein²) distance of N(mu1, cov1) and N(mu2, cov2). mu (F,), cov (F, F).
-
-    ‖mu1 − mu2‖² + tr(cov1) + tr(cov2) − 2 tr((cov1 cov2)^½). The last trace is computed as
-    Σ √λ of the symmetric PSD matrix cov1^½ cov2 cov1^½ (same eigenvalues as cov1 cov2), which
-    avoids sqrtm's complex round-off on the non-symmetric product.
-    """
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    cov1, cov2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
-    if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != mu1.shape * 2:
-        raise ValueError(f"shape mismatch: mu {mu1.shape}/{mu2.shape}, cov {cov1.shape}/{cov2.shape}")
-    s1 = _psd_sqrt(cov1)
-    m = s1 @ cov2 @ s1
-    tr_cross = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
-    d = float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * tr_cross)
-    return max(d, 0.0)  # exact value is ≥ 0; round-off can dip just below
-
-
-def feature_frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance of Gaussians fitted to feature sets a (M, F) and b (K, F)."""
-    return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
-
-
-def _pairwise(a: Tensor, b: Tensor) -> Tensor:
-    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")  # exact, no ‖a‖²+‖b‖² cancellation
-
-
-def knn_radii(feats: np.ndarray, k: int = 3, chunk: int = 1024) -> np.ndarray:
-    """Distance from each point of feats (M, F) to its k-th nearest other point → (M,). Needs M > k."""
-    x = torch.as_tensor(np.asarray(feats, np.float64))
-    if x.shape[0] <= k:
-        raise ValueError(f"k-NN radii with k={k} need more than {k} points, got {x.shape[0]}")
-    # the (k+1)-th smallest distance in a row skips the point itself (distance 0)
-    return torch.cat([_pairwise(c, x).kthvalue(k + 1, dim=1).values for c in x.split(chunk)]).numpy()
-
-
-def _coverage(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, chunk: int = 1024) -> float:
-    """Share of points (M, F) inside at least one ball (centres (K, F), radii (K,))."""
-    p, c, r = (torch.as_tensor(np.asarray(a, np.float64)) for a in (points, centres, radii))
-    inside = [(_pairwise(part, c) <= r[None, :]).any(dim=1) for part in p.split(chunk)]
-    return torch.cat(inside).double().mean().item()
-
-
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
-    """k-NN precision and recall (Kynkäänniemi et al. 2019). real (M, F), fake (K, F), both > k points.
-
-    precision: share of fake points within the k-NN ball of some real point (fidelity);
-    recall: share of real points within the k-NN ball of some fake point (coverage).
-    """
-    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
-    precision = _coverage(fake, real, knn_radii(real, k))
-    recall = _coverage(real, fake, knn_radii(fake, k))
-    return precision, recall
 
 
 def confident_fraction(logits: Tensor, threshold: float = 0.9) -> float:

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..base import Encoded, EncodedDataset, Modality, register_modality
+from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
 from .data import DIGITS_SHAPE, load_digits_all, load_image_folder, split_indices
-from .unet import UNet
+from ..shared.unet import UNet
 from .writers import write_images
 
 DATASETS = ("digits", "folder")
@@ -184,7 +184,7 @@ class ImageModality(Modality):
     def check_sample_options(self) -> None:
         self._label_index()
 
-    def layout(self, num: int, generator: torch.Generator) -> Encoded:
+    def blank(self, num: int, generator: torch.Generator) -> Encoded:
         """``num`` zero images (num, C, H, W); with class_cond, labels (num,): ``label`` if set, else drawn
         uniformly with ``generator`` (drawn either way, so the noise of sample i does not depend on it)."""
         dev = generator.device
@@ -197,7 +197,7 @@ class ImageModality(Modality):
                 cond = torch.full_like(cond, label)
         return Encoded(x, None, cond)
 
-    def decode(self, x: Tensor, mask: Tensor | None = None) -> list[np.ndarray]:
+    def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[np.ndarray]:
         """x (B, C, H, W) → B uint8 arrays (H, W, C); values are clamped to [-1, 1] first."""
         u8 = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return list(u8.permute(0, 2, 3, 1).cpu().numpy())
@@ -206,17 +206,17 @@ class ImageModality(Modality):
         """grid.png + 000000.png… + samples.npz into a folder, or one .png grid / .npz file."""
         return write_images(objects, out)
 
-    def evaluate(self, objects: Sequence[Any]) -> dict[str, float]:
-        """Digits: digits_fd, digits_fd_floor, precision, recall, confident_fraction. Folders: {}."""
+    def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
+        """Digits: digits_fd, digits_fd_floor, precision, recall, confident_fraction. Folders: none (with a note)."""
         if self.dataset_name != "digits":
-            return {}
+            return Evaluation(notes=["image folders have no offline scorer network; no metrics computed"])
         from .metrics import evaluate_digits
 
         arrays = [np.asarray(o) for o in objects if o is not None]
         bad = [a.shape for a in arrays if a.shape != (8, 8, 1)]
         if bad:
             raise ValueError(f"digits metrics need 8×8×1 images, got {bad[0]}")
-        samples = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0 if arrays else torch.zeros(0, 1, 8, 8)
+        images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0 if arrays else torch.zeros(0, 1, 8, 8)
         train, _ = self.split("train")
         test, _ = self.split("test")
-        return evaluate_digits(samples, train, test)
+        return Evaluation(evaluate_digits(images, train, test))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
+
+from pfgm_core.atomic import atomic_write
 
 FILE_FORMATS = (".png", ".npz")
 
@@ -46,31 +47,18 @@ def make_grid(images: np.ndarray, ncols: int | None = None, padding: int = 2, pa
     return grid
 
 
-def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_png(array: np.ndarray, path: Path) -> Path:
     """Save one uint8 image (H, W, 1 or 3) as a PNG (grayscale or RGB)."""
     from PIL import Image
 
     img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-    _atomic_write(path, lambda f: img.save(f, format="PNG"))
+    atomic_write(path, lambda f: img.save(f, format="PNG"))
     return path
 
 
 def save_npz(images: np.ndarray, path: Path, **extra: np.ndarray) -> Path:
     """Save images (B, H, W, C) uint8 under key ``images`` (plus any ``extra`` arrays) as a compressed .npz."""
-    _atomic_write(path, lambda f: np.savez_compressed(f, images=images, **extra))  # type: ignore[arg-type]
+    atomic_write(path, lambda f: np.savez_compressed(f, images=images, **extra))  # type: ignore[arg-type]
     return path
 
 

@@ -1,12 +1,10 @@
-"""Molecule and graph data sets: SMILES/CSV/SDF files, RDKit's NCI set, MOSES, QM9, ZINC250k, synthetic graphs.
+"""Molecule data sets: SMILES/CSV/SDF files, RDKit's NCI set, MOSES, QM9, ZINC250k.
 
-Molecule loaders return a :class:`MoleculeSet` (RDKit Mols, their SMILES, and a :class:`LoadReport`
-that counts everything skipped: unparsable records with their line numbers, molecules above
-``max_atoms``, molecules the graph encoding cannot carry). Nothing is dropped silently: every
-skip is counted, and a warning names the file and the first offending lines.
-
-Generic graph generators follow the GDSS/GraphRNN protocols with an explicit seed
-(numpy ``default_rng``), so the same seed always gives the same graphs.
+Loaders return a :class:`MoleculeSet` (RDKit Mols, their SMILES, and the shared
+:class:`~modalities.shared.records.LoadReport` that counts everything skipped: unparsable records
+with their line numbers, molecules above ``max_atoms``, molecules the graph encoding cannot carry).
+Nothing is dropped silently: every skip is counted, and a warning names the file and the first
+offending lines.
 """
 
 from __future__ import annotations
@@ -14,71 +12,18 @@ from __future__ import annotations
 import csv
 import gzip
 import importlib.util
-import io
 import logging
 import os
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..shared.paths import data_root
+from ..shared.records import LoadReport, numbered_lines
+
 log = logging.getLogger(__name__)
-
-class DataLoadWarning(UserWarning):
-    """Records were skipped while loading (the message says how many and where)."""
-
-
-#: how many offending line numbers a report keeps
-MAX_REPORTED_LINES = 5
-
-DEFAULT_DATA_ROOT = os.environ.get("PFGM_DATA", os.path.join(os.path.expanduser("~"), ".cache", "pfgm"))
-
-
-# --------------------------------------------------------------------------------------------
-# Reports
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LoadReport:
-    """What a molecule loader read and skipped. Line numbers are 1-based (records for SDF)."""
-
-    source: str
-    records: int = 0
-    kept: int = 0
-    unparsable: int = 0
-    unparsable_lines: list[int] = field(default_factory=list)
-    too_large: int = 0
-    unsupported: int = 0  # radicals, dative bonds, ... (what the encoding cannot carry)
-    unsupported_examples: list[str] = field(default_factory=list)
-    header: bool = False
-
-    def add_unparsable(self, line_no: int) -> None:
-        self.unparsable += 1
-        if len(self.unparsable_lines) < MAX_REPORTED_LINES:
-            self.unparsable_lines.append(line_no)
-
-    def add_unsupported(self, why: str) -> None:
-        self.unsupported += 1
-        if len(self.unsupported_examples) < MAX_REPORTED_LINES:
-            self.unsupported_examples.append(why)
-
-    def summary(self) -> str:
-        parts = [f"{self.source}: kept {self.kept} of {self.records} records"]
-        if self.unparsable:
-            parts.append(f"{self.unparsable} unparsable (lines {', '.join(map(str, self.unparsable_lines))}"
-                         f"{', ...' if self.unparsable > len(self.unparsable_lines) else ''})")
-        if self.too_large:
-            parts.append(f"{self.too_large} above max_atoms")
-        if self.unsupported:
-            parts.append(f"{self.unsupported} not encodable (e.g. {self.unsupported_examples[0]})")
-        return "; ".join(parts)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 @dataclass
 class MoleculeSet:
@@ -96,13 +41,10 @@ class MoleculeSet:
 # Reading records
 # --------------------------------------------------------------------------------------------
 
+#: skip reasons in a molecule LoadReport
+UNPARSABLE, TOO_LARGE, NOT_ENCODABLE = "unparsable", "above max_atoms", "not encodable"
+
 _HEADER_WORDS = {"smiles", "smile", "canonical_smiles", "smiles1", "mol", "molecule", "structure"}
-
-
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
 
 
 def read_smiles_records(
@@ -119,25 +61,23 @@ def read_smiles_records(
     """
     from rdkit import Chem
 
-    from .encoding import rdkit_quiet
+    from .mol_repair import rdkit_quiet
 
     p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"SMILES file not found: {p}")
     suffixes = [s.lower() for s in p.suffixes if s.lower() != ".gz"]
     kind = suffixes[-1] if suffixes else ".smi"
     rows: list[tuple[int, list[str]]] = []
-    with _open_text(p) as f:
-        if kind in (".csv", ".tsv"):
-            delim = delimiter or ("\t" if kind == ".tsv" else ",")
-            for i, row in enumerate(csv.reader(f, delimiter=delim), start=1):
-                if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#"):
-                    rows.append((i, [c.strip() for c in row]))
+    csv_delim = (delimiter or ("\t" if kind == ".tsv" else ",")) if kind in (".csv", ".tsv") else None
+    for i, line in numbered_lines(p, "SMILES file"):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        if csv_delim is not None:
+            row = next(csv.reader([line], delimiter=csv_delim), [])
+            if row and any(c.strip() for c in row):
+                rows.append((i, [c.strip() for c in row]))
         else:
-            for i, line in enumerate(f, start=1):
-                s = line.strip()
-                if s and not s.startswith("#"):
-                    rows.append((i, s.split(delimiter) if delimiter else s.split()))
+            rows.append((i, s.split(delimiter) if delimiter else s.split()))
     if not rows:
         raise ValueError(f"{p}: file is empty (no SMILES records)")
 
@@ -182,15 +122,15 @@ def parse_smiles_records(records: Iterable[tuple[int, str]], report: LoadReport)
     """(line, SMILES) -> (Mol, SMILES) for those RDKit parses; failures go into ``report``."""
     from rdkit import Chem
 
-    from .encoding import rdkit_quiet
+    from .mol_repair import rdkit_quiet
 
     for line_no, smi in records:
-        report.records += 1
+        report.seen()
         # the report counts failures; RDKit's own messages would flood the log
         with rdkit_quiet():
             mol = Chem.MolFromSmiles(smi) if smi else None
         if mol is None:
-            report.add_unparsable(line_no)
+            report.skip(UNPARSABLE, line=line_no)
             continue
         yield mol, smi
 
@@ -198,23 +138,25 @@ def parse_smiles_records(records: Iterable[tuple[int, str]], report: LoadReport)
 def filter_molecules(pairs: Iterable[tuple[object, str]], report: LoadReport, max_atoms: int | None,
                      limit: int | None = None) -> MoleculeSet:
     """Keep molecules with ≤ max_atoms heavy atoms that the graph encoding can carry; count the rest."""
-    from .encoding import canonical_smiles
+    from .mol_repair import canonical_smiles
 
     mols, smiles = [], []
     for mol, smi in pairs:
         if max_atoms is not None and mol.GetNumHeavyAtoms() > max_atoms:
-            report.too_large += 1
+            report.skip(TOO_LARGE)
             continue
         why = encodability_problem(mol)
         if why:
-            report.add_unsupported(f"{smi}: {why}")
+            report.skip(NOT_ENCODABLE, record=f"{smi}: {why}")
             continue
         mols.append(mol)
         smiles.append(canonical_smiles(mol))
         if limit is not None and len(mols) >= limit:
             break
     report.kept = len(mols)
-    _announce(report)
+    if report.kept == 0:
+        raise ValueError(f"{report.source}: no usable molecules ({report.summary()})")
+    report.warn()
     return MoleculeSet(mols, smiles, report)
 
 
@@ -227,14 +169,6 @@ def encodability_problem(mol) -> str | None:
         if str(b.GetBondType()) not in ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"):
             return f"{b.GetBondType()} bond"
     return None
-
-
-def _announce(report: LoadReport) -> None:
-    if report.kept == 0:
-        raise ValueError(f"{report.source}: no usable molecules ({report.summary()})")
-    if report.unparsable or report.unsupported:
-        warnings.warn(report.summary(), DataLoadWarning, stacklevel=2)
-    log.info(report.summary())
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,7 +198,7 @@ def load_sdf(path: str | os.PathLike, max_atoms: int | None = 20, limit: int | N
     """Molecules from an SDF file (optionally .gz); record numbers of unreadable entries are reported."""
     from rdkit import Chem
 
-    from .encoding import rdkit_quiet
+    from .mol_repair import rdkit_quiet
 
     p = Path(path)
     if not p.exists():
@@ -285,9 +219,9 @@ def load_sdf(path: str | os.PathLike, max_atoms: int | None = 20, limit: int | N
                     except StopIteration:
                         break
                 i += 1
-                report.records += 1
+                report.seen()
                 if mol is None:
-                    report.add_unparsable(i)
+                    report.skip(UNPARSABLE, line=i)
                     continue
                 yield mol, Chem.MolToSmiles(mol)
 
@@ -329,7 +263,7 @@ def load_qm9(root: str | os.PathLike | None = None, max_atoms: int | None = 9, l
         from torch_geometric.datasets import QM9
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("QM9 needs torch_geometric: pip install torch-geometric") from e
-    root = Path(root or os.path.join(DEFAULT_DATA_ROOT, "qm9"))
+    root = Path(root or data_root() / "qm9")
     ds = QM9(str(root))
     smiles = getattr(ds._data, "smiles", None)
     if smiles is None:
@@ -362,7 +296,7 @@ def zinc_graph_to_smiles(atom_idx: Sequence[int], edge_index: np.ndarray, bond_i
     """One torch_geometric ZINC graph (atom tokens, edges, bond classes 1/2/3) -> SMILES, or None."""
     from rdkit import Chem
 
-    from .encoding import _bond_types, sanitize_or_none
+    from .mol_repair import bond_types as _bond_types, sanitize_or_none
 
     rw = Chem.RWMol()
     for a in atom_idx:
@@ -391,7 +325,7 @@ def load_zinc250k(root: str | os.PathLike | None = None, split: str = "train", m
         from torch_geometric.datasets import ZINC
     except ImportError as e:  # pragma: no cover
         raise ImportError("ZINC250k needs torch_geometric: pip install torch-geometric") from e
-    root = Path(root or os.path.join(DEFAULT_DATA_ROOT, "zinc"))
+    root = Path(root or data_root() / "zinc")
     ds = ZINC(str(root), subset=False, split=split)
     report = LoadReport(source=f"ZINC250k/{split} ({root})")
 
@@ -425,154 +359,3 @@ def load_molecules(source: str = "nci", path: str | os.PathLike | None = None, c
     if s in ("zinc", "zinc250k"):
         return load_zinc250k(root, split, max_atoms, limit)
     raise ValueError(f"unknown molecule source {source!r}; use nci, smiles, csv, sdf, moses, qm9 or zinc250k")
-
-
-# --------------------------------------------------------------------------------------------
-# Generic graphs (networkx)
-# --------------------------------------------------------------------------------------------
-
-
-def community_graph(size: int, rng: np.random.Generator, p_intra: float = 0.7, p_inter: float = 0.05):
-    """One GDSS community-small graph with ``size // 2 * 2`` nodes.
-
-    Two communities, each ``gnp_random_graph(size // 2, p_intra, seed=i)`` for i = 0, 1 (so for a
-    given size the communities are always the same graphs), joined by bridges: every cross pair
-    independently with probability p_inter · 2 / (size // 2), and one bridge between the first
-    nodes of the two communities when none was drawn.
-    """
-    import networkx as nx
-
-    c = size // 2
-    g = nx.disjoint_union_all([nx.gnp_random_graph(c, p_intra, seed=i) for i in range(2)])
-    comps = [sorted(cc) for cc in sorted(nx.connected_components(g), key=min)]
-    p_bridge = p_inter * 2 / c
-    for a in range(len(comps)):
-        for b in range(a + 1, len(comps)):
-            added = False
-            for u in comps[a]:
-                for v in comps[b]:
-                    if rng.random() < p_bridge:
-                        g.add_edge(u, v)
-                        added = True
-            if not added:
-                g.add_edge(comps[a][0], comps[b][0])
-    return g
-
-
-def community_small(num: int = 100, seed: int = 0, min_nodes: int = 12, max_nodes: int = 20):
-    """GDSS/GraphRNN community-small: sizes uniform in [12, 20], halved per community (so 12–20, even)."""
-    rng = np.random.default_rng(seed)
-    return [community_graph(int(rng.integers(min_nodes, max_nodes + 1)), rng) for _ in range(num)]
-
-
-def community_small_from_spec(lines: Iterable[str]):
-    """Graphs from 'SIZE:u-v,u-v' lines (the format of a community-small description file)."""
-    import networkx as nx
-
-    graphs = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        size_s, _, bridges = line.partition(":")
-        c = int(size_s) // 2
-        g = nx.disjoint_union_all([nx.gnp_random_graph(c, 0.7, seed=i) for i in range(2)])
-        for e in filter(None, bridges.split(",")):
-            u, v = e.split("-")
-            g.add_edge(int(u), int(v))
-        graphs.append(g)
-    return graphs
-
-
-def community_small_file(path: str | None = None, seed: int = 0):
-    """community-small from a description file ('SIZE:u-v,…' lines, '#' comments), e.g. the exact
-    100 graphs of the GDSS benchmark, in the file's order (so GDSS's split applies). ``seed`` is unused."""
-    if not path:
-        raise ValueError("dataset community_small_file needs data.path: a file of 'SIZE:u-v,u-v' lines")
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"community-small description file {p} does not exist")
-    lines = p.read_text().splitlines()
-    for no, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        size_s, sep, bridges = text.partition(":")
-        pairs = [e.split("-") for e in filter(None, bridges.split(","))]
-        ok = sep and size_s.isdigit() and int(size_s) >= 2 and int(size_s) % 2 == 0 and all(
-            len(e) == 2 and e[0].isdigit() and e[1].isdigit() and max(int(e[0]), int(e[1])) < int(size_s) for e in pairs)
-        if not ok:
-            raise ValueError(f"{p}, line {no}: expected 'SIZE:u-v,u-v' with an even SIZE and nodes < SIZE, got {text!r}")
-    graphs = community_small_from_spec(lines)
-    if not graphs:
-        raise ValueError(f"{p} holds no graphs (only comments or blank lines)")
-    return graphs
-
-
-def grid_graphs(num: int = 100, seed: int = 0, min_side: int = 10, max_side: int = 19):
-    """GDSS grid: 2-D grids with both sides uniform in [10, 19] (100–361 nodes), nodes relabelled 0..n−1."""
-    import networkx as nx
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(num):
-        m, n = (int(v) for v in rng.integers(min_side, max_side + 1, size=2))
-        out.append(nx.convert_node_labels_to_integers(nx.grid_2d_graph(m, n)))
-    return out
-
-
-def ego_small(num: int = 200, seed: int = 0, min_nodes: int = 4, max_nodes: int = 18, source: str = "synthetic",
-              root: str | None = None):
-    """Ego-small: radius-1 ego graphs with 4–18 nodes (GDSS takes 200 of CiteSeer's).
-
-    source 'citeseer': the real CiteSeer citation graph through torch_geometric's Planetoid
-    (downloads). source 'synthetic' (default, offline): the same extraction from a seeded
-    power-law cluster graph (networkx ``powerlaw_cluster_graph(4000, 2, 0.3)``), whose skewed
-    degrees and triangles give ego graphs of a similar kind. Not CiteSeer: published ego-small
-    numbers are not comparable with this variant.
-    """
-    import networkx as nx
-
-    if source == "citeseer":
-        from torch_geometric.datasets import Planetoid
-        from torch_geometric.utils import to_networkx
-
-        ds = Planetoid(root or os.path.join(DEFAULT_DATA_ROOT, "planetoid"), "CiteSeer")
-        G = to_networkx(ds[0], to_undirected=True)
-        G = G.subgraph(max(nx.connected_components(G), key=len)).copy()
-        G = nx.convert_node_labels_to_integers(G)
-        order = list(G.nodes())
-    elif source == "synthetic":
-        G = nx.powerlaw_cluster_graph(4000, 2, 0.3, seed=seed)
-        order = list(np.random.default_rng(seed).permutation(G.number_of_nodes()))
-    else:
-        raise ValueError(f"ego_small source must be 'synthetic' or 'citeseer', got {source!r}")
-    out = []
-    for v in order:
-        e = nx.ego_graph(G, v, radius=1)
-        if min_nodes <= e.number_of_nodes() <= max_nodes:
-            e = nx.Graph(e)
-            e.remove_edges_from(nx.selfloop_edges(e))
-            out.append(nx.convert_node_labels_to_integers(e))
-            if len(out) >= num:
-                break
-    return out
-
-
-GRAPH_DATASETS = {"community_small": community_small, "community_small_file": community_small_file,
-                  "ego_small": ego_small, "grid": grid_graphs}
-
-
-def load_graphs(name: str, seed: int = 0, **kw):
-    """A generic graph data set by name: community_small | community_small_file | ego_small | grid."""
-    try:
-        fn = GRAPH_DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown graph data set {name!r}; choose from {sorted(GRAPH_DATASETS)}") from None
-    return fn(seed=seed, **kw)
-
-
-def split_graphs(graphs: Sequence, test_fraction: float = 0.2) -> tuple[list, list]:
-    """GDSS split: the first ``int(test_fraction · len)`` graphs are the test set, the rest train. -> (train, test)."""
-    k = int(test_fraction * len(graphs))
-    return list(graphs[k:]), list(graphs[:k])

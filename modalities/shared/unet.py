@@ -1,4 +1,6 @@
-"""A DDPM++-style U-Net for images: the backbone F(x_in, c_noise, cond) the EDM preconditioning wraps.
+"""A DDPM++-style U-Net on (C, H, W) grids: the backbone F(x_in, c_noise, cond) the EDM preconditioning wraps.
+
+Shared by every modality whose data is a 2-D grid: images (C, S, S) and mel spectrograms (1, mels, frames).
 
 Layout (as in Song et al.'s DDPM++ and EDM's SongUNet, written from scratch here):
 
@@ -133,13 +135,15 @@ class SelfAttention(nn.Module):
 
 
 class UNet(nn.Module):
-    """DDPM++-style U-Net. forward(x_in (B, C, S, S), c_noise (B,), cond (B,) long | None) → (B, C, S, S).
+    """DDPM++-style U-Net. forward(x_in (B, C, H, W), c_noise (B,), cond (B,) long | None) → (B, C, H, W).
 
     Options: ``model_channels`` (width of level 0), ``channel_mult`` (width multiplier per level;
     the number of levels, each after the first halving the resolution), ``num_blocks`` (residual
     blocks per encoder level; the decoder has one more), ``attn_resolutions`` (spatial sizes that
     get self-attention), ``dropout``, ``num_classes`` (0 = unconditional; labels -1 mean "no
-    label", the classifier-free-guidance null class), ``in_channels``, ``image_size``.
+    label", the classifier-free-guidance null class), ``in_channels``, ``image_size`` (S for
+    square inputs, or (H, W); both sides divisible by 2^(levels − 1)). ``attn_resolutions`` name
+    the shorter side of a level's grid (for square inputs, its size).
 
     The defaults suit 8×8 digits: two levels (8×8 at 24 channels, 4×4 at 48 with attention),
     469,105 parameters unconditional. A third (2×2) level buys little on 8×8 images and would
@@ -155,7 +159,7 @@ class UNet(nn.Module):
         dropout: float = 0.0,
         num_classes: int = 0,
         in_channels: int = 1,
-        image_size: int = 8,
+        image_size: int | Sequence[int] = 8,
         head_channels: int = 64,
     ):
         super().__init__()
@@ -164,16 +168,18 @@ class UNet(nn.Module):
         if not channel_mult:
             raise ValueError("channel_mult needs at least one level")
         factor = 2 ** (len(channel_mult) - 1)
-        if image_size % factor:
+        hw = (int(image_size), int(image_size)) if isinstance(image_size, (int, float)) else tuple(int(v) for v in image_size)
+        if len(hw) != 2 or hw[0] % factor or hw[1] % factor:
             raise ValueError(
-                f"image_size {image_size} must be divisible by 2^(levels-1) = {factor} for channel_mult {channel_mult}"
+                f"image_size {image_size} must be S or (H, W) with sides divisible by 2^(levels-1) = {factor} "
+                f"for channel_mult {channel_mult}"
             )
-        self.in_channels, self.image_size, self.num_classes = int(in_channels), int(image_size), int(num_classes)
+        self.in_channels, self.image_size, self.num_classes = int(in_channels), hw, int(num_classes)
         self._factor = factor
         self.config = dict(  # plain types, for checkpoints
             model_channels=model_channels, channel_mult=list(channel_mult), num_blocks=num_blocks,
             attn_resolutions=list(attn_resolutions), dropout=dropout, num_classes=num_classes,
-            in_channels=in_channels, image_size=image_size, head_channels=head_channels,
+            in_channels=in_channels, image_size=hw[0] if hw[0] == hw[1] else list(hw), head_channels=head_channels,
         )  # fmt: skip
 
         emb_ch = 4 * model_channels
@@ -192,7 +198,7 @@ class UNet(nn.Module):
         self.conv_in = nn.Conv2d(in_channels, model_channels, 3, padding=1)
         self.enc = nn.ModuleList()
         skip_chs = [model_channels]
-        ch, res = model_channels, image_size
+        ch, res = model_channels, min(hw)  # attention is placed by the shorter side
         for level, mult in enumerate(channel_mult):
             if level > 0:
                 res //= 2

@@ -1,0 +1,89 @@
+"""Atomic file writes: readers see the old content or all of the new, never a part.
+
+Every file pfgm writes (checkpoints, weight exports, metrics, samples) goes through here: a temp
+file in the same directory (so ``os.replace`` is one atomic rename), fsync, rename, fsync of the
+directory. Temp files are created with mode 0666 minus the umask, like a plain ``open``, so
+results are as readable to the group as any other file the user writes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["TMP_SUFFIX", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save"]
+
+TMP_SUFFIX = ".tmp"
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename: on POSIX the directory entry itself must be synced. Best effort elsewhere."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _make_temp(path: Path) -> tuple[int, str]:
+    """Create an exclusive temp file next to ``path``: ``.<name>.<random>.tmp``.
+
+    Not ``tempfile.mkstemp``: that creates mode 0600, and the rename would then leave checkpoints unreadable
+    to the group; ``os.open(..., 0o666)`` lets the umask decide, like a plain ``open``.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), str(tmp)
+        except FileExistsError:
+            continue
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None]) -> Path:
+    """Call ``write(fileobj)`` on a temp file next to ``path``, fsync it and rename it over ``path``.
+
+    The temp file lives in the same directory so that ``os.replace`` is an atomic rename on one file
+    system; its name starts with "." and ends with ".tmp" so no reader mistakes it for a checkpoint.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _make_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # Also on KeyboardInterrupt: leave the old file untouched and no temp litter behind.
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: readers see the old content or all of the new, never a part."""
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save(obj, path)`` atomically (temp file in the same directory, fsync, ``os.replace``)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
