@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write, atomic_write_bytes
 from .distributed import is_main_process
 
 __all__ = ["Progress", "MetricsLogger", "read_metrics", "METRICS_NAME"]
@@ -122,6 +122,47 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return rows
 
 
+PLOT_NAME = "metrics.png"
+
+
+def plot_metrics(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path | None:
+    """Draw every numeric column of a metrics file against the step (loss on a log axis) into a PNG
+    beside it (``metrics.png``). Returns the path, or None when matplotlib is missing or nothing is logged."""
+    rows = read_metrics(path)
+    path = Path(path)
+    out = Path(out) if out is not None else (path if path.is_dir() else path.parent) / PLOT_NAME
+    keys = sorted({k for r in rows for k, v in r.items()
+                   if k not in ("step", "time") and isinstance(v, numbers.Real) and not isinstance(v, bool)})
+    if not rows or not keys:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    cols = min(3, len(keys))
+    rows_n = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 2.6 * rows_n), squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, k in zip(axes.flat, keys):
+        pts = [(r["step"], r[k]) for r in rows if isinstance(r.get(k), numbers.Real) and math.isfinite(r[k])]
+        if not pts:
+            continue
+        ax.set_visible(True)
+        ax.plot(*zip(*pts), lw=1)
+        if k == "loss" and min(v for _, v in pts) > 0:
+            ax.set_yscale("log")
+        ax.set_title(k, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+    fig.tight_layout()
+    atomic_write(out, lambda f: fig.savefig(f, dpi=90, format="png"))
+    plt.close(fig)
+    return out
+
+
 class MetricsLogger:
     """Append ``{"step": ..., "time": ..., **metrics}`` lines to ``run_dir/metrics.jsonl``.
 
@@ -130,12 +171,15 @@ class MetricsLogger:
         enabled: write anything at all; defaults to :func:`~pfgm_core.distributed.is_main_process`,
             so every rank can call :meth:`log` and only rank 0 writes.
         tensorboard: also write scalars to ``run_dir/tb`` when TensorBoard is installed.
+        plot: on :meth:`close`, draw ``run_dir/metrics.png`` (every logged number against the step).
 
     Every line is flushed as written, so a crash loses at most the line being written.
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], enabled: bool | None = None, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], enabled: bool | None = None, tensorboard: bool = True,
+                 plot: bool = True) -> None:
         self.run_dir = Path(run_dir)
+        self.plot = plot
         self.path = self.run_dir / METRICS_NAME
         self.enabled = is_main_process() if enabled is None else bool(enabled)
         self.tensorboard = tensorboard
@@ -229,10 +273,14 @@ class MetricsLogger:
             self._file = None
 
     def close(self) -> None:
+        """Close the file and TensorBoard writer, and draw ``metrics.png`` beside the file."""
+        wrote = self._file is not None
         self._close_file()
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+        if wrote and self.enabled and self.plot:
+            plot_metrics(self.path)
 
     def __enter__(self) -> "MetricsLogger":
         return self

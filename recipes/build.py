@@ -101,12 +101,15 @@ def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: floa
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[Modality, Denoiser, dict[str, Any]]:
-    """A run dir, an EMA ``.safetensors`` export or a ``.pt`` training state → (modality, EMA denoiser, config).
+    """A run dir, an EMA ``.safetensors`` export, a ``.pt`` training state or ``zoo:NAME`` (a shipped
+    checkpoint, see :mod:`pfgm_zoo`) → (modality, EMA denoiser, config).
 
     Loading never executes code from the file (safetensors / ``torch.load(weights_only=True)``), and
     the config inside may only name registered modalities.
     """
-    p = resolve_checkpoint(path)
+    import pfgm_zoo
+
+    p = pfgm_zoo.resolve(str(path)) if pfgm_zoo.is_zoo(str(path)) else resolve_checkpoint(path)
     if p.suffix == ".safetensors":
         weights, config, _meta = load_weights(p)
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import torch
 
 from pfgm_core import progress as P
@@ -111,3 +113,18 @@ def test_progress_bar(capsys):
     quiet.update(3, loss=1.0)
     quiet.close()
     assert quiet.n == 3 and capsys.readouterr().err == ""
+
+
+def test_close_draws_the_metrics_beside_the_file(tmp_path):
+    pytest.importorskip("matplotlib")
+    from pfgm_core.progress import MetricsLogger
+
+    log = MetricsLogger(tmp_path, enabled=True, tensorboard=False)
+    for s in range(1, 6):
+        log.log(s, loss=1.0 / s, lr=0.1)
+    log.close()
+    png = tmp_path / "metrics.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = MetricsLogger(tmp_path / "none", enabled=True)
+    empty.close()  # nothing logged: no plot, no folder
+    assert not (tmp_path / "none").exists()

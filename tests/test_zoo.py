@@ -1,0 +1,84 @@
+"""The shipped checkpoints: every manifest entry is there, intact, loads without running code and samples;
+README's table is the manifest's; a slow test re-measures each entry's metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import pytest
+
+import pfgm_zoo
+from pfgm_core.weights import load_weights
+from recipes.sample import generate_from_checkpoint
+
+ENTRIES = sorted(pfgm_zoo.manifest().items())
+
+
+def test_unknown_entry_lists_the_available_ones():
+    with pytest.raises(FileNotFoundError, match="no zoo entry 'nope'"):
+        pfgm_zoo.resolve("zoo:nope")
+    assert pfgm_zoo.is_zoo("zoo:digits") and not pfgm_zoo.is_zoo("runs/digits")
+
+
+def test_every_spec_names_a_recipe():
+    from recipes.cli import recipe_catalogue
+
+    recipes = {n for items in recipe_catalogue().values() for n, _ in items}
+    assert pfgm_zoo.specs() and all(s["recipe"] in recipes for s in pfgm_zoo.specs().values())
+
+
+@pytest.mark.parametrize("name, entry", ENTRIES, ids=[n for n, _ in ENTRIES])
+def test_entry_is_intact_and_loads_without_code(name, entry):
+    path = pfgm_zoo.resolve(f"zoo:{name}")
+    data = path.read_bytes()
+    assert len(data) == entry["size"] and hashlib.sha256(data).hexdigest() == entry["sha256"]
+    assert entry["size"] <= 10e6  # the per-entry budget
+    state, config, _ = load_weights(path)  # safetensors: tensors and JSON only
+    assert state and config["modality"]["name"] and str(config["pfgm"]["D"]) == str(entry["D"])
+    for key in ("commit", "train_seconds", "machine", "metrics", "eval", "command"):
+        assert entry[key] not in (None, "", {}), key
+
+
+@pytest.mark.parametrize("name, entry", ENTRIES, ids=[n for n, _ in ENTRIES])
+def test_entry_samples(name, entry):
+    modality, objects, info, _ = generate_from_checkpoint({"checkpoint": f"zoo:{name}", "num_samples": 4, "seed": 0,
+                                                          "device": "cpu", "sampler": {"steps": 4}, "progress": False})
+    assert len(objects) == 4 and info["modality"] == modality.name
+
+
+def test_zoo_budget_and_readme_table():
+    total = sum(e["size"] for _, e in ENTRIES)
+    assert total <= 60e6
+    if ENTRIES:
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.spec_from_file_location("build_zoo", Path(__file__).resolve().parents[1] / "scripts" / "build_zoo.py")
+        build_zoo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(build_zoo)
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+        assert build_zoo.readme_table() in readme, "README's zoo table is stale: python scripts/build_zoo.py --readme"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, entry", ENTRIES, ids=[n for n, _ in ENTRIES])
+def test_entry_metrics_reproduce(name, entry):
+    """Same seed and sampler as the manifest: shares within two standard errors (binomial), others within 5 %."""
+    from recipes.evaluate import main  # noqa: F401  (the CLI path is what the manifest used)
+
+    ev = entry["eval"]
+    modality, objects, _, samples = generate_from_checkpoint(
+        {"checkpoint": f"zoo:{name}", "num_samples": ev["num_samples"], "seed": ev["seed"], "device": "cpu",
+         "sampler": {}, "progress": False})
+    got = modality.evaluate(objects, samples).metrics
+    n = ev["num_samples"]
+    for k in entry["headline"]:
+        want = entry["metrics"][k]
+        if want is None:
+            continue
+        if 0.0 <= want <= 1.0 and k not in ("fcd",) and "mmd" not in k and k not in ("degree", "cluster", "orbit", "spectral"):
+            se = math.sqrt(max(want * (1 - want), 1.0 / n) / n)
+            assert abs(got[k] - want) <= 2 * se, (k, got[k], want)
+        else:
+            assert got[k] == pytest.approx(want, rel=0.05, abs=1e-4), k
