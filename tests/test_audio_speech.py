@@ -67,5 +67,5 @@ def test_synthesis_grid_cache_and_round_trip(tmp_path, monkeypatch):
 
 @needs_espeak
 def test_unknown_voice_is_a_clear_error(tmp_path):
-    with pytest.raises(RuntimeError, match="espeak-ng failed for voice 'xx-nope'"):
+    with pytest.raises(ValueError, match="espeak-ng failed for voice 'xx-nope'"):
         synth_digits(voices=["xx-nope"], pitches=[50], speeds=[175], cache=tmp_path)

@@ -54,8 +54,9 @@ class AudioFolderError(ValueError):
     """A WAV folder cannot be used as a data set (missing, empty, mixed layout, unknown files)."""
 
 
-class EspeakMissingError(RuntimeError):
-    """espeak-ng is not installed; the message says how to install it."""
+class EspeakMissingError(FileNotFoundError):
+    """espeak-ng is not installed; the message says how to install it (a FileNotFoundError, so the CLI
+    prints it as one line)."""
 
 
 @dataclass
@@ -113,7 +114,7 @@ def _speak(exe: str, word: str, voice: str, pitch: int, speed: int, tmp: Path) -
     cmd = [exe, "-w", str(wav), "-v", voice, "-p", str(int(pitch)), "-s", str(int(speed)), word]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if res.returncode != 0 or not wav.is_file():
-        raise RuntimeError(f"espeak-ng failed for voice {voice!r} ({' '.join(cmd)}): {res.stderr.strip()[:200]}")
+        raise ValueError(f"espeak-ng failed for voice {voice!r} ({' '.join(cmd)}): {res.stderr.strip()[:200]}")
     return read_audio(wav)
 
 
