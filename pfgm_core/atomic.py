@@ -63,12 +63,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None]) -> 
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         # Also on KeyboardInterrupt: leave the old file untouched and no temp litter behind.
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.errno is not None and not e.filename:
+            # a failed write (disk full, quota) names no file by itself: say which one, for a one-line error
+            raise type(e)(e.errno, e.strerror or str(e), str(path)) from None
         raise
     _fsync_dir(path.parent)
     return path
@@ -79,9 +82,37 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
+class _Recording:
+    """A file wrapper that remembers the OSError its write raised: torch's zip writer turns it into an
+    opaque RuntimeError ("unexpected pos ..."), and a full disk must be reported as a full disk."""
+
+    def __init__(self, f: Any):
+        self.f, self.error = f, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save(obj, path)`` atomically (temp file in the same directory, fsync, ``os.replace``)."""
-    return atomic_write(path, lambda f: torch.save(obj, f))
+
+    def write(f: Any) -> None:
+        rec = _Recording(f)
+        try:
+            torch.save(obj, rec)
+        except RuntimeError:
+            if rec.error is not None:
+                raise rec.error from None
+            raise
+
+    return atomic_write(path, write)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -39,6 +39,7 @@ __all__ = [
     "list_states",
     "latest_state_path",
     "load_state",
+    "load_latest_state",
     "resolve_checkpoint",
 ]
 
@@ -123,6 +124,29 @@ def latest_state_path(run_dir: str | os.PathLike[str]) -> Path | None:
     return states[-1] if states else None
 
 
+def load_latest_state(run_dir: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]] | None:
+    """The newest state of ``run_dir`` that loads, as (path, state); None when the run has no state file.
+
+    A corrupt or truncated newest file (a disk fault, a copy cut short) falls back to the next older
+    one that keep-last-k kept, with a warning naming each bad file. If none loads, the
+    CheckpointError names them all: starting over silently would throw the run away.
+    """
+    states = list_states(run_dir)
+    bad: list[str] = []
+    for path in reversed(states):
+        try:
+            state = load_state(path)
+        except CheckpointError as e:
+            bad.append(str(e))
+            continue
+        for msg in bad:
+            warnings.warn(f"skipping unreadable checkpoint {msg}; resuming from {path.name} instead", stacklevel=2)
+        return path, state
+    if bad:
+        raise CheckpointError(Path(run_dir) / CHECKPOINT_DIR, f"no checkpoint loads: {'; '.join(bad)}")
+    return None
+
+
 def save_state(run_dir: str | os.PathLike[str], step: int, state: dict[str, Any], keep_last: int | None = 3) -> Path:
     """Write ``run_dir/checkpoints/state-{step:09d}.pt`` atomically and prune older states.
 
@@ -197,6 +221,29 @@ def _classify_refusal(path: Path) -> str | None:
     return "code" if _pickle_imports_code(data) else None
 
 
+def _check_zip_sizes(path: Path) -> None:
+    """Refuse a zip whose members would inflate beyond the file (a zip bomb) before torch reads it.
+
+    torch.save stores members uncompressed, so a genuine checkpoint's declared sizes add up to at
+    most the file's size; a compressed member, or declared sizes beyond the file, is not ours.
+    """
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise CheckpointError(path, f"corrupt zip container ({type(e).__name__}: {first_line(str(e))})") from None
+    size = path.stat().st_size
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(path, f"member {info.filename!r} is compressed ({info.file_size} bytes declared); "
+                                        "torch never compresses checkpoints: refused as a possible zip bomb")
+    declared = sum(i.file_size for i in infos)
+    if declared > size:
+        raise CheckpointError(path, f"members declare {declared} bytes in a {size}-byte file: refused as a possible zip bomb")
+
+
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a training state written by :func:`save_state` (on CPU, ``weights_only=True``).
 
@@ -213,6 +260,7 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(path, "checkpoint file is empty (corrupt or truncated)")
     if looks_like_safetensors(path):
         raise CheckpointError(path, "is a safetensors weights file, not a training state (use load_weights)")
+    _check_zip_sizes(path)
     try:
         with warnings.catch_warnings():
             # torch warns about pickle protocols it did not write itself; the error below says more.

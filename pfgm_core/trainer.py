@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import latest_state_path, load_state, save_state
+from .checkpoint import load_latest_state, save_state
 from .rng import rng_state, set_rng_state
 from .weights import EMA_WEIGHTS_NAME, export_weights
 from .distributed import DistInfo, all_reduce_mean
@@ -33,7 +35,22 @@ from .ema import EMA, unwrap_model
 from .loss import PFGMLoss
 from .progress import MetricsLogger, Progress
 
-__all__ = ["TrainerConfig", "Trainer", "IndexStream"]
+__all__ = ["TrainerConfig", "Trainer", "IndexStream", "TrainingInterrupted"]
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM arrived: the current step finished and a checkpoint was written at ``step``."""
+
+    def __init__(self, signum: int, step: int, run_dir: Path | None):
+        self.signum, self.step, self.run_dir = signum, step, run_dir
+        name = signal.Signals(signum).name
+        saved = f"checkpoint written at step {step} in {run_dir}" if run_dir is not None else f"stopped at step {step}"
+        super().__init__(f"interrupted by {name}: {saved}")
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for death by a signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
+        return 128 + self.signum
 
 
 @dataclass
@@ -64,12 +81,72 @@ class TrainerConfig:
     num_workers: int = 0  # DataLoader workers for streaming data sets (those with item(index, seed))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
+    def from_dict(cls, d: dict[str, Any] | None, where: str = "trainer") -> "TrainerConfig":
+        """Parse and check every field (type and range), so a bad value fails here, naming the key,
+        the value and what was expected, and not deep inside torch after the data is loaded."""
+        d = dict(d or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown trainer option(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+            raise ValueError(f"unknown trainer option(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        out = {}
+        for k, v in d.items():
+            kind, lo, hi, optional = _TRAINER_RULES[k]
+            out[k] = _check_value(f"{where}.{k}", v, kind, lo, hi, optional)
+        return cls(**out)
+
+
+# key → (kind, lower bound, upper bound, None allowed); bounds are inclusive except where noted in _check_value
+_TRAINER_RULES: dict[str, tuple[Any, Any, Any, bool]] = {
+    "max_steps": (int, 1, None, False), "batch_size": (int, 1, None, False), "grad_accum": (int, 1, None, False),
+    "lr": (float, 0.0, None, False), "weight_decay": (float, 0.0, None, False), "beta1": (float, 0.0, 1.0, False),
+    "beta2": (float, 0.0, 1.0, False), "warmup_steps": (int, 0, None, False), "lr_decay": (("none", "cosine"), None, None, False),
+    "grad_clip": (float, 0.0, None, False), "ema_halflife_kimg": (float, 0.0, None, False),
+    "ema_rampup_ratio": (float, 0.0, None, True), "seed": (int, 0, 2**63 - 1, False), "device": (str, None, None, False),
+    "bf16": (bool, None, None, False), "log_every": (int, 1, None, False), "ckpt_every": (int, 0, None, False),
+    "keep_last": (int, 0, None, False), "preview_every": (int, 0, None, False), "progress": (bool, None, None, False),
+    "stop_after": (int, 0, None, True), "num_workers": (int, 0, 256, False),
+}
+#: floats that must be strictly positive (the rest allow their lower bound)
+_POSITIVE = {"trainer.lr", "trainer.ema_halflife_kimg"}
+_OPEN_ABOVE = {"trainer.beta1", "trainer.beta2"}  # must stay below 1
+
+
+def _check_value(key: str, v: Any, kind: Any, lo: Any, hi: Any, optional: bool) -> Any:
+    """``v`` as ``kind`` within [lo, hi], else ValueError naming key, value and expectation."""
+    if v is None:
+        if optional:
+            return None
+        raise ValueError(f"{key} must be set, got null")
+    if isinstance(kind, tuple):
+        if v not in kind:
+            raise ValueError(f"{key} must be one of {', '.join(map(repr, kind))}, got {v!r}")
+        return v
+    if kind is bool:
+        if not isinstance(v, bool):
+            raise ValueError(f"{key} must be true or false, got {v!r}")
+        return v
+    if kind is str:
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError(f"{key} must be a non-empty string, got {v!r}")
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{key} must be {'a whole number' if kind is int else 'a number'}, got {v!r}")
+    if kind is int:
+        if isinstance(v, float) and not (math.isfinite(v) and v == int(v)):
+            raise ValueError(f"{key} must be a whole number, got {v!r}")
+        v = int(v)
+    else:
+        v = float(v)
+        if not math.isfinite(v):
+            raise ValueError(f"{key} must be a finite number, got {v!r}")
+    pos = key in _POSITIVE
+    if lo is not None and (v < lo or (pos and v <= lo)):
+        raise ValueError(f"{key} must be {'>' if pos else '≥'} {lo}, got {v!r}")
+    if hi is not None and (v > hi or (key in _OPEN_ABOVE and v >= hi)):
+        raise ValueError(f"{key} must be {'<' if key in _OPEN_ABOVE else '≤'} {hi}, got {v!r}")
+    return v
 
 
 class IndexStream:
@@ -198,6 +275,8 @@ class Trainer:
         self.sample_shape = tuple(first.x.shape)
         self.step = 0
         self.cur_nimg = 0
+        self._resumed_at: int | None = None  # the step a checkpoint was loaded at
+        self._signal: int | None = None  # set by the SIGINT/SIGTERM handler; the loop stops after the step
         # wall seconds spent in fit() over every invocation, so a resumed run still knows its cost
         self.train_seconds = 0.0
         self._fit_t0: float | None = None
@@ -246,14 +325,18 @@ class Trainer:
             {"step": self.step, "cur_nimg": self.cur_nimg, "train_seconds": round(self._elapsed(), 3)},
         )
 
-    def try_resume(self) -> bool:
-        """Load the newest checkpoint of run_dir if there is one (every rank reads the same file)."""
-        if self.run_dir is None:
-            return False
-        path = latest_state_path(self.run_dir)
-        if path is None:
-            return False
-        self.load_state_dict(load_state(path))
+    def try_resume(self, state: dict[str, Any] | None = None) -> bool:
+        """Load ``state`` or else the newest checkpoint of run_dir that loads (every rank reads the same
+        file; a corrupt newest one falls back to an older one, with a warning). False if there is none."""
+        if state is None:
+            if self.run_dir is None:
+                return False
+            found = load_latest_state(self.run_dir)
+            if found is None:
+                return False
+            state = found[1]
+        self.load_state_dict(state)
+        self._resumed_at = self.step
         if self.metrics is not None:
             self.metrics.truncate_after(self.step)
         return True
@@ -317,6 +400,28 @@ class Trainer:
         return total / local
 
     # -- the loop ---------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """SIGINT/SIGTERM set a flag; the loop finishes the step, saves and raises TrainingInterrupted.
+        A second signal of the same kind acts as it did before (e.g. Ctrl-C twice: KeyboardInterrupt)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}  # handlers can only be set from the main thread; elsewhere keep Python's defaults
+        old: dict[int, Any] = {}
+
+        def handler(signum: int, frame: Any) -> None:
+            self._signal = signum
+            signal.signal(signum, old[signum])  # the next one is not deferred
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.getsignal(sig)
+            signal.signal(sig, handler)
+        return old
+
+    def _stop_requested(self) -> bool:
+        flag = torch.tensor(0.0 if self._signal is None else 1.0, device=self.device)
+        if self.dist.world_size > 1:  # every rank stops at the same step (one rank's signal stops all)
+            flag = all_reduce_mean(flag)
+        return bool(flag > 0)
+
     def fit(self) -> dict[str, float]:
         cfg = self.cfg
         self.model.train()
@@ -331,6 +436,9 @@ class Trainer:
             loader = torch.utils.data.DataLoader(_Keyed(self.dataset), batch_sampler=keys, collate_fn=self.collate,
                                                  num_workers=cfg.num_workers, persistent_workers=False)
             self._batches = iter(loader)
+        self._signal = None
+        old_handlers = self._install_signal_handlers()
+        interrupted: int | None = None
         try:
             while self.step < end:
                 losses.append(self.train_step())
@@ -342,16 +450,25 @@ class Trainer:
                     if self.metrics is not None:
                         self.metrics.log(self.step, loss=last, lr=self._lr(self.step - 1), samples_per_s=rate, kimg=self.cur_nimg / 1000)
                 bar.update(1, **({"loss": f"{last:.4f}"} if at_log else {}))
+                if self._stop_requested():
+                    interrupted = self._signal if self._signal is not None else signal.SIGTERM
+                    break
                 if cfg.ckpt_every > 0 and self.step % cfg.ckpt_every == 0 and self.step < end:
                     self.save()
                 if self.preview and cfg.preview_every > 0 and self.step % cfg.preview_every == 0 and self.dist.is_main:
                     self.preview(self.step, self.ema.model)
-            self.save()
+            # a resumed run that had nothing left to do keeps its files as they are
+            if self.step > n0 or self._resumed_at is None:
+                self.save()
         finally:
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
             self._batches = None
             self.train_seconds = self._elapsed()
             self._fit_t0 = None
             bar.close()
             if self.metrics is not None:
                 self.metrics.close()
-        return {"step": self.step, "loss": last, "seconds": time.perf_counter() - t0}
+        if interrupted is not None:
+            raise TrainingInterrupted(interrupted, self.step, self.run_dir)
+        return {"step": self.step, "loss": last, "seconds": time.perf_counter() - t0, "train_seconds": round(self.train_seconds, 3)}

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from pfgm_core.atomic import atomic_write_bytes
-from pfgm_core.checkpoint import latest_state_path, load_state
 from pfgm_core.distributed import cleanup, init_distributed
 
 from pfgm_core.config import parse_D
@@ -29,6 +28,7 @@ from .build import plain
 from .cli import print_catalogue, user_errors
 from .sample import generate_from_checkpoint
 from .train import run_training
+from .validate import TRAIN_KEYS, check_bench
 
 __all__ = ["run_bench", "main"]
 
@@ -38,25 +38,21 @@ def _label(D: float) -> str:
 
 
 def run_bench(c: dict[str, Any]) -> dict[str, Any]:
+    mode = check_bench(c)  # the whole config, before any training
     dist = init_distributed(c.get("trainer", {}).get("device", "auto"))
     recipe = c.get("recipe_name") or c.get("modality", {}).get("name", "run")
     rows = []
     for D_raw in c["Ds"]:
         D = parse_D(D_raw)
         run_dir = Path(c["run_root"]) / f"{recipe}-D{_label(D)}"
-        cfg = dict(c)
+        cfg = {k: v for k, v in c.items() if k in TRAIN_KEYS}
         cfg["pfgm"] = dict(c["pfgm"], D=D_raw)
         cfg["run_dir"] = str(run_dir)
-        cfg["resume"] = True
-        t0 = time.perf_counter()
-        last = latest_state_path(run_dir)
-        state = load_state(last) if last is not None else None
-        if state is not None and int(state["step"]) >= int(c["trainer"]["max_steps"]):
-            # already trained to max_steps: reuse, and report the time the state says training took
-            train_s = state.get("train_seconds")
-        else:
-            run_training(cfg, dist)
-            train_s = time.perf_counter() - t0
+        # continue or reuse a run only if it was trained with these settings (else a ValueError naming
+        # the fields): a reused checkpoint is never reported as settings it was not trained with
+        cfg["resume"] = mode
+        out = run_training(cfg, dist)
+        train_s = out.get("train_seconds")  # over every invocation, also for a run reused as it was
         t1 = time.perf_counter()
         sc = {"checkpoint": str(run_dir), "num_samples": c["num_samples"], "seed": c["seed"], "device": c["trainer"]["device"],
               "sampler": dict(c.get("sampler") or {}), "progress": c["trainer"].get("progress", True)}

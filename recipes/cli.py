@@ -4,6 +4,8 @@ and config composition for code and tests (the same tree the Hydra apps use)."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import sys
 from importlib import resources
 from typing import Any, Iterator
@@ -19,14 +21,50 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErro
                CheckpointError, PermissionError, ModalityUnavailable)
 
 
+#: errno values that are the machine's state, not a bug: reported in one line naming the file
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
+
+
+def resume_command(prog: str, run_dir: Any, argv: list[str] | None = None) -> str:
+    """The command line that continues an interrupted run: the same arguments, the run dir made explicit, resume=true."""
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if not a.lstrip("+").startswith("resume=")]
+    if run_dir is not None and not any(a.lstrip("+").startswith("run_dir=") for a in args):
+        args.append(f"run_dir={run_dir}")
+    if prog == "pfgm-train":
+        args.append("resume=true")
+    return " ".join([prog, *args])
+
+
 @contextlib.contextmanager
-def user_errors(prog: str) -> Iterator[None]:
+def user_errors(prog: str, run_dir: Any = None) -> Iterator[None]:
+    """Report the user's errors, a full disk and interrupts in one line and exit non-zero.
+
+    ``run_dir``: a folder this command may have created (Hydra makes it before the app runs); if the
+    command fails and leaves it empty, it is removed, so a refused run writes nothing.
+    """
+    from pfgm_core.trainer import TrainingInterrupted
+
     try:
         yield
-    except USER_ERRORS as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"{prog}: error: {msg}", file=sys.stderr)
-        sys.exit(1)
+    except TrainingInterrupted as e:
+        print(f"{prog}: {e}; resume with: {resume_command(prog, e.run_dir)}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except BaseException as e:
+        if run_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(run_dir)  # only succeeds if empty
+        if isinstance(e, KeyboardInterrupt):
+            print(f"{prog}: interrupted before training started or while sampling; nothing new was saved", file=sys.stderr)
+            sys.exit(130)
+        if isinstance(e, USER_ERRORS):
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            print(f"{prog}: error: {msg}", file=sys.stderr)
+            sys.exit(1)
+        if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
+            where = f" writing {e.filename}" if e.filename else ""
+            print(f"{prog}: error: {e.strerror or e}{where} (files written before are intact)", file=sys.stderr)
+            sys.exit(1)
+        raise
 
 
 def recipe_catalogue() -> dict[str, list[tuple[str, str]]]:

@@ -18,6 +18,7 @@ from pfgm_core.distributed import cleanup, init_distributed
 from .build import plain
 from .cli import user_errors
 from .sample import generate_from_checkpoint, open_overrides
+from .validate import check_eval
 
 __all__ = ["main"]
 
@@ -46,6 +47,7 @@ def _hydra_main() -> None:
     def app(cfg) -> None:
         c = plain(cfg)
         with user_errors("pfgm-eval"):
+            check_eval(c)
             dist = init_distributed(c.get("device", "auto"))
             out = Path(c["out"]) if c.get("out") else _default_out(c["checkpoint"])
             if dist.is_main:

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import secrets
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -30,8 +33,11 @@ from pfgm_core.generate import generate
 
 from .build import generate_config, load_checkpoint, plain, sigmas_for
 from .cli import user_errors
+from .validate import check_sample
+from pfgm_core.atomic import atomic_write_bytes
 
-__all__ = ["generate_from_checkpoint", "sample_D", "open_overrides", "main"]
+__all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "sample_D",
+           "open_overrides", "main"]
 
 #: override prefixes whose keys the config files do not list (a modality's own sample-time options)
 OPEN_GROUPS = ("modality",)
@@ -63,13 +69,16 @@ def sample_D(c: dict[str, Any], trained: Any) -> float:
     return D
 
 
-def generate_from_checkpoint(c: dict[str, Any], dist=None) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
-    """(modality, decoded objects, info, the generated tensors) for a plain sample/eval config."""
-    dist = dist or init_distributed(c.get("device", "auto"))
+def load_for_sampling(c: dict[str, Any], dist) -> tuple[Any, Any, dict[str, Any]]:
+    """(modality with the sample-time options applied, EMA denoiser, stored config): nothing sampled yet."""
     modality, den, config = load_checkpoint(c["checkpoint"], dist.device)
     options = {k: v for k, v in (c.get("modality") or {}).items() if v is not None}
     if options:
         modality.set_sample_options(**options)
+    return modality, den, config
+
+
+def sample_loaded(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any]) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
     D = sample_D(c, config["pfgm"]["D"])
     kernel = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm").kernel(D)
     g = generate_config(config, c.get("sampler"), c["num_samples"], c["seed"])
@@ -81,6 +90,101 @@ def generate_from_checkpoint(c: dict[str, Any], dist=None) -> tuple[Any, list[An
     return modality, objects, info, Encoded(x, mask, cond)
 
 
+def generate_from_checkpoint(c: dict[str, Any], dist=None) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
+    """(modality, decoded objects, info, the generated tensors) for a plain sample/eval config."""
+    dist = dist or init_distributed(c.get("device", "auto"))
+    modality, den, config = load_for_sampling(c, dist)
+    return sample_loaded(c, dist, modality, den, config)
+
+
+# ------------------------------------------------------------------------------------------------
+# Output: checked before sampling; a folder is written whole or not at all, and never mixes runs
+
+#: the list of files a sample folder holds, written by pfgm-sample (a later run replaces exactly these)
+MANIFEST = ".pfgm-samples.json"
+
+
+def _is_folder_out(out: Path) -> bool:
+    return out.is_dir() or out.suffix == ""
+
+
+def check_out(modality: Any, out: Path) -> None:
+    """Refuse an output the modality cannot write, or that cannot be written, before any sampling.
+
+    A modality may declare ``OUT_FORMATS``: the file extensions its ``write`` takes, with "" for a
+    folder; without it only writability is checked here (the writer checks its own formats).
+    A folder that holds files pfgm-sample did not write is refused: they would sit beside the new
+    samples looking like part of them.
+    """
+    out = Path(out).expanduser()
+    formats = getattr(modality, "OUT_FORMATS", None)
+    if formats is not None:
+        ext = "" if _is_folder_out(out) else out.suffix.lower()
+        if ext not in formats:
+            shown = ", ".join("a folder" if f == "" else f for f in formats)
+            raise ValueError(f"out={out}: modality {modality.name!r} cannot write {ext or 'a folder'}; it writes {shown}")
+    if out.exists() and not out.is_dir() and _is_folder_out(out):
+        raise NotADirectoryError(f"out={out} is a file; give a folder or a file name with an extension")
+    if out.is_dir():
+        listed = set(_manifest(out))
+        foreign = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in listed)
+        if foreign:
+            raise FileExistsError(f"out={out} holds files pfgm-sample did not write (e.g. {foreign[0]}); "
+                                  "give a new or empty folder so old files are not taken for new samples")
+    probe = out if out.is_dir() else out.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise PermissionError(f"cannot write out={out}: {probe} is not writable")
+
+
+def _manifest(folder: Path) -> list[str]:
+    try:
+        names = json.loads((folder / MANIFEST).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [n for n in names if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")]
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def write_samples(modality: Any, objects: list[Any], out: Path) -> list[Path]:
+    """``modality.write`` with whole-folder semantics: into a fresh hidden folder next to ``out``,
+    then the previous run's files (those its manifest lists) are replaced by the new ones, so fewer
+    samples than last time leave no stale files, and a failed write leaves the old folder as it was."""
+    out = Path(out).expanduser()
+    if not _is_folder_out(out):
+        return list(modality.write(objects, out))  # one file: the writer's atomic rename covers it
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".pfgm-tmp-{secrets.token_hex(6)}"  # no dot suffix: writers take it for a folder
+    tmp.mkdir()
+    try:
+        written = [Path(p) for p in modality.write(objects, tmp)]
+        new = sorted(p.name for p in tmp.iterdir())
+        if not out.exists():
+            atomic_write_bytes(tmp / MANIFEST, json.dumps({"files": new}).encode())
+            os.replace(tmp, out)
+        else:
+            old = _manifest(out)
+            # list both first: a crash halfway leaves a manifest that still covers every file
+            atomic_write_bytes(out / MANIFEST, json.dumps({"files": sorted(set(old) | set(new)), "complete": False}).encode())
+            for name in set(old) - set(new):
+                _remove(out / name)
+            for name in new:
+                if (out / name).is_dir():
+                    _remove(out / name)  # a sub-folder is replaced whole
+                os.replace(tmp / name, out / name)
+            atomic_write_bytes(out / MANIFEST, json.dumps({"files": new}).encode())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / p.relative_to(tmp) if p.is_relative_to(tmp) else p for p in written]
+
+
 def _hydra_main() -> None:
     import hydra
 
@@ -88,13 +192,18 @@ def _hydra_main() -> None:
     def app(cfg) -> None:
         c = plain(cfg)
         with user_errors("pfgm-sample"):
+            check_sample(c)
             dist = init_distributed(c.get("device", "auto"))
+            out = Path(c["out"])
             try:
-                modality, objects, info, _ = generate_from_checkpoint(c, dist)
+                modality, den, config = load_for_sampling(c, dist)
+                if dist.is_main:
+                    check_out(modality, out)  # before the work, not after it
+                modality, objects, info, _ = sample_loaded(c, dist, modality, den, config)
             finally:
                 cleanup()
             if dist.is_main:
-                paths = modality.write(objects, Path(c["out"]))
+                paths = write_samples(modality, objects, out)
                 invalid = sum(o is None for o in objects)
                 info.update(written=[str(p) for p in paths][:5], num_written_files=len(paths), invalid=invalid)
                 print(json.dumps(info, default=str))

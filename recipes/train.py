@@ -27,15 +27,17 @@ import torch
 
 from modalities.base import Modality
 from pfgm_core.atomic import atomic_write_bytes
-from pfgm_core.checkpoint import latest_state_path
+from pfgm_core.checkpoint import CHECKPOINT_DIR, latest_state_path, load_latest_state
 from pfgm_core.config import PFGMConfig
 from pfgm_core.distributed import DistInfo, broadcast_object, cleanup, init_distributed
 from pfgm_core.generate import generate
 from pfgm_core.precond import estimate_sigma_data
+from pfgm_core.run_lock import RunLock
 from pfgm_core.trainer import Trainer, TrainerConfig
 
 from .build import generate_config, make_denoiser, make_modality, sigmas_for
 from .cli import print_catalogue, user_errors
+from .validate import check_compatible, check_train
 
 __all__ = ["run_training", "main"]
 
@@ -68,23 +70,47 @@ def _preview_fn(modality: Modality, kernel, cfg: dict[str, Any], run_dir: Path, 
 def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str, Any]:
     """Train from a plain config (the composed train.yaml). Returns a summary dict.
 
-    ``cfg["run_dir"]`` must be set; rank 0's choice wins under torchrun.
+    The whole config is checked first (recipes/validate.py); ``cfg["run_dir"]`` must be set (rank 0's
+    choice wins under torchrun) and is held by a lock file while training. ``resume``: false (a run dir
+    with a checkpoint is refused), true (continue; an error if there is no checkpoint), auto
+    (continue if there is one), force (continue even though the model or objective changed).
     """
+    mode = check_train(cfg)
     dist = dist or init_distributed(cfg.get("trainer", {}).get("device", "auto"))
     run_dir = Path(broadcast_object(str(cfg["run_dir"]) if dist.is_main else None))
     tcfg = TrainerConfig.from_dict(dict(cfg.get("trainer") or {}))
-    if dist.is_main and latest_state_path(run_dir) is not None and not cfg.get("resume", False):
-        raise FileExistsError(
-            f"run_dir {run_dir} already holds a training run; pass resume=true to continue it or choose a new run_dir"
-        )
-    pfgm = PFGMConfig.from_dict(cfg.get("pfgm"))  # validated before any data is read
-    generate_config({"sampler": cfg.get("sampler"), "pfgm": pfgm.to_dict()}, None, 1, 0)  # and the sampler, used by previews
+    pfgm = PFGMConfig.from_dict(cfg.get("pfgm"))
+    created = not run_dir.exists()
+    with contextlib.ExitStack() as stack:
+        if dist.is_main:
+            stack.enter_context(RunLock(run_dir))
+            stack.callback(_remove_if_empty, run_dir, created)
+            has_state = latest_state_path(run_dir) is not None
+            if has_state and mode == "never":
+                raise FileExistsError(f"run_dir {run_dir} already holds a training run; pass resume=true to continue it "
+                                      "or choose a new run_dir")
+            if not has_state and mode == "require":
+                raise FileNotFoundError(f"resume=true but run_dir {run_dir} holds no checkpoint ({CHECKPOINT_DIR}/state-*.pt); "
+                                        "check the path, or pass resume=auto to start fresh when there is none")
+        return _train(cfg, dist, run_dir, tcfg, pfgm, mode)
+
+
+def _remove_if_empty(run_dir: Path, created: bool) -> None:
+    # a run that failed before writing anything leaves no empty folder behind
+    if created:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
+
+
+def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConfig, pfgm: PFGMConfig, mode: str) -> dict[str, Any]:
     modality = make_modality(cfg["modality"])
     data = modality.dataset("train")
     if pfgm.sigma_data == "auto":
         pfgm = dataclasses.replace(pfgm, sigma_data=round(_estimate_sigma_data(data), 6))
     resolved = dict(cfg)
     resolved.update(pfgm=pfgm.to_dict(), run_dir=str(run_dir), modality={"name": modality.name, **modality.config()})
+    found = load_latest_state(run_dir) if mode != "never" else None
+    notices = [] if found is None else check_compatible(found[1].get("config") or {}, resolved, str(found[0]), mode)
     torch.manual_seed(tcfg.seed)  # the network's initial weights are a function of the seed
     kernel = pfgm.kernel()
     denoiser = make_denoiser(modality, cfg.get("backbone") or {}, float(pfgm.sigma_data))
@@ -92,11 +118,13 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str,
     wants_preview = tcfg.preview_every > 0 and int(cfg.get("preview_samples", 64)) > 0
     preview = _preview_fn(modality, kernel, resolved, run_dir, dist.device) if wants_preview else None
     trainer = Trainer(denoiser, loss, data, tcfg, dist, run_dir, config=resolved, collate=modality.collate, preview=preview)
-    resumed = bool(cfg.get("resume", False)) and trainer.try_resume()
+    resumed = found is not None and trainer.try_resume(found[1])
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_dir / "config.json", json.dumps(resolved, indent=2, default=str).encode())
         params = sum(p.numel() for p in denoiser.parameters())
+        for note in notices:
+            print(f"pfgm-train: {note}", file=sys.stderr)
         print(f"pfgm-train: {modality.name} | D={pfgm.to_dict()['D']} | sigma_data={pfgm.sigma_data} | {len(data)} training items "
               f"| {params / 1e3:.0f}k parameters | device {dist.device} × {dist.world_size} | run_dir {run_dir}"
               + (f" | resumed at step {trainer.step}" if resumed else ""), file=sys.stderr)
@@ -127,7 +155,9 @@ def _hydra_main() -> None:
             with contextlib.suppress(OSError):
                 own.parent.rmdir()  # only succeeds if empty (e.g. the default runs/)
             return
-        with user_errors("pfgm-train"):
+        c["recipe_name"] = HydraConfig.get().runtime.choices.get("recipe")
+        with user_errors("pfgm-train", run_dir=c.get("run_dir")):
+            check_train(c)  # the empty run_dir= check needs the value as given, before Hydra's own is taken
             dist = init_distributed(c.get("trainer", {}).get("device", "auto"))
             own = HydraConfig.get().runtime.output_dir
             c["run_dir"] = broadcast_object(own if dist.is_main else None)

@@ -185,6 +185,24 @@ def _is_grayscale_mode(mode: str) -> bool:
     return mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
+def _to_u8(a: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """A high-bit-depth grayscale array → uint8 by its nominal range: 16-bit 0..65535 (PNG's I;16 and
+    the "I" mode Pillow opens 16-bit PNGs as), float 0..1 (or 0..255 if it exceeds 1). Values outside the
+    range (32-bit integer TIFFs) are an error naming the file, not a silent rescale."""
+    if not np.isfinite(a).all():
+        raise CorruptImageError(f"{path}: image holds NaN or infinite values")
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if mode == "F":
+        scale = 255.0 if hi <= 1.0 else 1.0
+        top = 1.0 if hi <= 1.0 else 255.0
+    else:
+        scale, top = 255.0 / 65535.0, 65535.0
+    if lo < 0 or hi > top:
+        raise ImageFolderError(f"{path}: {mode} image values {lo:g}..{hi:g} lie outside 0..{top:g}; "
+                               "convert it to 8- or 16-bit first")
+    return np.round(a * scale).astype(np.uint8)
+
+
 def _decode(path: Path, size: int, channels: int | None) -> tuple[np.ndarray, bool]:
     """Decode one file → (uint8 array (size, size, 1 or 3), whether the source was grayscale).
 
@@ -204,11 +222,9 @@ def _decode(path: Path, size: int, channels: int | None) -> tuple[np.ndarray, bo
 
     gray_src = _is_grayscale_mode(im.mode)
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # 16-bit / float grayscale: rescale to 8 bits rather than letting Pillow clip
-        a = np.asarray(im, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        a = np.zeros_like(a) if hi <= lo else (a - lo) / (hi - lo) * 255.0
-        im = Image.fromarray(np.round(a).astype(np.uint8), mode="L")
+        # 16-bit / float grayscale → 8 bits by the format's own range, never per image: a min–max
+        # stretch would turn a constant image black and make brightness incomparable across files
+        im = Image.fromarray(_to_u8(np.asarray(im, dtype=np.float64), im.mode, path), mode="L")
     if im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
         # composite transparency on white: transparent pixels would otherwise take arbitrary colours
         rgba = im.convert("RGBA")

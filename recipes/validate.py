@@ -1,0 +1,218 @@
+"""One check of a whole resolved config before any work: every section, every key, every value.
+
+Each entry point (train, sample, eval, bench) calls its ``check_*`` first, so a typo or a bad value
+(``trainer.batch_size=0``, ``lr=abc``, ``bf16=maybe``, ``+pfgm.DD=3``, ``+sampler.stepz=3``, an empty
+``run_dir=``) is a ValueError naming the key, the value and what was expected, raised before any
+data is read, any network built or any file written. Sections a modality owns (``modality:``,
+``backbone:``) are checked by the modality itself when it is built, still before training.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pfgm_core.config import PFGMConfig, parse_D
+from pfgm_core.trainer import TrainerConfig
+
+__all__ = ["check_train", "check_sample", "check_eval", "check_bench", "resume_mode", "RESUME_MODES"]
+
+#: resume=false: refuse a run dir that has a checkpoint; true: continue it (an error if there is none);
+#: auto: continue if there is one, else start; force: continue even if the model/objective changed
+RESUME_MODES = ("never", "require", "auto", "force")
+
+_COMMON = {"description", "group", "modality", "backbone", "pfgm", "sampler", "trainer", "preview_samples", "recipe_name"}
+TRAIN_KEYS = _COMMON | {"run_dir", "resume"}
+BENCH_KEYS = _COMMON | {"Ds", "num_samples", "seed", "run_root", "out", "resume", "run_dir"}
+SAMPLE_KEYS = {"checkpoint", "num_samples", "seed", "out", "device", "D", "pfgm", "modality", "sampler", "progress"}
+
+
+def resume_mode(value: Any) -> str:
+    """``resume=`` → one of RESUME_MODES."""
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("false", "no", "0", "")):
+        return "never"
+    if value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1")):
+        return "require"
+    if isinstance(value, str) and value.strip().lower() in ("auto", "force"):
+        return value.strip().lower()
+    raise ValueError(f"resume must be true, false, auto (resume if a checkpoint exists) or force "
+                     f"(resume even though the model or objective changed), got {value!r}")
+
+
+def _keys(c: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(c) - known)
+    if unknown:
+        raise ValueError(f"unknown {where} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
+def _section(c: dict[str, Any], key: str) -> dict[str, Any]:
+    v = c.get(key)
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError(f"{key} must be a section of key: value pairs, got {v!r}")
+    return v
+
+
+def _int(v: Any, key: str, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not (math.isfinite(v) and v == int(v))):
+        raise ValueError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
+    if int(v) < lo:
+        raise ValueError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
+    return int(v)
+
+
+def _path(v: Any, key: str, what: str) -> str:
+    if not isinstance(v, str) or not v.strip() or v == "???":
+        raise ValueError(f"{key} must name {what}, got {v!r}" + (" (empty: is a variable unset?)" if v in ("", None) else ""))
+    return v
+
+
+def _modality(c: dict[str, Any]) -> None:
+    m = _section(c, "modality")
+    if m and "name" not in m and "_target_" not in m:
+        raise ValueError("modality needs a 'name' naming a registered modality")
+
+
+def _sampler(c: dict[str, Any], pfgm: dict[str, Any] | None) -> None:
+    from .build import generate_config
+
+    generate_config({"sampler": _section(c, "sampler"), "pfgm": pfgm}, None, 1, 0)
+
+
+def _trained(c: dict[str, Any]) -> PFGMConfig:
+    _section(c, "backbone")
+    _modality(c)
+    pfgm = PFGMConfig.from_dict(_section(c, "pfgm"))
+    _sampler(c, pfgm.to_dict())
+    TrainerConfig.from_dict(_section(c, "trainer"))
+    if "preview_samples" in c:
+        _int(c["preview_samples"], "preview_samples", 0)
+    return pfgm
+
+
+def check_train(c: dict[str, Any]) -> str:
+    """Check a pfgm-train config; returns the resume mode."""
+    _keys(c, TRAIN_KEYS, "top-level")
+    _path(c.get("run_dir"), "run_dir", "the run directory to write")
+    mode = resume_mode(c.get("resume", False))
+    _trained(c)
+    return mode
+
+
+def check_bench(c: dict[str, Any]) -> str:
+    """Check a pfgm-bench config; returns the resume mode of its runs (true means auto: continue or start)."""
+    _keys(c, BENCH_KEYS, "top-level")
+    Ds = c.get("Ds")
+    if not isinstance(Ds, list) or not Ds:
+        raise ValueError(f"Ds must be a non-empty list such as [128,inf], got {Ds!r}")
+    for i, D in enumerate(Ds):
+        try:
+            parse_D(D)
+        except ValueError as e:
+            raise ValueError(f"Ds[{i}]: {e}") from None
+    _int(c.get("num_samples"), "num_samples", 1)
+    _int(c.get("seed", 0), "seed", 0)
+    _path(c.get("run_root"), "run_root", "the folder the benchmark's runs go in")
+    if c.get("out") is not None:
+        _path(c["out"], "out", "a file for the JSON results")
+    mode = resume_mode(c.get("resume", True))
+    _trained(c)
+    return "auto" if mode == "require" else mode
+
+
+def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
+    """Check a pfgm-sample / pfgm-eval config (what the checkpoint holds is checked when it is loaded)."""
+    _keys(c, SAMPLE_KEYS, "top-level")
+    _path(c.get("checkpoint"), "checkpoint", "a run directory, .safetensors or .pt file")
+    _int(c.get("num_samples"), "num_samples", 1)
+    _int(c.get("seed", 0), "seed", 0)
+    if eval_:
+        if c.get("out") not in (None, ""):
+            _path(c["out"], "out", "a file for the metrics")
+    else:
+        _path(c.get("out"), "out", "a folder or file to write the samples to")
+    if c.get("progress") is not None and not isinstance(c["progress"], bool):
+        raise ValueError(f"progress must be true or false, got {c['progress']!r}")
+    for key in ("D",):
+        if c.get(key) is not None:
+            parse_D(c[key])
+    pf = _section(c, "pfgm")
+    _keys(pf, {"D"}, "pfgm (at sample time only D may be given)")
+    if pf.get("D") is not None:
+        parse_D(pf["D"])
+    s = _section(c, "sampler")
+    from .build import LEGACY_SAMPLER_KEYS
+    from pfgm_core.generate import GenerateConfig
+
+    known = set(GenerateConfig.__dataclass_fields__) - {"num_samples", "seed"}
+    _keys({LEGACY_SAMPLER_KEYS.get(k, k): v for k, v in s.items()}, known, "sampler")
+    given = {k: v for k, v in s.items() if v is not None}
+    if given:  # types and ranges, against the default σ range (the checkpoint's is checked again at load)
+        _sampler({"sampler": given}, None)
+    _section(c, "modality")
+
+
+def check_eval(c: dict[str, Any]) -> None:
+    check_sample(c, eval_=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# A resumed or reused run against the config it was trained with
+
+#: sections whose every change alters the network or what it is trained to fit
+MODEL_SECTIONS = ("modality", "backbone", "pfgm")
+#: trainer keys that only say how long, where and how loudly to run
+FREE_TRAINER_KEYS = {"max_steps", "stop_after", "log_every", "ckpt_every", "keep_last", "preview_every", "progress",
+                     "device", "num_workers"}
+_FREE_TOP = {"run_dir", "resume", "description", "group", "preview_samples", "hydra"}
+
+
+def _flat(d: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out or {prefix: {}}
+    return {prefix: d}
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    if key == "pfgm.D":  # 128 vs 128.0, "inf" vs inf
+        try:
+            return parse_D(a) == parse_D(b)
+        except ValueError:
+            return False
+    return False
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(refused, noted): ``key: old -> new`` for changes that alter the model or the objective, and for
+    other changes worth a notice (optimiser settings, sampler); bookkeeping keys change freely."""
+    refused, noted = [], []
+    a, b = _flat(old, ""), _flat(new, "")
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key, "<unset>"), b.get(key, "<unset>")
+        if _same(key, va, vb):
+            continue
+        top, _, rest = key.partition(".")
+        if top in _FREE_TOP or (top == "trainer" and rest in FREE_TRAINER_KEYS):
+            continue
+        if top == "recipe_name" and "<unset>" in (va, vb):
+            continue  # runs from before the recipe was recorded
+        line = f"{key}: {va} -> {vb}"
+        (refused if top in MODEL_SECTIONS or top == "recipe_name" else noted).append(line)
+    return refused, noted
+
+
+def check_compatible(old: dict[str, Any], new: dict[str, Any], source: str, mode: str) -> list[str]:
+    """Refuse (ValueError naming the fields) to continue ``source``'s run under a config that changes the
+    model or the objective, unless ``mode`` is "force". Returns the notices to print."""
+    refused, noted = config_changes(old, new)
+    if refused and mode != "force":
+        raise ValueError(f"{source} was trained with another model or objective: {'; '.join(refused)}. "
+                         "Use a new run_dir, undo the change, or pass resume=force to continue anyway")
+    return (["resume=force: continuing despite " + "; ".join(refused)] if refused else []) + (
+        ["changed on resume: " + "; ".join(noted)] if noted else [])
