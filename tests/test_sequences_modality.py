@@ -83,20 +83,27 @@ def test_lengths_pinned_and_sampling_reads_no_data(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["bytenet", "transformer"])
-def test_backbones_ignore_padding(kind):
+@pytest.mark.parametrize("extras", [False, True])
+def test_backbones_ignore_padding(kind, extras):
     m = _small()
-    net = m.backbone(type=kind, width=32, depth=3, **({"heads": 4} if kind == "transformer" else {}))
+    opts = {"end_positions": True, "self_condition": True} if extras else {}
+    net = m.backbone(type=kind, width=32, depth=3, **({"heads": 4} if kind == "transformer" else {}), **opts)
     nparams = sum(p.numel() for p in m.backbone(type=kind).parameters())
     assert 3e5 <= nparams <= 1e6  # the recipe-sized nets are CPU-sized
     for p in net.parameters():  # zero-initialised output layers would make the test trivial
         torch.nn.init.normal_(p, std=0.2)
     codec = m.codec
     x, mask = codec.encode(["CARDW", "CASSLGW"])
-    y1 = net(x, torch.tensor([0.1, -0.3]), mask=mask)
+    sc = {"self_cond": x.flip(-1)} if extras else {}
+    y1 = net(x, torch.tensor([0.1, -0.3]), mask=mask, **sc)
     junk = x + 5.0 * torch.randn_like(x) * (1 - mask)  # garbage in the padded entries
-    y2 = net(junk, torch.tensor([0.1, -0.3]), mask=mask)
+    if extras:
+        sc = {"self_cond": sc["self_cond"] + 5.0 * torch.randn_like(x) * (1 - mask)}
+    y2 = net(junk, torch.tensor([0.1, -0.3]), mask=mask, **sc)
     assert torch.allclose(y1, y2, atol=1e-5) and (y1[mask == 0] == 0).all()
-    assert not torch.allclose(y1, net(x, torch.tensor([1.0, 1.0]), mask=mask))  # σ matters
+    assert not torch.allclose(y1, net(x, torch.tensor([1.0, 1.0]), mask=mask, **sc))  # σ matters
+    if extras:  # the estimate matters, and a net with end features tells two lengths' last positions apart
+        assert not torch.allclose(y1, net(x, torch.tensor([0.1, -0.3]), mask=mask))
 
 
 def test_rna_fasta_writer_has_structure_and_reads_back(tmp_path):

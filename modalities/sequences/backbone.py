@@ -7,6 +7,10 @@ positions (padded positions are zeroed before every convolution; attention ignor
 * ``bytenet``: residual blocks LayerNorm → GELU → 1×1 down → GELU → dilated k-wide conv → GELU → 1×1
   up, dilations cycling 1, 2, 4, 8, … (receptive field grows exponentially with depth), as in
   ByteNet (Kalchbrenner et al. 2016) and the walk-jump antibody denoiser.
+
+Options of both: ``end_positions`` adds sinusoids of each position's distance to the start and to
+the end of its sequence; ``self_condition`` feeds the net its previous clean estimate (Chen et al.
+2023, "Analog Bits"; the core's loss and sampler supply it).
 * ``transformer``: pre-norm encoder layers with a key-padding mask, learned positions.
 """
 
@@ -33,11 +37,33 @@ class NoiseEmbedding(nn.Module):
         return self.mlp(torch.cat([a.sin(), a.cos()], dim=1))
 
 
+def end_features(m: Tensor, num_freqs: int = 8) -> Tensor:
+    """(B, L, 1) position mask → (B, L, 4·num_freqs) sinusoids of each position's distance to the
+    sequence's start and to its end (its length from the mask): motifs anchored at the C-terminus
+    (a CDR3's J region, an RNA's 3' stem) sit at a fixed distance from the end, not from the start."""
+    B, L, _ = m.shape
+    pos = torch.arange(L, device=m.device, dtype=m.dtype).reshape(1, L, 1)
+    length = m.sum(1, keepdim=True)  # (B, 1, 1)
+    freqs = torch.exp(torch.linspace(0, math.log(L + 1.0), num_freqs, device=m.device, dtype=m.dtype)).reshape(1, 1, -1)
+    a = torch.cat([(pos / freqs).expand(B, L, num_freqs), (length - 1 - pos) / freqs], dim=-1) * (2 * math.pi / 4)
+    return torch.cat([a.sin(), a.cos()], dim=-1) * m
+
+
 def _positions_mask(mask: Tensor | None, x: Tensor) -> Tensor:
     """(B, L, 1) float: 1 at real positions."""
     if mask is None:
         return torch.ones(x.shape[0], x.shape[1], 1, dtype=x.dtype, device=x.device)
     return mask[..., :1].to(x.dtype)
+
+
+def _inputs(net: nn.Module, x: Tensor, m: Tensor, self_cond: Tensor | None) -> Tensor:
+    """x, plus the end-distance features and the self-conditioning estimate when the net uses them."""
+    parts = [x]
+    if net.end_positions:
+        parts.append(end_features(m).to(x.dtype))
+    if net.self_condition:
+        parts.append((torch.zeros_like(x) if self_cond is None else self_cond.to(x.dtype)) * m)
+    return torch.cat(parts, dim=-1) if len(parts) > 1 else x
 
 
 class _ByteNetBlock(nn.Module):
@@ -69,11 +95,14 @@ class ByteNet(nn.Module):
     """Dilated residual 1-D CNN over (B, L, K) one-hot sequences."""
 
     def __init__(self, channels: int, width: int = 128, depth: int = 8, kernel: int = 5, dilations=(1, 2, 4, 8),
-                 emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0):
+                 emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0, end_positions: bool = False,
+                 self_condition: bool = False):
         super().__init__()
         if kernel % 2 != 1:
             raise ValueError(f"backbone.kernel must be odd (centred convolutions), got {kernel}")
-        self.inp = nn.Linear(channels, width)
+        self.end_positions, self.self_condition = bool(end_positions), bool(self_condition)
+        extra = (32 if self.end_positions else 0) + (channels if self.self_condition else 0)
+        self.inp = nn.Linear(channels + extra, width)
         self.emb = NoiseEmbedding(emb_dim)
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         self.blocks = nn.ModuleList(_ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout)
@@ -83,12 +112,13 @@ class ByteNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
+                self_cond: Tensor | None = None) -> Tensor:
         m = _positions_mask(mask, x)
         e = self.emb(c_noise)
         if self.label is not None and cond is not None:
             e = e + self.label(cond.long().clamp_min(-1) + 1)  # -1 (no label) → row 0
-        h = self.inp(x) * m
+        h = self.inp(_inputs(self, x, m, self_cond)) * m
         for blk in self.blocks:
             h = blk(h, e, m)
         y = self.out(nn.functional.gelu(self.norm(h)))
@@ -99,9 +129,12 @@ class SequenceTransformer(nn.Module):
     """Pre-norm transformer encoder over (B, L, K) one-hot sequences; σ enters by FiLM before every layer."""
 
     def __init__(self, channels: int, max_length: int, width: int = 128, depth: int = 4, heads: int = 4,
-                 ff_mult: int = 2, emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0):
+                 ff_mult: int = 2, emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0,
+                 end_positions: bool = False, self_condition: bool = False):
         super().__init__()
-        self.inp = nn.Linear(channels, width)
+        self.end_positions, self.self_condition = bool(end_positions), bool(self_condition)
+        extra = (32 if self.end_positions else 0) + (channels if self.self_condition else 0)
+        self.inp = nn.Linear(channels + extra, width)
         self.pos = nn.Parameter(torch.randn(1, max_length, width) * 0.02)
         self.emb = NoiseEmbedding(emb_dim)
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
@@ -114,13 +147,14 @@ class SequenceTransformer(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
+                self_cond: Tensor | None = None) -> Tensor:
         m = _positions_mask(mask, x)
         e = self.emb(c_noise)
         if self.label is not None and cond is not None:
             e = e + self.label(cond.long().clamp_min(-1) + 1)
         L = x.shape[1]
-        h = (self.inp(x) + self.pos[:, :L]) * m
+        h = (self.inp(_inputs(self, x, m, self_cond)) + self.pos[:, :L]) * m
         pad = m[..., 0] == 0  # (B, L) True = ignore
         for film, layer in zip(self.films, self.layers):
             scale, shift = film(e).unsqueeze(1).chunk(2, dim=-1)

@@ -75,7 +75,7 @@ class SequenceModality(Modality):
       length: sample-time fixed length; template + redesign: sample-time region redesign
     """
 
-    SAMPLE_OPTIONS = ("length", "template", "redesign")
+    SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples")
 
     def __init__(self, source: str = "olga_cdr3", alphabet: str = "protein", symbols: str | None = None,
                  aligned: bool = False, path: str | None = None, format: str | None = None,
