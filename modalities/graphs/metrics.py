@@ -6,6 +6,14 @@ Molecule conventions (stated because papers differ):
 - validity_corrected: the same after GDSS-style valency correction (when the raw graphs are known);
 - uniqueness: distinct canonical SMILES / valid samples;
 - novelty (MOSES): distinct valid SMILES not in the training set / distinct valid SMILES;
+- uniqueness_lf, novelty_lf: the same after keeping each valid sample's largest fragment (the
+  protocol's reading: a dotted SMILES counts by its main molecule);
+- valid_connected: valid AND one connected molecule, over the number requested; fragments_k:
+  shares of valid samples with k = 1, 2, 3+ fragments;
+- with ``gdss=True`` and the corrected decodings: GDSS's table columns as its sampler computes
+  them, on the valency-corrected largest-fragment molecules: uniqueness_corrected,
+  novelty_corrected, fcd_corrected (vs the reference SMILES), nspdk_corrected (vs the reference
+  graphs). GDSS's "validity w/o correction" is ``validity``;
 - FCD: Fréchet ChemNet Distance between valid samples and the reference set (ChemNet features
   from fcd_torch on CPU; the shared Fréchet distance of modalities.shared.frechet);
 - SA, QED: means over valid samples (SA from RDKit Contrib's sascorer; lower = easier);
@@ -20,8 +28,8 @@ of graphlets up to 4 nodes, summed over nodes / n) with the Gaussian kernel on t
 σ = 30 — GDSS's choice; GRAN's Gaussian-TV variant is available with ``orbit_kernel="gaussian_tv"``.
 The orbit counts come from a pure-Python enumeration of connected induced 3- and 4-node
 subgraphs (ESU), not ORCA. NSPDK MMD (GDSS reports it for molecules, on graphs labelled with
-atom symbols and bond orders) needs the EDeN package (``eden``, PyPI ``eden-kernel``) and is
-reported only when it is importable; otherwise the result carries an ``nspdk_note`` instead.
+atom symbols and bond orders) is :mod:`.nspdk`'s implementation of EDeN's feature map with
+GDSS's settings (no EDeN needed; the same features as EDeN bit for bit on integer labels).
 """
 
 from __future__ import annotations
@@ -150,21 +158,31 @@ def fragment_shares(counts: Sequence[int]) -> dict[str, float]:
             "fragments_3plus": sum(c >= 3 for c in counts) / n}
 
 
+def largest_fragment(mol):
+    """The fragment with the most heavy atoms (the molecule itself when it is connected)."""
+    from rdkit import Chem
+
+    frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
+    return mol if len(frags) <= 1 else max(frags, key=lambda f: f.GetNumAtoms())
+
+
 def molecule_metrics(objects: Sequence[Any], train_smiles: Iterable[str], ref_mols: Sequence, ref_smiles: Sequence[str],
                      corrected: Sequence[Any] | None = None, with_fcd: bool = True,
-                     with_nspdk: bool = True, ref_fragments: bool = False) -> dict[str, Any]:
+                     with_nspdk: bool = True, ref_fragments: bool = False, gdss: bool = False) -> dict[str, Any]:
     """All molecule metrics for decoded samples (Mol or None) against a reference (test) set.
 
-    Values are floats; 'nspdk_note' (a string) replaces 'nspdk' when EDeN is not installed.
-    ``valid_connected`` is the share of the samples requested that are valid AND one connected
-    molecule: validity counts a SMILES with dots as valid, which a chemist would not. ``fragments_k``
-    are the shares of valid samples with k fragments (k = 1, 2, 3+); with ``ref_fragments`` the
-    reference set's single-fragment share comes beside them (``ref_fragments_1``).
+    Values are floats. ``valid_connected`` is the share of the samples requested that are valid AND
+    one connected molecule: validity counts a SMILES with dots as valid, which a chemist would not.
+    ``fragments_k`` are the shares of valid samples with k fragments (k = 1, 2, 3+); with
+    ``ref_fragments`` the reference set's single-fragment share comes beside them (``ref_fragments_1``).
+    With ``gdss`` and ``corrected`` (the valency-corrected decodings, largest fragment kept), the
+    ``*_corrected`` columns GDSS's tables report (see the module docstring).
     """
     from .mol_repair import canonical_smiles
 
     valid = [m for m in objects if m is not None]
     smi = [canonical_smiles(m) for m in valid]
+    smi_lf = [canonical_smiles(largest_fragment(m)) for m in valid]
     frags = fragment_counts(valid)
     out: dict[str, float] = {
         "num_samples": float(len(objects)),
@@ -173,6 +191,8 @@ def molecule_metrics(objects: Sequence[Any], train_smiles: Iterable[str], ref_mo
         **fragment_shares(frags),
         "uniqueness": uniqueness(smi),
         "novelty": novelty(smi, train_smiles),
+        "uniqueness_lf": uniqueness(smi_lf),
+        "novelty_lf": novelty(smi_lf, train_smiles),
     }
     if corrected is not None:
         out["validity_corrected"] = validity(corrected)
@@ -185,13 +205,20 @@ def molecule_metrics(objects: Sequence[Any], train_smiles: Iterable[str], ref_mo
     out["bond_tv"] = total_variation(bond_type_counts(valid), bond_type_counts(ref_mols))
     if ref_fragments:
         out["ref_fragments_1"] = fragment_shares(fragment_counts(ref_mols))["fragments_1"]
+    ref_graphs = mols_to_nx(ref_mols) if with_nspdk else None
     if with_fcd:
         out["fcd"] = fcd(smi, list(ref_smiles))
     if with_nspdk:
-        try:
-            out["nspdk"] = nspdk_mmd(mols_to_nx(ref_mols), mols_to_nx(valid)) if valid else float("nan")
-        except ImportError:
-            out["nspdk_note"] = NSPDK_NOTE
+        out["nspdk"] = nspdk_mmd(ref_graphs, mols_to_nx(valid)) if valid else float("nan")
+    if gdss and corrected is not None:
+        fixed = [m for m in corrected if m is not None]
+        smi_c = [canonical_smiles(m) for m in fixed]
+        out["uniqueness_corrected"] = uniqueness(smi_c)
+        out["novelty_corrected"] = novelty(smi_c, train_smiles)
+        if with_fcd:
+            out["fcd_corrected"] = fcd(smi_c, list(ref_smiles))
+        if with_nspdk:
+            out["nspdk_corrected"] = nspdk_mmd(ref_graphs, mols_to_nx(fixed)) if fixed else float("nan")
     return out
 
 
@@ -418,29 +445,15 @@ def orbit_mmd(ref: Sequence, pred: Sequence, kernel: str = "gaussian", sigma: fl
     return compute_mmd(feats(ref), feats(_nonempty(pred)), kernel, is_hist=False, sigma=sigma)
 
 
-NSPDK_NOTE = "NSPDK skipped: the EDeN package (import name 'eden', PyPI 'eden-kernel') is not installed"
-
-
 def nspdk_mmd(ref: Sequence, pred: Sequence) -> float:
-    """NSPDK MMD as GDSS computes it (EDeN vectorize, complexity 4, linear kernel). Needs ``eden``."""
-    from eden.graph import vectorize  # type: ignore[import-not-found]
+    """NSPDK MMD as GDSS computes it (EDeN's features at complexity 4, linear kernel); see :mod:`.nspdk`."""
+    from .nspdk import nspdk_mmd as _mmd
 
-    def vec(gs):
-        gs = [g.copy() for g in gs]
-        for g in gs:  # EDeN wants a 'label' on every node and edge
-            for v in g.nodes():
-                g.nodes[v].setdefault("label", "0")
-            for u, v in g.edges():
-                g.edges[u, v].setdefault("label", "0")
-        return vectorize(gs, complexity=4, discrete=True)
-
-    X, Y = vec(ref), vec(_nonempty(pred))
-    # EDeN rows are L2-normalised sparse vectors; the linear kernel is their dot product
-    return float((X @ X.T).mean() + (Y @ Y.T).mean() - 2 * (X @ Y.T).mean())
+    return _mmd(ref, pred)
 
 
 def graph_metrics(pred: Sequence, ref: Sequence, orbit_kernel: str = "gaussian", with_nspdk: bool = True) -> dict[str, Any]:
-    """degree / cluster / orbit / spectral MMD (+ nspdk when EDeN is installed) of ``pred`` vs ``ref``."""
+    """degree / cluster / orbit / spectral MMD (+ nspdk) of ``pred`` vs ``ref``."""
     out: dict[str, Any] = {
         "degree": degree_mmd(ref, pred),
         "cluster": clustering_mmd(ref, pred),
@@ -449,8 +462,5 @@ def graph_metrics(pred: Sequence, ref: Sequence, orbit_kernel: str = "gaussian",
         "num_samples": float(len(pred)),
     }
     if with_nspdk:
-        try:
-            out["nspdk"] = nspdk_mmd(ref, pred)
-        except ImportError:
-            out["nspdk_note"] = NSPDK_NOTE
+        out["nspdk"] = nspdk_mmd(ref, pred)
     return out

@@ -90,14 +90,18 @@ class MoleculeModality(Modality):
       atom_types: explicit list like [C, N, O, F, N+, O-]; default: every type in the data set.
       unknown_atoms: error | other | skip — an atom type outside atom_types raises (naming SMILES
         and element), becomes the '*' type, or drops the molecule (counted).
-      test_fraction, seed: random held-out split (MOSES and ZINC use their official test splits).
+      test_fraction, seed: random held-out split (MOSES, QM9 and ZINC use their benchmark test splits:
+        QM9's and ZINC250k-from-CSV's are GDSS's, shipped in modalities/graphs/splits/).
       cond_properties: e.g. [qed, logp]; standardised with the training mean/std into cond (B, k).
       cond_target: {name: raw value} used by ``blank`` for conditional sampling (others NaN = null).
       num_nodes: sample this many atoms instead of drawing counts from the training set.
       limit: read at most this many molecules; root: download folder for QM9/ZINC.
       largest_fragment: the corrected decoding keeps the largest fragment (GDSS).
       fcd: compute FCD in evaluate (loads ChemNet, ~2 s).
-      nspdk: compute NSPDK MMD in evaluate when EDeN is installed (else a note).
+      nspdk: compute NSPDK MMD in evaluate (modalities/graphs/nspdk.py, EDeN's features).
+      gdss_metrics: evaluate also reports GDSS's table columns on the valency-corrected
+        largest-fragment molecules (uniqueness/novelty/fcd/nspdk ``_corrected``); the qm9 and
+        zinc250k recipes turn it on. Never changes sampling.
       size_histogram, cond_stats: pinned by :meth:`config` (with atom_types) so that a checkpoint
         samples, decodes and writes without reading the data set.
     """
@@ -110,7 +114,7 @@ class MoleculeModality(Modality):
                  atom_types: Sequence[str] | None = None, cond_target: dict[str, float] | None = None,
                  num_nodes: int | None = None, limit: int | None = None, root: str | None = None,
                  largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True, hydrogens: bool = False,
-                 size_histogram: Sequence[int] | None = None, cond_stats: dict[str, list[float]] | None = None):
+                 gdss_metrics: bool = False, size_histogram: Sequence[int] | None = None, cond_stats: dict[str, list[float]] | None = None):
         if unknown_atoms not in ("error", "other", "skip"):
             raise ValueError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
         self.source, self.path, self.column = source, path, column
@@ -121,6 +125,7 @@ class MoleculeModality(Modality):
         self.cond_target = dict(cond_target or {})
         self.num_nodes, self.limit, self.root = num_nodes, limit, root
         self.largest_fragment, self.use_fcd, self.use_nspdk = largest_fragment, fcd, nspdk
+        self.gdss_metrics = gdss_metrics
         self._datasets: dict[str, EncodedDataset] = {}
         self._loaded = False
         self.last_write_summary: dict[str, Any] | None = None
@@ -143,7 +148,7 @@ class MoleculeModality(Modality):
             return
         from .molecule_sources import load_molecules
 
-        official_test = self.source.lower() in ("moses", "zinc", "zinc250k")
+        official_test = self.source.lower() in ("moses", "qm9", "zinc", "zinc250k")  # the benchmarks' own test splits
         kw = dict(source=self.source, path=self.path, column=self.column, max_atoms=self.max_atoms,
                   limit=self.limit, root=self.root)
         main = load_molecules(split="train", **kw)
@@ -314,7 +319,7 @@ class MoleculeModality(Modality):
         corrected = None if samples is None else self.decode_corrected(samples.x, samples.mask)
         res = molecule_metrics(objects, self.train_smiles, self.test_mols, self.test_smiles,
                                corrected=corrected, with_fcd=self.use_fcd, with_nspdk=self.use_nspdk,
-                               ref_fragments=True)
+                               ref_fragments=True, gdss=self.gdss_metrics)
         notes = [v for k, v in res.items() if k.endswith("_note")]
         return Evaluation({k: float(v) for k, v in res.items() if not k.endswith("_note")}, notes)
 

@@ -257,20 +257,130 @@ def load_moses(split: str = "train", max_atoms: int | None = None, limit: int | 
     return load_smiles_file(p, column="SMILES", header=True, max_atoms=max_atoms, limit=limit)
 
 
-def load_qm9(root: str | os.PathLike | None = None, max_atoms: int | None = 9, limit: int | None = None) -> MoleculeSet:
-    """QM9 (≈134k molecules, ≤ 9 heavy atoms) through ``torch_geometric.datasets.QM9``. Downloads on first use."""
+# --------------------------------------------------------------------------------------------
+# Benchmark splits (package data: modalities/graphs/splits/, see its NOTICE.md)
+# --------------------------------------------------------------------------------------------
+
+#: rows of the full QM9 file (GDB indices 1..133,885) that the benchmark split indexes
+QM9_ROWS = 133_885
+
+
+def split_file(name: str) -> Path:
+    """The shipped test-split file ``splits/<name>_test_idx.json`` (name: qm9 or zinc250k)."""
+    p = Path(__file__).parent / "splits" / f"{name}_test_idx.json"
+    if not p.exists():
+        raise FileNotFoundError(f"test split {name!r} is missing from the package at {p}; reinstall pfgm")
+    return p
+
+
+def qm9_test_gdb_indices(path: str | os.PathLike | None = None) -> set[int]:
+    """GDB indices of the QM9 test split, read as GDSS reads MoFlow's file.
+
+    GDSS uses each entry ``int(idx)`` as a 0-based row of the 133,885-row QM9 file, whose rows are
+    in GDB order, so the test molecule is GDB index ``int(idx) + 1`` (MoFlow itself reads
+    ``int(idx)``; the published tables we compare with follow GDSS).
+    """
+    import json
+
+    with open(path or split_file("qm9")) as f:
+        idx = json.load(f)["valid_idxs"]
+    return {int(i) + 1 for i in idx}
+
+
+def zinc250k_test_rows(path: str | os.PathLike | None = None) -> set[int]:
+    """0-based data rows of 250k_rndm_zinc_drugs_clean_3.csv in the ZINC250k test split (GDSS's reading)."""
+    import json
+
+    with open(path or split_file("zinc250k")) as f:
+        return {int(i) for i in json.load(f)}
+
+
+def _check_split(split: str) -> None:
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be train, test or all; got {split!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# QM9
+# --------------------------------------------------------------------------------------------
+
+
+def qm9pack_data_dir() -> Path | None:
+    """The data folder of the ``qm9pack`` wheel, found without importing it (its ``__init__`` imports
+    pkg_resources, which current setuptools no longer ships); None when it is not installed."""
+    spec = importlib.util.find_spec("qm9pack")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    d = Path(list(spec.submodule_search_locations)[0]) / "data"
+    return d if d.exists() else None
+
+
+def read_qm9pack(data_dir: str | os.PathLike) -> list[tuple[int, str]]:
+    """(GDB index, SMILES) for every molecule in qm9pack's ``qm9_part{1,2,3}.csv``, in GDB order.
+
+    Matched by the ``Index`` column: the 3,054 molecules the QM9 authors flagged as uncharacterised
+    are absent, so a row's position is not its GDB index.
+    """
+    d = Path(data_dir)
+    parts = sorted(d.glob("qm9_part*.csv"))
+    if not parts:
+        raise FileNotFoundError(f"no qm9_part*.csv in {d}; reinstall qm9pack")
+    csv.field_size_limit(1 << 26)  # the XYZ/frequency columns are long
+    out: list[tuple[int, str]] = []
+    for p in parts:
+        with open(p, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            try:
+                ci, cs = header.index("Index"), header.index("SMILES")
+            except ValueError:
+                raise ValueError(f"{p}: expected columns 'Index' and 'SMILES', found {header[:6]}") from None
+            for row in reader:
+                if len(row) > max(ci, cs):  # blank separator lines have no fields
+                    out.append((int(row[ci]), row[cs]))
+    out.sort()
+    return out
+
+
+def _qm9_torch_geometric(root: Path) -> list[tuple[int, str]]:
+    """(GDB index, SMILES) from ``torch_geometric.datasets.QM9`` (downloads on first use)."""
     try:
         from torch_geometric.datasets import QM9
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("QM9 needs torch_geometric: pip install torch-geometric") from e
-    root = Path(root or data_root() / "qm9")
+        raise ImportError("QM9 needs the qm9pack wheel (pip install 'pfgm[qm9]') or torch_geometric") from e
     ds = QM9(str(root))
     smiles = getattr(ds._data, "smiles", None)
+    names = getattr(ds._data, "name", None)
     if smiles is None:
         raise RuntimeError(f"{root}: this QM9 copy was processed without RDKit and has no SMILES; delete "
                            f"{root / 'processed'} and load again with rdkit installed")
-    report = LoadReport(source=f"QM9 ({root})")
-    return filter_molecules(parse_smiles_records(enumerate(smiles, start=1), report), report, max_atoms, limit)
+    if names is None:  # pragma: no cover - old torch_geometric
+        raise RuntimeError(f"{root}: this QM9 copy has no molecule names ('gdb_N'), so the benchmark split "
+                           "cannot be applied; install qm9pack (pip install 'pfgm[qm9]')")
+    return [(int(str(n).rsplit("_", 1)[-1]), s) for n, s in zip(names, smiles)]
+
+
+def load_qm9(root: str | os.PathLike | None = None, max_atoms: int | None = 9, limit: int | None = None,
+             split: str = "train", test_indices: set[int] | None = None) -> MoleculeSet:
+    """QM9 (≤ 9 heavy atoms; 130,831 characterised molecules) with the GDSS benchmark split.
+
+    Read offline from the qm9pack wheel when it is installed, else through torch_geometric
+    (download). split: train (every molecule outside the test split), test (the split's molecules
+    that exist in the data: 13,082 GDB indices, see :func:`qm9_test_gdb_indices`), or all.
+    The report's line numbers are GDB indices.
+    """
+    _check_split(split)
+    d = qm9pack_data_dir()
+    if d is not None:
+        pairs, where = read_qm9pack(d), f"qm9pack ({d})"
+    else:
+        r = Path(root or data_root() / "qm9")
+        pairs, where = _qm9_torch_geometric(r), f"torch_geometric ({r})"
+    test = qm9_test_gdb_indices() if test_indices is None else set(test_indices)
+    if split != "all":
+        pairs = [(i, s) for i, s in pairs if (i in test) == (split == "test")]
+    report = LoadReport(source=f"QM9/{split} from {where}")
+    return filter_molecules(parse_smiles_records(pairs, report), report, max_atoms, limit)
 
 
 #: ZINC's 28 atom tokens as torch_geometric ships them (benchmarking-gnns vocabulary): element, H, charge
@@ -338,10 +448,58 @@ def load_zinc250k(root: str | os.PathLike | None = None, split: str = "train", m
     return filter_molecules(parse_smiles_records(records(), report), report, max_atoms, limit)
 
 
+def read_zinc250k_csv(path: str | os.PathLike, column: str = "smiles") -> list[tuple[int, int, str]]:
+    """(0-based data row, first line number, SMILES) of a 250k_rndm_zinc_drugs_clean_3.csv-style file.
+
+    Read with a real CSV reader over the whole file: that file's SMILES fields end in a newline
+    inside the quotes, so a record spans two lines. SMILES are stripped.
+    """
+    from ..shared.records import open_text
+
+    rows: list[tuple[int, int, str]] = []
+    with open_text(path, "ZINC250k CSV") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}: file is empty (no ZINC250k records)")
+        names = [h.strip().lower() for h in header]
+        if column.lower() not in names:
+            raise ValueError(f"{path}: no column named {column!r}; columns are {header}")
+        col = names.index(column.lower())
+        start = reader.line_num + 1
+        for row in reader:
+            if row:
+                rows.append((len(rows), start, row[col].strip() if col < len(row) else ""))
+            start = reader.line_num + 1
+    if not rows:
+        raise ValueError(f"{path}: file has a header but no records")
+    return rows
+
+
+def load_zinc250k_csv(path: str | os.PathLike, split: str = "train", max_atoms: int | None = 38,
+                      limit: int | None = None, column: str = "smiles",
+                      test_rows: set[int] | None = None) -> MoleculeSet:
+    """ZINC250k from a user's CSV (the 250k_rndm_zinc_drugs_clean_3.csv layout) with the GDSS split.
+
+    The shipped split lists 0-based data rows (GDSS's reading); split: train | test | all.
+    The report's line numbers are file lines.
+    """
+    _check_split(split)
+    rows = read_zinc250k_csv(path, column)
+    test = zinc250k_test_rows() if test_rows is None else set(test_rows)
+    if split != "all":
+        rows = [r for r in rows if (r[0] in test) == (split == "test")]
+    report = LoadReport(source=f"ZINC250k/{split} ({path})", header=True)
+    return filter_molecules(parse_smiles_records(((ln, s) for _, ln, s in rows), report), report, max_atoms, limit)
+
+
 def load_molecules(source: str = "nci", path: str | os.PathLike | None = None, column: str | int | None = None,
                    max_atoms: int | None = 20, limit: int | None = None, root: str | None = None,
                    split: str = "train") -> MoleculeSet:
-    """Dispatch on ``source``: nci | smiles | csv | sdf | file (by extension) | moses | qm9 | zinc250k."""
+    """Dispatch on ``source``: nci | smiles | csv | sdf | file (by extension) | moses | qm9 | zinc250k.
+
+    split (moses, qm9, zinc250k): the benchmark's train or test split (or all).
+    """
     s = source.lower()
     if s == "nci":
         return load_nci(max_atoms, limit)
@@ -355,7 +513,9 @@ def load_molecules(source: str = "nci", path: str | os.PathLike | None = None, c
     if s == "moses":
         return load_moses(split, max_atoms, limit)
     if s == "qm9":
-        return load_qm9(root, max_atoms, limit)
+        return load_qm9(root, max_atoms, limit, split=split)
     if s in ("zinc", "zinc250k"):
+        if path is not None:  # a user's CSV with the GDSS split; else torch_geometric's copy and split
+            return load_zinc250k_csv(path, split, max_atoms, limit, column=column if isinstance(column, str) else "smiles")
         return load_zinc250k(root, split, max_atoms, limit)
     raise ValueError(f"unknown molecule source {source!r}; use nci, smiles, csv, sdf, moses, qm9 or zinc250k")
