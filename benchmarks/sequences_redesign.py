@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/sequences_redesign.py runs/vh --num 100 \
         --out benchmarks/results/sequences_redesign.json
 
-Takes the first ``--num`` held-out VH sequences of the checkpoint's data (seeded split), writes them
+Works for a ``vh`` checkpoint (the CDR H3 between the framework's C and the J region's W) and for a
+``cdr3`` one (everything between the conserved C and W). Takes the first ``--num`` held-out sequences of the checkpoint's data (seeded split), writes them
 as a template FASTA, and samples them through the same path as
 ``pfgm-sample checkpoint=RUN modality.template=T.fasta modality.redesign=cdr3`` (seed s redesigns
 template s). Reports: the share of samples whose every fixed position equals the template, the share
@@ -74,7 +75,7 @@ def main() -> None:
         "cdr3_identical_to_template": float(np.mean([c == t for c, t in zip(cdr3s, tpl_cdr3s)])),
         "pgen_positive": float(np.isfinite(gen_lp).mean()), "log10_pgen_mean": fin(gen_lp),
         "pgen_positive_templates": float(np.isfinite(tpl_lp).mean()), "log10_pgen_mean_templates": fin(tpl_lp),
-        "motif_found_after": float(np.mean([find_cdr3(s) is not None for s in objects])),
+        **({"vh_motif_found_after": float(np.mean([find_cdr3(s) is not None for s in objects]))} if modality.kind == "vh" else {}),
         "examples": [{"template": t, "redesigned": s} for t, s in list(zip(tpl_cdr3s, cdr3s))[:5]],
         "command": "OMP_NUM_THREADS=1 python benchmarks/sequences_redesign.py " + " ".join(sys.argv[1:]),
     }
