@@ -275,7 +275,7 @@ class Trainer:
         self.sample_shape = tuple(first.x.shape)
         self.step = 0
         self.cur_nimg = 0
-        self._resumed_at: int | None = None  # the step a checkpoint was loaded at
+        self.resumed_at: int | None = None  # the step a checkpoint was loaded at
         self._signal: int | None = None  # set by the SIGINT/SIGTERM handler; the loop stops after the step
         # wall seconds spent in fit() over every invocation, so a resumed run still knows its cost
         self.train_seconds = 0.0
@@ -336,7 +336,7 @@ class Trainer:
                 return False
             state = found[1]
         self.load_state_dict(state)
-        self._resumed_at = self.step
+        self.resumed_at = self.step
         if self.metrics is not None:
             self.metrics.truncate_after(self.step)
         return True
@@ -439,6 +439,7 @@ class Trainer:
         self._signal = None
         old_handlers = self._install_signal_handlers()
         interrupted: int | None = None
+        completed = False
         try:
             while self.step < end:
                 losses.append(self.train_step())
@@ -458,17 +459,23 @@ class Trainer:
                 if self.preview and cfg.preview_every > 0 and self.step % cfg.preview_every == 0 and self.dist.is_main:
                     self.preview(self.step, self.ema.model)
             # a resumed run that had nothing left to do keeps its files as they are
-            if self.step > n0 or self._resumed_at is None:
+            if self.step > n0 or self.resumed_at is None:
                 self.save()
+            completed = True
         finally:
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
             self._batches = None
-            self.train_seconds = self._elapsed()
+            if self.step > n0:  # a reused run that had nothing left to do keeps the time it cost
+                self.train_seconds = self._elapsed()
             self._fit_t0 = None
             bar.close()
             if self.metrics is not None:
-                self.metrics.close()
+                if completed:
+                    self.metrics.close()
+                else:  # a failure (a full disk) must surface as itself, not as the plot that could not be written after it
+                    with contextlib.suppress(OSError):
+                        self.metrics.close()
         if interrupted is not None:
             raise TrainingInterrupted(interrupted, self.step, self.run_dir)
         return {"step": self.step, "loss": last, "seconds": time.perf_counter() - t0, "train_seconds": round(self.train_seconds, 3)}

@@ -83,8 +83,8 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str,
     created = not run_dir.exists()
     with contextlib.ExitStack() as stack:
         if dist.is_main:
+            stack.callback(_remove_if_empty, run_dir, created)  # runs after the lock is released (LIFO)
             stack.enter_context(RunLock(run_dir))
-            stack.callback(_remove_if_empty, run_dir, created)
             has_state = latest_state_path(run_dir) is not None
             if has_state and mode == "never":
                 raise FileExistsError(f"run_dir {run_dir} already holds a training run; pass resume=true to continue it "
@@ -129,7 +129,7 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
               f"| {params / 1e3:.0f}k parameters | device {dist.device} × {dist.world_size} | run_dir {run_dir}"
               + (f" | resumed at step {trainer.step}" if resumed else ""), file=sys.stderr)
     out = trainer.fit()
-    out.update(run_dir=str(run_dir), resumed=resumed)
+    out.update(run_dir=str(run_dir), resumed=resumed, resumed_at=trainer.resumed_at)
     return out
 
 

@@ -188,6 +188,10 @@ def _same(key: str, a: Any, b: Any) -> bool:
     return False
 
 
+def _show(v: Any) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
 def config_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(refused, noted): ``key: old -> new`` for changes that alter the model or the objective, and for
     other changes worth a notice (optimiser settings, sampler); bookkeeping keys change freely."""
@@ -202,7 +206,7 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str],
             continue
         if top == "recipe_name" and "<unset>" in (va, vb):
             continue  # runs from before the recipe was recorded
-        line = f"{key}: {va} -> {vb}"
+        line = f"{key}: {_show(va)} -> {_show(vb)}"
         (refused if top in MODEL_SECTIONS or top == "recipe_name" else noted).append(line)
     return refused, noted
 
