@@ -86,3 +86,23 @@ def test_real_qm9pack_counts():
     assert pairs[0] == (1, "C")
     # GDSS's reading of the split: 12,914 of the 13,082 test molecules are characterised ones in qm9pack
     assert len(ms.qm9_test_gdb_indices() & idx) == 12_914
+
+
+def test_protocol_metrics_by_hand():
+    from rdkit import Chem
+
+    from modalities.graphs.metrics import molecule_metrics
+
+    mol = Chem.MolFromSmiles
+    ref = [mol("CCO"), mol("c1ccccc1")]
+    samples = [mol("CCO.O"), mol("CCO"), None, mol("c1ccccc1")]
+    corrected = [mol("CCO"), mol("CCO"), mol("CC"), mol("c1ccccc1")]
+    out = molecule_metrics(samples, ["CCO"], ref, ["CCO", "c1ccccc1"], corrected=corrected,
+                           with_fcd=False, gdss=True)
+    assert out["validity"] == 0.75 and out["valid_connected"] == 0.5 and out["fragments_2"] == pytest.approx(1 / 3)
+    assert out["uniqueness"] == 1.0 and out["uniqueness_lf"] == pytest.approx(2 / 3)  # CCO.O counts as CCO
+    assert out["novelty_lf"] == 0.5  # benzene is new, CCO is in the training set
+    assert out["uniqueness_corrected"] == 0.75 and out["novelty_corrected"] == pytest.approx(2 / 3)
+    same = molecule_metrics(ref, [], ref, ["CCO", "c1ccccc1"], corrected=ref, with_fcd=False, gdss=True)
+    assert same["nspdk"] == pytest.approx(0.0, abs=1e-12) and same["nspdk_corrected"] == pytest.approx(0.0, abs=1e-12)
+    assert out["nspdk_corrected"] > 0

@@ -205,7 +205,8 @@ def molecule_metrics(objects: Sequence[Any], train_smiles: Iterable[str], ref_mo
     out["bond_tv"] = total_variation(bond_type_counts(valid), bond_type_counts(ref_mols))
     if ref_fragments:
         out["ref_fragments_1"] = fragment_shares(fragment_counts(ref_mols))["fragments_1"]
-    ref_graphs = mols_to_nx(ref_mols) if with_nspdk else None
+    # the reference's mean NSPDK features, computed once for both columns
+    ref_graphs = _nspdk_mean(mols_to_nx(ref_mols)) if with_nspdk else None
     if with_fcd:
         out["fcd"] = fcd(smi, list(ref_smiles))
     if with_nspdk:
@@ -445,11 +446,19 @@ def orbit_mmd(ref: Sequence, pred: Sequence, kernel: str = "gaussian", sigma: fl
     return compute_mmd(feats(ref), feats(_nonempty(pred)), kernel, is_hist=False, sigma=sigma)
 
 
-def nspdk_mmd(ref: Sequence, pred: Sequence) -> float:
-    """NSPDK MMD as GDSS computes it (EDeN's features at complexity 4, linear kernel); see :mod:`.nspdk`."""
+def nspdk_mmd(ref: Sequence | np.ndarray | None, pred: Sequence) -> float:
+    """NSPDK MMD as GDSS computes it (EDeN's features at complexity 4, linear kernel); see :mod:`.nspdk`.
+
+    ``ref``: graphs, or their mean feature vector (:func:`.nspdk.nspdk_mean`)."""
     from .nspdk import nspdk_mmd as _mmd
 
     return _mmd(ref, pred)
+
+
+def _nspdk_mean(graphs: Sequence):
+    from .nspdk import nspdk_mean
+
+    return nspdk_mean(graphs)
 
 
 def graph_metrics(pred: Sequence, ref: Sequence, orbit_kernel: str = "gaussian", with_nspdk: bool = True) -> dict[str, Any]:

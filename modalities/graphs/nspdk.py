@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.sparse import csr_matrix
 
-__all__ = ["NSPDK_R", "NSPDK_D", "NSPDK_BITS", "nspdk_features", "nspdk_matrix", "nspdk_kernel", "nspdk_mmd"]
+__all__ = ["NSPDK_R", "NSPDK_D", "NSPDK_BITS", "nspdk_features", "nspdk_matrix", "nspdk_kernel", "nspdk_mean", "nspdk_mmd"]
 
 #: GDSS's setting: EDeN ``complexity=4`` means r = d = 4; EDeN's default nbits = 16
 NSPDK_R, NSPDK_D, NSPDK_BITS = 4, 4, 16
@@ -155,18 +155,27 @@ def nspdk_kernel(G1, G2, **kw) -> float:
     return float(X[0].multiply(X[1]).sum())
 
 
-def nspdk_mmd(ref: Sequence, pred: Sequence, **kw) -> float:
+def nspdk_mean(graphs: Sequence, **kw) -> np.ndarray | None:
+    """Mean normalised NSPDK feature vector of the non-empty graphs (None if there are none).
+
+    Reuse it for a reference set scored against several sample sets (``nspdk_mmd(ref_mean, ...)``).
+    """
+    graphs = [G for G in graphs if G.number_of_nodes() > 0]
+    if not graphs:
+        return None
+    return np.asarray(nspdk_matrix(graphs, **kw).mean(axis=0)).ravel()
+
+
+def nspdk_mmd(ref: Sequence | np.ndarray | None, pred: Sequence, **kw) -> float:
     """GDSS's NSPDK MMD: biased squared MMD with the linear kernel on NSPDK features.
 
     Equals mean K(ref, ref) + mean K(pred, pred) − 2 mean K(ref, pred) exactly, computed as the
-    squared distance of the mean feature vectors. Empty graphs in ``pred`` are dropped (EDeN
-    refuses them); NaN when either side is empty.
+    squared distance of the mean feature vectors. ``ref`` may be graphs or their
+    :func:`nspdk_mean`. Empty graphs are dropped (EDeN refuses them); NaN when a side is empty.
     """
-    pred = [G for G in pred if G.number_of_nodes() > 0]
-    ref = [G for G in ref if G.number_of_nodes() > 0]
-    if not ref or not pred:
+    mx = ref if isinstance(ref, np.ndarray) or ref is None else nspdk_mean(ref, **kw)
+    my = nspdk_mean(pred, **kw)
+    if mx is None or my is None:
         return float("nan")
-    mx = np.asarray(nspdk_matrix(ref, **kw).mean(axis=0)).ravel()
-    my = np.asarray(nspdk_matrix(pred, **kw).mean(axis=0)).ravel()
     diff = mx - my
     return float(diff @ diff)
