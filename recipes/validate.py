@@ -10,6 +10,7 @@ data is read, any network built or any file written. Sections a modality owns (`
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from pfgm_core.config import PFGMConfig, parse_D
@@ -63,6 +64,8 @@ def _int(v: Any, key: str, lo: int) -> int:
 
 
 def _path(v: Any, key: str, what: str) -> str:
+    if isinstance(v, os.PathLike):
+        v = os.fspath(v)
     if not isinstance(v, str) or not v.strip() or v == "???":
         raise ValueError(f"{key} must name {what}, got {v!r}" + (" (empty: is a variable unset?)" if v in ("", None) else ""))
     return v
@@ -74,10 +77,23 @@ def _modality(c: dict[str, Any]) -> None:
         raise ValueError("modality needs a 'name' naming a registered modality")
 
 
+#: sampler numbers that must be ≥ 0 / > 0 (GenerateConfig checks the types; these are the ranges)
+_SAMPLER_NONNEG = ("alpha", "churn", "churn_noise", "churn_sigma_min", "churn_sigma_max")
+_SAMPLER_POS = ("rho",)
+
+
 def _sampler(c: dict[str, Any], pfgm: dict[str, Any] | None) -> None:
     from .build import generate_config
 
-    generate_config({"sampler": _section(c, "sampler"), "pfgm": pfgm}, None, 1, 0)
+    s = _section(c, "sampler")
+    generate_config({"sampler": s, "pfgm": pfgm}, None, 1, 0)  # unknown keys, types, solver, σ order
+    for k, v in s.items():
+        if v is None or isinstance(v, (bool, str)) or not isinstance(v, (int, float)):
+            continue
+        if math.isnan(v) or (math.isinf(v) and k != "churn_sigma_max"):
+            raise ValueError(f"sampler.{k} must be a finite number, got {v!r}")
+        if (k in _SAMPLER_NONNEG and v < 0) or (k in _SAMPLER_POS and v <= 0):
+            raise ValueError(f"sampler.{k} must be {'> 0' if k in _SAMPLER_POS else '≥ 0'}, got {v!r}")
 
 
 def _trained(c: dict[str, Any]) -> PFGMConfig:

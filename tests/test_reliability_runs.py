@@ -161,13 +161,18 @@ def test_validation_accepts_the_shipped_recipes():
 
 def test_cli_bad_value_is_one_line_exit_1_and_writes_nothing(tmp_path):
     code = "import sys; sys.argv=['pfgm-train', *sys.argv[1:]]; from recipes.train import main; main()"
-    for args, needle in ((["trainer.batch_size=0", f"run_dir={tmp_path / 'x'}"], "trainer.batch_size must be ≥ 1, got 0"),
-                         (["run_dir="], "run_dir must name the run directory")):
-        p = subprocess.run([sys.executable, "-c", code, "recipe=digits", *args], cwd=tmp_path, capture_output=True,
-                           text=True, env=ENV, timeout=120)
-        lines = p.stderr.strip().splitlines()
-        assert p.returncode == 1 and len(lines) == 1 and needle in lines[0], p.stderr
-        assert list(tmp_path.iterdir()) == []  # no run dir, no run written into the current directory
+    cases = {"a": (["trainer.batch_size=0", f"run_dir={tmp_path / 'a' / 'x'}"], "trainer.batch_size must be ≥ 1, got 0"),
+             "b": (["run_dir="], "run_dir must name the run directory")}
+    procs = {}
+    for name, (args, _) in cases.items():  # both at once: each pays the interpreter's start-up
+        (tmp_path / name).mkdir()
+        procs[name] = subprocess.Popen([sys.executable, "-c", code, "recipe=digits", *args], cwd=tmp_path / name,
+                                       stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV)
+    for name, p in procs.items():
+        _, err = p.communicate(timeout=120)
+        lines = err.strip().splitlines()
+        assert p.returncode == 1 and len(lines) == 1 and cases[name][1] in lines[0], err
+        assert list((tmp_path / name).iterdir()) == []  # no run dir, no run written into the current directory
 
 
 # -- interrupts --------------------------------------------------------------------------------------
@@ -190,24 +195,27 @@ with user_errors("pfgm-train"):
 """
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_finishes_the_step_saves_and_exits_with_its_code(tmp_path, sig, code):
-    run = tmp_path / "run"
-    src = SIGNAL_CHILD.format(bench=str(ROOT / "benchmarks"), run=str(run))
-    p = subprocess.Popen([sys.executable, "-c", src], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=ENV)
-    deadline = time.time() + 60
-    while not (run / "metrics.jsonl").exists() or (run / "metrics.jsonl").stat().st_size == 0:
-        assert time.time() < deadline and p.poll() is None, "training did not start"
-        time.sleep(0.05)
-    time.sleep(0.3)
-    p.send_signal(sig)
-    _, err = p.communicate(timeout=60)
-    last = err.strip().splitlines()[-1]
-    assert p.returncode == code, err
-    assert "Traceback" not in err and "checkpoint written at step" in last
-    assert f"resume with: pfgm-train recipe=x run_dir={run} resume=true" in last
-    states = list_states(run)
-    assert len(states) == 1 and f"step {int(states[0].name[6:15])}" in last and not (run / LOCK_NAME).exists()
+def test_signals_finish_the_step_save_and_exit_with_their_codes(tmp_path):
+    procs = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):  # both at once: each pays the interpreter's start-up
+        run = tmp_path / sig.name
+        src = SIGNAL_CHILD.format(bench=str(ROOT / "benchmarks"), run=str(run))
+        procs[sig] = (run, subprocess.Popen([sys.executable, "-c", src], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=ENV))
+    deadline = time.time() + 90
+    for sig, (run, p) in procs.items():
+        while not (run / "metrics.jsonl").exists() or (run / "metrics.jsonl").stat().st_size == 0:
+            assert time.time() < deadline and p.poll() is None, "training did not start"
+            time.sleep(0.05)
+        time.sleep(0.2)
+        p.send_signal(sig)
+    for sig, (run, p) in procs.items():
+        _, err = p.communicate(timeout=60)
+        last = err.strip().splitlines()[-1]
+        assert p.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], err
+        assert "Traceback" not in err and f"interrupted by {sig.name}: checkpoint written at step" in last
+        assert f"resume with: pfgm-train recipe=x run_dir={run} resume=true" in last
+        states = list_states(run)
+        assert len(states) == 1 and f"step {int(states[0].name[6:15])}" in last and not (run / LOCK_NAME).exists()
 
 
 # -- a corrupt newest checkpoint -----------------------------------------------------------------------
@@ -270,3 +278,21 @@ def test_kill_9_at_random_points_resumes_bit_identical(tmp_path):
 def test_kill_9_soak_50_trials(tmp_path):
     rows = _kill_trials(tmp_path, 50)
     assert all(r["error"] is None and r["identical"] for r in rows), [r for r in rows if r["error"] or not r["identical"]]
+
+
+@pytest.mark.parametrize("over,needle", [
+    ({"num_samples": 0}, "num_samples must be a whole number ≥ 1"), ({"out": ""}, "out must name a folder or file"),
+    ({"sampler": {"stepz": 3}}, "unknown sampler key(s) stepz"), ({"sampler": {"steps": "abc"}}, "sampler.steps"),
+    ({"foo": 1}, "unknown top-level key(s) foo"), ({"pfgm": {"D": 0}}, "D"), ({"checkpoint": ""}, "checkpoint must name"),
+    ({"sampler": {"guidance": float("nan")}}, "sampler.guidance must be a finite number"),
+])
+def test_sample_config_is_checked_before_loading(over, needle):
+    from recipes.cli import compose
+    from recipes.validate import check_sample
+
+    c = compose("sample", ["checkpoint=runs/none"])
+    for k, v in over.items():
+        c[k] = {**c[k], **v} if isinstance(v, dict) and isinstance(c.get(k), dict) else v
+    with pytest.raises(ValueError) as e:
+        check_sample(c)
+    assert needle in str(e.value) and "\n" not in str(e.value)
