@@ -10,6 +10,7 @@ offending lines.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import importlib.util
 import logging
@@ -319,8 +320,14 @@ def read_qm9pack(data_dir: str | os.PathLike) -> list[tuple[int, str]]:
     """(GDB index, SMILES) for every molecule in qm9pack's ``qm9_part{1,2,3}.csv``, in GDB order.
 
     Matched by the ``Index`` column: the 3,054 molecules the QM9 authors flagged as uncharacterised
-    are absent, so a row's position is not its GDB index.
+    are absent, so a row's position is not its GDB index. Read once per process (the train and
+    test splits both come from it; the files hold 225 MB of coordinates around the SMILES).
     """
+    return list(_read_qm9pack(str(Path(data_dir).resolve())))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_qm9pack(data_dir: str) -> tuple[tuple[int, str], ...]:
     d = Path(data_dir)
     parts = sorted(d.glob("qm9_part*.csv"))
     if not parts:
@@ -339,7 +346,7 @@ def read_qm9pack(data_dir: str | os.PathLike) -> list[tuple[int, str]]:
                 if len(row) > max(ci, cs):  # blank separator lines have no fields
                     out.append((int(row[ci]), row[cs]))
     out.sort()
-    return out
+    return tuple(out)
 
 
 def _qm9_torch_geometric(root: Path) -> list[tuple[int, str]]:
