@@ -772,7 +772,8 @@ def table(res: dict[str, Any], command: str) -> str:
           "", "## Checkpoint attacks", "", "| file | outcome | message |", "|---|---|---|"]
     for name, outcome, msg in res["attacks"]:
         L.append(f"| {name} | {outcome} | {_cell(msg, 160)} |")
-    L += ["", "## What the campaign fixed, and the test that holds each fix", "", *FIXES, "", "## Still open", "", *OPEN]
+    L += ["", "## What the campaign fixed, and the test that holds each fix", "", *FIXES, "", "## In use", "", *USE,
+          "", "## Still open", "", *OPEN]
     return "\n".join(L) + "\n"
 
 
@@ -791,6 +792,20 @@ FIXES = [
     "| constant 16-bit PNG | decoded black (per-image min-max stretch) | scaled by bit depth (16-bit /257, float 0..1) | ::test_constant_16_bit_png_keeps_its_brightness, ::test_16_bit_gradient_matches_its_8_bit_version |",
     "| zip bomb / flipped bit in a .pt | torch inflates it / loads a changed weight silently | compressed members, sizes beyond the file and CRC-32 failures are refused before torch reads the file | ::test_crafted_checkpoints_are_refused_before_anything_runs, ::test_a_flipped_bit_in_tensor_data_is_refused_not_loaded |",
     "| NaN / negative sampler numbers | accepted | refused naming the key | tests/test_fuzz_inputs.py::test_config_entry_point_fuzz |",
+]
+
+#: what a user meets
+USE = [
+    "- `resume=false` (default): a run dir that holds a checkpoint is refused. `resume=true`: continue; an error if there is no checkpoint. "
+    "`resume=auto`: continue if there is one, else start. `resume=force`: continue even though the model or objective changed (listed on stderr). "
+    "pfgm-bench's `resume: true` means auto.",
+    "- A training holds `run_dir/.lock` (`{pid, host, start, since}`); a lock of a pid that is gone on this host is taken over with a warning; "
+    "a lock of another host is never judged stale: delete it by hand when that run is gone.",
+    "- Ctrl-C or SIGTERM (a scheduler's pre-emption): the step finishes, a checkpoint is written, and the last line is "
+    "`pfgm-train: interrupted by SIGTERM: checkpoint written at step N in DIR; resume with: pfgm-train ... resume=true`; exit 130 / 143. "
+    "A second Ctrl-C stops at once (the atomic writes keep the previous checkpoint).",
+    "- `pfgm-sample out=FOLDER` writes `.pfgm-samples.json` (the files it wrote); the next run into that folder replaces exactly those. "
+    "A folder holding other files is refused.",
 ]
 
 #: what the campaign found in code its owners hold (reported, not edited here)

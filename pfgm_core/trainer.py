@@ -109,8 +109,8 @@ _TRAINER_RULES: dict[str, tuple[Any, Any, Any, bool]] = {
     "stop_after": (int, 0, None, True), "num_workers": (int, 0, 256, False),
 }
 #: floats that must be strictly positive (the rest allow their lower bound)
-_POSITIVE = {"trainer.lr", "trainer.ema_halflife_kimg"}
-_OPEN_ABOVE = {"trainer.beta1", "trainer.beta2"}  # must stay below 1
+_POSITIVE = {"lr", "ema_halflife_kimg"}
+_OPEN_ABOVE = {"beta1", "beta2"}  # must stay below 1
 
 
 def _check_value(key: str, v: Any, kind: Any, lo: Any, hi: Any, optional: bool) -> Any:
@@ -141,11 +141,12 @@ def _check_value(key: str, v: Any, kind: Any, lo: Any, hi: Any, optional: bool) 
         v = float(v)
         if not math.isfinite(v):
             raise ValueError(f"{key} must be a finite number, got {v!r}")
-    pos = key in _POSITIVE
+    name = key.rsplit(".", 1)[-1]
+    pos, open_above = name in _POSITIVE, name in _OPEN_ABOVE
     if lo is not None and (v < lo or (pos and v <= lo)):
         raise ValueError(f"{key} must be {'>' if pos else '≥'} {lo}, got {v!r}")
-    if hi is not None and (v > hi or (key in _OPEN_ABOVE and v >= hi)):
-        raise ValueError(f"{key} must be {'<' if key in _OPEN_ABOVE else '≤'} {hi}, got {v!r}")
+    if hi is not None and (v > hi or (open_above and v >= hi)):
+        raise ValueError(f"{key} must be {'<' if open_above else '≤'} {hi}, got {v!r}")
     return v
 
 
@@ -417,10 +418,11 @@ class Trainer:
         return old
 
     def _stop_requested(self) -> bool:
+        if self.dist.world_size == 1:  # no device round trip: a GPU run must not sync once per step for this
+            return self._signal is not None
+        # every rank stops at the same step (one rank's signal stops all)
         flag = torch.tensor(0.0 if self._signal is None else 1.0, device=self.device)
-        if self.dist.world_size > 1:  # every rank stops at the same step (one rank's signal stops all)
-            flag = all_reduce_mean(flag)
-        return bool(flag > 0)
+        return bool(all_reduce_mean(flag) > 0)
 
     def fit(self) -> dict[str, float]:
         cfg = self.cfg
