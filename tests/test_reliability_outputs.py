@@ -82,6 +82,23 @@ def test_sample_cli_refuses_a_bad_extension_before_sampling(tmp_path, monkeypatc
     assert e.value.code == 1 and not (tmp_path / "s.png").exists()
 
 
+def test_sample_cli_into_the_same_folder_twice(tmp_path, monkeypatch, capsys):
+    """The whole pfgm-sample path: a folder written, then rewritten by a run that writes other files."""
+    import recipes.sample as sample
+    from recipes.train import run_training
+
+    run = tmp_path / "run"
+    run_training(rel.toy_config(run, max_steps=1))
+    out = tmp_path / "samples"
+    monkeypatch.setattr(rel.ToyModality, "write", lambda self, objs, o: [
+        atomic_write_bytes(Path(o) / f"{i}.json", b"[]") for i in range(len(objs))])
+    for n in (3, 1):
+        monkeypatch.setattr(sys, "argv", ["pfgm-sample", f"checkpoint={run}", f"out={out}", f"num_samples={n}", "progress=false"])
+        sample._hydra_main()
+    assert sorted(p.name for p in out.iterdir()) == [".pfgm-samples.json", "0.json"]
+    assert '"num_written_files": 1' in capsys.readouterr().out
+
+
 def test_disk_full_keeps_the_previous_checkpoint_file(tmp_path, monkeypatch):
     import pfgm_core.atomic as atomic
 
