@@ -10,6 +10,7 @@ the message says to remove it by hand if that run is gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -97,11 +98,20 @@ class RunLock:
                             f"{info.get('host', '?')} (since {info.get('since', '?')}; lock file {self.path}); "
                             "wait for it to finish, choose another run_dir, or delete the lock file if that run is gone"
                         )
-                    warnings.warn(f"{self.path}: stale lock of pid {info['pid']} (no longer running) taken over", stacklevel=2)
+                    # move the stale lock aside atomically, then check it was the stale one: if another
+                    # starter took over in between, it was their fresh lock, which goes back in place
+                    aside = self.run_dir / f".lock.stale.{os.getpid()}"
                     try:
-                        self.path.unlink()
+                        os.rename(self.path, aside)
                     except FileNotFoundError:
-                        pass
+                        continue
+                    if read_lock(aside) != info:
+                        with contextlib.suppress(OSError):
+                            os.link(aside, self.path)
+                        aside.unlink(missing_ok=True)
+                        continue
+                    aside.unlink(missing_ok=True)
+                    warnings.warn(f"{self.path}: stale lock of pid {info['pid']} (no longer running) taken over", stacklevel=2)
             raise RunLocked(f"run_dir {self.run_dir}: could not take the lock {self.path} (other processes keep taking it)")
         finally:
             tmp.unlink(missing_ok=True)

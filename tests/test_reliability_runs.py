@@ -69,6 +69,21 @@ def test_stale_lock_of_a_dead_pid_does_not_block(tmp_path):
     assert out["step"] == 2 and not (run / LOCK_NAME).exists()  # taken over, then released
 
 
+def test_a_reused_pid_is_not_taken_for_the_owner(tmp_path):
+    """The pid is alive but started after the lock was written (Linux: /proc start time): stale."""
+    if not Path(f"/proc/{os.getpid()}/stat").exists():
+        pytest.skip("needs /proc to read process start times")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(), "start": "1"}))
+        with pytest.warns(UserWarning, match="stale lock"), RunLock(tmp_path):
+            assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+        assert not (tmp_path / LOCK_NAME).exists() and list(tmp_path.iterdir()) == []
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_lock_of_another_host_is_never_taken_over(tmp_path):
     (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere.example"}))
     with pytest.raises(RunLocked, match="elsewhere.example"):
