@@ -19,9 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import reliability as rel  # noqa: E402
 
 #: loaders of other owners that still let a dependency's error through (reported to their owners;
-#: the campaign table lists them): strict xfail, so the fix turns them green
+#: the campaign table lists them): xfail until their fix
 KNOWN = {
-    "graph spec (community-small)": "read_text() raises UnicodeDecodeError without the file's name on binary input",
     "SMILES CSV": "a field over 131,072 characters raises _csv.Error from the csv module",
     "Stockholm": "a huge line makes Biopython's Stockholm parser raise a bare AssertionError",
 }

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ..shared.paths import data_root
+from ..shared.records import numbered_lines
 
 # --------------------------------------------------------------------------------------------
 # Generic graphs (networkx)
@@ -80,7 +81,7 @@ def community_small_file(path: str | None = None, seed: int = 0):
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"community-small description file {p} does not exist")
-    lines = p.read_text().splitlines()
+    lines = [line for _, line in numbered_lines(p, "community-small description file")]  # binary/non-UTF-8: RecordError
     for no, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#"):

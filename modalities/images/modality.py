@@ -164,6 +164,8 @@ class ImageModality(Modality):
         return UNet(**kwargs)
 
     SAMPLE_OPTIONS = ("label",)
+    #: what ``write`` takes: a folder ("") or a file of these extensions (checked before sampling)
+    OUT_FORMATS = ("", ".png", ".npz")
 
     def _label_index(self) -> int | None:
         if self.label is None:
