@@ -808,14 +808,13 @@ USE = [
     "A folder holding other files is refused.",
 ]
 
-#: what the campaign found in code its owners hold (reported, not edited here)
+#: what the campaign found and is not fixed yet (fixed since: binary community-small files are a RecordError
+#: naming the file; molecule checkpoints pin vocabulary and size histogram and never re-read their data;
+#: safetensors exports carry a sha256 of their tensors, checked on load)
 OPEN = [
-    "- graph spec files (modalities/graphs/graph_sources.py `community_small_file`): binary input raises a bare UnicodeDecodeError without the file's name (read_text).",
     "- SMILES CSV (modalities/graphs/molecule_sources.py): a field over 131,072 characters raises `_csv.Error` from the csv module.",
     "- Stockholm (modalities/sequences/parsers.py): a huge line makes Biopython raise a bare AssertionError; some RecordErrors carry Biopython's multi-line message.",
     "- Sampling 100,000 samples holds every sample in memory before writing (pfgm_core/generate.py returns one tensor); streaming to disk in batches is not done.",
-    "- A molecules checkpoint re-reading its SMILES file at sampling time is the graphs modality's config(); not covered here.",
-    "- safetensors exports carry no checksum: a flipped bit in tensor data loads (pfgm_core/weights.py could store a hash in the metadata).",
     "- The `accepted` config cases above are valid settings (e.g. trainer.warmup_steps=0, pfgm.D=inf).",
 ]
 

@@ -6,6 +6,7 @@ extra entries as JSON strings. safetensors holds tensors and strings only, so lo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -16,10 +17,23 @@ import torch
 from .atomic import atomic_write
 from .errors import CheckpointError, first_line
 
-__all__ = ["WEIGHTS_FORMAT", "EMA_WEIGHTS_NAME", "export_weights", "load_weights", "looks_like_safetensors"]
+__all__ = ["WEIGHTS_FORMAT", "EMA_WEIGHTS_NAME", "DIGEST_KEY", "export_weights", "load_weights", "looks_like_safetensors",
+           "tensors_digest"]
 
 WEIGHTS_FORMAT = "pfgm-weights-v1"
 EMA_WEIGHTS_NAME = "ema.safetensors"
+#: metadata key of the sha256 over every tensor (name, dtype, shape, bytes): safetensors itself checks none
+DIGEST_KEY = "tensors_sha256"
+
+
+def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over the tensors in name order: name, dtype, shape and raw bytes of each."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def looks_like_safetensors(path: Path) -> bool:
@@ -62,9 +76,9 @@ def export_weights(
         if not isinstance(v, torch.Tensor):
             raise TypeError(f"export_weights: {k!r} is {type(v).__name__}, only tensors can be exported")
         tensors[str(k)] = v.detach().to("cpu").contiguous().clone()
-    metadata = {"format": WEIGHTS_FORMAT, "config": _json_dumps(config, "config")}
+    metadata = {"format": WEIGHTS_FORMAT, "config": _json_dumps(config, "config"), DIGEST_KEY: tensors_digest(tensors)}
     for k, v in (meta or {}).items():
-        if k in ("format", "config"):
+        if k in ("format", "config", DIGEST_KEY):
             raise ValueError(f"export_weights: meta key {k!r} is reserved")
         metadata[str(k)] = _json_dumps(v, f"meta[{k!r}]")
 
@@ -117,7 +131,7 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
         raise CheckpointError(path, f"embedded config is a {type(config).__name__}, expected a JSON object")
     meta: dict[str, Any] = {}
     for k, v in metadata.items():
-        if k in ("format", "config"):
+        if k in ("format", "config", DIGEST_KEY):
             continue
         try:
             meta[k] = json.loads(v)
@@ -127,4 +141,7 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
         state_dict = load_file(str(path), device="cpu")
     except Exception as e:
         raise CheckpointError(path, f"corrupt or truncated tensor data ({first_line(str(e))})") from None
+    want = metadata.get(DIGEST_KEY)
+    if want is not None and tensors_digest(state_dict) != want:  # files from before the digest have none
+        raise CheckpointError(path, "tensor data does not match the digest stored at export (the file was altered or damaged)")
     return state_dict, config, meta

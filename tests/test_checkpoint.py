@@ -328,3 +328,16 @@ def test_resolve_checkpoint(tmp_path):
     assert load_weights(resolve_checkpoint(run))[0]["a"].item() == 1.0
     assert load_state(resolve_checkpoint(s2))["format"] == STATE_FORMAT
     assert WEIGHTS_FORMAT == "pfgm-weights-v1"
+
+
+def test_weights_digest_refuses_a_flipped_tensor_bit(tmp_path):
+    from pfgm_core.weights import DIGEST_KEY
+
+    path = export_weights(tmp_path / "w.safetensors", {"a": torch.arange(64, dtype=torch.float32)}, {"x": 1})
+    state, _, meta = load_weights(path)
+    assert torch.equal(state["a"], torch.arange(64, dtype=torch.float32)) and DIGEST_KEY not in meta
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10  # inside the last float's bytes: safetensors alone would load it
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="digest"):
+        load_weights(path)
