@@ -453,7 +453,7 @@ class GraphModality(Modality):
         return paths
 
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
-        """GDSS MMDs (degree, cluster, orbit, spectral; nspdk if EDeN is installed) vs the test split."""
+        """GDSS MMDs (degree, cluster, orbit, spectral, nspdk) vs the test split."""
         from .metrics import graph_metrics
 
         graphs = [g for g in objects if g is not None]
