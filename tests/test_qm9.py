@@ -106,3 +106,25 @@ def test_protocol_metrics_by_hand():
     same = molecule_metrics(ref, [], ref, ["CCO", "c1ccccc1"], corrected=ref, with_fcd=False, gdss=True)
     assert same["nspdk"] == pytest.approx(0.0, abs=1e-12) and same["nspdk_corrected"] == pytest.approx(0.0, abs=1e-12)
     assert out["nspdk_corrected"] > 0
+
+
+def test_sampling_never_reads_the_data(tmp_path, monkeypatch):
+    import torch
+
+    rows = [(1, "C"), (2, "N"), (4, "CC#N"), (5, "OCC=O"), (6, "c1ccoc1"), (8, "CC(F)(F)F")]
+    d = fake_qm9pack(tmp_path, rows)
+    monkeypatch.setattr(ms, "qm9pack_data_dir", lambda: d)
+    monkeypatch.setattr(ms, "qm9_test_gdb_indices", lambda path=None: {5, 8})
+    cfg = MoleculeModality(source="qm9", max_atoms=9, atom_types=["C", "N", "O", "F"], charges=False,
+                           gdss_metrics=True).config()
+
+    def refuse(*a, **k):
+        raise AssertionError("sampling read the data set")
+
+    monkeypatch.setattr(ms, "load_molecules", refuse)
+    monkeypatch.setattr(ms, "read_qm9pack", refuse)
+    m = MoleculeModality(**cfg)
+    b = m.blank(3, torch.Generator().manual_seed(0))
+    mols = m.decode(torch.rand_like(b.x) - 0.5, b.mask)
+    paths = m.write(mols, tmp_path / "out.smi")
+    assert paths[0].exists() and len(mols) == 3
