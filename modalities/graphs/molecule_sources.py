@@ -372,8 +372,10 @@ def load_qm9(root: str | os.PathLike | None = None, max_atoms: int | None = 9, l
     """QM9 (≤ 9 heavy atoms; 130,831 characterised molecules) with the GDSS benchmark split.
 
     Read offline from the qm9pack wheel when it is installed, else through torch_geometric
-    (download). split: train (every molecule outside the test split), test (the split's molecules
-    that exist in the data: 13,082 GDB indices, see :func:`qm9_test_gdb_indices`), or all.
+    (download). split: train (every molecule outside the test split: 117,917 from qm9pack), test
+    (the split's molecules that exist in the data: of its 13,082 GDB indices, see
+    :func:`qm9_test_gdb_indices`, 12,914 are in qm9pack; the other 168 are uncharacterised
+    molecules), or all.
     The report's line numbers are GDB indices.
     """
     _check_split(split)
