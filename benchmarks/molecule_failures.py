@@ -17,8 +17,9 @@ from rdkit import Chem, RDLogger
 
 from modalities.graphs.flat import decode_classes
 from pfgm_core.generate import generate
+from pfgm_core.config import parse_D
 from pfgm_core.kernel import PFGMKernel
-from recipes.build import generate_config, load_checkpoint, parse_D, sigmas_for
+from recipes.build import generate_config, load_checkpoint, sigmas_for
 
 def parse_override(kv: str) -> tuple[str, object]:
     key, sep, value = kv.partition("=")
