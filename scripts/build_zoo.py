@@ -55,13 +55,13 @@ def reference_speed(reps: int = 200) -> float:
     return reps / (time.perf_counter() - t0)
 
 
-def machine() -> dict:
+def machine(threads: int, reference: float) -> dict:
     import torch
 
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "cuda": torch.cuda.is_available(), "reference_mlp_steps_per_s": round(reference_speed(), 1)}
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
+            "cuda": torch.cuda.is_available(), "reference_mlp_steps_per_s": round(reference, 1)}
 
 
 def _run(cmd: list[str], env: dict) -> None:
@@ -86,6 +86,10 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     bin_dir = Path(sys.executable).parent
     train_cmd = [str(bin_dir / "pfgm-train"), f"recipe={spec['recipe']}", f"run_dir={run_dir}", *spec["overrides"]]
     record = run_dir / "zoo_build.json"
+    import torch
+
+    torch.set_num_threads(threads)  # the reference runs as the training does
+    reference = reference_speed()  # beside the training, on the same machine and load
     if not eval_only:
         if not record.exists():  # the commit the training ran at, fixed when it starts
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +115,8 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
         "recipe": spec["recipe"], "overrides": list(spec["overrides"]),
         "command": " ".join(["pfgm-train", *train_cmd[1:]]).replace(str(run_root), "runs/zoo"),
         "D": cfg["pfgm"]["D"], "steps": int(state["step"]), "commit": built["commit"], "dirty_tree": built["dirty"],
-        "train_seconds": round(float(state.get("train_seconds", 0.0)), 1), "machine": machine(),
+        "train_seconds": round(float(state.get("train_seconds", 0.0)), 1),
+        "machine": machine(threads, (reference + reference_speed()) / 2),  # mean of before and after
         "metrics": report["metrics"], "notes": report.get("notes", []),
         "eval": {"num_samples": n, "seed": seed, "solver": report["solver"], "steps": report["steps"],
                  "nfe_per_sample": report.get("nfe_per_sample"), "sampler": cfg.get("sampler")},
