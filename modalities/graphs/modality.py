@@ -22,6 +22,7 @@ from .backbone import build_backbone
 from .flat import GraphLayout, decode_classes, encode_classes
 from .mol_repair import correct_mol, sanitize_or_none
 from .mol_vocab import MolVocab, UnsupportedMolecule, vocab_from_mols
+from .writers import GRAPH_FORMATS, MOL_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class MoleculeModality(Modality):
     """
 
     SAMPLE_OPTIONS = ("num_nodes", "cond_target")
+    OUT_FORMATS = ("",) + MOL_FORMATS  # a folder, or one .smi / .sdf / .png file
 
     def __init__(self, source: str = "nci", path: str | None = None, column: str | int | None = None,
                  max_atoms: int | None = 20, kekulize: bool = True, charges: bool = True, unknown_atoms: str = "error",
@@ -344,6 +346,7 @@ class GraphModality(Modality):
     """
 
     SAMPLE_OPTIONS = ("num_nodes",)
+    OUT_FORMATS = ("",) + GRAPH_FORMATS  # a folder, or one edge-list / .png file
 
     def __init__(self, dataset: str = "community_small", max_nodes: int | None = None, seed: int = 0,
                  test_fraction: float = 0.2, num_nodes: int | None = None, data: dict | None = None,
