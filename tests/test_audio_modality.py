@@ -95,6 +95,9 @@ def test_write_folder_wav_and_png(tmp_path):
     assert m.write(clips, tmp_path / "sheet.png")[0].stat().st_size > 0
     with pytest.raises(ValueError, match="unknown audio output format"):
         m.write(clips, tmp_path / "x.mp3")
+    from modalities.audio.writers import FILE_FORMATS
+
+    assert set(m.OUT_FORMATS) == {""} | set(FILE_FORMATS)  # what pfgm-sample checks before sampling
     with pytest.raises(ValueError, match="one sample rate"):
         m.write([clips[0], AudioClip(clips[1].wave, 16000)], tmp_path / "mixed")
     assert not list(tmp_path.rglob(".*.tmp"))

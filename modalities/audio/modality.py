@@ -63,6 +63,8 @@ class AudioModality(Modality):
     """
 
     SAMPLE_OPTIONS = ("label", "griffin_lim_iters")
+    #: what ``write`` takes: a folder (""), one joined .wav, or the .png sheet; pfgm-sample checks it before sampling
+    OUT_FORMATS = ("", ".wav", ".png")
 
     def __init__(
         self,
