@@ -287,9 +287,6 @@ class SequenceModality(Modality):
         mask = codec.length_mask(lengths)
         return Encoded(torch.zeros_like(mask), mask)
 
-    def layout(self, num: int, generator: torch.Generator) -> Encoded:  # the protocol's former name
-        return self.blank(num, generator)
-
     def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
         return SequenceCodec(self.alphabet, self.max_length).decode(x, mask)
 
