@@ -76,6 +76,8 @@ class SequenceModality(Modality):
     """
 
     SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples")
+    #: what ``write`` takes: a folder ("" — samples.fasta inside) or a FASTA file
+    OUT_FORMATS = ("", ".fasta", ".fa", ".fas", ".faa", ".fna")
 
     def __init__(self, source: str = "olga_cdr3", alphabet: str = "protein", symbols: str | None = None,
                  aligned: bool = False, path: str | None = None, format: str | None = None,
