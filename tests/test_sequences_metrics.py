@@ -95,3 +95,11 @@ def test_rna_scores_closed_form():
     assert mfe[1] == 0.0 and mfe[0] < 0
     assert bp_distance(structs, "((((...))))").tolist() == [0, 4]  # the 4 missing pairs
     assert gc_content(["GGCA", "AAAA"]).tolist() == [0.75, 0.0]
+
+
+def test_stem_pair_rate():
+    from modalities.sequences.rna import pair_rate
+
+    # target pairs (0, 5) and (1, 4): GC + AU valid; GA invalid, GU wobble valid
+    assert pair_rate(["GAAAUC", "GGAAUA"], "((..))") == 0.75
+    assert pair_rate(["AAAAAA"], "((..))") == 0.0

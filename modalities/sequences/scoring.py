@@ -113,7 +113,7 @@ def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga
 
 
 def rna_metrics(gen, test, train_all, train_ref, target: str | None) -> dict[str, float]:
-    from .rna import bp_distance, fold, gc_content
+    from .rna import bp_distance, fold, gc_content, pair_rate
 
     t_struct, t_mfe = fold(test)
     t_bp = bp_distance(t_struct, target) if target else None
@@ -135,6 +135,7 @@ def rna_metrics(gen, test, train_all, train_ref, target: str | None) -> dict[str
             bp = bp_distance(st, target)
             ok = bp >= 0
             out["fold_to_target"] = float(np.mean([s == target for s in st]))
+            out["stem_pair_rate"] = pair_rate(x, target)
             out["bp_distance_mean"] = float(bp[ok].mean()) if ok.any() else math.nan
             out["bp_distance_wasserstein"] = M.wasserstein(bp[ok], t_bp[t_bp >= 0])
         return out
