@@ -48,6 +48,9 @@ def _override_data(name: str, cfg: dict, tmp_path: Path) -> None:
             sf.write(root / f"tone{i}.wav", 0.5 * np.sin(2 * np.pi * f0 * t), rate, subtype="PCM_16")
         cfg["modality"] = {**cfg["modality"], "dataset": "folder", "root": str(root)}
         cfg["modality"].pop("download", None)
+    if cfg["modality"].get("name") == "sequences" and "num_sequences" in cfg["modality"]:
+        # generated families (OLGA, inverse folding) take minutes at full size on a fresh cache
+        cfg["modality"]["num_sequences"] = 40
     if name == "grid":
         cfg["backbone"].update(depth=1)
 
