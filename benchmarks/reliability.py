@@ -810,10 +810,9 @@ USE = [
 
 #: what the campaign found and is not fixed yet (fixed since: binary community-small files are a RecordError
 #: naming the file; molecule checkpoints pin vocabulary and size histogram and never re-read their data;
-#: safetensors exports carry a sha256 of their tensors, checked on load)
+#: safetensors exports carry a sha256 of their tensors, checked on load; an over-long CSV field and Biopython's
+#: Stockholm assertion are RecordErrors naming the file)
 OPEN = [
-    "- SMILES CSV (modalities/graphs/molecule_sources.py): a field over 131,072 characters raises `_csv.Error` from the csv module.",
-    "- Stockholm (modalities/sequences/parsers.py): a huge line makes Biopython raise a bare AssertionError; some RecordErrors carry Biopython's multi-line message.",
     "- Sampling 100,000 samples holds every sample in memory before writing (pfgm_core/generate.py returns one tensor); streaming to disk in batches is not done.",
     "- The `accepted` config cases above are valid settings (e.g. trainer.warmup_steps=0, pfgm.D=inf).",
 ]

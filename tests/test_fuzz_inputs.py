@@ -21,8 +21,6 @@ import reliability as rel  # noqa: E402
 #: loaders of other owners that still let a dependency's error through (reported to their owners;
 #: the campaign table lists them): xfail until their fix
 KNOWN = {
-    "SMILES CSV": "a field over 131,072 characters raises _csv.Error from the csv module",
-    "Stockholm": "a huge line makes Biopython's Stockholm parser raise a bare AssertionError",
 }
 
 FAST = settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..shared.paths import data_root
-from ..shared.records import LoadReport, numbered_lines
+from ..shared.records import LoadReport, RecordError, numbered_lines
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,10 @@ def read_smiles_records(
         if not s or s.startswith("#"):
             continue
         if csv_delim is not None:
-            row = next(csv.reader([line], delimiter=csv_delim), [])
+            try:
+                row = next(csv.reader([line], delimiter=csv_delim), [])
+            except csv.Error as e:  # e.g. a field longer than the csv module's limit
+                raise RecordError(p, i, f"not a readable CSV row ({e})") from None
             if row and any(c.strip() for c in row):
                 rows.append((i, [c.strip() for c in row]))
         else:

@@ -118,8 +118,9 @@ def _read_biopython(path: Path, fmt: str, emit) -> None:
     with open_text(path, f"{fmt} file") as f:
         try:
             records = list(SeqIO.parse(f, fmt))
-        except ValueError as e:
-            raise RecordError(path, None, f"not a readable {fmt} file: {e}") from None
+        except (ValueError, AssertionError) as e:  # Biopython's Stockholm parser asserts on malformed lines
+            first = (str(e).strip().splitlines() or ["malformed input"])[0]
+            raise RecordError(path, None, f"not a readable {fmt} file: {first}") from None
     if not records and fmt == "stockholm":
         raise RecordError(path, 1, "no Stockholm alignment found (expected '# STOCKHOLM 1.0' ... '//')")
     for k, r in enumerate(records):
