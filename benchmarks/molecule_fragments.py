@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,9 @@ from pfgm_core.generate import generate
 from pfgm_core.kernel import PFGMKernel
 from pfgm_core.config import parse_D
 from recipes.build import generate_config, load_checkpoint, sigmas_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script, also when loaded by path
+from molecule_failures import parse_override  # noqa: E402
 
 # neutral valences: a joining bond never makes an atom charged (the decoder would read N with four
 # bonds as N+ and O with three as O+)
@@ -158,16 +162,6 @@ class Recorder:
         s = float(torch.as_tensor(sigma).flatten()[0])
         self.trace.append((round(s, 4), round(float(multi), 4)))
         return out
-
-
-def parse_override(kv: str) -> tuple[str, object]:
-    key, sep, value = kv.partition("=")
-    if not sep:
-        raise SystemExit(f"--set expects KEY=VALUE, got {kv!r}")
-    try:
-        return key, float(value) if key != "steps" else int(value)
-    except ValueError:
-        return key, value
 
 
 def main() -> None:

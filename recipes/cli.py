@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import sys
+from pathlib import Path
 from importlib import resources
 from typing import Any, Iterator
 
@@ -95,3 +96,12 @@ def compose(config_name: str, overrides: list[str] | None = None) -> dict[str, A
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         cfg = hcompose(config_name=config_name, overrides=list(overrides or []))
     return OmegaConf.to_container(cfg, resolve=False)
+
+
+def check_writable(out: Path) -> None:
+    """Refuse, naming it, an output path whose nearest existing folder is not writable (before any work)."""
+    probe = out if out.is_dir() else (out.parent if str(out.parent) else Path("."))
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise PermissionError(f"cannot write out={out}: {probe} is not writable")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -16,26 +15,25 @@ from pfgm_core.checkpoint import resolve_checkpoint
 from pfgm_core.distributed import cleanup, init_distributed
 
 from .build import plain
-from .cli import user_errors
+from .cli import check_writable, user_errors
 from .sample import generate_from_checkpoint, open_overrides
 from .validate import check_eval
 
 __all__ = ["main"]
 
 
-def check_writable(out: Path) -> None:
-    """Refuse an output path that cannot be written, naming it, before any sampling is done."""
-    parent = out.parent if str(out.parent) else Path(".")
-    probe = parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+def check_out_file(out: Path) -> None:
+    """The report path must be a writable file name (checked before any sampling)."""
     if out.is_dir():
         raise IsADirectoryError(f"out={out} is a directory; give a file name such as {out / 'eval.json'}")
-    if not os.access(probe, os.W_OK):
-        raise PermissionError(f"cannot write {out}: {probe} is not writable (pass out=<a writable file>)")
+    check_writable(out)
 
 
 def _default_out(checkpoint: str) -> Path:
+    import pfgm_zoo
+
+    if pfgm_zoo.is_zoo(checkpoint):  # never into the installed package: beside the user
+        return Path(f"eval-{checkpoint[len(pfgm_zoo.PREFIX):]}.json")
     p = Path(checkpoint)
     return p / "eval.json" if p.is_dir() else resolve_checkpoint(p).parent / "eval.json"
 
@@ -51,7 +49,7 @@ def _hydra_main() -> None:
             dist = init_distributed(c.get("device", "auto"))
             out = Path(c["out"]) if c.get("out") else _default_out(c["checkpoint"])
             if dist.is_main:
-                check_writable(out)  # before the work, not after it
+                check_out_file(out)  # before the work, not after it
             try:
                 modality, objects, info, samples = generate_from_checkpoint(c, dist)
             finally:

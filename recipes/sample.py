@@ -32,7 +32,7 @@ from pfgm_core.distributed import cleanup, init_distributed
 from pfgm_core.generate import generate
 
 from .build import generate_config, load_checkpoint, plain, sigmas_for
-from .cli import user_errors
+from .cli import check_writable, user_errors
 from .validate import check_sample
 from pfgm_core.atomic import atomic_write_bytes
 
@@ -131,11 +131,7 @@ def check_out(modality: Any, out: Path) -> None:
         if foreign:
             raise FileExistsError(f"out={out} holds files pfgm-sample did not write (e.g. {foreign[0]}); "
                                   "give a new or empty folder so old files are not taken for new samples")
-    probe = out if out.is_dir() else out.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise PermissionError(f"cannot write out={out}: {probe} is not writable")
+    check_writable(out)
 
 
 def _manifest(folder: Path) -> list[str]:

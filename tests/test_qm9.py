@@ -12,7 +12,7 @@ pytest.importorskip("rdkit")
 from modalities.graphs import molecule_sources as ms  # noqa: E402
 from modalities.graphs.modality import MoleculeModality  # noqa: E402
 
-SHARED = Path("/work/shared/data/qm9_test_idx_moflow.json")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qm9_test_idx_moflow.json"  # ../shared beside the checkout
 HEADER = "XYZ_file,Index,SMILES,InChi,N_atoms,XYZ_Ang\n\n"  # qm9pack leaves a blank line after the header
 
 

@@ -21,6 +21,14 @@ def test_unknown_entry_lists_the_available_ones():
     assert pfgm_zoo.is_zoo("zoo:digits") and not pfgm_zoo.is_zoo("runs/digits")
 
 
+def test_eval_of_a_zoo_entry_reports_beside_the_user_not_into_the_package():
+    from pathlib import Path
+
+    from recipes.evaluate import _default_out
+
+    assert _default_out("zoo:digits") == Path("eval-digits.json")
+
+
 def test_every_spec_names_a_recipe():
     from recipes.cli import recipe_catalogue
 
