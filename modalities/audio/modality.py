@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from ..shared.labels import blank_labels, label_index
 from .data import (
     DEFAULT_PITCHES,
     DEFAULT_SPEEDS,
@@ -268,20 +269,7 @@ class AudioModality(Modality):
         return DiffWave(**kwargs)
 
     def _label_index(self) -> int | None:
-        if self.label is None:
-            return None
-        if not self.class_cond:
-            raise ValueError("modality.label needs a class-conditional model (class_cond: true); this one is not")
-        names = self.classes
-        if isinstance(self.label, str) and self.label in names:
-            return names.index(self.label)
-        try:
-            i = int(self.label)
-        except (TypeError, ValueError):
-            raise ValueError(f"modality.label {self.label!r} is not a class; classes: {names}") from None
-        if not 0 <= i < len(names):
-            raise ValueError(f"modality.label must be a class index in [0, {len(names)}) or a class name, got {self.label!r}")
-        return i
+        return label_index(self.label, self.class_cond, self.classes if self.class_cond else ())
 
     def check_sample_options(self) -> None:
         self._label_index()
@@ -295,10 +283,7 @@ class AudioModality(Modality):
         shape = (1, self.mel.n_mels, self.mel.frames) if self.representation == "mel" else (1, self.num_samples)
         cond = None
         if self.class_cond:
-            cond = torch.randint(0, self.num_classes, (num,), generator=generator, device=dev)
-            label = self._label_index()
-            if label is not None:
-                cond = torch.full_like(cond, label)
+            cond = blank_labels(num, self.num_classes, self._label_index(), generator)
         return Encoded(torch.zeros((num, *shape), device=dev), None, cond)
 
     def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[AudioClip]:

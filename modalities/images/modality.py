@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from ..shared.labels import blank_labels, label_index
 from .data import DIGITS_SHAPE, load_digits_all, load_image_folder, split_indices
 from ..shared.unet import UNet
 from .writers import write_images
@@ -168,20 +169,7 @@ class ImageModality(Modality):
     OUT_FORMATS = ("", ".png", ".npz")
 
     def _label_index(self) -> int | None:
-        if self.label is None:
-            return None
-        if not self.class_cond:
-            raise ValueError("modality.label needs a class-conditional model (class_cond: true); this one is not")
-        names = list(self.classes)
-        if isinstance(self.label, str) and self.label in names:  # a name first: folders may be named "10", "20"
-            return names.index(self.label)
-        try:
-            i = int(self.label)
-        except ValueError:
-            raise ValueError(f"modality.label {self.label!r} is not a class; classes: {names}") from None
-        if not 0 <= i < self.num_classes:
-            raise ValueError(f"modality.label must be a class index in [0, {self.num_classes}) or a class name, got {self.label!r}")
-        return i
+        return label_index(self.label, self.class_cond, self.classes if self.class_cond else ())
 
     def check_sample_options(self) -> None:
         self._label_index()
@@ -193,10 +181,7 @@ class ImageModality(Modality):
         x = torch.zeros((num, *self.shape), device=dev)
         cond = None
         if self.class_cond:
-            cond = torch.randint(0, self.num_classes, (num,), generator=generator, device=dev)
-            label = self._label_index()
-            if label is not None:
-                cond = torch.full_like(cond, label)
+            cond = blank_labels(num, self.num_classes, self._label_index(), generator)
         return Encoded(x, None, cond)
 
     def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[np.ndarray]:
