@@ -184,6 +184,16 @@ class Modality(abc.ABC):
     def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
         """Write objects to ``out`` (a folder, or a file whose extension names the format). Returns paths written."""
 
+    def open_sink(self, out: Path) -> "SampleSink":
+        """A writer that takes the decoded samples batch by batch (``pfgm-sample`` streams through it).
+
+        The default keeps the decoded objects and calls :meth:`write` once at the end: memory grows
+        with the objects (not with the raw tensors, which are dropped per batch). A modality whose
+        formats can be appended (one SMILES per line, one file per image) overrides this with a
+        sink that keeps one batch, so any number of samples fits in bounded memory.
+        """
+        return CollectingSink(self, out)
+
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
         """Quality metrics of generated objects against held-out data, with notes. Default: none.
 
@@ -191,6 +201,38 @@ class Modality(abc.ABC):
         the raw samples (e.g. molecule validity after valency correction).
         """
         return Evaluation()
+
+
+class SampleSink(abc.ABC):
+    """Receives decoded samples in index order, batch by batch; publishes the output at ``close``.
+
+    Until ``close`` returns, nothing at ``out`` looks complete (parts live in temp files); ``abort``
+    discards them.
+    """
+
+    @abc.abstractmethod
+    def add(self, objects: Sequence[Any]) -> None:
+        """The next batch of decoded objects (None = invalid sample)."""
+
+    @abc.abstractmethod
+    def close(self) -> list[Path]:
+        """Finish and publish; returns the paths written."""
+
+    def abort(self) -> None:
+        """Discard what was written so far (the default sink has nothing on disk yet)."""
+
+
+class CollectingSink(SampleSink):
+    """The default: collect every object, then one ``modality.write``."""
+
+    def __init__(self, modality: Modality, out: Path):
+        self.modality, self.out, self.objects = modality, Path(out), []
+
+    def add(self, objects: Sequence[Any]) -> None:
+        self.objects.extend(objects)
+
+    def close(self) -> list[Path]:
+        return list(self.modality.write(self.objects, self.out))
 
 
 _REGISTRY: dict[str, type[Modality]] = {}

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["TMP_SUFFIX", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save"]
+__all__ = ["TMP_SUFFIX", "AtomicAppender", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save"]
 
 TMP_SUFFIX = ".tmp"
 
@@ -118,3 +118,62 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class AtomicAppender:
+    """A file written in parts and published whole: chunks go to a temp file next to ``path``;
+    :meth:`commit` fsyncs and renames it over ``path``, :meth:`abort` (or an exception inside a
+    ``with`` block) deletes it. Readers never see a part, however many chunks a stream writes, and
+    the writer never holds more than one chunk: what streaming 100,000 samples to one file needs.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], text: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = _make_temp(self.path)
+        self._f = os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")
+
+    @property
+    def file(self) -> Any:
+        """The open temp file (for writers that want a file object, e.g. RDKit's SDWriter)."""
+        return self._f
+
+    def write(self, data: Any) -> None:
+        try:
+            self._f.write(data)
+        except OSError as e:
+            self.abort()
+            if e.errno is not None and not e.filename:
+                raise type(e)(e.errno, e.strerror or str(e), str(self.path)) from None
+            raise
+
+    def commit(self) -> Path:
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        _fsync_dir(self.path.parent)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self._f.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self._tmp)
+        except OSError:
+            pass
+
+    def __enter__(self) -> "AtomicAppender":
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()

@@ -12,7 +12,7 @@ entries stay on the PFGM++ perturbation of their values with the sample's own sc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from .kernel import PFGMKernel
 from .progress import Progress
 from .solvers import sample
 
-__all__ = ["GenerateConfig", "generate"]
+__all__ = ["GenerateConfig", "generate", "generate_batches"]
 
 
 @dataclass
@@ -70,8 +70,46 @@ class GenerateConfig:
                 "churn_sigma_max": float(self.churn_sigma_max), "churn_noise": float(self.churn_noise)}
 
 
+Batch = tuple[int, Tensor, "Tensor | None", "Tensor | None"]  # (first index, x, mask, cond), on the CPU
+
+
+def _sample_batch(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Callable[[int, torch.Generator], Any],
+                  sigmas: Tensor, cfg: GenerateConfig, device: torch.device | str, idx: range,
+                  batch_info: dict) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    xs, ms, cs, redesigns = [], [], [], []
+    for i in idx:
+        g = torch.Generator().manual_seed(cfg.seed + i)
+        b = blank(1, g)
+        if getattr(b, "fixed", None) is not None:
+            from .redesign import redesign_init
+
+            x_i, state = redesign_init(kernel, b.x.float(), b.fixed, b.mask, cfg.sigma_max, g)
+            xs.append(x_i)
+            redesigns.append(state)
+        else:
+            xs.append(kernel.prior(tuple(b.x.shape), cfg.sigma_max, b.mask, g))
+        ms.append(b.mask)
+        cs.append(b.cond)
+    x0 = torch.cat(xs).to(device)
+    mask = None if ms[0] is None else torch.cat(ms).to(device)
+    cond = None if cs[0] is None else torch.cat(cs).to(device)
+    g_alpha = torch.Generator(device=device).manual_seed(cfg.seed + idx[0] + 1_000_000_007)
+    kw = dict(mask=mask, cond=cond, guidance=cfg.guidance, alpha=cfg.alpha, generator=g_alpha, info=batch_info,
+              **cfg.solver_options())
+    if redesigns:
+        if len(redesigns) != len(idx):
+            raise ValueError("a batch mixes redesign templates with free samples; give every sample a template")
+        from .redesign import RedesignState, redesign_sample
+
+        state = RedesignState(*(torch.cat([getattr(r, f) for r in redesigns]) for f in ("known", "fixed", "s", "g_known")))
+        x = redesign_sample(denoiser, x0, sigmas, state.to(device), cfg.solver, **kw)
+    else:
+        x = sample(denoiser, x0, sigmas, cfg.solver, **kw)
+    return x.cpu(), None if mask is None else mask.cpu(), None if cond is None else cond.cpu()
+
+
 @torch.no_grad()
-def generate(
+def generate_batches(
     denoiser: Callable[..., Tensor],
     kernel: PFGMKernel,
     blank: Callable[[int, torch.Generator], Any],
@@ -82,62 +120,46 @@ def generate(
     world: int = 1,
     progress: bool = True,
     info: dict | None = None,
-) -> tuple[Tensor, Tensor | None, Tensor | None]:
+) -> Iterator[Batch]:
+    """The samples of :func:`generate`, batch by batch in index order, so a caller can write each
+    batch and drop it: memory stays one round of batches, whatever cfg.num_samples is.
+
+    Yields (first index, x (b, ...), mask, cond) on the CPU. With world > 1 the ranks run batches
+    round-robin; each round is gathered and every rank yields the same batches in the same order.
+    """
+    n, bs = cfg.num_samples, cfg.batch_size
+    num_batches = (n + bs - 1) // bs
+    bar = Progress(n, enabled=progress and rank == 0, desc="sample", unit="sample")
+    batch_info: dict = {}
+    for first in range(0, num_batches, world):
+        k = first + rank
+        mine = None
+        if k < num_batches:
+            idx = range(k * bs, min((k + 1) * bs, n))
+            mine = (k, *_sample_batch(denoiser, kernel, blank, sigmas, cfg, device, idx, batch_info))
+        parts = [p for p in (all_gather_objects(mine) if world > 1 else [mine]) if p is not None]
+        for k_, x, mask, cond in sorted(parts, key=lambda p: p[0]):
+            bar.update(len(x))
+            if info is not None:
+                info["nfe_per_sample"] = batch_info.get("nfe")
+            yield k_ * bs, x, mask, cond
+    bar.close()
+
+
+def generate(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Callable[[int, torch.Generator], Any],
+             sigmas: Tensor, cfg: GenerateConfig, **kw: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Generate cfg.num_samples samples; returns (x, mask, cond) for all samples in index order on
-    every rank (gathered across ranks when world > 1).
+    every rank (gathered across ranks when world > 1). ``kw``: device, rank, world, progress, info as
+    in :func:`generate_batches`, which keeps memory bounded for many samples.
 
     blank(1, generator) → an object with .x (1, *shape) zeros, .mask, .cond and optionally .fixed
     (see modalities.base.Encoded). With ``fixed``, x holds the known values and only the other entries
     are generated (see :mod:`pfgm_core.redesign`).
     """
-    n, bs = cfg.num_samples, cfg.batch_size
-    batches = [k for k in range((n + bs - 1) // bs) if k % world == rank]
-    bar = Progress(n, enabled=progress and rank == 0, desc="sample", unit="sample")
-    mine: dict[int, tuple[Tensor, Tensor | None, Tensor | None]] = {}
-    nfe = 0
-    for k in batches:
-        idx = range(k * bs, min((k + 1) * bs, n))
-        xs, ms, cs, redesigns = [], [], [], []
-        for i in idx:
-            g = torch.Generator().manual_seed(cfg.seed + i)
-            b = blank(1, g)
-            if getattr(b, "fixed", None) is not None:
-                from .redesign import redesign_init
-
-                x_i, state = redesign_init(kernel, b.x.float(), b.fixed, b.mask, cfg.sigma_max, g)
-                xs.append(x_i)
-                redesigns.append(state)
-            else:
-                xs.append(kernel.prior(tuple(b.x.shape), cfg.sigma_max, b.mask, g))
-            ms.append(b.mask)
-            cs.append(b.cond)
-        x0 = torch.cat(xs).to(device)
-        mask = None if ms[0] is None else torch.cat(ms).to(device)
-        cond = None if cs[0] is None else torch.cat(cs).to(device)
-        g_alpha = torch.Generator(device=device).manual_seed(cfg.seed + idx[0] + 1_000_000_007)
-        batch_info: dict = {}
-        kw = dict(mask=mask, cond=cond, guidance=cfg.guidance, alpha=cfg.alpha, generator=g_alpha, info=batch_info,
-                  **cfg.solver_options())
-        if redesigns:
-            if len(redesigns) != len(idx):
-                raise ValueError("a batch mixes redesign templates with free samples; give every sample a template")
-            from .redesign import RedesignState, redesign_sample
-
-            state = RedesignState(*(torch.cat([getattr(r, f) for r in redesigns]) for f in ("known", "fixed", "s", "g_known")))
-            x = redesign_sample(denoiser, x0, sigmas, state.to(device), cfg.solver, **kw)
-        else:
-            x = sample(denoiser, x0, sigmas, cfg.solver, **kw)
-        nfe = batch_info["nfe"]
-        mine[k] = (x.cpu(), None if mask is None else mask.cpu(), None if cond is None else cond.cpu())
-        bar.update(len(idx) * world)
-    bar.close()
-    if world > 1:
-        merged: dict[int, Any] = {}
-        for part in all_gather_objects(mine):
-            merged.update(part)
-        mine = merged
-    order = sorted(mine)
-    cat = lambda j: None if mine[order[0]][j] is None else torch.cat([mine[k][j] for k in order])
-    if info is not None:
-        info["nfe_per_sample"] = nfe
-    return cat(0), cat(1), cat(2)
+    batches = list(generate_batches(denoiser, kernel, blank, sigmas, cfg, **kw))
+    if not batches:
+        b = blank(1, torch.Generator().manual_seed(cfg.seed))
+        empty = lambda t: None if t is None else t.new_zeros((0, *t.shape[1:]))  # noqa: E731
+        return empty(b.x), empty(b.mask), empty(b.cond)
+    cat = lambda j: None if batches[0][j] is None else torch.cat([b[j] for b in batches])  # noqa: E731
+    return cat(1), cat(2), cat(3)

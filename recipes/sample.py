@@ -24,19 +24,19 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from modalities.base import Encoded
 from pfgm_core.config import PFGMConfig, parse_D
 from pfgm_core.distributed import cleanup, init_distributed
-from pfgm_core.generate import generate
+from pfgm_core.generate import generate, generate_batches
 
 from .build import generate_config, load_checkpoint, plain, sigmas_for
 from .cli import check_writable, user_errors
 from .validate import check_sample
 from pfgm_core.atomic import atomic_write_bytes
 
-__all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "sample_D",
+__all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "stream_samples", "publish", "sample_D",
            "open_overrides", "main"]
 
 #: override prefixes whose keys the config files do not list (a modality's own sample-time options)
@@ -78,16 +78,53 @@ def load_for_sampling(c: dict[str, Any], dist) -> tuple[Any, Any, dict[str, Any]
     return modality, den, config
 
 
-def sample_loaded(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any]) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
+def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any]) -> tuple[tuple, dict, dict]:
+    """(generate's positional arguments, its keyword arguments, info) for a plain sample/eval config."""
     D = sample_D(c, config["pfgm"]["D"])
     kernel = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm").kernel(D)
     g = generate_config(config, c.get("sampler"), c["num_samples"], c["seed"])
-    info: dict[str, Any] = {}
-    x, mask, cond = generate(den, kernel, modality.blank, sigmas_for(g, dist.device), g, device=dist.device,
-                             rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
-    objects = modality.decode(x, mask, cond)
-    info.update(modality=modality.name, D=D, solver=g.solver, steps=g.steps, num_samples=g.num_samples, seed=g.seed)
-    return modality, objects, info, Encoded(x, mask, cond)
+    info: dict[str, Any] = dict(modality=modality.name, D=D, solver=g.solver, steps=g.steps, num_samples=g.num_samples,
+                                seed=g.seed)
+    kw = dict(device=dist.device, rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
+    return (den, kernel, modality.blank, sigmas_for(g, dist.device), g), kw, info
+
+
+def sample_loaded(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any]) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
+    """Every sample in memory (what pfgm-eval needs for its metrics); pfgm-sample streams instead."""
+    args, kw, info = _generation(c, dist, modality, den, config)
+    x, mask, cond = generate(*args, **kw)
+    return modality, modality.decode(x, mask, cond), info, Encoded(x, mask, cond)
+
+
+def stream_samples(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any],
+                   out: Path) -> tuple[list[Path], dict[str, Any]]:
+    """Generate batch by batch and write each through the modality's sink as it comes (rank 0):
+    memory holds one round of batches plus what the sink keeps, whatever num_samples is.
+    -> (paths written, info with the invalid count). Other ranks generate their batches, write nothing."""
+    args, kw, info = _generation(c, dist, modality, den, config)
+    batches = generate_batches(*args, **kw)
+    if not dist.is_main:
+        for _ in batches:
+            pass
+        return [], info
+    invalid = 0
+
+    def produce(target: Path) -> list[Path]:
+        nonlocal invalid
+        sink = modality.open_sink(target)
+        try:
+            for _, x, mask, cond in batches:
+                objects = modality.decode(x, mask, cond)
+                invalid += sum(o is None for o in objects)
+                sink.add(objects)
+        except BaseException:
+            sink.abort()
+            raise
+        return sink.close()
+
+    paths = publish(out, produce)
+    info["invalid"] = invalid
+    return paths, info
 
 
 def generate_from_checkpoint(c: dict[str, Any], dist=None) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
@@ -150,17 +187,24 @@ def _remove(p: Path) -> None:
 
 
 def write_samples(modality: Any, objects: list[Any], out: Path) -> list[Path]:
-    """``modality.write`` with whole-folder semantics: into a fresh hidden folder next to ``out``,
-    then the previous run's files (those its manifest lists) are replaced by the new ones, so fewer
-    samples than last time leave no stale files, and a failed write leaves the old folder as it was."""
+    """``modality.write`` of all objects at once, with :func:`publish`'s whole-folder semantics."""
+    return publish(out, lambda target: modality.write(objects, target))
+
+
+def publish(out: Path, produce: Callable[[Path], list[Path]]) -> list[Path]:
+    """Run ``produce(target)`` (which writes and returns paths) with whole-folder semantics: into a
+    fresh hidden folder next to ``out``, then the previous run's files (those its manifest lists) are
+    replaced by the new ones, so fewer samples than last time leave no stale files, and a failed
+    write leaves the old folder as it was. A file target is written in place: its writer's atomic
+    rename covers it."""
     out = Path(out).expanduser()
     if not _is_folder_out(out):
-        return list(modality.write(objects, out))  # one file: the writer's atomic rename covers it
+        return list(produce(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".pfgm-tmp-{secrets.token_hex(6)}"  # no dot suffix: writers take it for a folder
     tmp.mkdir()
     try:
-        written = [Path(p) for p in modality.write(objects, tmp)]
+        written = [Path(p) for p in produce(tmp)]
         new = sorted(p.name for p in tmp.iterdir())
         if not out.exists():
             atomic_write_bytes(tmp / MANIFEST, json.dumps({"files": new}).encode())
@@ -195,13 +239,11 @@ def _hydra_main() -> None:
                 modality, den, config = load_for_sampling(c, dist)
                 if dist.is_main:
                     check_out(modality, out)  # before the work, not after it
-                modality, objects, info, _ = sample_loaded(c, dist, modality, den, config)
+                paths, info = stream_samples(c, dist, modality, den, config, out)
             finally:
                 cleanup()
             if dist.is_main:
-                paths = write_samples(modality, objects, out)
-                invalid = sum(o is None for o in objects)
-                info.update(written=[str(p) for p in paths][:5], num_written_files=len(paths), invalid=invalid)
+                info.update(written=[str(p) for p in paths][:5], num_written_files=len(paths))
                 print(json.dumps(info, default=str))
 
     app()

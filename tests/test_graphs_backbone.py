@@ -149,10 +149,11 @@ def test_rejects_wrong_input_length():
         model(torch.zeros(1, 5, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("kind,spectral", [(k, 0) for k in TYPES] + [("transformer", 3)])
-def test_self_conditioning_is_equivariant_and_reaches_the_output(kind, spectral):
+@pytest.mark.parametrize("kind,spectral,components", [(k, 0, False) for k in TYPES] + [("transformer", 3, False),
+                                                                                       ("transformer", 0, True)])
+def test_self_conditioning_is_equivariant_and_reaches_the_output(kind, spectral, components):
     n_max, n, F, C = 8, 6, 3, 4
-    model = _model(kind, n_max, F, C, self_condition=True, spectral=spectral)
+    model = _model(kind, n_max, F, C, self_condition=True, spectral=spectral, components=components)
     assert model.self_condition
     L = GraphLayout(n_max, F, C)
     nodes, edges = _graph_batch(1, n, F, C, seed=7)
@@ -234,9 +235,53 @@ def test_spectral_features_separate_two_communities_and_ignore_padding():
         assert torch.allclose(a, b, atol=1e-9)  # padding changes nothing
 
 
+def test_component_features_match_networkx_and_ignore_padding():
+    import networkx as nx
+
+    from modalities.graphs.backbone import connected_components
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(100):
+        n, pad = int(torch.randint(2, 12, (1,), generator=g)), 3
+        A = torch.rand(n, n, generator=g) < 0.15
+        A = (A | A.T) & ~torch.eye(n, dtype=torch.bool)
+        adj = torch.rand(1, n + pad, n + pad, generator=g) < 0.5  # junk around the real block must not count
+        adj[0, :n, :n] = A
+        nm = torch.zeros(1, n + pad)
+        nm[0, :n] = 1
+        node, pair = connected_components(adj, nm)
+        comps = list(nx.connected_components(nx.from_numpy_array(A.numpy().astype(int))))
+        big = max(map(len, comps))
+        for comp in comps:
+            for i in comp:
+                assert node[0, i].tolist() == pytest.approx([len(comp) / n, float(len(comp) == big), len(comps) / n])
+                assert pair[0, i, :n].tolist() == [float(j in comp) for j in range(n)]
+        assert not node[0, n:].any() and not pair[0, n:].any() and not pair[0, :, n:].any()
+
+
+def test_component_features_tell_a_broken_molecule_from_a_whole_one():
+    """Two fragments vs one chain: the estimate's component features differ, per pair and per node."""
+    n, F, C = 6, 1, 4
+    model = build_backbone(n, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True, components=True)
+    L = GraphLayout(n, F, C)
+    from modalities.graphs.flat import encode_classes
+
+    chain = [(i, i + 1, 1) for i in range(n - 1)]
+    broken = [b for b in chain if b[:2] != (2, 3)]
+    x, mask = encode_classes(L, [[0] * n, [0] * n], [chain, broken])
+    nm = L.node_mask(mask).float()
+    pm = nm.unsqueeze(2) * nm.unsqueeze(1) * (1 - torch.eye(n))
+    node_f, pair_f = model._structure(model.layout, x, nm, pm)
+    assert torch.equal(node_f[0, :, -3:], torch.tensor([1.0, 1.0, 1 / n]).expand(n, 3))
+    assert torch.allclose(node_f[1, :, -3], torch.full((n,), 0.5)) and torch.allclose(node_f[1, :, -1], torch.full((n,), 2 / n))
+    assert pair_f[0, 0, 5, -1] == 1 and pair_f[1, 0, 5, -1] == 0 and pair_f[1, 0, 2, -1] == 1
+
+
 def test_spectral_features_need_self_conditioning():
     with pytest.raises(ValueError, match="self_condition"):
         build_backbone(6, 1, 1, node_width=16, edge_width=8, depth=1, heads=2, spectral=2)
+    with pytest.raises(ValueError, match="self_condition"):
+        build_backbone(6, 1, 1, node_width=16, edge_width=8, depth=1, heads=2, components=True)
 
 
 def test_triangle_update_contributes_and_is_symmetric_and_masked():

@@ -22,6 +22,14 @@ Spectral features (``spectral=K``, with self-conditioning): the K leading eigenv
 estimate's A, as pair features n·v_k,i·v_k,j and node features n·v_k,i² and λ_k/n (DiGress's
 eigenvector features, made sign-invariant by the products). Walk counts are local; which of two
 communities a node belongs to is global, and the second eigenvector of A reads it off directly.
+
+Component features (``components=True``, with self-conditioning): the estimate thresholded at
+P(bond) > 1/2 and its connected components (DiGress's "number of connected components" and
+"largest component" features). Per node: its component's size / n, whether it lies in the largest
+component, and how many components the graph has; per pair: whether i and j are in the same
+component. Measured on molecules (docs/molecule_benchmarks.md): sampled graphs fall apart into
+fragments that every per-entry feature above sees as locally fine; which pairs would join two
+pieces is a global fact that only reachability states.
 """
 
 from __future__ import annotations
@@ -189,6 +197,28 @@ class GraphTransformerBlock(nn.Module):
         return h, e
 
 
+def connected_components(adj: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Hard adjacency (B, n, n) bool, node_mask (B, n) -> node (B, n, 3) and pair (B, n, n) component features.
+
+    node: [component size / n_real, in a largest component (0/1), number of components / n_real];
+    pair: 1 where i and j are connected by a path. Reachability by repeated squaring of (I + A):
+    after ⌈log₂ n⌉ squarings every path of length < n is covered. Padding nodes get zeros.
+    """
+    B, n, _ = adj.shape
+    nm = node_mask > 0
+    real = nm.unsqueeze(2) & nm.unsqueeze(1)
+    reach = ((adj & real) | torch.diag_embed(nm)).float()
+    for _ in range(max(1, math.ceil(math.log2(max(n, 2))))):
+        reach = (reach @ reach > 0).float()
+    size = reach.sum(-1)  # (B, n); 0 on padding
+    n_real = nm.sum(1, keepdim=True).clamp(min=1).float()
+    largest = (size == size.amax(1, keepdim=True)) & nm
+    # each component of size s has s nodes, each contributing 1/s
+    count = torch.where(nm, 1.0 / size.clamp(min=1), torch.zeros_like(size)).sum(1, keepdim=True)
+    node = torch.stack([size / n_real, largest.float(), (count / n_real).expand(-1, n)], -1) * nm.unsqueeze(-1)
+    return node, reach * real
+
+
 class _GraphNetBase(nn.Module):
     """Shared input/output plumbing: unpack, masks, conditioning, heads, symmetrise, pack."""
 
@@ -196,18 +226,22 @@ class _GraphNetBase(nn.Module):
     PATHS = (2, 3, 4)  # walk lengths between node pairs (edges)
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int, edge_width: int, cond_dim: int,
-                 self_condition: bool = False, spectral: int = 0):
+                 self_condition: bool = False, spectral: int = 0, components: bool = False):
         super().__init__()
         self.layout = GraphLayout(n_max, node_dim, edge_dim)
         self.self_condition = bool(self_condition)
         if spectral and not self.self_condition:
             raise ValueError("spectral features are read off the self-conditioning estimate: set self_condition: true")
+        if components and not self.self_condition:
+            raise ValueError("component features are read off the self-conditioning estimate: set self_condition: true")
+        self.components = bool(components)
         if not 0 <= spectral <= n_max:
             raise ValueError(f"spectral must lie in [0, n_max={n_max}], got {spectral}")
         self.spectral = int(spectral)
         if self.self_condition:
-            self.sc_node = nn.Linear(node_dim + edge_dim + len(self.WALKS) + 2 * self.spectral, node_width)
-            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS) + self.spectral, edge_width)
+            extra_node, extra_pair = (3, 1) if self.components else (0, 0)
+            self.sc_node = nn.Linear(node_dim + edge_dim + len(self.WALKS) + 2 * self.spectral + extra_node, node_width)
+            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS) + self.spectral + extra_pair, edge_width)
         self.cond_dim = cond_dim
         self.emb = Conditioning(node_width, cond_dim)
         self.node_in = nn.Linear(node_dim, node_width) if node_dim > 0 else None
@@ -238,13 +272,17 @@ class _GraphNetBase(nn.Module):
                 paths.append(Ak)
         node_feats = [(nodes + 0.5).clamp(0, 1), p_edge.sum(2), torch.stack(walks, -1).log1p()]
         pair_feats = [p_edge, torch.stack(paths, -1).log1p() * pm]
+        # a row without an estimate (all zeros) has a degenerate spectrum whose eigenvectors are
+        # arbitrary, so not equivariant, and no components: its features are zero instead
+        has = (estimate.abs().amax(dim=1) > 0).to(A.dtype).view(-1, 1, 1)
         if self.spectral:
-            # a row without an estimate (all zeros) has a degenerate spectrum whose eigenvectors are
-            # arbitrary, so not equivariant: its spectral features are zero instead
-            has = (estimate.abs().amax(dim=1) > 0).to(A.dtype).view(-1, 1, 1)
             sn, sp = self._spectral(A, node_mask)
             node_feats.append(sn * has)
             pair_feats.append(sp * has.unsqueeze(-1) * pm)
+        if self.components:
+            cn, cp = connected_components(A > 0.5, node_mask)
+            node_feats.append(cn.to(A.dtype) * has)
+            pair_feats.append(cp.to(A.dtype).unsqueeze(-1) * has.unsqueeze(-1) * pm)
         node_feats = torch.cat(node_feats, -1)
         return node_feats * node_mask.unsqueeze(-1), torch.cat(pair_feats, -1)
 
@@ -318,6 +356,7 @@ class GraphTransformer(_GraphNetBase):
     self_condition: also read a previous clean estimate (see the module docstring).
     triangle: add a :class:`TriangleUpdate` (edge-to-edge messages) to every block.
     spectral: K leading eigenvectors of the self-conditioning estimate as features (0 = none).
+    components: connected-component features of the thresholded estimate.
     trim_padding: with a mask, cut the batch into groups of similar size (:mod:`.size_groups`) and run
     each at its largest graph: the same function, less padding work. group_overhead: the cost model's
     price of a pass (default: two graphs at n_max).
@@ -326,9 +365,10 @@ class GraphTransformer(_GraphNetBase):
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
                  depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0,
-                 self_condition: bool = False, triangle: bool = False, spectral: int = 0,
+                 self_condition: bool = False, triangle: bool = False, spectral: int = 0, components: bool = False,
                  trim_padding: bool = True, group_overhead: float | None = None):
-        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral)
+        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral,
+                         components)
         self.trim_padding = bool(trim_padding)
         # the fixed price of one more pass, as the work of this many graphs at n_max (measured:
         # benchmarks/graph_size_groups.py)
@@ -415,8 +455,10 @@ class GraphMPNN(_GraphNetBase):
     """
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
-                 depth: int = 4, cond_dim: int = 0, self_condition: bool = False, spectral: int = 0):
-        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral)
+                 depth: int = 4, cond_dim: int = 0, self_condition: bool = False, spectral: int = 0,
+                 components: bool = False):
+        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral,
+                         components)
         self.convs = nn.ModuleList(_edge_conditioned_conv(node_width, edge_width, node_width) for _ in range(depth))
         self.edge_upd = nn.ModuleList(
             nn.Sequential(nn.Linear(edge_width + 2 * node_width, 2 * edge_width), nn.SiLU(),

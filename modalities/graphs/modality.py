@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from ..base import Encoded, EncodedDataset, Evaluation, Modality, SampleSink, register_modality
 from ..shared.sizes import SizeHistogram
 from .backbone import build_backbone
 from .flat import GraphLayout, decode_classes, encode_classes
+from .mol_list import MolList
 from .mol_repair import correct_mol, sanitize_or_none
 from .mol_vocab import MolVocab, UnsupportedMolecule, vocab_from_mols
 from .writers import GRAPH_FORMATS, MOL_FORMATS
@@ -163,8 +164,8 @@ class MoleculeModality(Modality):
             perm = np.random.default_rng(self.seed).permutation(len(main))
             k = max(1, int(round(self.test_fraction * len(main)))) if self.test_fraction > 0 else 0
             te, tr = perm[:k], perm[k:]
-            train_m, train_s = [main.mols[i] for i in tr], [main.smiles[i] for i in tr]
-            test_m, test_s = [main.mols[i] for i in te], [main.smiles[i] for i in te]
+            train_m, train_s = main.mols.take(tr), [main.smiles[i] for i in tr]
+            test_m, test_s = main.mols.take(te), [main.smiles[i] for i in te]
 
         if self._vocab is None:
             # every type present (train and test), so the whole data set is encodable
@@ -189,7 +190,7 @@ class MoleculeModality(Modality):
     def _encodable(self, mols: list, smiles: list[str]) -> tuple[list, list[str], int]:
         if self.unknown_atoms != "skip":
             return mols, smiles, 0
-        keep_m, keep_s, skipped = [], [], 0
+        keep_m, keep_s, skipped = MolList(), [], 0
         for m, s in zip(mols, smiles):
             try:
                 self._vocab.mol_to_graph(m, s)
@@ -301,14 +302,21 @@ class MoleculeModality(Modality):
     # -- output ----------------------------------------------------------------------------
 
     def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
-        from .writers import write_molecules
+        sink = self.open_sink(out)
+        sink.add(objects)
+        return sink.close()
 
-        paths, summary = write_molecules(objects, Path(out))
+    def open_sink(self, out: Path) -> SampleSink:
+        """Streams .smi / .sdf batch by batch (bounded memory for any number of samples)."""
+        from .writers import MoleculeSink
+
+        return MoleculeSink(Path(out), on_close=self._written)
+
+    def _written(self, summary: dict[str, Any], paths: list[Path]) -> None:
         self.last_write_summary = summary
         if summary["num_invalid"]:
             log.warning("%d of %d molecules are invalid and were not written (see %s)",
                         summary["num_invalid"], summary["num_samples"], paths[-1])
-        return paths
 
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
         """Metrics vs the test split (novelty vs the training split); see :mod:`.metrics`.

@@ -23,14 +23,15 @@ import numpy as np
 
 from ..shared.paths import data_root
 from ..shared.records import LoadReport, RecordError, numbered_lines
+from .mol_list import MolList
 
 log = logging.getLogger(__name__)
 
 @dataclass
 class MoleculeSet:
-    """Parsed molecules with their canonical SMILES (no stereo) and the load report."""
+    """Parsed molecules (compact: see :mod:`.mol_list`) with their canonical SMILES (no stereo) and the load report."""
 
-    mols: list
+    mols: MolList
     smiles: list[str]
     report: LoadReport
 
@@ -144,7 +145,7 @@ def filter_molecules(pairs: Iterable[tuple[object, str]], report: LoadReport, ma
     """Keep molecules with ≤ max_atoms heavy atoms that the graph encoding can carry; count the rest."""
     from .mol_repair import canonical_smiles
 
-    mols, smiles = [], []
+    mols, smiles = MolList(), []
     for mol, smi in pairs:
         if max_atoms is not None and mol.GetNumHeavyAtoms() > max_atoms:
             report.skip(TOO_LARGE)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from pfgm_core.atomic import atomic_write, atomic_write_text
+from modalities.base import SampleSink
+from pfgm_core.atomic import AtomicAppender, atomic_write, atomic_write_text
 
 MOL_FORMATS = (".smi", ".sdf", ".png")
 GRAPH_FORMATS = (".txt", ".edgelist", ".png")
@@ -24,40 +25,27 @@ def _summary(objects: Sequence[Any], kind: str) -> dict[str, Any]:
             "num_invalid": len(invalid), "invalid_indices": invalid, "files": [], "notes": []}
 
 
-def write_smiles(mols: Sequence[Any], path: Path) -> int:
-    """One canonical SMILES per line for the valid molecules. Returns the number written."""
-    from .mol_repair import canonical_smiles
-
-    lines = [canonical_smiles(m) for m in mols if m is not None]
-    atomic_write_text(path, "".join(s + "\n" for s in lines))
-    return len(lines)
-
-
-def write_sdf(mols: Sequence[Any], path: Path) -> int:
-    """Valid molecules to SDF with 2-D coordinates; each record's _Name is its sample index."""
+def _sdf_block(mols: Sequence[Any], first: int) -> str:
+    """Valid molecules as SDF records with 2-D coordinates; each record's _Name is its sample index."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    n = 0
     buf = io.StringIO()
     with Chem.SDWriter(buf) as w:
-        for i, m in enumerate(mols):
+        for i, m in enumerate(mols, start=first):
             if m is None:
                 continue
             m = Chem.Mol(m)
             AllChem.Compute2DCoords(m)
             m.SetProp("_Name", f"sample_{i}")
             w.write(m)
-            n += 1
-    atomic_write_text(path, buf.getvalue())
-    return n
+    return buf.getvalue()
 
 
-def write_mol_grid(mols: Sequence[Any], path: Path, mols_per_row: int = 8, max_mols: int = 64) -> int:
-    """PNG grid (RDKit MolsToGridImage) of up to ``max_mols`` valid molecules, labelled by sample index."""
+def write_mol_grid(items: Sequence[tuple[int, Any]], path: Path, mols_per_row: int = 8) -> int:
+    """PNG grid (RDKit MolsToGridImage) of (sample index, molecule) pairs, labelled by index."""
     from rdkit.Chem import Draw
 
-    items = [(i, m) for i, m in enumerate(mols) if m is not None][:max_mols]
     if not items:
         return 0
     img = Draw.MolsToGridImage([m for _, m in items], molsPerRow=mols_per_row, subImgSize=(200, 200),
@@ -66,35 +54,79 @@ def write_mol_grid(mols: Sequence[Any], path: Path, mols_per_row: int = 8, max_m
     return len(items)
 
 
+class MoleculeSink(SampleSink):
+    """Molecules to ``out`` batch by batch: a folder (samples.smi, samples.sdf, samples.png,
+    summary.json) or a file whose extension is .smi, .sdf or .png (plus a sidecar ``<stem>.json``).
+
+    .smi (one canonical SMILES per valid molecule) and .sdf stream through temp files published at
+    close, so memory holds one batch; the PNG grid keeps the first ``max_drawn`` valid molecules.
+    """
+
+    def __init__(self, out: Path, max_drawn: int = 64,
+                 on_close: Callable[[dict[str, Any], list[Path]], None] | None = None):
+        out = Path(out)
+        self.on_close = on_close
+        if out.suffix.lower() in MOL_FORMATS:
+            self.targets = {out.suffix.lower(): out}
+            self.side = out.with_suffix(".json")
+        elif out.suffix:
+            raise ValueError(f"cannot write molecules to {out}: use a folder or a file ending in {', '.join(MOL_FORMATS)}")
+        else:
+            self.targets = {".smi": out / "samples.smi", ".sdf": out / "samples.sdf", ".png": out / "samples.png"}
+            self.side = out / "summary.json"
+        self.streams = {ext: AtomicAppender(p) for ext, p in self.targets.items() if ext != ".png"}
+        self.max_drawn, self.drawn = max_drawn, []
+        self.count, self.invalid = 0, []
+        self.summary: dict[str, Any] | None = None
+
+    def add(self, mols: Sequence[Any]) -> None:
+        from .mol_repair import canonical_smiles
+
+        first = self.count
+        self.count += len(mols)
+        self.invalid.extend(i for i, m in enumerate(mols, start=first) if m is None)
+        if ".smi" in self.streams:
+            self.streams[".smi"].write("".join(canonical_smiles(m) + "\n" for m in mols if m is not None))
+        if ".sdf" in self.streams:
+            self.streams[".sdf"].write(_sdf_block(mols, first))
+        room = self.max_drawn - len(self.drawn)
+        if ".png" in self.targets and room > 0:
+            self.drawn.extend([(i, m) for i, m in enumerate(mols, start=first) if m is not None][:room])
+
+    def close(self) -> list[Path]:
+        summary = {"kind": "molecules", "num_samples": self.count, "num_valid": self.count - len(self.invalid),
+                   "num_invalid": len(self.invalid), "invalid_indices": self.invalid, "files": [], "notes": []}
+        paths = []
+        try:
+            for ext, p in self.targets.items():
+                if ext == ".png":
+                    if write_mol_grid(self.drawn, p) == 0:
+                        summary["notes"].append(f"{p.name} not written: no valid molecule to draw")
+                        continue
+                else:
+                    self.streams[ext].commit()
+                paths.append(p)
+        except BaseException:
+            self.abort()
+            raise
+        summary["files"] = [str(p) for p in paths]
+        atomic_write_text(self.side, json.dumps(summary, indent=2))
+        self.summary = summary
+        if self.on_close is not None:
+            self.on_close(summary, paths + [self.side])
+        return paths + [self.side]
+
+    def abort(self) -> None:
+        for s in self.streams.values():
+            s.abort()
+
+
 def write_molecules(mols: Sequence[Any], out: Path) -> tuple[list[Path], dict[str, Any]]:
-    """Write molecules to ``out``: a folder (samples.smi, samples.sdf, samples.png, summary.json) or a
-    file whose extension is .smi, .sdf or .png (plus a sidecar ``<stem>.json``). -> (paths, summary)."""
-    out = Path(out)
-    summary = _summary(mols, "molecules")
-    if out.suffix.lower() in MOL_FORMATS:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        targets = {out.suffix.lower(): out}
-        side = out.with_suffix(".json")
-    elif out.suffix:
-        raise ValueError(f"cannot write molecules to {out}: use a folder or a file ending in {', '.join(MOL_FORMATS)}")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        targets = {".smi": out / "samples.smi", ".sdf": out / "samples.sdf", ".png": out / "samples.png"}
-        side = out / "summary.json"
-    paths = []
-    for ext, p in targets.items():
-        if ext == ".smi":
-            write_smiles(mols, p)
-        elif ext == ".sdf":
-            write_sdf(mols, p)
-        elif ext == ".png":
-            if write_mol_grid(mols, p) == 0:
-                summary["notes"].append(f"{p.name} not written: no valid molecule to draw")
-                continue
-        paths.append(p)
-    summary["files"] = [str(p) for p in paths]
-    atomic_write_text(side, json.dumps(summary, indent=2))
-    return paths + [side], summary
+    """All of ``mols`` through one :class:`MoleculeSink`. -> (paths, summary)."""
+    sink = MoleculeSink(out)
+    sink.add(mols)
+    paths = sink.close()
+    return paths, sink.summary
 
 
 def write_edge_lists(graphs: Sequence[Any], path: Path) -> int:
