@@ -202,3 +202,50 @@ def test_length_buckets_are_the_same_function():
     ga = torch.autograd.grad(ya.square().sum(), list(a.parameters()))
     gb = torch.autograd.grad(yb.square().sum(), list(b.parameters()))
     assert max((u - v).abs().max().item() for u, v in zip(ga, gb)) < 1e-9
+
+
+@pytest.mark.parametrize("kind", ["bytenet", "transformer"])
+def test_pair_features_hand_each_position_its_partner(kind):
+    """With partners from the target, position i's output reads position partner(i)'s input, even
+    through a net that otherwise cannot see it (a one-block ByteNet with 1-wide convolutions)."""
+    from modalities.sequences.backbone import build_backbone
+    from modalities.sequences.rna import partners, target_pairs
+
+    target = "..((...)).."
+    assert target_pairs(target) == [(2, 8), (3, 7)] and partners(target) == [-1, -1, 8, 7, -1, -1, -1, 3, 2, -1, -1]
+    with pytest.raises(ValueError, match="position 3"):
+        partners("..)(")
+    from modalities.sequences.rna import helix_extensions
+
+    ext = helix_extensions(target)  # the dangling 1 would stack on (2, 8) with 9; loop ends 4, 6 on (3, 7)
+    assert [(i, j) for i, j in enumerate(ext) if j > i] == [(1, 9), (4, 6)]
+    opts = dict(width=16, depth=1, kernel=1, dilations=[1]) if kind == "bytenet" else dict(width=16, depth=1, heads=2)
+    torch.manual_seed(0)
+    net = build_backbone(4, len(target), type=kind, partners=partners(target), self_condition=True, **opts)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(1, len(target), 4)
+    x2 = x.clone()
+    x2[0, 8] += 1.0  # change the partner of position 2
+    c = torch.tensor([0.1])
+    y, y2 = net(x, c), net(x2, c)
+    assert not torch.allclose(y[0, 2], y2[0, 2])
+    if kind == "bytenet":  # no other path between positions: an unpaired position is untouched
+        assert torch.allclose(y[0, 0], y2[0, 0]) and torch.allclose(y[0, 5], y2[0, 5])
+    with pytest.raises(ValueError, match="partners"):
+        build_backbone(4, 5, type=kind, partners=[1, 0, 3, -1, -1], **opts)  # 2 -> 3 but 3 -> -1
+    two = build_backbone(4, len(target), type=kind, partners=[partners(target), ext], **opts)
+    assert two.partners.shape == (2, len(target))
+    for p in two.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x3 = x.clone()
+    x3[0, 9] += 1.0  # the helix-extension partner of position 1
+    assert not torch.allclose(two(x, c)[0, 1], two(x3, c)[0, 1])
+
+
+def test_pair_features_need_a_target_as_long_as_the_sequences():
+    m = _small()
+    with pytest.raises(ValueError, match="pair_features needs an RNA target"):
+        m.backbone(type="bytenet", pair_features=True)
+    with pytest.raises(ValueError, match="false, true or extended"):
+        m.backbone(type="bytenet", pair_features="yes")

@@ -10,13 +10,18 @@ positions (padded positions are zeroed before every convolution; attention ignor
 
 Options of both: ``end_positions`` adds sinusoids of each position's distance to the start and to
 the end of its sequence; ``self_condition`` feeds the net its previous clean estimate (Chen et al.
-2023, "Analog Bits"; the core's loss and sampler supply it).
+2023, "Analog Bits"; the core's loss and sampler supply it); ``partners`` (one index per position,
+−1 = unpaired: an RNA family's target structure; or several such maps) gives every position its
+partner's input (and estimate) beside its own. Measured on the hairpin family: neither net learnt the base pairing
+from positions alone (stem pair rate 0.47, random 0.375, after 2,000–3,000 steps); with the partner's
+bases at hand, complementarity is a per-position function.
 * ``transformer``: pre-norm encoder layers with a key-padding mask, learned positions.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -58,13 +63,39 @@ def _positions_mask(mask: Tensor | None, x: Tensor) -> Tensor:
     return mask[..., :1].to(x.dtype)
 
 
+def _extra_channels(net: nn.Module, channels: int) -> int:
+    sc = channels if net.self_condition else 0
+    maps = 0 if net.partners is None else net.partners.shape[0]
+    return (32 if net.end_positions else 0) + sc + maps * (channels + sc + 1)
+
+
+def _partner_index(partners: Sequence[int] | Sequence[Sequence[int]] | None, max_length: int) -> Tensor | None:
+    """One partner map (a list of indices) or several → (maps, max_length) long."""
+    if partners is None:
+        return None
+    maps = [partners] if partners and not isinstance(partners[0], (list, tuple)) else list(partners)
+    for m in maps:
+        p = [int(v) for v in m]
+        if len(p) != max_length or any(not -1 <= v < max_length for v in p) or any(v >= 0 and p[v] != i for i, v in enumerate(p)):
+            raise ValueError(f"backbone partners must give each of the {max_length} positions its partner's index "
+                             f"(−1 unpaired), symmetric; got {p}")
+    return torch.tensor([[int(v) for v in m] for m in maps], dtype=torch.long)
+
+
 def _inputs(net: nn.Module, x: Tensor, m: Tensor, self_cond: Tensor | None) -> Tensor:
-    """x, plus the end-distance features and the self-conditioning estimate when the net uses them."""
+    """x, plus the end-distance features, the self-conditioning estimate and the partner's inputs when the net uses them."""
+    sc = ((torch.zeros_like(x) if self_cond is None else self_cond.to(x.dtype)) * m) if net.self_condition else None
     parts = [x]
     if net.end_positions:
         parts.append(end_features(m, net.max_length).to(x.dtype))
-    if net.self_condition:
-        parts.append((torch.zeros_like(x) if self_cond is None else self_cond.to(x.dtype)) * m)
+    if sc is not None:
+        parts.append(sc)
+    for idx in ([] if net.partners is None else net.partners):
+        L = x.shape[1]
+        idx = idx[:L].to(x.device)
+        paired = ((idx >= 0) & (idx < L)).to(x.dtype).view(1, L, 1)
+        take = lambda t: t[:, idx.clamp(0, L - 1)] * paired  # noqa: E731
+        parts += [take(x * m), paired.expand(x.shape[0], L, 1) * m] + ([take(sc)] if sc is not None else [])
     return torch.cat(parts, dim=-1) if len(parts) > 1 else x
 
 
@@ -119,14 +150,15 @@ class ByteNet(nn.Module):
 
     def __init__(self, channels: int, max_length: int = 512, width: int = 128, depth: int = 8, kernel: int = 5,
                  dilations=(1, 2, 4, 8), emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0,
-                 end_positions: bool = False, self_condition: bool = False, bucket_overhead: float | None = 64.0):
+                 end_positions: bool = False, self_condition: bool = False, bucket_overhead: float | None = 64.0,
+                 partners: Sequence[int] | None = None):
         super().__init__()
         self.max_length, self.bucket_overhead = int(max_length), bucket_overhead
         if kernel % 2 != 1:
             raise ValueError(f"backbone.kernel must be odd (centred convolutions), got {kernel}")
         self.end_positions, self.self_condition = bool(end_positions), bool(self_condition)
-        extra = (32 if self.end_positions else 0) + (channels if self.self_condition else 0)
-        self.inp = nn.Linear(channels + extra, width)
+        self.register_buffer("partners", _partner_index(partners, self.max_length), persistent=False)
+        self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
         self.emb = NoiseEmbedding(emb_dim)
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         self.blocks = nn.ModuleList(_ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout)
@@ -160,12 +192,12 @@ class SequenceTransformer(nn.Module):
 
     def __init__(self, channels: int, max_length: int, width: int = 128, depth: int = 4, heads: int = 4,
                  ff_mult: int = 2, emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0,
-                 end_positions: bool = False, self_condition: bool = False):
+                 end_positions: bool = False, self_condition: bool = False, partners: Sequence[int] | None = None):
         super().__init__()
         self.end_positions, self.self_condition = bool(end_positions), bool(self_condition)
         self.max_length = int(max_length)
-        extra = (32 if self.end_positions else 0) + (channels if self.self_condition else 0)
-        self.inp = nn.Linear(channels + extra, width)
+        self.register_buffer("partners", _partner_index(partners, self.max_length), persistent=False)
+        self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
         self.pos = nn.Parameter(torch.randn(1, max_length, width) * 0.02)
         self.emb = NoiseEmbedding(emb_dim)
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None

@@ -224,9 +224,22 @@ class SequenceModality(Modality):
         return EncodedDataset(x, mask)
 
     def backbone(self, **kw: Any) -> nn.Module:
+        """``pair_features: true`` (RNA with a target structure) hands the net each position's partner;
+        ``pair_features: extended`` also the pair that would extend a helix (see rna.helix_extensions)."""
         from .backbone import build_backbone
 
-        return build_backbone(self.alphabet.size, self.max_length if self.max_length else self.codec.max_length, **kw)
+        L = self.max_length if self.max_length else self.codec.max_length
+        pair_features = kw.pop("pair_features", False)
+        if pair_features not in (False, True, "extended"):
+            raise ValueError(f"backbone.pair_features must be false, true or extended, got {pair_features!r}")
+        if pair_features:
+            if self.target is None or len(self.target) != L:
+                raise ValueError("backbone.pair_features needs an RNA target structure as long as the sequences "
+                                 f"(modality.family or modality.target); have target={self.target!r}, length {L}")
+            from .rna import helix_extensions, partners
+
+            kw["partners"] = [partners(self.target)] + ([helix_extensions(self.target)] if pair_features == "extended" else [])
+        return build_backbone(self.alphabet.size, L, **kw)
 
     # -- sampling ------------------------------------------------------------------------
 

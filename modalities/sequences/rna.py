@@ -79,17 +79,58 @@ def gc_content(seqs: Sequence[str]) -> np.ndarray:
     return np.asarray([(s.count("G") + s.count("C")) / max(len(s), 1) for s in seqs], dtype=np.float64)
 
 
+def target_pairs(target: str) -> list[tuple[int, int]]:
+    """Base pairs (i, j), i < j, of a dot-bracket structure; an unbalanced one is an error naming the position."""
+    pairs, stack = [], []
+    for i, c in enumerate(target):
+        if c == "(":
+            stack.append(i)
+        elif c == ")":
+            if not stack:
+                raise ValueError(f"target structure {target!r}: ')' at position {i + 1} closes nothing")
+            pairs.append((stack.pop(), i))
+        elif c != ".":
+            raise ValueError(f"target structure {target!r}: {c!r} at position {i + 1}; use '(', ')' and '.'")
+    if stack:
+        raise ValueError(f"target structure {target!r}: '(' at position {stack[-1] + 1} is never closed")
+    return sorted(pairs)
+
+
+def partners(target: str) -> list[int]:
+    """For each position of a dot-bracket structure, the index it pairs with (−1: unpaired)."""
+    out = [-1] * len(target)
+    for i, j in target_pairs(target):
+        out[i], out[j] = j, i
+    return out
+
+
+def helix_extensions(target: str) -> list[int]:
+    """For each unpaired position, the unpaired position it would pair with to extend a helix by one
+    stacked pair (−1: none): (i, j+1) when i+1 pairs with j, (i, j−1) when i−1 pairs with j.
+
+    These are the pairs a sequence must *not* form to fold to the target: a dangling base
+    complementary to its mirror lengthens the stem, a loop's closing bases pairing shrinks the loop.
+    Symmetric; a position in two candidate pairs keeps the first (in sequence order).
+    """
+    p, L = partners(target), len(target)
+    out = [-1] * L
+    for i in range(L):
+        if p[i] >= 0:
+            continue
+        for nb, step in ((i + 1, 1), (i - 1, -1)):
+            if 0 <= nb < L and p[nb] >= 0:
+                k = p[nb] + step
+                if 0 <= k < L and k != i and p[k] < 0 and out[i] < 0 and out[k] < 0:
+                    out[i], out[k] = k, i
+    return out
+
+
 def pair_rate(seqs: Sequence[str], target: str) -> float:
     """Share of the target's base pairs (i, j) at which the sequences hold a GC, AU or GU pair.
 
     1 for every member of a family; 6/16 = 0.375 for independent uniform bases. It shows whether a
     model has learnt the pairing at all even when few samples fold exactly.
     """
-    pairs, stack = [], []
-    for i, c in enumerate(target):
-        if c == "(":
-            stack.append(i)
-        elif c == ")":
-            pairs.append((stack.pop(), i))
+    pairs = target_pairs(target)
     good = [s[i] + s[j] in VALID_PAIRS for s in seqs if len(s) == len(target) for i, j in pairs]
     return float(np.mean(good)) if good else float("nan")
