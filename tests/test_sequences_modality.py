@@ -217,8 +217,9 @@ def test_pair_features_hand_each_position_its_partner(kind):
         partners("..)(")
     from modalities.sequences.rna import helix_extensions
 
-    ext = helix_extensions(target)  # the dangling 1 would stack on (2, 8) with 9; loop ends 4, 6 on (3, 7)
-    assert [(i, j) for i, j in enumerate(ext) if j > i] == [(1, 9), (4, 6)]
+    ext = helix_extensions(target, min_loop=1)  # dangling ends stack outward on (2, 8); loop ends 4, 6 on (3, 7)
+    assert [(i, j) for i, j in enumerate(ext) if j > i] == [(0, 10), (1, 9), (4, 6)]
+    assert [(i, j) for i, j in enumerate(helix_extensions(target)) if j > i] == [(0, 10), (1, 9)]  # a 1-loop: no
     opts = dict(width=16, depth=1, kernel=1, dilations=[1]) if kind == "bytenet" else dict(width=16, depth=1, heads=2)
     torch.manual_seed(0)
     net = build_backbone(4, len(target), type=kind, partners=partners(target), self_condition=True, **opts)

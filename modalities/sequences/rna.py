@@ -104,24 +104,26 @@ def partners(target: str) -> list[int]:
     return out
 
 
-def helix_extensions(target: str) -> list[int]:
-    """For each unpaired position, the unpaired position it would pair with to extend a helix by one
-    stacked pair (−1: none): (i, j+1) when i+1 pairs with j, (i, j−1) when i−1 pairs with j.
+def helix_extensions(target: str, min_loop: int = 3) -> list[int]:
+    """For each unpaired position, the unpaired position it would pair with to extend a helix of the
+    target (−1: none). From each helix end (a, b) the walk goes outward, (a−1, b+1), (a−2, b+2), …,
+    and inward, (a+1, b−1), … while a hairpin loop keeps ≥ min_loop bases, as long as both are unpaired.
 
-    These are the pairs a sequence must *not* form to fold to the target: a dangling base
-    complementary to its mirror lengthens the stem, a loop's closing bases pairing shrinks the loop.
-    Symmetric; a position in two candidate pairs keeps the first (in sequence order).
+    These are the pairs a sequence must *not* form to fold to the target: measured on the hairpin
+    family, the misfolds of a model that gets every target pair right are exactly these (dangling
+    bases complementary to their mirrors lengthen the stem; the loop's closing bases shrink the loop).
+    Symmetric; a position reached by two walks keeps the first.
     """
     p, L = partners(target), len(target)
     out = [-1] * L
-    for i in range(L):
-        if p[i] >= 0:
-            continue
-        for nb, step in ((i + 1, 1), (i - 1, -1)):
-            if 0 <= nb < L and p[nb] >= 0:
-                k = p[nb] + step
-                if 0 <= k < L and k != i and p[k] < 0 and out[i] < 0 and out[k] < 0:
-                    out[i], out[k] = k, i
+    for a, b in target_pairs(target):
+        for step in (-1, 1):  # outward, inward
+            i, k = a + step, b - step
+            while 0 <= i < L and 0 <= k < L and i < k and p[i] < 0 and p[k] < 0 and out[i] < 0 and out[k] < 0:
+                if step == 1 and k - i - 1 < min_loop:
+                    break
+                out[i], out[k] = k, i
+                i, k = i + step, k - step
     return out
 
 
