@@ -5,7 +5,7 @@ and of training against the size of the data set.
     python benchmarks/load.py --counts 500 2000 --train-sizes 400 --steps 20      # what the test runs
 
 Sampling: a small molecules checkpoint (the molecules recipe with a one-block backbone, trained
-here for a few steps: memory does not depend on what the weights learnt) samples N molecules to
+here for 300 steps, enough that the samples are valid molecules the writer has to hold or stream) samples N molecules to
 one .smi file at 2 NFE, once through pfgm-sample's streaming path (``stream_samples``: each batch
 decoded, appended to a temp file and dropped) and once collected (``sample_loaded`` then one
 write, the path pfgm-eval takes). Each run is its own process; its peak RSS is the kernel's

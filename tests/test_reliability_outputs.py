@@ -215,10 +215,13 @@ def test_sample_cli_streams_batches_to_the_sink(tmp_path, monkeypatch, capsys):
 
 
 def test_streamed_sampling_memory_does_not_grow_with_the_count(tmp_path):
-    """10x the samples through pfgm-sample's streaming path: the peak RSS above the loaded model stays
-    put (benchmarks/load.py runs the same at 1k / 10k / 100k for docs/reliability.md)."""
+    """6x the samples through pfgm-sample's streaming path: the peak RSS above the loaded model stays
+    put, while the collecting path (the control, so the test can tell the two apart) grows with the
+    count (benchmarks/load.py runs the same at 1k / 10k / 100k for docs/reliability.md)."""
     import load
 
-    rows = {(r["mode"], r["num_samples"]): r for r in load.sampling_table([300, 3000], tmp_path, train_steps=5)}
-    small, big = rows[("stream", 300)], rows[("stream", 3000)]
-    assert big["growth_mb"] - small["growth_mb"] < 40, (small, big)
+    rows = {(r["mode"], r["num_samples"]): r for r in load.sampling_table([1000, 6000], tmp_path, train_steps=300)}
+    grow = {mode: rows[(mode, 6000)]["growth_mb"] - rows[(mode, 1000)]["growth_mb"] for mode in ("stream", "collect")}
+    assert rows[("stream", 6000)]["smiles_written"] > 5000  # valid molecules: the writer had something to hold
+    # measured: stream +8 MB, collect +99 MB (~20 KB a decoded molecule held)
+    assert grow["stream"] < 30 and grow["collect"] > grow["stream"] + 60, (grow, rows)

@@ -19,9 +19,8 @@ MOL_FORMATS = (".smi", ".sdf", ".png")
 GRAPH_FORMATS = (".txt", ".edgelist", ".png")
 
 
-def _summary(objects: Sequence[Any], kind: str) -> dict[str, Any]:
-    invalid = [i for i, o in enumerate(objects) if o is None]
-    return {"kind": kind, "num_samples": len(objects), "num_valid": len(objects) - len(invalid),
+def _summary(num: int, invalid: list[int], kind: str) -> dict[str, Any]:
+    return {"kind": kind, "num_samples": num, "num_valid": num - len(invalid),
             "num_invalid": len(invalid), "invalid_indices": invalid, "files": [], "notes": []}
 
 
@@ -94,8 +93,7 @@ class MoleculeSink(SampleSink):
             self.drawn.extend([(i, m) for i, m in enumerate(mols, start=first) if m is not None][:room])
 
     def close(self) -> list[Path]:
-        summary = {"kind": "molecules", "num_samples": self.count, "num_valid": self.count - len(self.invalid),
-                   "num_invalid": len(self.invalid), "invalid_indices": self.invalid, "files": [], "notes": []}
+        summary = _summary(self.count, self.invalid, "molecules")
         paths = []
         try:
             for ext, p in self.targets.items():
@@ -188,7 +186,7 @@ def write_graphs(graphs: Sequence[Any], out: Path) -> tuple[list[Path], dict[str
     """Write graphs to ``out``: a folder (graphs.edgelist, graphs.png if matplotlib, summary.json) or a
     .txt/.edgelist/.png file (plus sidecar ``<stem>.json``). -> (paths, summary)."""
     out = Path(out)
-    summary = _summary(graphs, "graphs")
+    summary = _summary(len(graphs), [i for i, g in enumerate(graphs) if g is None], "graphs")
     valid = [g for g in graphs if g is not None]
     if out.suffix.lower() in GRAPH_FORMATS:
         out.parent.mkdir(parents=True, exist_ok=True)

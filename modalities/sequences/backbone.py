@@ -74,12 +74,12 @@ def _partner_index(partners: Sequence[int] | Sequence[Sequence[int]] | None, max
     if partners is None:
         return None
     maps = [partners] if partners and not isinstance(partners[0], (list, tuple)) else list(partners)
-    for m in maps:
-        p = [int(v) for v in m]
+    maps = [[int(v) for v in m] for m in maps]
+    for p in maps:
         if len(p) != max_length or any(not -1 <= v < max_length for v in p) or any(v >= 0 and p[v] != i for i, v in enumerate(p)):
             raise ValueError(f"backbone partners must give each of the {max_length} positions its partner's index "
                              f"(−1 unpaired), symmetric; got {p}")
-    return torch.tensor([[int(v) for v in m] for m in maps], dtype=torch.long)
+    return torch.tensor(maps, dtype=torch.long)
 
 
 def _inputs(net: nn.Module, x: Tensor, m: Tensor, self_cond: Tensor | None) -> Tensor:
@@ -90,8 +90,8 @@ def _inputs(net: nn.Module, x: Tensor, m: Tensor, self_cond: Tensor | None) -> T
         parts.append(end_features(m, net.max_length).to(x.dtype))
     if sc is not None:
         parts.append(sc)
+    L = x.shape[1]
     for idx in ([] if net.partners is None else net.partners):
-        L = x.shape[1]
         idx = idx[:L].to(x.device)
         paired = ((idx >= 0) & (idx < L)).to(x.dtype).view(1, L, 1)
         take = lambda t: t[:, idx.clamp(0, L - 1)] * paired  # noqa: E731

@@ -109,9 +109,9 @@ def helix_extensions(target: str, min_loop: int = 3) -> list[int]:
     target (−1: none). From each helix end (a, b) the walk goes outward, (a−1, b+1), (a−2, b+2), …,
     and inward, (a+1, b−1), … while a hairpin loop keeps ≥ min_loop bases, as long as both are unpaired.
 
-    These are the pairs a sequence must *not* form to fold to the target: measured on the hairpin
-    family, the misfolds of a model that gets every target pair right are exactly these (dangling
-    bases complementary to their mirrors lengthen the stem; the loop's closing bases shrink the loop).
+    These are the pairs a sequence must *not* form to fold to the target: on the hairpin family they
+    were the commonest misfolds of a model that gets every target pair right (dangling bases
+    complementary to their mirrors lengthen the stem; the loop's closing bases shrink the loop).
     Symmetric; a position reached by two walks keeps the first.
     """
     p, L = partners(target), len(target)
