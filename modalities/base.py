@@ -180,6 +180,11 @@ class Modality(abc.ABC):
         ``cond`` is what the samples were generated with (labels, properties), for objects that carry it.
         """
 
+    def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The nearest clean data point to each estimate x (B, *shape), for ``sampler.snap_below``
+        (:mod:`pfgm_core.snapping`). Only categorical modalities have one; the default refuses."""
+        raise ValueError(f"the {self.name} modality has no snapping (sampler.snap_below); leave it at 0")
+
     @abc.abstractmethod
     def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
         """Write objects to ``out`` (a folder, or a file whose extension names the format). Returns paths written."""

@@ -42,6 +42,7 @@ class GenerateConfig:
     churn_sigma_min: float = 0.0  # EDM's S_tmin / S_tmax: the σ range where churn applies
     churn_sigma_max: float = float("inf")
     churn_noise: float = 1.0
+    snap_below: float = 0.0  # σ below which the denoised estimate is snapped to clean data (pfgm_core.snapping)
 
     def __post_init__(self) -> None:
         from .solvers import SOLVERS
@@ -50,7 +51,7 @@ class GenerateConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "num_samples" else 1):
                 raise ValueError(f"sampler.{name} must be a whole number ≥ {0 if name == 'num_samples' else 1}, got {v!r}")
-        for name in ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise"):
+        for name in ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise", "snap_below"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"sampler.{name} must be a number, got {v!r}")
@@ -58,6 +59,8 @@ class GenerateConfig:
             raise ValueError(f"sampler.solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if not 0 < self.sigma_min < self.sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
+        if self.snap_below < 0:
+            raise ValueError(f"sampler.snap_below must be ≥ 0 (0: no snapping), got {self.snap_below}")
         if self.churn < 0:
             raise ValueError(f"sampler.churn must be ≥ 0, got {self.churn}")
         if self.churn > 0 and self.solver not in ("heun", "euler"):

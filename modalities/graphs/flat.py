@@ -128,6 +128,16 @@ class GraphLayout:
         tri = x[:, self.node_size :].reshape(B, self.num_pairs, self.edge_dim)
         return nodes, self.pairs.to_full(tri)
 
+    def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """x (B, dim) -> every node row and pair snapped to the one-hot of its argmax (the edge bit to ±0.5
+        when C = 1), zero outside the mask: the nearest graph to an estimate, entry class by entry class."""
+        B = x.shape[0]
+        nodes = x[:, : self.node_size].reshape(B, self.n_max, self.node_dim)
+        tri = x[:, self.node_size :].reshape(B, self.num_pairs, self.edge_dim)
+        parts = [OneHotCodec(self.node_dim).snap(nodes).reshape(B, -1)] if self.node_dim else []
+        out = torch.cat([*parts, OneHotCodec(self.edge_dim).snap(tri).reshape(B, -1)], dim=1)
+        return out if mask is None else out * mask.to(out.dtype)
+
     def node_mask(self, mask: Tensor) -> Tensor:
         """Flat (B, dim) mask -> (B, n_max) float, 1 on real nodes.
 

@@ -295,6 +295,9 @@ class MoleculeModality(Modality):
         """x, mask (B, dim) -> sanitized RDKit Mols, None where RDKit rejects the graph (no correction)."""
         return [sanitize_or_none(rw) for rw in self._raw(x, mask)]
 
+    def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.graph_layout.snap(x, mask)
+
     def decode_corrected(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
         """Like :meth:`decode`, with GDSS-style valency correction (and largest fragment)."""
         return [correct_mol(rw, self.largest_fragment)[0] for rw in self._raw(x, mask)]
@@ -436,6 +439,9 @@ class GraphModality(Modality):
         n = _node_counts(self.num_nodes, self.sizes, num, generator)
         L = self.graph_layout
         return Encoded(torch.zeros(num, L.dim), L.mask(n))
+
+    def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.graph_layout.snap(x, mask)
 
     def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
         import networkx as nx

@@ -63,6 +63,11 @@ class SequenceCodec:
         lengths = self.lengths(None if mask is None else mask.cpu(), x.shape[0])
         return [self.alphabet.decode(idx[i, : int(lengths[i])].tolist()) for i in range(x.shape[0])]
 
+    def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """x (B, L_max, K) → the one-hot of its argmax at every position, zero on padding."""
+        s = self.onehot.snap(x)
+        return s if mask is None else s * mask.to(s.dtype)
+
     @staticmethod
     def ungap(seq: str) -> str:
         return seq.replace(GAP, "")

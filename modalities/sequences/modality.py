@@ -305,6 +305,9 @@ class SequenceModality(Modality):
     def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
         return SequenceCodec(self.alphabet, self.max_length).decode(x, mask)
 
+    def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return SequenceCodec(self.alphabet, self.max_length).snap(x, mask)
+
     # -- scores, writing, evaluation ------------------------------------------------------
 
     def _cdr3_of(self, seqs: Sequence[str]) -> list[str]:

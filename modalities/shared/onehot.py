@@ -48,3 +48,7 @@ class OneHotCodec:
         if self.num_classes == 1:
             return (x[..., 0] > 0).long()
         return x.argmax(-1)
+
+    def snap(self, x: Tensor) -> Tensor:
+        """x (..., K) → the encoding of its decoded classes: the nearest vertex, same shape and dtype."""
+        return self.encode(self.decode(x)).to(device=x.device, dtype=x.dtype)
