@@ -88,6 +88,8 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
                                 seed=g.seed)
     kw = dict(device=dist.device, rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
     if g.snap_below > 0:
+        import torch
+
         probe = modality.blank(1, torch.Generator().manual_seed(0))
         modality.snap(probe.x, probe.mask)  # a modality without snapping refuses here, before any sampling
         den = SnappedDenoiser(den, modality.snap, g.snap_below)
