@@ -81,6 +81,14 @@ def test_kmer_spectrum_distance():
     assert M.kmer_spectrum_distance(["AAAA"], ["CCCC"], 3) == 1.0
 
 
+def test_end_motif_tv():
+    assert M.end_motif_tv(["CARYFDYW", "CAYFDYW"], ["CKYFDYW"]) == 0.0  # the same J end, whatever precedes it
+    # {YFDYW: ½, AFDIW: ½} vs {YFDYW: 1}: TV = ½(½ + ½) = ½; a chimera end shares nothing with either
+    assert M.end_motif_tv(["CARYFDYW", "CARAFDIW"], ["CARYFDYW"]) == 0.5
+    assert M.end_motif_tv(["CARAFDYW"], ["CARAFDIW", "CARYFDYW"]) == 1.0
+    assert M.end_motif_tv(["CAW"], ["CAW"], k=5) == 0.0 and math.isnan(M.end_motif_tv([], ["CAW"]))
+
+
 def test_wasserstein():
     assert M.wasserstein([0.0, 1.0], [1.0, 2.0]) == 1.0
     assert math.isnan(M.wasserstein([], [1.0]))

@@ -204,3 +204,16 @@ def kmer_spectrum_distance(a: Sequence[str], b: Sequence[str], k: int) -> float:
 
     p, q = spec(a), spec(b)
     return 0.5 * sum(abs(p.get(m, 0.0) - q.get(m, 0.0)) for m in set(p) | set(q))
+
+
+def end_motif_tv(a: Sequence[str], b: Sequence[str], k: int = 5) -> float:
+    """Total-variation distance (½ L1, in [0, 1]) of the distributions of the last k symbols.
+
+    For CDR3s the last five residues are the J gene's templated end (YFDYW for IGHJ4, AFDIW for IGHJ3,
+    ...): a model that blends two J genes writes ends no J gene has (AFDYW, YFDIW), which composition,
+    descriptors and even the mean Pgen can miss. Sequences shorter than k count whole.
+    """
+    if not len(a) or not len(b):
+        return math.nan
+    p, q = Counter(s[-k:] for s in a), Counter(s[-k:] for s in b)
+    return 0.5 * sum(abs(p[m] / len(a) - q[m] / len(b)) for m in set(p) | set(q))

@@ -106,6 +106,8 @@ def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga
         m["log10_pgen_gap_heldout"] = M.pgen_summary(real_lp)["log10_pgen_mean"] - ref_mean  # sampling noise of the gap
         m["pgen_ks"], m["pgen_ks_heldout"] = M.pgen_ks(gen_lp, ref_lp), M.pgen_ks(real_lp, ref_lp)
         m["conserved_c_w"], m["conserved_c_w_heldout"] = conserved(cdr3_of(g)), conserved(cdr3_of(test))
+        m["j_end_tv"] = M.end_motif_tv([c for c in cdr3_of(gen) if c], [c for c in cdr3_of(test) if c])
+        m["j_end_tv_heldout"] = M.end_motif_tv([c for c in cdr3_of(train_ref) if c], [c for c in cdr3_of(test) if c])
     notes.append(f"reference = {len(test)} held-out sequences; <metric>_heldout = the held-out set's own value, "
                  f"or for distances to the reference a training subset of the same size (the ceiling); "
                  "log10 Pgen means are over Pgen > 0")
