@@ -92,8 +92,9 @@ def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga
 
     m = _both(one, gen, test, train_ref)
     if cdr3_of is not None:
-        ref_lp = _pgen_cached(cdr3_of(test), olga_model, cache_key, "test")
-        real_lp = _pgen_cached(cdr3_of(train_ref), olga_model, cache_key, "train_ref")
+        test_cdr3, ref_cdr3 = cdr3_of(test), cdr3_of(train_ref)
+        ref_lp = _pgen_cached(test_cdr3, olga_model, cache_key, "test")
+        real_lp = _pgen_cached(ref_cdr3, olga_model, cache_key, "train_ref")
         g = list(gen[:pgen_samples])
         if len(gen) > pgen_samples:
             notes.append(f"OLGA Pgen on the first {pgen_samples} of {len(gen)} samples (modality.pgen_samples)")
@@ -105,9 +106,10 @@ def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga
         m["log10_pgen_gap"] = m["log10_pgen_mean"] - ref_mean
         m["log10_pgen_gap_heldout"] = M.pgen_summary(real_lp)["log10_pgen_mean"] - ref_mean  # sampling noise of the gap
         m["pgen_ks"], m["pgen_ks_heldout"] = M.pgen_ks(gen_lp, ref_lp), M.pgen_ks(real_lp, ref_lp)
-        m["conserved_c_w"], m["conserved_c_w_heldout"] = conserved(cdr3_of(g)), conserved(cdr3_of(test))
-        m["j_end_tv"] = M.end_motif_tv([c for c in cdr3_of(gen) if c], [c for c in cdr3_of(test) if c])
-        m["j_end_tv_heldout"] = M.end_motif_tv([c for c in cdr3_of(train_ref) if c], [c for c in cdr3_of(test) if c])
+        m["conserved_c_w"], m["conserved_c_w_heldout"] = conserved(cdr3_of(g)), conserved(test_cdr3)
+        found = [c for c in test_cdr3 if c]
+        m["j_end_tv"] = M.end_motif_tv([c for c in cdr3_of(gen) if c], found)
+        m["j_end_tv_heldout"] = M.end_motif_tv([c for c in ref_cdr3 if c], found)
     notes.append(f"reference = {len(test)} held-out sequences; <metric>_heldout = the held-out set's own value, "
                  f"or for distances to the reference a training subset of the same size (the ceiling); "
                  "log10 Pgen means are over Pgen > 0")
