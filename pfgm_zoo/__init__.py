@@ -4,7 +4,9 @@ manifest that says how each was made and what it scores.
 ``pfgm-sample checkpoint=zoo:NAME`` resolves NAME here. The manifest (``manifest.json``) is written
 only by ``scripts/build_zoo.py``, which trains the entry with the project's own training command,
 evaluates it with ``pfgm-eval`` and records the file's sha256; nothing in it is typed by hand.
-``specs.json`` holds what to build: each entry's recipe and overrides.
+``specs.json`` holds what to build: each entry's recipe and overrides, and optionally sampler settings
+measured better on the trained weights than the ones the weights carry (a refined sampler needs no
+retraining); the manifest records them as ``sampler_overrides``, and loading ``zoo:NAME`` applies them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ZOO_DIR", "PREFIX", "is_zoo", "manifest", "specs", "resolve", "describe", "main"]
+__all__ = ["ZOO_DIR", "PREFIX", "is_zoo", "manifest", "specs", "resolve", "sampler_overrides", "describe", "main"]
 
 ZOO_DIR = Path(__file__).resolve().parent
 PREFIX = "zoo:"
@@ -49,6 +51,12 @@ def resolve(spec: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"zoo entry {name!r} lists {path}, which is missing from this installation")
     return path
+
+
+def sampler_overrides(spec: str) -> dict[str, Any]:
+    """The sampler settings ``zoo:NAME``'s metrics were measured with, beyond those inside its weights file."""
+    name = spec[len(PREFIX):] if is_zoo(spec) else spec
+    return dict(manifest().get(name, {}).get("sampler_overrides") or {})
 
 
 def describe() -> list[str]:

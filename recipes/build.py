@@ -122,6 +122,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     for key in ("modality", "backbone", "pfgm"):
         if not isinstance(config.get(key), dict):
             raise CheckpointError(p, f"its config has no '{key}' section; not a pfgm checkpoint")
+    if pfgm_zoo.is_zoo(str(path)) and (extra := pfgm_zoo.sampler_overrides(str(path))):
+        config = {**config, "sampler": {**(config.get("sampler") or {}), **extra}}
     check_targets(config, "checkpoint config")
     modality = make_modality(config["modality"])
     pfgm = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm")

@@ -1,11 +1,13 @@
 """Build (or refresh) one zoo entry: train it with the project's own command, evaluate it, record it.
 
     python scripts/build_zoo.py NAME              # train (resuming if interrupted), evaluate, install, manifest
-    python scripts/build_zoo.py NAME --eval-only  # re-evaluate an existing run and rewrite its entry
+    python scripts/build_zoo.py NAME --eval-only  # re-evaluate (the run, or the shipped weights) and rewrite its entry
     python scripts/build_zoo.py --readme          # regenerate README's "Pretrained models" table
     bash scripts/build_zoo.sh NAME                # the same as the first line
 
-What to build comes from pfgm_zoo/specs.json (recipe + overrides); everything in the manifest
+What to build comes from pfgm_zoo/specs.json (recipe + overrides, and optional sampler settings that
+were measured better on the trained weights than the recipe's: they go into the evaluation and into the
+manifest's ``sampler_overrides``, which ``zoo:NAME`` applies when it loads); everything in the manifest
 (commit, wall seconds, machine, sha256, metrics) is measured here. The machine line carries a
 reference speed (forward+backward steps/s of a fixed small MLP, measured in this run), so wall
 seconds from different machines can be compared.
@@ -86,9 +88,12 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     bin_dir = Path(sys.executable).parent
     train_cmd = [str(bin_dir / "pfgm-train"), f"recipe={spec['recipe']}", f"run_dir={run_dir}", *spec["overrides"]]
     record = run_dir / "zoo_build.json"
+    sampler = dict(spec.get("sampler", {}))
     import torch
 
     torch.set_num_threads(threads)  # the reference runs as the training does
+    if eval_only and latest_state_path(run_dir) is None:
+        return reevaluate_shipped(name, spec, sampler, env, bin_dir)
     reference = reference_speed()  # beside the training, on the same machine and load
     if not eval_only:
         if not record.exists():  # the commit the training ran at, fixed when it starts
@@ -102,10 +107,7 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     state = load_state(latest_state_path(run_dir))
     ev = dict(spec.get("eval", {}))
     n, seed = int(ev.get("num_samples", 1000)), int(ev.get("seed", 0))
-    out = run_dir / "zoo-eval.json"
-    _run([str(bin_dir / "pfgm-eval"), f"checkpoint={run_dir}", f"num_samples={n}", f"seed={seed}", f"out={out}",
-          "progress=false"], env)
-    report = json.loads(out.read_text())
+    report = evaluate(run_dir, n, seed, sampler, run_dir / "zoo-eval.json", env, bin_dir)
     weights = ZOO_DIR / "weights" / f"{name}.safetensors"
     weights.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "ema.safetensors", weights)
@@ -117,17 +119,59 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
         "D": cfg["pfgm"]["D"], "steps": int(state["step"]), "commit": built["commit"], "dirty_tree": built["dirty"],
         "train_seconds": round(float(state.get("train_seconds", 0.0)), 1),
         "machine": machine(threads, (reference + reference_speed()) / 2),  # mean of before and after
-        "metrics": report["metrics"], "notes": report.get("notes", []),
-        "eval": {"num_samples": n, "seed": seed, "solver": report["solver"], "steps": report["steps"],
-                 "nfe_per_sample": report.get("nfe_per_sample"), "sampler": cfg.get("sampler")},
-        "headline": list(spec.get("headline", [])),
+        **measured(report, n, seed, cfg, sampler, spec),
     }
+    record_entry(name, entry)
+    return entry
+
+
+def evaluate(checkpoint: Path, n: int, seed: int, sampler: dict, out: Path, env: dict, bin_dir: Path) -> dict:
+    """pfgm-eval on a run dir or weights file, with the spec's sampler settings on top of the checkpoint's."""
+    _run([str(bin_dir / "pfgm-eval"), f"checkpoint={checkpoint}", f"num_samples={n}", f"seed={seed}", f"out={out}",
+          "progress=false", *(f"sampler.{k}={v}" for k, v in sampler.items())], env)
+    return json.loads(out.read_text())
+
+
+def measured(report: dict, n: int, seed: int, cfg: dict, sampler: dict, spec: dict) -> dict:
+    """The manifest fields an evaluation sets: metrics, how they were sampled, the sampler the entry loads with."""
+    return {"metrics": report["metrics"], "notes": report.get("notes", []),
+            "sampler_overrides": sampler,
+            "eval": {"num_samples": n, "seed": seed, "solver": report["solver"], "steps": report["steps"],
+                     "nfe_per_sample": report.get("nfe_per_sample"), "sampler": {**(cfg.get("sampler") or {}), **sampler}},
+            "headline": list(spec.get("headline", []))}
+
+
+def reevaluate_shipped(name: str, spec: dict, sampler: dict, env: dict, bin_dir: Path) -> dict:
+    """--eval-only without the training run (another machine): evaluate the shipped weights file and keep
+    the entry's training record (commit, steps, seconds, machine, sha256) as it was measured."""
+    from pfgm_core.weights import load_weights
+
+    old = manifest().get(name)
+    if old is None:
+        raise SystemExit(f"{name}: no training run under the run root and no manifest entry to re-evaluate")
+    weights = ZOO_DIR / old["file"]
+    if sha256(weights) != old["sha256"]:
+        raise SystemExit(f"{name}: {weights} does not match its manifest sha256; rebuild it instead")
+    _, cfg, _ = load_weights(weights)
+    ev = dict(spec.get("eval", {}))
+    n, seed = int(ev.get("num_samples", 1000)), int(ev.get("seed", 0))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = evaluate(weights, n, seed, sampler, Path(tmp) / "eval.json", env, bin_dir)
+    entry = {**old, **measured(report, n, seed, cfg, sampler, spec),
+             "evaluated_at": {"commit": _git("rev-parse", "HEAD"),
+                              "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}}
+    record_entry(name, entry)
+    return entry
+
+
+def record_entry(name: str, entry: dict) -> None:
     entries = manifest()
     entries[name] = entry
     atomic_write_text(ZOO_DIR / "manifest.json", json.dumps({"about": "generated by scripts/build_zoo.py; do not edit",
                                                              "entries": dict(sorted(entries.items()))}, indent=2) + "\n")
     write_readme()
-    return entry
 
 
 def readme_table() -> str:
@@ -137,9 +181,10 @@ def readme_table() -> str:
         m = e["metrics"]
         shown = ", ".join(f"{k} {m[k]:.4g}" for k in e.get("headline", []) if isinstance(m.get(k), (int, float)))
         ev = e["eval"]
+        tuned = "".join(f", {k} {v}" for k, v in (e.get("sampler_overrides") or {}).items() if k not in ("solver", "steps"))
         rows.append(f"| `zoo:{name}` | {e['recipe']} | {e['D']} | {e['steps']} | {e['train_seconds']:.0f} "
                     f"({e['machine']['reference_mlp_steps_per_s']}) | {e['size'] / 1e6:.1f} MB | {shown} "
-                    f"({ev['num_samples']}, {ev['solver']} {ev['steps']} steps) |")
+                    f"({ev['num_samples']}, {ev['solver']} {ev['steps']} steps{tuned}) |")
     return "\n".join(rows)
 
 

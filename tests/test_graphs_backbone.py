@@ -149,11 +149,13 @@ def test_rejects_wrong_input_length():
         model(torch.zeros(1, 5, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("kind,spectral,components", [(k, 0, False) for k in TYPES] + [("transformer", 3, False),
-                                                                                       ("transformer", 0, True)])
-def test_self_conditioning_is_equivariant_and_reaches_the_output(kind, spectral, components):
+@pytest.mark.parametrize("kind,spectral,components,distances",
+                         [(k, 0, False, 0) for k in TYPES] + [("transformer", 3, False, 0), ("transformer", 0, True, 0),
+                                                              ("transformer", 0, True, 4), ("mpnn", 0, False, 3)])
+def test_self_conditioning_is_equivariant_and_reaches_the_output(kind, spectral, components, distances):
     n_max, n, F, C = 8, 6, 3, 4
-    model = _model(kind, n_max, F, C, self_condition=True, spectral=spectral, components=components)
+    model = _model(kind, n_max, F, C, self_condition=True, spectral=spectral, components=components,
+                   distances=distances)
     assert model.self_condition
     L = GraphLayout(n_max, F, C)
     nodes, edges = _graph_batch(1, n, F, C, seed=7)
@@ -235,6 +237,19 @@ def test_spectral_features_separate_two_communities_and_ignore_padding():
         assert torch.allclose(a, b, atol=1e-9)  # padding changes nothing
 
 
+def _random_padded_graph(g: torch.Generator, n_below: int, p: float, pad: int = 3):
+    """n real nodes (2 ≤ n < n_below) with a symmetric G(n, p) block A, inside an adjacency whose padding
+    rows and columns hold junk that must not count; returns n, A, the padded adjacency and the node mask."""
+    n = int(torch.randint(2, n_below, (1,), generator=g))
+    A = torch.rand(n, n, generator=g) < p
+    A = (A | A.T) & ~torch.eye(n, dtype=torch.bool)
+    adj = torch.rand(1, n + pad, n + pad, generator=g) < 0.5
+    adj[0, :n, :n] = A
+    nm = torch.zeros(1, n + pad)
+    nm[0, :n] = 1
+    return n, A, adj, nm
+
+
 def test_component_features_match_networkx_and_ignore_padding():
     import networkx as nx
 
@@ -242,13 +257,7 @@ def test_component_features_match_networkx_and_ignore_padding():
 
     g = torch.Generator().manual_seed(0)
     for _ in range(100):
-        n, pad = int(torch.randint(2, 12, (1,), generator=g)), 3
-        A = torch.rand(n, n, generator=g) < 0.15
-        A = (A | A.T) & ~torch.eye(n, dtype=torch.bool)
-        adj = torch.rand(1, n + pad, n + pad, generator=g) < 0.5  # junk around the real block must not count
-        adj[0, :n, :n] = A
-        nm = torch.zeros(1, n + pad)
-        nm[0, :n] = 1
+        n, A, adj, nm = _random_padded_graph(g, 12, 0.15)
         node, pair = connected_components(adj, nm)
         comps = list(nx.connected_components(nx.from_numpy_array(A.numpy().astype(int))))
         big = max(map(len, comps))
@@ -257,6 +266,41 @@ def test_component_features_match_networkx_and_ignore_padding():
                 assert node[0, i].tolist() == pytest.approx([len(comp) / n, float(len(comp) == big), len(comps) / n])
                 assert pair[0, i, :n].tolist() == [float(j in comp) for j in range(n)]
         assert not node[0, n:].any() and not pair[0, n:].any() and not pair[0, :, n:].any()
+
+
+def test_distance_features_match_networkx_shortest_paths_and_ignore_padding():
+    import networkx as nx
+
+    from modalities.graphs.backbone import path_distances
+
+    g = torch.Generator().manual_seed(1)
+    K = 5
+    for _ in range(100):
+        n, A, adj, nm = _random_padded_graph(g, 14, 0.2)
+        d = path_distances(adj, nm, K)[0]
+        sp = dict(nx.all_pairs_shortest_path_length(nx.from_numpy_array(A.numpy().astype(int))))
+        for i in range(n):
+            for j in range(n):
+                want = [0.0] * K
+                if j in sp[i] and 1 <= sp[i][j] <= K:
+                    want[sp[i][j] - 1] = 1.0
+                assert d[i, j].tolist() == want, (i, j)
+        assert not d[n:].any() and not d[:, n:].any()
+
+
+def test_distance_features_say_which_pair_closes_a_six_ring():
+    """On a 6-chain, the ends are 5 apart (a bond there makes a 6-ring); 0 and 3 are 3 apart (a 4-ring)."""
+    n, F, C = 7, 1, 4
+    model = build_backbone(n, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True, distances=6)
+    L = GraphLayout(n, F, C)
+    from modalities.graphs.flat import encode_classes
+
+    x, mask = encode_classes(L, [[0] * 6], [[(i, i + 1, 1) for i in range(5)]])
+    nm = L.node_mask(mask).float()
+    pm = nm.unsqueeze(2) * nm.unsqueeze(1) * (1 - torch.eye(n))
+    _, pair_f = model._structure(model.layout, x, nm, pm)
+    assert pair_f[0, 0, 5, -6:].tolist() == [0, 0, 0, 0, 1, 0] and pair_f[0, 0, 3, -6:].tolist() == [0, 0, 1, 0, 0, 0]
+    assert not pair_f[0, 0, 6, -6:].any()  # the padding node
 
 
 def test_component_features_tell_a_broken_molecule_from_a_whole_one():
@@ -282,6 +326,8 @@ def test_spectral_features_need_self_conditioning():
         build_backbone(6, 1, 1, node_width=16, edge_width=8, depth=1, heads=2, spectral=2)
     with pytest.raises(ValueError, match="self_condition"):
         build_backbone(6, 1, 1, node_width=16, edge_width=8, depth=1, heads=2, components=True)
+    with pytest.raises(ValueError, match="self_condition"):
+        build_backbone(6, 1, 1, node_width=16, edge_width=8, depth=1, heads=2, distances=3)
 
 
 def test_triangle_update_contributes_and_is_symmetric_and_masked():

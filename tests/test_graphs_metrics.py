@@ -49,6 +49,20 @@ def test_total_variation_of_atom_and_bond_types():
     assert M.total_variation(Counter(), Counter({"C": 1})) == 1.0
 
 
+def test_ring_metrics_on_hand_checked_molecules():
+    # naphthalene: two 6-rings, both aromatic; cyclobutadiene-like C1=CC=C1: one 4-ring, not aromatic;
+    # a 9-ring counts as 8+; propane has none
+    assert M.ring_size_counts([mol("c1ccc2ccccc2c1"), mol("C1=CC=C1"), mol("C1CCCCCCCC1"), mol("CCC")]) == \
+        Counter({6: 2, 4: 1, 8: 1})
+    gen = [mol("C1=CC=C1"), mol("c1ccccc1"), mol("CCC")]  # sizes {4: 1, 6: 1}
+    ref = [mol("c1ccccc1"), mol("C1CCCCC1")]  # sizes {6: 2}
+    r = M.ring_metrics(gen, ref)
+    assert r["ring_size_tv"] == pytest.approx(0.5)  # ½(|½ − 0| + |½ − 1|)
+    assert r["rings_per_mol"] == pytest.approx(2 / 3) and r["aromatic_rings_per_mol"] == pytest.approx(1 / 3)
+    assert r["ref_rings_per_mol"] == 1.0 and r["ref_aromatic_rings_per_mol"] == 0.5
+    assert math.isnan(M.ring_metrics([], ref)["rings_per_mol"])
+
+
 def test_sa_and_qed():
     from rdkit.Chem import QED
 

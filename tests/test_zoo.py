@@ -55,6 +55,29 @@ def test_entry_samples(name, entry):
     assert len(objects) == 4 and info["modality"] == modality.name
 
 
+def test_spec_sampler_settings_are_the_ones_measured():
+    """A spec's sampler settings reach the manifest only through an evaluation (build_zoo), so the two agree."""
+    for name, entry in ENTRIES:
+        assert (entry.get("sampler_overrides") or {}) == pfgm_zoo.specs()[name].get("sampler", {}), name
+
+
+def test_zoo_sampler_overrides_apply_on_load_and_yield_to_the_user(monkeypatch):
+    from recipes.build import generate_config, load_checkpoint
+
+    real = pfgm_zoo.manifest()
+    if "digits" not in real:
+        pytest.skip("no digits entry")
+    tuned = {**real, "digits": {**real["digits"], "sampler_overrides": {"sigma_max": 7.0, "rho": 9.0}}}
+    monkeypatch.setattr(pfgm_zoo, "manifest", lambda: tuned)
+    _, _, config = load_checkpoint("zoo:digits")
+    g = generate_config(config, {}, 4, 0)
+    assert (g.sigma_max, g.rho) == (7.0, 9.0)
+    assert generate_config(config, {"sigma_max": 5.0}, 4, 0).sigma_max == 5.0  # the command line wins
+    monkeypatch.setattr(pfgm_zoo, "manifest", lambda: real)
+    _, _, plain = load_checkpoint("zoo:digits")
+    assert generate_config(plain, {}, 4, 0).sigma_max != 7.0
+
+
 def test_zoo_budget_and_readme_table():
     total = sum(e["size"] for _, e in ENTRIES)
     assert total <= 60e6

@@ -30,6 +30,12 @@ component, and how many components the graph has; per pair: whether i and j are 
 component. Measured on molecules (docs/molecule_benchmarks.md): sampled graphs fall apart into
 fragments that every per-entry feature above sees as locally fine; which pairs would join two
 pieces is a global fact that only reachability states.
+
+Distance features (``distances=K``, with self-conditioning): per pair, a one-hot of the shortest-path
+distance d = 1…K between i and j in the same thresholded estimate (all zeros beyond K or in another
+component). A bond between atoms at distance d closes a ring of d + 1: closed-walk counts say that a
+node sits on some ring, not which pair would close a 6-ring rather than a 4- or an 8-ring, and the
+samples' rings come out of the wrong size (docs/molecule_benchmarks.md).
 """
 
 from __future__ import annotations
@@ -219,6 +225,21 @@ def connected_components(adj: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor
     return node, reach * real
 
 
+def path_distances(adj: Tensor, node_mask: Tensor, k_max: int) -> Tensor:
+    """Hard adjacency (B, n, n) bool, node_mask (B, n) -> (B, n, n, k_max): 1 at [..., d − 1] where the
+    shortest path from i to j has d edges, d ≤ k_max (breadth-first layers as boolean matrix products)."""
+    nm = node_mask > 0
+    real = nm.unsqueeze(2) & nm.unsqueeze(1)
+    A = (adj & real).float()
+    within = torch.diag_embed(nm.float())  # reachable in ≤ d steps, from d = 0
+    layers = []
+    for _ in range(k_max):
+        grown = ((within + within @ A) > 0).float()
+        layers.append(grown - within)
+        within = grown
+    return torch.stack(layers, -1) * real.unsqueeze(-1)
+
+
 class _GraphNetBase(nn.Module):
     """Shared input/output plumbing: unpack, masks, conditioning, heads, symmetrise, pack."""
 
@@ -226,7 +247,7 @@ class _GraphNetBase(nn.Module):
     PATHS = (2, 3, 4)  # walk lengths between node pairs (edges)
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int, edge_width: int, cond_dim: int,
-                 self_condition: bool = False, spectral: int = 0, components: bool = False):
+                 self_condition: bool = False, spectral: int = 0, components: bool = False, distances: int = 0):
         super().__init__()
         self.layout = GraphLayout(n_max, node_dim, edge_dim)
         self.self_condition = bool(self_condition)
@@ -235,13 +256,19 @@ class _GraphNetBase(nn.Module):
         if components and not self.self_condition:
             raise ValueError("component features are read off the self-conditioning estimate: set self_condition: true")
         self.components = bool(components)
+        if distances and not self.self_condition:
+            raise ValueError("distance features are read off the self-conditioning estimate: set self_condition: true")
+        if not 0 <= distances < n_max:
+            raise ValueError(f"distances must lie in [0, n_max={n_max}), got {distances}")
+        self.distances = int(distances)
         if not 0 <= spectral <= n_max:
             raise ValueError(f"spectral must lie in [0, n_max={n_max}], got {spectral}")
         self.spectral = int(spectral)
         if self.self_condition:
             extra_node, extra_pair = (3, 1) if self.components else (0, 0)
             self.sc_node = nn.Linear(node_dim + edge_dim + len(self.WALKS) + 2 * self.spectral + extra_node, node_width)
-            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS) + self.spectral + extra_pair, edge_width)
+            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS) + self.spectral + extra_pair + self.distances,
+                                     edge_width)
         self.cond_dim = cond_dim
         self.emb = Conditioning(node_width, cond_dim)
         self.node_in = nn.Linear(node_dim, node_width) if node_dim > 0 else None
@@ -283,6 +310,8 @@ class _GraphNetBase(nn.Module):
             cn, cp = connected_components(A > 0.5, node_mask)
             node_feats.append(cn.to(A.dtype) * has)
             pair_feats.append(cp.to(A.dtype).unsqueeze(-1) * has.unsqueeze(-1) * pm)
+        if self.distances:
+            pair_feats.append(path_distances(A > 0.5, node_mask, self.distances).to(A.dtype) * has.unsqueeze(-1) * pm)
         node_feats = torch.cat(node_feats, -1)
         return node_feats * node_mask.unsqueeze(-1), torch.cat(pair_feats, -1)
 
@@ -357,6 +386,7 @@ class GraphTransformer(_GraphNetBase):
     triangle: add a :class:`TriangleUpdate` (edge-to-edge messages) to every block.
     spectral: K leading eigenvectors of the self-conditioning estimate as features (0 = none).
     components: connected-component features of the thresholded estimate.
+    distances: one-hot shortest-path distances 1…K in the thresholded estimate (0 = none).
     trim_padding: with a mask, cut the batch into groups of similar size (:mod:`.size_groups`) and run
     each at its largest graph: the same function, less padding work. group_overhead: the cost model's
     price of a pass (default: two graphs at n_max).
@@ -366,9 +396,9 @@ class GraphTransformer(_GraphNetBase):
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
                  depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0,
                  self_condition: bool = False, triangle: bool = False, spectral: int = 0, components: bool = False,
-                 trim_padding: bool = True, group_overhead: float | None = None):
+                 distances: int = 0, trim_padding: bool = True, group_overhead: float | None = None):
         super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral,
-                         components)
+                         components, distances)
         self.trim_padding = bool(trim_padding)
         # the fixed price of one more pass, as the work of this many graphs at n_max (measured:
         # benchmarks/graph_size_groups.py)
@@ -456,9 +486,9 @@ class GraphMPNN(_GraphNetBase):
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
                  depth: int = 4, cond_dim: int = 0, self_condition: bool = False, spectral: int = 0,
-                 components: bool = False):
+                 components: bool = False, distances: int = 0):
         super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral,
-                         components)
+                         components, distances)
         self.convs = nn.ModuleList(_edge_conditioned_conv(node_width, edge_width, node_width) for _ in range(depth))
         self.edge_upd = nn.ModuleList(
             nn.Sequential(nn.Linear(edge_width + 2 * node_width, 2 * edge_width), nn.SiLU(),
