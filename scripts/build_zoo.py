@@ -23,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -105,8 +106,7 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
         _run(train_cmd + ["trainer.progress=false", *resume], env)
     built = json.loads(record.read_text()) if record.exists() else {"commit": None, "dirty": None}
     state = load_state(latest_state_path(run_dir))
-    ev = dict(spec.get("eval", {}))
-    n, seed = int(ev.get("num_samples", 1000)), int(ev.get("seed", 0))
+    n, seed = eval_size(spec)
     report = evaluate(run_dir, n, seed, sampler, run_dir / "zoo-eval.json", env, bin_dir)
     weights = ZOO_DIR / "weights" / f"{name}.safetensors"
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +123,12 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     }
     record_entry(name, entry)
     return entry
+
+
+def eval_size(spec: dict) -> tuple[int, int]:
+    """(num_samples, seed) of an entry's evaluation, from its spec's eval block."""
+    ev = dict(spec.get("eval", {}))
+    return int(ev.get("num_samples", 1000)), int(ev.get("seed", 0))
 
 
 def evaluate(checkpoint: Path, n: int, seed: int, sampler: dict, out: Path, env: dict, bin_dir: Path) -> dict:
@@ -153,10 +159,7 @@ def reevaluate_shipped(name: str, spec: dict, sampler: dict, env: dict, bin_dir:
     if sha256(weights) != old["sha256"]:
         raise SystemExit(f"{name}: {weights} does not match its manifest sha256; rebuild it instead")
     _, cfg, _ = load_weights(weights)
-    ev = dict(spec.get("eval", {}))
-    n, seed = int(ev.get("num_samples", 1000)), int(ev.get("seed", 0))
-    import tempfile
-
+    n, seed = eval_size(spec)
     with tempfile.TemporaryDirectory() as tmp:
         report = evaluate(weights, n, seed, sampler, Path(tmp) / "eval.json", env, bin_dir)
     entry = {**old, **measured(report, n, seed, cfg, sampler, spec),

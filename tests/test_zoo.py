@@ -78,16 +78,36 @@ def test_zoo_sampler_overrides_apply_on_load_and_yield_to_the_user(monkeypatch):
     assert generate_config(plain, {}, 4, 0).sigma_max != 7.0
 
 
+def _build_zoo_module():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("build_zoo", Path(__file__).resolve().parents[1] / "scripts" / "build_zoo.py")
+    build_zoo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_zoo)
+    return build_zoo
+
+
+def test_reevaluating_shipped_weights_refuses_a_missing_entry_or_a_changed_file(monkeypatch):
+    build_zoo = _build_zoo_module()
+    if "digits" not in dict(ENTRIES):
+        pytest.skip("no digits entry")
+    real = dict(ENTRIES)
+    monkeypatch.setattr(build_zoo, "manifest", lambda: {})
+    with pytest.raises(SystemExit, match="no manifest entry"):
+        build_zoo.reevaluate_shipped("digits", {}, {}, {}, None)
+    monkeypatch.setattr(build_zoo, "manifest", lambda: {"digits": {**real["digits"], "sha256": "0" * 64}})
+    with pytest.raises(SystemExit, match="does not match its manifest sha256"):
+        build_zoo.reevaluate_shipped("digits", {}, {}, {}, None)
+
+
 def test_zoo_budget_and_readme_table():
     total = sum(e["size"] for _, e in ENTRIES)
     assert total <= 60e6
     if ENTRIES:
-        import importlib.util
         from pathlib import Path
 
-        spec = importlib.util.spec_from_file_location("build_zoo", Path(__file__).resolve().parents[1] / "scripts" / "build_zoo.py")
-        build_zoo = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(build_zoo)
+        build_zoo = _build_zoo_module()
         readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
         assert build_zoo.readme_table() in readme, "README's zoo table is stale: python scripts/build_zoo.py --readme"
 
