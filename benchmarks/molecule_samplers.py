@@ -6,7 +6,7 @@
 CHECKPOINT defaults to zoo:molecules. Every arm sets solver, steps, σ_max, ρ and churn itself (churn on
 σ ∈ [0.05, 5], γ capped at √2 − 1 as in EDM), so a row means the same whatever sampler the
 checkpoint carries. 1,000 samples per arm and seed, no correction; pfgm-eval's metrics, of which the
-table shows the ones the choice turns on. NFE: euler = steps, heun = 2·steps − 1.
+table shows the ones the choice turns on.
 
 Why σ_max and ρ matter here: the one-hot entries are decided at σ ≈ 0.3–2, and with EDM's σ_max = 80
 and ρ = 7 only 6 of 35 Euler steps fall there. At σ = 10 the perturbation (σ·√N ≈ 300 for N ≈ 1,000
@@ -48,6 +48,7 @@ def main() -> None:
 
     from pfgm_core.atomic import atomic_write_text
     from pfgm_core.distributed import init_distributed
+    from pfgm_core.solvers import nfe_for
     from recipes.sample import load_for_sampling, sample_loaded
 
     dist = init_distributed("cpu")
@@ -57,7 +58,7 @@ def main() -> None:
     print("| arm | NFE | seed | " + " | ".join(SHOWN) + " |\n|" + " --- |" * (3 + len(SHOWN)), flush=True)
     for name in a.arms:
         s = {**BAND, **ARMS[name]}
-        nfe = s["steps"] if s["solver"] == "euler" else 2 * s["steps"] - 1
+        nfe = nfe_for(s["solver"], s["steps"])
         for seed in a.seeds:
             c = {**base, "seed": seed, "sampler": dict(s)}
             _, objects, _, samples = sample_loaded(c, dist, modality, den, config)
@@ -69,10 +70,13 @@ def main() -> None:
         ref = {k: rows[0]["metrics"][k] for k in rows[0]["metrics"] if k.startswith("ref_")}
         print("reference (test split):", ", ".join(f"{k} {v:.3f}" for k, v in ref.items()))
     if a.out:
+        command = f"OMP_NUM_THREADS=1 python benchmarks/molecule_samplers.py {a.checkpoint} --seeds {' '.join(map(str, a.seeds))}"
+        if a.arms != list(ARMS):
+            command += " --arms " + " ".join(f'"{n}"' for n in a.arms)
+        if a.num != 1000:
+            command += f" --num {a.num}"
         atomic_write_text(a.out, json.dumps({"checkpoint": a.checkpoint, "num_samples": a.num, "rows": rows,
-                                             "command": "OMP_NUM_THREADS=1 python benchmarks/molecule_samplers.py "
-                                                        f"{a.checkpoint} --seeds {' '.join(map(str, a.seeds))}"},
-                                            indent=1) + "\n")
+                                             "command": command + f" --out {a.out}"}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
