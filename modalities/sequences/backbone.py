@@ -15,6 +15,8 @@ the end of its sequence; ``self_condition`` feeds the net its previous clean est
 partner's input (and estimate) beside its own. Measured on the hairpin family: neither net learnt the base pairing
 from positions alone (stem pair rate 0.47, random 0.375, after 2,000–3,000 steps); with the partner's
 bases at hand, complementarity is a per-position function.
+``helix_attention`` (ByteNet, N layers) interleaves self-attention whose logits see stacked pairs
+(helix_attention.py): the partner map names the target's pairs, helix attention every alternative.
 * ``transformer``: pre-norm encoder layers with a key-padding mask, learned positions.
 """
 
@@ -25,6 +27,8 @@ from typing import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from .helix_attention import HelixAttention
 
 __all__ = ["NoiseEmbedding", "ByteNet", "SequenceTransformer", "build_backbone"]
 
@@ -151,7 +155,7 @@ class ByteNet(nn.Module):
     def __init__(self, channels: int, max_length: int = 512, width: int = 128, depth: int = 8, kernel: int = 5,
                  dilations=(1, 2, 4, 8), emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0,
                  end_positions: bool = False, self_condition: bool = False, bucket_overhead: float | None = 64.0,
-                 partners: Sequence[int] | None = None):
+                 partners: Sequence[int] | None = None, helix_attention: int = 0):
         super().__init__()
         self.max_length, self.bucket_overhead = int(max_length), bucket_overhead
         if kernel % 2 != 1:
@@ -163,6 +167,12 @@ class ByteNet(nn.Module):
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         self.blocks = nn.ModuleList(_ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout)
                                     for i in range(depth))
+        # helix attention after evenly spaced blocks (the last one among them): see helix_attention.py
+        n = int(helix_attention)
+        if not 0 <= n <= depth:
+            raise ValueError(f"backbone.helix_attention must be between 0 and depth={depth}, got {helix_attention}")
+        self.helix_after = {depth - 1 - (i * depth) // n for i in range(n)} if n else set()
+        self.helix = nn.ModuleDict({str(i): HelixAttention(width, emb_dim) for i in sorted(self.helix_after)})
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, channels)
         nn.init.zeros_(self.out.weight)
@@ -181,8 +191,10 @@ class ByteNet(nn.Module):
         if self.label is not None and cond is not None:
             e = e + self.label(cond.long().clamp_min(-1) + 1)  # -1 (no label) → row 0
         h = self.inp(_inputs(self, x, m, self_cond)) * m
-        for blk in self.blocks:
+        for i, blk in enumerate(self.blocks):
             h = blk(h, e, m)
+            if i in self.helix_after:
+                h = self.helix[str(i)](h, e, m)
         y = self.out(nn.functional.gelu(self.norm(h)))
         return y * (m if mask is None else mask.to(y.dtype))
 
