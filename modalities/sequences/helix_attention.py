@@ -11,6 +11,9 @@ target names only the target's pairs and their helix extensions (rna.helix_exten
 attention sees every alternative helix the current estimate could form (on the tRNA-like family,
 loops pairing with loops and second stems inside an arm).
 
+Measured (docs/sequences.md, 2 layers): hairpin fold-to-target 0.625 against 0.610 without it, tRNA-like
+0.043 against 0.034; seeing the alternative helices is not enough while the loss does not penalise them.
+
 Used inside :class:`~modalities.sequences.backbone.ByteNet` (``backbone.helix_attention: N`` layers,
 spread over the depth). Padding never leaks: padded keys get −∞ logits, padded queries are zeroed.
 """
