@@ -28,6 +28,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from .film import film
 from .helix_attention import HelixAttention
 
 __all__ = ["NoiseEmbedding", "ByteNet", "SequenceTransformer", "build_backbone"]
@@ -139,8 +140,7 @@ class _ByteNetBlock(nn.Module):
 
     def forward(self, h: Tensor, e: Tensor, m: Tensor) -> Tensor:
         # h (B, L, C), e (B, E), m (B, L, 1)
-        scale, shift = self.film(e).unsqueeze(1).chunk(2, dim=-1)
-        z = self.norm(h) * (1 + scale) + shift
+        z = film(self.film, self.norm(h), e)
         z = nn.functional.gelu(z) * m
         z = nn.functional.gelu(self.down(z.transpose(1, 2)))
         z = z * m.transpose(1, 2)  # padding never reaches a real position through the dilated conv
@@ -171,8 +171,8 @@ class ByteNet(nn.Module):
         n = int(helix_attention)
         if not 0 <= n <= depth:
             raise ValueError(f"backbone.helix_attention must be between 0 and depth={depth}, got {helix_attention}")
-        self.helix_after = {depth - 1 - (i * depth) // n for i in range(n)} if n else set()
-        self.helix = nn.ModuleDict({str(i): HelixAttention(width, emb_dim) for i in sorted(self.helix_after)})
+        after = sorted({depth - 1 - (i * depth) // n for i in range(n)}) if n else []
+        self.helix = nn.ModuleDict({str(i): HelixAttention(width, emb_dim) for i in after})
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, channels)
         nn.init.zeros_(self.out.weight)
@@ -193,7 +193,7 @@ class ByteNet(nn.Module):
         h = self.inp(_inputs(self, x, m, self_cond)) * m
         for i, blk in enumerate(self.blocks):
             h = blk(h, e, m)
-            if i in self.helix_after:
+            if str(i) in self.helix:
                 h = self.helix[str(i)](h, e, m)
         y = self.out(nn.functional.gelu(self.norm(h)))
         return y * (m if mask is None else mask.to(y.dtype))
@@ -231,9 +231,8 @@ class SequenceTransformer(nn.Module):
         L = x.shape[1]
         h = (self.inp(_inputs(self, x, m, self_cond)) + self.pos[:, :L]) * m
         pad = m[..., 0] == 0  # (B, L) True = ignore
-        for film, layer in zip(self.films, self.layers):
-            scale, shift = film(e).unsqueeze(1).chunk(2, dim=-1)
-            h = layer(h * (1 + scale) + shift, src_key_padding_mask=pad if mask is not None else None) * m
+        for proj, layer in zip(self.films, self.layers):
+            h = layer(film(proj, h, e), src_key_padding_mask=pad if mask is not None else None) * m
         y = self.out(self.norm(h))
         return y * (m if mask is None else mask.to(y.dtype))
 
