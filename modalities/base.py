@@ -185,6 +185,11 @@ class Modality(abc.ABC):
         (:mod:`pfgm_core.snapping`). Only categorical modalities have one; the default refuses."""
         raise ValueError(f"the {self.name} modality has no snapping (sampler.snap_below); leave it at 0")
 
+    def connect(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Each estimate x (B, *shape) with its pieces joined, for ``sampler.connect_sigma_max``
+        (:mod:`pfgm_core.snapping`). Only graph modalities have pieces; the default refuses."""
+        raise ValueError(f"the {self.name} modality has no connecting (sampler.connect_sigma_max); leave it at 0")
+
     @abc.abstractmethod
     def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
         """Write objects to ``out`` (a folder, or a file whose extension names the format). Returns paths written."""

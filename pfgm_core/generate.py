@@ -43,6 +43,8 @@ class GenerateConfig:
     churn_sigma_max: float = float("inf")
     churn_noise: float = 1.0
     snap_below: float = 0.0  # σ below which the denoised estimate is snapped to clean data (pfgm_core.snapping)
+    connect_sigma_min: float = 0.0  # graphs: σ band [min, max) where a falling-apart estimate gets a bridge
+    connect_sigma_max: float = 0.0  # (pfgm_core.snapping); 0 = off
 
     def __post_init__(self) -> None:
         from .solvers import SOLVERS
@@ -51,7 +53,8 @@ class GenerateConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "num_samples" else 1):
                 raise ValueError(f"sampler.{name} must be a whole number ≥ {0 if name == 'num_samples' else 1}, got {v!r}")
-        for name in ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise", "snap_below"):
+        for name in ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise", "snap_below",
+                     "connect_sigma_min", "connect_sigma_max"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"sampler.{name} must be a number, got {v!r}")
@@ -61,6 +64,9 @@ class GenerateConfig:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
         if self.snap_below < 0:
             raise ValueError(f"sampler.snap_below must be ≥ 0 (0: no snapping), got {self.snap_below}")
+        if self.connect_sigma_max > 0 and not 0 <= self.connect_sigma_min < self.connect_sigma_max:
+            raise ValueError(f"sampler.connect_sigma_min must lie in [0, connect_sigma_max = {self.connect_sigma_max}), "
+                             f"got {self.connect_sigma_min}")
         if self.churn < 0:
             raise ValueError(f"sampler.churn must be ≥ 0, got {self.churn}")
         if self.churn > 0 and self.solver not in ("heun", "euler"):

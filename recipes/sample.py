@@ -30,7 +30,7 @@ from modalities.base import Encoded
 from pfgm_core.config import PFGMConfig, parse_D
 from pfgm_core.distributed import cleanup, init_distributed
 from pfgm_core.generate import generate, generate_batches
-from pfgm_core.snapping import SnappedDenoiser
+from pfgm_core.snapping import ProjectedDenoiser
 
 from .build import generate_config, load_checkpoint, plain, sigmas_for
 from .cli import check_writable, user_errors
@@ -87,13 +87,19 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
     info: dict[str, Any] = dict(modality=modality.name, D=D, solver=g.solver, steps=g.steps, num_samples=g.num_samples,
                                 seed=g.seed)
     kw = dict(device=dist.device, rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
-    if g.snap_below > 0:
+    # denoiser-output projections in their σ bands (pfgm_core.snapping), each checked on a probe first:
+    # a modality without one refuses here, before any sampling
+    bands = [(name, fn, lo, hi) for name, fn, lo, hi in
+             (("snap_below", modality.snap, 0.0, g.snap_below),
+              ("connect_sigma", modality.connect, g.connect_sigma_min, g.connect_sigma_max)) if hi > 0]
+    if bands:
         import torch
 
         probe = modality.blank(1, torch.Generator().manual_seed(0))
-        modality.snap(probe.x, probe.mask)  # a modality without snapping refuses here, before any sampling
-        den = SnappedDenoiser(den, modality.snap, g.snap_below)
-        info["snap_below"] = g.snap_below
+    for name, fn, lo, hi in bands:
+        fn(probe.x, probe.mask)
+        den = ProjectedDenoiser(den, fn, lo, hi)
+        info[name] = hi if name == "snap_below" else [lo, hi]
     return (den, kernel, modality.blank, sigmas_for(g, dist.device), g), kw, info
 
 

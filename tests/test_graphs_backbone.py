@@ -253,7 +253,7 @@ def _random_padded_graph(g: torch.Generator, n_below: int, p: float, pad: int = 
 def test_component_features_match_networkx_and_ignore_padding():
     import networkx as nx
 
-    from modalities.graphs.backbone import connected_components
+    from modalities.graphs.structure import connected_components
 
     g = torch.Generator().manual_seed(0)
     for _ in range(100):
@@ -271,7 +271,7 @@ def test_component_features_match_networkx_and_ignore_padding():
 def test_distance_features_match_networkx_shortest_paths_and_ignore_padding():
     import networkx as nx
 
-    from modalities.graphs.backbone import path_distances
+    from modalities.graphs.structure import path_distances
 
     g = torch.Generator().manual_seed(1)
     K = 5

@@ -70,15 +70,19 @@ def test_one_training_step(name, tmp_path):
     assert len(objects) == 2 and info["nfe_per_sample"] == nfe_for(cfg["sampler"]["solver"], 2)
 
 
-@pytest.mark.parametrize("name, snaps", [("rna_hairpin", True), ("community_small", True), ("tones", False)])
-def test_snapping_on_a_checkpoint(name, snaps, tmp_path):
-    """sampler.snap_below through the CLI path: categorical modalities snap, continuous ones refuse first."""
+def _one_step_checkpoint(name: str, tmp_path: Path) -> Path:
     cfg = compose("train", [f"recipe={name}"])
     _override_data(name, cfg, tmp_path)
     cfg["run_dir"] = str(tmp_path / "run")
     cfg["trainer"].update(max_steps=1, batch_size=4, progress=False, preview_every=0)
     run_training(cfg)
-    c = {"checkpoint": str(tmp_path / "run"), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("name, snaps", [("rna_hairpin", True), ("community_small", True), ("tones", False)])
+def test_snapping_on_a_checkpoint(name, snaps, tmp_path):
+    """sampler.snap_below through the CLI path: categorical modalities snap, continuous ones refuse first."""
+    c = {"checkpoint": str(_one_step_checkpoint(name, tmp_path)), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
          "sampler": {"steps": 3, "snap_below": 100.0}, "progress": False}
     if not snaps:
         with pytest.raises(ValueError, match="no snapping"):
@@ -88,3 +92,16 @@ def test_snapping_on_a_checkpoint(name, snaps, tmp_path):
     assert info["snap_below"] == 100.0 and len(objects) == 2
     # every step snapped, the last Euler step lands on the snapped estimate: x is clean data
     assert torch.equal(samples.x, modality.snap(samples.x, samples.mask))
+
+
+@pytest.mark.parametrize("name, connects", [("community_small", True), ("tones", False)])
+def test_connecting_on_a_checkpoint(name, connects, tmp_path):
+    """sampler.connect_sigma_* through the CLI path: graph modalities bridge, others refuse before sampling."""
+    c = {"checkpoint": str(_one_step_checkpoint(name, tmp_path)), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
+         "sampler": {"steps": 3, "connect_sigma_min": 0.0, "connect_sigma_max": 100.0}, "progress": False}
+    if not connects:
+        with pytest.raises(ValueError, match="no connecting"):
+            generate_from_checkpoint(c)
+        return
+    _, objects, info, _ = generate_from_checkpoint(c)
+    assert info["connect_sigma"] == [0.0, 100.0] and len(objects) == 2

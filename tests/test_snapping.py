@@ -81,6 +81,8 @@ def test_bad_thresholds_and_modalities_without_snapping_are_refused():
 
     with pytest.raises(ValueError, match="continuous modality has no snapping"):
         Continuous().snap(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="continuous modality has no connecting"):  # bridging: graphs only
+        Continuous().connect(torch.zeros(1, 3), torch.ones(1, 3))
 
 
 def test_graph_snap_equals_the_encoding_of_the_decoded_classes():

@@ -298,6 +298,15 @@ class MoleculeModality(Modality):
     def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.graph_layout.snap(x, mask)
 
+    def connect(self, x: Tensor, mask: Tensor) -> Tensor:
+        """One bridge between the pieces of each estimate that falls apart (``sampler.connect_sigma_max``),
+        only between atoms whose argmax bonds leave room for one more single bond."""
+        L = self.graph_layout
+        nodes, edges = L.unpack(x)
+        used = self.vocab.bond_orders().to(x.device)[edges.argmax(-1)].sum(-1)
+        allowed = used + 1 <= self.vocab.max_valences().to(x.device)[nodes.argmax(-1)]
+        return L.bridge(x, mask, allowed)
+
     def decode_corrected(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
         """Like :meth:`decode`, with GDSS-style valency correction (and largest fragment)."""
         return [correct_mol(rw, self.largest_fragment)[0] for rw in self._raw(x, mask)]
@@ -442,6 +451,10 @@ class GraphModality(Modality):
 
     def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.graph_layout.snap(x, mask)
+
+    def connect(self, x: Tensor, mask: Tensor) -> Tensor:
+        """One bridge between the pieces of each estimate that falls apart (``sampler.connect_sigma_max``)."""
+        return self.graph_layout.bridge(x, mask)
 
     def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
         import networkx as nx

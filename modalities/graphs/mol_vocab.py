@@ -92,6 +92,31 @@ class MolVocab:
     def edge_dim(self) -> int:
         return len(self.bond_names)
 
+    def bond_orders(self) -> Tensor:
+        """(C,) the bond order of each bond class: none 0, single 1, double 2, triple 3, aromatic 1.5."""
+        return torch.tensor([0.0, 1.0, 2.0, 3.0, 1.5][: self.edge_dim])
+
+    def max_valences(self) -> Tensor:
+        """(F,) the most bond orders an atom of each type takes: the element's largest valence in
+        RDKit's table, raised by the charge for N, P, O, S, Se (onium ions) and lowered by |charge|
+        otherwise, less the type's H count; without charge types N, O and S take one more (the
+        cation that decoding reads back, :func:`gdss_charge_rule`). The '*' type takes 4."""
+        from rdkit import Chem
+
+        table = Chem.GetPeriodicTable()
+        out = []
+        for t in self.atom_types:
+            sym, charge, num_h = parse_atom_key(t)
+            if sym == OTHER:
+                out.append(4.0)
+                continue
+            v = max(table.GetValenceList(sym))
+            v += charge if sym in ("N", "P", "O", "S", "Se") else -abs(charge)
+            if not self.charges and sym in ("N", "O", "S") and charge == 0:
+                v += 1
+            out.append(float(v - num_h))
+        return torch.tensor(out)
+
     def layout(self, n_max: int) -> GraphLayout:
         return GraphLayout(n_max, self.node_dim, self.edge_dim)
 
