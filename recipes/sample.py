@@ -89,17 +89,17 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
     kw = dict(device=dist.device, rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
     # denoiser-output projections in their σ bands (pfgm_core.snapping), each checked on a probe first:
     # a modality without one refuses here, before any sampling
-    bands = [(name, fn, lo, hi) for name, fn, lo, hi in
-             (("snap_below", modality.snap, 0.0, g.snap_below),
-              ("connect_sigma", modality.connect, g.connect_sigma_min, g.connect_sigma_max)) if hi > 0]
+    bands = [b for b in (("snap_below", g.snap_below, modality.snap, 0.0, g.snap_below),
+                         ("connect_sigma", [g.connect_sigma_min, g.connect_sigma_max], modality.connect,
+                          g.connect_sigma_min, g.connect_sigma_max)) if b[-1] > 0]
     if bands:
         import torch
 
         probe = modality.blank(1, torch.Generator().manual_seed(0))
-    for name, fn, lo, hi in bands:
+    for name, shown, fn, lo, hi in bands:
         fn(probe.x, probe.mask)
         den = ProjectedDenoiser(den, fn, lo, hi)
-        info[name] = hi if name == "snap_below" else [lo, hi]
+        info[name] = shown
     return (den, kernel, modality.blank, sigmas_for(g, dist.device), g), kw, info
 
 

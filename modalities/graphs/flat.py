@@ -20,7 +20,7 @@ the sign) and F = 0 (no node features: the mask alone says which nodes exist).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from torch import Tensor
 
 from ..shared.onehot import OneHotCodec
 from .pairs import PairIndex
+from .structure import connected_components
 
 # --------------------------------------------------------------------------------------------
 # Flat layout
@@ -138,25 +139,25 @@ class GraphLayout:
         out = torch.cat([*parts, OneHotCodec(self.edge_dim).snap(tri).reshape(B, -1)], dim=1)
         return out if mask is None else out * mask.to(out.dtype)
 
-    def bridge(self, x: Tensor, mask: Tensor, allowed: Tensor | None = None) -> Tensor:
+    def bridge(self, x: Tensor, mask: Tensor,
+               allowed: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
         """x (B, dim) estimates -> x where each graph whose argmax graph falls apart gets one bridge.
 
         The estimate's edges are those with P(edge) > 1/2 (channel 0 is "none" when C > 1; the bit
         when C = 1). In a graph of two or more components, the pair between two components with the
         highest P(edge) is set to a definite first edge class (a single bond; the edge bit when
-        C = 1); everything else is returned as it was. ``allowed`` (B, n_max) bool limits the ends
-        of a bridge (e.g. atoms with a free valence); a graph with no allowed pair is left alone.
+        C = 1); everything else is returned as it was. ``allowed(nodes, edges)`` → (B, n_max) bool, on
+        the unpacked estimate, limits the ends of a bridge (e.g. atoms with a free valence); a graph
+        with no allowed pair is left alone.
         One bridge per call: a sampler calling this at every step joins k pieces in k − 1 steps
         while the network re-estimates the rest around each new edge.
         """
-        from .structure import connected_components
-
         nodes, edges = self.unpack(x)
         node_mask = self.node_mask(mask)
         p = (edges + 0.5).clamp(0, 1)
         A = p[..., 0] if self.edge_dim == 1 else 1 - p[..., 0]
         _, reach = connected_components(A > 0.5, node_mask)
-        ends = node_mask > 0 if allowed is None else (node_mask > 0) & allowed
+        ends = node_mask > 0 if allowed is None else (node_mask > 0) & allowed(nodes, edges)
         cross = (reach == 0) & ends.unsqueeze(2) & ends.unsqueeze(1)
         cross &= torch.ones_like(cross[0]).triu(1)  # each pair once, i < j
         score = A.masked_fill(~cross, -1.0).flatten(1)

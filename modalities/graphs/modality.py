@@ -301,11 +301,12 @@ class MoleculeModality(Modality):
     def connect(self, x: Tensor, mask: Tensor) -> Tensor:
         """One bridge between the pieces of each estimate that falls apart (``sampler.connect_sigma_max``),
         only between atoms whose argmax bonds leave room for one more single bond."""
-        L = self.graph_layout
-        nodes, edges = L.unpack(x)
-        used = self.vocab.bond_orders().to(x.device)[edges.argmax(-1)].sum(-1)
-        allowed = used + 1 <= self.vocab.max_valences().to(x.device)[nodes.argmax(-1)]
-        return L.bridge(x, mask, allowed)
+        orders, valences = self.vocab.bond_orders.to(x.device), self.vocab.max_valences.to(x.device)
+
+        def free(nodes: Tensor, edges: Tensor) -> Tensor:
+            return orders[edges.argmax(-1)].sum(-1) + 1 <= valences[nodes.argmax(-1)]
+
+        return self.graph_layout.bridge(x, mask, free)
 
     def decode_corrected(self, x: Tensor, mask: Tensor | None = None) -> list[Any]:
         """Like :meth:`decode`, with GDSS-style valency correction (and largest fragment)."""

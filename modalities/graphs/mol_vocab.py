@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -92,10 +93,12 @@ class MolVocab:
     def edge_dim(self) -> int:
         return len(self.bond_names)
 
+    @cached_property
     def bond_orders(self) -> Tensor:
         """(C,) the bond order of each bond class: none 0, single 1, double 2, triple 3, aromatic 1.5."""
         return torch.tensor([0.0, 1.0, 2.0, 3.0, 1.5][: self.edge_dim])
 
+    @cached_property
     def max_valences(self) -> Tensor:
         """(F,) the most bond orders an atom of each type takes: the element's largest valence in
         RDKit's table, raised by the charge for N, P, O, S, Se (onium ions) and lowered by |charge|
