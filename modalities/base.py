@@ -180,6 +180,12 @@ class Modality(abc.ABC):
         ``cond`` is what the samples were generated with (labels, properties), for objects that carry it.
         """
 
+    @property
+    def one_hot_classes(self) -> int | None:
+        """K when every real entry of the encoded data is a shifted one-hot vector of K ≥ 2 classes on the
+        last axis (:mod:`modalities.shared.onehot`), which ``pfgm.objective=categorical`` needs; else None."""
+        return None
+
     def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """The nearest clean data point to each estimate x (B, *shape), for ``sampler.snap_below``
         (:mod:`pfgm_core.snapping`). Only categorical modalities have one; the default refuses."""

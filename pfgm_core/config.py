@@ -13,10 +13,14 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .kernel import PFGMKernel, check_D
-from .loss import PFGMLoss
+from .loss import CategoricalLoss, PFGMLoss
 from .schedule import LogNormalSigma, LogUniformSigma
 
 __all__ = ["PFGMConfig", "parse_D", "format_D"]
+
+
+#: training objectives by name (the denoiser each needs: recipes/build.py:make_denoiser)
+OBJECTIVES = {"denoising": PFGMLoss, "categorical": CategoricalLoss}
 
 
 def parse_D(value: Any) -> float:
@@ -39,7 +43,9 @@ def format_D(D: float) -> str | float:
 class PFGMConfig:
     """``D`` (∞ = EDM); σ range of sampling (and of the log-uniform training law); ``sigma_data``
     ("auto" until the trainer measures it); ``sigma_dist``: lognormal (P_mean, P_std; EDM) or
-    loguniform; ``cond_drop_prob`` > 0 trains for classifier-free guidance."""
+    loguniform; ``cond_drop_prob`` > 0 trains for classifier-free guidance; ``objective``: "denoising"
+    (EDM's weighted squared error) or "categorical" (a softmax head trained by cross-entropy, for
+    modalities whose data is one-hot on the last axis; see :class:`~pfgm_core.precond.CategoricalDenoiser`)."""
 
     D: float = math.inf
     sigma_min: float = 0.002
@@ -49,6 +55,7 @@ class PFGMConfig:
     P_mean: float = -1.2
     P_std: float = 1.2
     cond_drop_prob: float = 0.0
+    objective: str = "denoising"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "pfgm") -> "PFGMConfig":
@@ -75,6 +82,8 @@ class PFGMConfig:
             raise ValueError(f"{where}.sigma_dist must be 'lognormal' or 'loguniform', got {self.sigma_dist!r}")
         if self.P_std <= 0:
             raise ValueError(f"{where}.P_std must be > 0, got {self.P_std}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"{where}.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if not 0 <= self.cond_drop_prob < 1:
             raise ValueError(f"{where}.cond_drop_prob must lie in [0, 1), got {self.cond_drop_prob}")
         if self.sigma_data != "auto" and not self.sigma_data > 0:
@@ -99,8 +108,8 @@ class PFGMConfig:
     def loss(self) -> PFGMLoss:
         if self.sigma_data == "auto":
             raise ValueError("pfgm.sigma_data is still 'auto': measure it on the data first")
-        return PFGMLoss(self.kernel(), sigma_data=float(self.sigma_data), cond_drop_prob=self.cond_drop_prob,
-                        sigma_sampler=self.sigma_sampler())
+        return OBJECTIVES[self.objective](self.kernel(), sigma_data=float(self.sigma_data), cond_drop_prob=self.cond_drop_prob,
+                                          sigma_sampler=self.sigma_sampler())
 
 
 def _number(v: Any, where: str) -> float:

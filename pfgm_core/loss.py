@@ -10,6 +10,11 @@ time it can be fed its previous step's output (Chen et al. 2023, "Analog Bits", 
 
 For masked (variable-size) data the squared error is summed over real entries and divided by
 each sample's own N_i, so padding never contributes and every sample weighs the same.
+
+:class:`CategoricalLoss` (with :class:`~pfgm_core.precond.CategoricalDenoiser`) trains the same noisy
+inputs by cross-entropy on the class of every position instead (Dieleman et al. 2022, Sec. 3):
+
+    L = E_{σ, y, n} [ −(1/P) Σ_p log softmax(Fθ(y + n, σ))_p[c_p] ],   c_p = argmax y_p
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from torch import Tensor
 from .kernel import PFGMKernel, per_sample_dims
 from .schedule import LogNormalSigma
 
-__all__ = ["PFGMLoss", "drop_cond", "null_cond"]
+__all__ = ["PFGMLoss", "CategoricalLoss", "drop_cond", "null_cond"]
 
 
 def null_cond(cond: Tensor, drop: Tensor) -> Tensor:
@@ -108,12 +113,37 @@ class PFGMLoss:
                 with torch.no_grad():  # only the second pass is trained (Analog Bits, Alg. 1)
                     sub = lambda t: None if t is None else t[idx]
                     estimate[idx] = model(x[idx], sigma[idx], cond=sub(cond), mask=sub(mask)).to(x.dtype)
-            denoised = model(x, sigma, cond=cond, mask=mask, self_cond=estimate)
         else:
-            denoised = model(x, sigma, cond=cond, mask=mask)
+            estimate = None
+        return self.per_sample(model, x, sigma.reshape(B), y, cond, mask, estimate)
+
+    def per_sample(self, model: Callable[..., Tensor], x: Tensor, sigma: Tensor, y: Tensor, cond: Tensor | None,
+                   mask: Tensor | None, estimate: Tensor | None) -> Tensor:
+        """λ(σ)·‖Dθ(x, σ) − y‖² / N_i for noisy x, sigma (B,), the self-conditioning estimate or None."""
+        B = y.shape[0]
+        extra = {} if estimate is None else {"self_cond": estimate}
+        denoised = model(x, sigma, cond=cond, mask=mask, **extra)
         err = (denoised - y).square()
         if mask is not None:
             err = err * mask.to(err.dtype)
         sq = err.reshape(B, -1).sum(1)
         N = per_sample_dims(y, mask).to(sq.dtype)
-        return self.weight(sigma.reshape(B)).to(sq.dtype) * sq / N
+        return self.weight(sigma).to(sq.dtype) * sq / N
+
+
+class CategoricalLoss(PFGMLoss):
+    """Cross-entropy of the class at every real position (y: shifted one-hot, classes on the last axis),
+    averaged over each sample's positions. The model must be a :class:`~pfgm_core.precond.CategoricalDenoiser`
+    (it is called with ``logits=True``). Noise, σ law, label dropout and self-conditioning as PFGMLoss."""
+
+    def per_sample(self, model: Callable[..., Tensor], x: Tensor, sigma: Tensor, y: Tensor, cond: Tensor | None,
+                   mask: Tensor | None, estimate: Tensor | None) -> Tensor:
+        B, K = y.shape[0], y.shape[-1]
+        extra = {} if estimate is None else {"self_cond": estimate}
+        logits = model(x, sigma, cond=cond, mask=mask, logits=True, **extra)
+        nll = -torch.log_softmax(logits.to(torch.float32 if y.dtype != torch.float64 else y.dtype), dim=-1)
+        nll = nll.gather(-1, y.argmax(-1, keepdim=True)).squeeze(-1).reshape(B, -1)  # (B, P)
+        if mask is None:
+            return nll.mean(1)
+        real = mask[..., 0].reshape(B, -1).to(nll.dtype)
+        return (nll * real).sum(1) / real.sum(1).clamp_min(1)

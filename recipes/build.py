@@ -15,10 +15,11 @@ from typing import Any
 import torch
 
 from modalities.base import Modality, ModalityUnavailable, build_modality, get_modality, modality_names
+from modalities.shared.onehot import ONEHOT_SHIFT
 from pfgm_core.checkpoint import CheckpointError, load_state, resolve_checkpoint
 from pfgm_core.config import PFGMConfig
 from pfgm_core.generate import GenerateConfig
-from pfgm_core.precond import Denoiser
+from pfgm_core.precond import CategoricalDenoiser, Denoiser
 from pfgm_core.schedule import karras_sigmas
 from pfgm_core.weights import load_weights
 
@@ -83,11 +84,15 @@ def make_modality(options: dict[str, Any]) -> Modality:
     return build_modality(opts)
 
 
-def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: float) -> Denoiser:
-    """The modality's backbone built from the ``backbone:`` block, wrapped in EDM's preconditioning.
+def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: float, objective: str = "denoising") -> Denoiser:
+    """The modality's backbone built from the ``backbone:`` block, wrapped in EDM's preconditioning
+    (``objective`` "denoising") or in the softmax head of the "categorical" objective.
 
     A key the backbone does not take is an error naming it (not a TypeError from deep inside).
     """
+    if objective == "categorical" and not modality.one_hot_classes:
+        raise ValueError(f"pfgm.objective=categorical needs data that is one-hot on its last axis; the {modality.name} "
+                         "modality's is not: use pfgm.objective=denoising")
     options = dict(backbone or {})
     try:
         net = modality.backbone(**options)
@@ -97,6 +102,8 @@ def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: floa
             raise
         raise ValueError(f"backbone.{m.group(1)} is not an option of the {modality.name} backbone "
                          f"(given: {', '.join(sorted(options)) or 'none'})") from None
+    if objective == "categorical":
+        return CategoricalDenoiser(net, sigma_data=float(sigma_data), shift=ONEHOT_SHIFT)
     return Denoiser(net, sigma_data=float(sigma_data))
 
 
@@ -127,7 +134,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     check_targets(config, "checkpoint config")
     modality = make_modality(config["modality"])
     pfgm = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm")
-    den = make_denoiser(modality, config["backbone"], float(pfgm.sigma_data))
+    den = make_denoiser(modality, config["backbone"], float(pfgm.sigma_data), pfgm.objective)
     try:
         den.load_state_dict(weights)
     except RuntimeError as e:

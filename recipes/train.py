@@ -113,7 +113,7 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
     notices = [] if found is None else check_compatible(found[1].get("config") or {}, resolved, str(found[0]), mode)
     torch.manual_seed(tcfg.seed)  # the network's initial weights are a function of the seed
     kernel = pfgm.kernel()
-    denoiser = make_denoiser(modality, cfg.get("backbone") or {}, float(pfgm.sigma_data))
+    denoiser = make_denoiser(modality, cfg.get("backbone") or {}, float(pfgm.sigma_data), pfgm.objective)
     loss = pfgm.loss()
     wants_preview = tcfg.preview_every > 0 and int(cfg.get("preview_samples", 64)) > 0
     preview = _preview_fn(modality, kernel, resolved, run_dir, dist.device) if wants_preview else None

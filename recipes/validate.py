@@ -9,6 +9,7 @@ data is read, any network built or any file written. Sections a modality owns (`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any
@@ -181,6 +182,7 @@ MODEL_SECTIONS = ("modality", "backbone", "pfgm")
 #: trainer keys that only say how long, where and how loudly to run
 FREE_TRAINER_KEYS = {"max_steps", "stop_after", "log_every", "ckpt_every", "keep_last", "preview_every", "progress",
                      "device", "num_workers"}
+_PFGM_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PFGMConfig)}
 _FREE_TOP = {"run_dir", "resume", "description", "group", "preview_samples", "hydra"}
 
 
@@ -196,6 +198,12 @@ def _flat(d: Any, prefix: str) -> dict[str, Any]:
 def _same(key: str, a: Any, b: Any) -> bool:
     if a == b:
         return True
+    top, _, name = key.partition(".")
+    if top == "pfgm" and "<unset>" in (a, b) and name in _PFGM_DEFAULTS:
+        # a run from before a pfgm key existed was trained with that key's default
+        a, b = (_PFGM_DEFAULTS[name] if v == "<unset>" else v for v in (a, b))
+        if a == b:
+            return True
     if key == "pfgm.D":  # 128 vs 128.0, "inf" vs inf
         try:
             return parse_D(a) == parse_D(b)

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from pfgm_core.config import PFGMConfig, format_D, parse_D
+from pfgm_core.loss import CategoricalLoss, PFGMLoss
 from pfgm_core.schedule import LogNormalSigma, LogUniformSigma
 
 
@@ -28,7 +29,8 @@ def test_unknown_key_is_named_with_the_known_ones():
 
 @pytest.mark.parametrize("bad, key", [({"sigma_min": "abc"}, "sigma_min"), ({"P_std": 0}, "P_std"),
                                       ({"sigma_min": 10, "sigma_max": 1}, "sigma_min"), ({"sigma_dist": "cosine"}, "sigma_dist"),
-                                      ({"cond_drop_prob": 1.5}, "cond_drop_prob"), ({"sigma_data": -1}, "sigma_data")])
+                                      ({"cond_drop_prob": 1.5}, "cond_drop_prob"), ({"sigma_data": -1}, "sigma_data"),
+                                      ({"objective": "l1"}, "objective")])
 def test_bad_values_name_the_key(bad, key):
     with pytest.raises(ValueError, match=key):
         PFGMConfig.from_dict({"D": 128, **bad})
@@ -45,3 +47,11 @@ def test_round_trip_and_builders():
     with pytest.raises(ValueError, match="auto"):
         PFGMConfig.from_dict({"D": 1}).loss()
     assert format_D(math.inf) == "inf" and format_D(3.0) == 3.0
+
+
+def test_objective_picks_the_loss():
+    assert type(PFGMConfig.from_dict({"sigma_data": 0.5}).loss()) is PFGMLoss
+    cat = PFGMConfig.from_dict({"sigma_data": 0.5, "objective": "categorical", "P_mean": -0.5})
+    loss = cat.loss()
+    assert isinstance(loss, CategoricalLoss) and loss.sigma_sampler.P_mean == -0.5
+    assert PFGMConfig.from_dict(cat.to_dict()) == cat

@@ -7,6 +7,7 @@ configuration, not the download (which cannot run offline).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +106,29 @@ def test_connecting_on_a_checkpoint(name, connects, tmp_path):
         return
     _, objects, info, _ = generate_from_checkpoint(c)
     assert info["connect_sigma"] == [0.0, 100.0] and len(objects) == 2
+
+
+def test_categorical_objective_through_the_cli_path(tmp_path):
+    """pfgm.objective=categorical trains the softmax head by cross-entropy and its checkpoint rebuilds it;
+    a modality whose data is not one-hot refuses it before training."""
+    from pfgm_core.precond import CategoricalDenoiser
+    from recipes.build import load_checkpoint
+
+    cfg = compose("train", ["recipe=rna_hairpin", "pfgm.objective=categorical"])
+    _override_data("rna_hairpin", cfg, tmp_path)
+    cfg["run_dir"] = str(tmp_path / "run")
+    cfg["trainer"].update(max_steps=2, batch_size=4, progress=False, preview_every=0)
+    out = run_training(cfg)
+    assert 0 < out["loss"] < 2 * math.log(4)  # a cross-entropy over 4 bases, not a weighted squared error
+    _, den, config = load_checkpoint(tmp_path / "run")
+    assert isinstance(den, CategoricalDenoiser) and config["pfgm"]["objective"] == "categorical"
+    _, objects, _, samples = generate_from_checkpoint(
+        {"checkpoint": str(tmp_path / "run"), "num_samples": 3, "seed": 0, "device": "cpu", "D": None,
+         "sampler": {"steps": 3}, "progress": False})
+    assert len(objects) == 3 and torch.isfinite(samples.x).all()
+
+    bad = compose("train", ["recipe=tones", "pfgm.objective=categorical"])
+    bad["run_dir"] = str(tmp_path / "tones")
+    bad["trainer"].update(max_steps=1, batch_size=4, progress=False, preview_every=0)
+    with pytest.raises(ValueError, match="objective=categorical needs data that is one-hot"):
+        run_training(bad)

@@ -139,6 +139,12 @@ def test_config_changes_classifies_fields():
     assert refused == [] and noted == ["sampler.steps: 2 -> 9", "trainer.lr: 0.001 -> 0.1"]
     new["pfgm"]["D"] = 16.0  # same D spelt otherwise
     assert config_changes(old, new)[0] == []
+    # a run from before pfgm.objective existed was trained with its default; another objective is refused
+    old["pfgm"].pop("objective", None)
+    new["pfgm"]["objective"] = "denoising"
+    assert config_changes(old, new)[0] == []
+    new["pfgm"]["objective"] = "categorical"
+    assert config_changes(old, new)[0] == ["pfgm.objective: <unset> -> categorical"]
 
 
 def test_bench_reuse_refuses_a_run_trained_otherwise(tmp_path):

@@ -305,6 +305,10 @@ class SequenceModality(Modality):
     def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
         return SequenceCodec(self.alphabet, self.max_length).decode(x, mask)
 
+    @property
+    def one_hot_classes(self) -> int:
+        return self.alphabet.size
+
     def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return SequenceCodec(self.alphabet, self.max_length).snap(x, mask)
 
