@@ -138,7 +138,7 @@ class CategoricalLoss(PFGMLoss):
 
     def per_sample(self, model: Callable[..., Tensor], x: Tensor, sigma: Tensor, y: Tensor, cond: Tensor | None,
                    mask: Tensor | None, estimate: Tensor | None) -> Tensor:
-        B, K = y.shape[0], y.shape[-1]
+        B = y.shape[0]
         extra = {} if estimate is None else {"self_cond": estimate}
         logits = model(x, sigma, cond=cond, mask=mask, logits=True, **extra)
         nll = -torch.log_softmax(logits.to(torch.float32 if y.dtype != torch.float64 else y.dtype), dim=-1)

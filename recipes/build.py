@@ -24,7 +24,7 @@ from pfgm_core.schedule import karras_sigmas
 from pfgm_core.weights import load_weights
 
 __all__ = [
-    "plain", "check_targets", "make_modality", "make_denoiser", "load_checkpoint", "generate_config", "sigmas_for",
+    "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "generate_config", "sigmas_for",
     "LEGACY_SAMPLER_KEYS",
 ]
 
@@ -84,15 +84,20 @@ def make_modality(options: dict[str, Any]) -> Modality:
     return build_modality(opts)
 
 
+def check_objective(modality: Modality, objective: str) -> None:
+    """``pfgm.objective=categorical`` only for data that is one-hot on its last axis (before any data is loaded)."""
+    if objective == "categorical" and not modality.one_hot_classes:
+        raise ValueError(f"pfgm.objective=categorical needs data that is one-hot on its last axis; the {modality.name} "
+                         "modality's is not: use pfgm.objective=denoising")
+
+
 def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: float, objective: str = "denoising") -> Denoiser:
     """The modality's backbone built from the ``backbone:`` block, wrapped in EDM's preconditioning
     (``objective`` "denoising") or in the softmax head of the "categorical" objective.
 
     A key the backbone does not take is an error naming it (not a TypeError from deep inside).
     """
-    if objective == "categorical" and not modality.one_hot_classes:
-        raise ValueError(f"pfgm.objective=categorical needs data that is one-hot on its last axis; the {modality.name} "
-                         "modality's is not: use pfgm.objective=denoising")
+    check_objective(modality, objective)
     options = dict(backbone or {})
     try:
         net = modality.backbone(**options)

@@ -35,7 +35,7 @@ from pfgm_core.precond import estimate_sigma_data
 from pfgm_core.run_lock import RunLock
 from pfgm_core.trainer import Trainer, TrainerConfig
 
-from .build import generate_config, make_denoiser, make_modality, sigmas_for
+from .build import check_objective, generate_config, make_denoiser, make_modality, sigmas_for
 from .cli import print_catalogue, user_errors
 from .validate import check_compatible, check_train
 
@@ -104,6 +104,7 @@ def _remove_if_empty(run_dir: Path, created: bool) -> None:
 
 def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConfig, pfgm: PFGMConfig, mode: str) -> dict[str, Any]:
     modality = make_modality(cfg["modality"])
+    check_objective(modality, pfgm.objective)
     data = modality.dataset("train")
     if pfgm.sigma_data == "auto":
         pfgm = dataclasses.replace(pfgm, sigma_data=round(_estimate_sigma_data(data), 6))
