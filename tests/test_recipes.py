@@ -119,7 +119,9 @@ def test_categorical_objective_through_the_cli_path(tmp_path):
     cfg["run_dir"] = str(tmp_path / "run")
     cfg["trainer"].update(max_steps=2, batch_size=4, progress=False, preview_every=0)
     out = run_training(cfg)
-    assert 0 < out["loss"] < 2 * math.log(4)  # a cross-entropy over 4 bases, not a weighted squared error
+    # the backbone's zero-initialised output gives uniform logits: a cross-entropy of log 4 over the 4 bases
+    # (the squared-error objective gives 0.98 on the same two steps)
+    assert abs(out["loss"] - math.log(4)) < 0.01
     _, den, config = load_checkpoint(tmp_path / "run")
     assert isinstance(den, CategoricalDenoiser) and config["pfgm"]["objective"] == "categorical"
     _, objects, _, samples = generate_from_checkpoint(
