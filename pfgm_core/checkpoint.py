@@ -28,6 +28,7 @@ import torch
 
 from .atomic import TMP_SUFFIX, atomic_torch_save
 from .errors import CheckpointError, first_line
+from .run_lock import live_owner
 from .weights import EMA_WEIGHTS_NAME, looks_like_safetensors
 
 __all__ = [
@@ -304,11 +305,21 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     * a ``.safetensors`` or ``.pt`` file → itself.
 
     The file is not opened: use :func:`load_weights` (``.safetensors``) or :func:`load_state` (``.pt``).
+    A run directory that a live training still holds gives a warning: its files are a mid-run export,
+    and the final EMA weights are written last.
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(path, "no such file or run directory")
     if path.is_dir():
+        owner = live_owner(path)
+        if owner is not None:
+            warnings.warn(
+                f"{path} is still being trained (pid {owner.get('pid', '?')} on {owner.get('host', '?')}, since "
+                f"{owner.get('since', '?')}): using its last mid-run export, not the final weights; wait for "
+                "that training to end for those",
+                stacklevel=2,
+            )
         ema = path / EMA_WEIGHTS_NAME
         if ema.is_file():
             return ema

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCK_NAME", "RunLocked", "RunLock", "read_lock"]
+__all__ = ["LOCK_NAME", "RunLocked", "RunLock", "read_lock", "live_owner"]
 
 LOCK_NAME = ".lock"
 
@@ -57,6 +57,25 @@ def read_lock(path: Path) -> dict[str, Any] | None:
         return {}
 
 
+def _stale(info: dict[str, Any]) -> bool:
+    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+        return False
+    pid = info["pid"]
+    if not _pid_alive(pid):
+        return True
+    start = info.get("start")
+    return start is not None and _pid_start(pid) not in (None, start)
+
+
+def live_owner(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The lock of the training that holds ``run_dir`` now, or None when no live one does.
+
+    Readers (pfgm-sample, pfgm-eval) use it to say that the weights they found are a mid-run export.
+    """
+    info = read_lock(Path(run_dir) / LOCK_NAME)
+    return None if info is None or _stale(info) else info
+
+
 class RunLock:
     """``with RunLock(run_dir): ...`` holds the run dir for this process; released on exit."""
 
@@ -64,15 +83,6 @@ class RunLock:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_NAME
         self.held = False
-
-    def _stale(self, info: dict[str, Any]) -> bool:
-        if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
-            return False
-        pid = info["pid"]
-        if not _pid_alive(pid):
-            return True
-        start = info.get("start")
-        return start is not None and _pid_start(pid) not in (None, start)
 
     def acquire(self) -> "RunLock":
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +102,7 @@ class RunLock:
                         continue  # released meanwhile: try again
                     if info.get("pid") == os.getpid() and info.get("host") == me["host"]:
                         raise RunLocked(f"run_dir {self.run_dir} is already locked by this process")
-                    if not self._stale(info):
+                    if not _stale(info):
                         raise RunLocked(
                             f"run_dir {self.run_dir} is in use by pid {info.get('pid', '?')} on host "
                             f"{info.get('host', '?')} (since {info.get('since', '?')}; lock file {self.path}); "

@@ -90,6 +90,28 @@ def test_lock_of_another_host_is_never_taken_over(tmp_path):
         RunLock(tmp_path).acquire()
 
 
+def test_reading_a_run_that_is_still_training_warns_and_a_finished_one_does_not(tmp_path):
+    """pfgm-sample / pfgm-eval on a run dir mid-training get the last mid-run export, and are told so."""
+    from pfgm_core.checkpoint import resolve_checkpoint
+
+    run = tmp_path / "run"
+    train(run, max_steps=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # finished: no lock, no warning
+        finished = resolve_checkpoint(run)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (run / LOCK_NAME).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(), "since": "now"}))
+        with pytest.warns(UserWarning, match=rf"still being trained \(pid {other.pid}.*not the final weights"):
+            assert resolve_checkpoint(run) == finished
+    finally:
+        other.kill()
+        other.wait()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the owner is gone: a stale lock is not a training
+        resolve_checkpoint(run)
+
+
 def test_lock_is_released_on_error(tmp_path):
     with pytest.raises(ValueError):
         train(tmp_path / "run", max_steps=2, backbone={"nope": 1})
