@@ -68,12 +68,17 @@ def _stale(info: dict[str, Any]) -> bool:
 
 
 def live_owner(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The lock of the training that holds ``run_dir`` now, or None when no live one does.
+    """The lock of another live training that holds ``run_dir`` now, or None (no lock, a stale one, or
+    this process's own).
 
     Readers (pfgm-sample, pfgm-eval) use it to say that the weights they found are a mid-run export.
     """
     info = read_lock(Path(run_dir) / LOCK_NAME)
-    return None if info is None or _stale(info) else info
+    if info is None or _stale(info):
+        return None
+    if info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
+        return None
+    return info
 
 
 class RunLock:

@@ -110,6 +110,10 @@ def test_reading_a_run_that_is_still_training_warns_and_a_finished_one_does_not(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the owner is gone: a stale lock is not a training
         resolve_checkpoint(run)
+    (run / LOCK_NAME).unlink()
+    with warnings.catch_warnings(), RunLock(run):
+        warnings.simplefilter("error")  # the training's own process reading its run dir is not warned
+        resolve_checkpoint(run)
 
 
 def test_lock_is_released_on_error(tmp_path):
