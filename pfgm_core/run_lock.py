@@ -57,6 +57,11 @@ def read_lock(path: Path) -> dict[str, Any] | None:
         return {}
 
 
+def _mine(info: dict[str, Any]) -> bool:
+    """The lock was written by this process."""
+    return info.get("pid") == os.getpid() and info.get("host") == socket.gethostname()
+
+
 def _stale(info: dict[str, Any]) -> bool:
     if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
         return False
@@ -74,11 +79,7 @@ def live_owner(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     Readers (pfgm-sample, pfgm-eval) use it to say that the weights they found are a mid-run export.
     """
     info = read_lock(Path(run_dir) / LOCK_NAME)
-    if info is None or _stale(info):
-        return None
-    if info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
-        return None
-    return info
+    return None if info is None or _stale(info) or _mine(info) else info
 
 
 class RunLock:
@@ -105,7 +106,7 @@ class RunLock:
                     info = read_lock(self.path)
                     if info is None:
                         continue  # released meanwhile: try again
-                    if info.get("pid") == os.getpid() and info.get("host") == me["host"]:
+                    if _mine(info):
                         raise RunLocked(f"run_dir {self.run_dir} is already locked by this process")
                     if not _stale(info):
                         raise RunLocked(
@@ -136,7 +137,7 @@ class RunLock:
             return
         self.held = False
         info = read_lock(self.path)
-        if info and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
+        if info and _mine(info):
             self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "RunLock":

@@ -128,3 +128,28 @@ def test_sampling_never_reads_the_data(tmp_path, monkeypatch):
     mols = m.decode(torch.rand_like(b.x) - 0.5, b.mask)
     paths = m.write(mols, tmp_path / "out.smi")
     assert paths[0].exists() and len(mols) == 3
+
+
+def test_qm9_table_merges_one_d_benches_and_refuses_rows_that_differ(tmp_path):
+    """benchmarks/qm9_table.py: rows of two one-D bench runs make one table only if they were made alike."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("qm9_table", Path(__file__).parents[1] / "benchmarks" / "qm9_table.py")
+    qt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(qt)
+
+    def bench(name, D, recipe="qm9", **kw):
+        row = {"D": D, "max_steps": 12000, "solver": "heun", "steps": 18, "nfe": 35, "num_samples": 10000,
+               "validity": 0.99, **kw}
+        (tmp_path / name).write_text(json.dumps({"recipe": recipe, "rows": [row]}))
+        return tmp_path / name
+
+    a, b = bench("a.json", "128"), bench("b.json", "inf")
+    rows = qt.rows_from(a, b, tmp_path / "missing.json")
+    assert sorted(rows) == ["128", "inf"] and "| pfgm, D = ∞ | 99.00 |" in qt.table(rows)
+    with pytest.raises(ValueError, match="differ in num_samples"):
+        qt.rows_from(a, bench("c.json", "inf", num_samples=1000))
+    with pytest.raises(ValueError, match="different recipes"):
+        qt.rows_from(a, bench("d.json", "inf", recipe="zinc250k"))
+    with pytest.raises(ValueError, match="already given"):
+        qt.rows_from(a, bench("e.json", "128"))
