@@ -36,6 +36,17 @@ def test_round_trip_on_olga_cdr3s_and_masks():
     assert codec.decode(x + 0.1 * torch.randn_like(x) * mask, mask) == seqs
 
 
+def test_inverse_folding_shows_a_bar_with_its_count_and_rate(capsys):
+    pytest.importorskip("RNA", reason="viennarna is not installed")
+    from modalities.sequences.rna import TARGETS, inverse_family
+
+    fam = inverse_family(TARGETS["hairpin"], 7, seed=3, progress=True)
+    err = capsys.readouterr().err
+    assert len(fam) == 7 and "inverse folding" in err and "7/7" in err and "seq/s" in err
+    inverse_family(TARGETS["hairpin"], 7, seed=3, progress=False)
+    assert "inverse folding" not in capsys.readouterr().err
+
+
 def test_round_trip_rna_family_folds_and_aligned_mode(tmp_path):
     pytest.importorskip("RNA", reason="viennarna is not installed")
     from modalities.sequences.rna import TARGETS, fold, inverse_family

@@ -35,8 +35,14 @@ def _rna():
     return RNA
 
 
-def inverse_family(target: str, num: int, seed: int, max_tries: int | None = None) -> list[str]:
-    """num distinct sequences whose MFE structure is ``target`` (seeded; raises if max_tries run out)."""
+def inverse_family(target: str, num: int, seed: int, max_tries: int | None = None,
+                   progress: bool | None = None) -> list[str]:
+    """num distinct sequences whose MFE structure is ``target`` (seeded; raises if max_tries run out).
+
+    A 76-nt cloverleaf member takes ~0.16 s on one core (10,000 members: ~27 min), so a bar with rate
+    and ETA shows (rank 0; ``progress=False`` silences it)."""
+    from pfgm_core.progress import Progress
+
     RNA = _rna()
     rng = random.Random(seed)
     RNA.init_rand(seed)
@@ -44,17 +50,19 @@ def inverse_family(target: str, num: int, seed: int, max_tries: int | None = Non
     seen: set[str] = set()
     tries = 0
     limit = max_tries if max_tries is not None else 20 * num + 100
-    while len(out) < num:
-        tries += 1
-        if tries > limit:
-            raise RuntimeError(f"inverse folding found {len(out)} of {num} members for {target} in {limit} tries")
-        start = "".join(rng.choice("ACGU") for _ in target)
-        seq, _ = RNA.inverse_fold(start, target)
-        seq = seq.upper()
-        if seq in seen or RNA.fold(seq)[0] != target:
-            continue
-        seen.add(seq)
-        out.append(seq)
+    with Progress(num, enabled=progress, desc="inverse folding", unit="seq") as bar:
+        while len(out) < num:
+            tries += 1
+            if tries > limit:
+                raise RuntimeError(f"inverse folding found {len(out)} of {num} members for {target} in {limit} tries")
+            start = "".join(rng.choice("ACGU") for _ in target)
+            seq, _ = RNA.inverse_fold(start, target)
+            seq = seq.upper()
+            if seq in seen or RNA.fold(seq)[0] != target:
+                continue
+            seen.add(seq)
+            out.append(seq)
+            bar.update()
     return out
 
 
