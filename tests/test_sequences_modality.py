@@ -196,6 +196,18 @@ def test_evaluate_small_cdr3_set():
     assert any("Pgen on the first 4" in n for n in ev.notes)
 
 
+def test_the_reference_size_is_an_eval_time_option_and_is_checked():
+    m = _small(eval_reference=6, pgen_samples=4)
+    m.set_sample_options(eval_reference=2000)  # pfgm-eval checkpoint=… modality.eval_reference=2000
+    assert m.eval_reference == 2000
+    for bad in (0, -5, True, 2.5):
+        with pytest.raises(ValueError, match="modality.eval_reference must be a positive integer"):
+            m.set_sample_options(eval_reference=bad)
+        assert m.eval_reference == 2000  # a refused value leaves the option as it was
+    with pytest.raises(ValueError, match="modality.pgen_samples must be a positive integer"):
+        m.set_sample_options(pgen_samples=0)
+
+
 def test_length_buckets_are_the_same_function():
     """The ByteNet run on length groups trimmed to their longest member = one padded pass (float64)."""
     from modalities.sequences.backbone import ByteNet
