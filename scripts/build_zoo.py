@@ -107,7 +107,7 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     built = json.loads(record.read_text()) if record.exists() else {"commit": None, "dirty": None}
     state = load_state(latest_state_path(run_dir))
     n, seed = eval_size(spec)
-    report = evaluate(run_dir, n, seed, sampler, run_dir / "zoo-eval.json", env, bin_dir)
+    report = evaluate(run_dir, n, seed, sampler, run_dir / "zoo-eval.json", env, bin_dir, eval_options(spec))
     weights = ZOO_DIR / "weights" / f"{name}.safetensors"
     weights.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "ema.safetensors", weights)
@@ -131,10 +131,18 @@ def eval_size(spec: dict) -> tuple[int, int]:
     return int(ev.get("num_samples", 1000)), int(ev.get("seed", 0))
 
 
-def evaluate(checkpoint: Path, n: int, seed: int, sampler: dict, out: Path, env: dict, bin_dir: Path) -> dict:
-    """pfgm-eval on a run dir or weights file, with the spec's sampler settings on top of the checkpoint's."""
+def eval_options(spec: dict) -> dict:
+    """The modality's eval-time options of an entry's evaluation (e.g. a CDR3 reference size), from its eval block."""
+    return dict(dict(spec.get("eval", {})).get("modality", {}))
+
+
+def evaluate(checkpoint: Path, n: int, seed: int, sampler: dict, out: Path, env: dict, bin_dir: Path,
+             options: dict | None = None) -> dict:
+    """pfgm-eval on a run dir or weights file, with the spec's sampler settings on top of the checkpoint's
+    and its modality eval-time options."""
     _run([str(bin_dir / "pfgm-eval"), f"checkpoint={checkpoint}", f"num_samples={n}", f"seed={seed}", f"out={out}",
-          "progress=false", *(f"sampler.{k}={v}" for k, v in sampler.items())], env)
+          "progress=false", *(f"sampler.{k}={v}" for k, v in sampler.items()),
+          *(f"modality.{k}={v}" for k, v in (options or {}).items())], env)
     return json.loads(out.read_text())
 
 
@@ -143,7 +151,8 @@ def measured(report: dict, n: int, seed: int, cfg: dict, sampler: dict, spec: di
     return {"metrics": report["metrics"], "notes": report.get("notes", []),
             "sampler_overrides": sampler,
             "eval": {"num_samples": n, "seed": seed, "solver": report["solver"], "steps": report["steps"],
-                     "nfe_per_sample": report.get("nfe_per_sample"), "sampler": {**(cfg.get("sampler") or {}), **sampler}},
+                     "nfe_per_sample": report.get("nfe_per_sample"), "sampler": {**(cfg.get("sampler") or {}), **sampler},
+                     **({"modality": eval_options(spec)} if eval_options(spec) else {})},
             "headline": list(spec.get("headline", []))}
 
 
@@ -161,7 +170,7 @@ def reevaluate_shipped(name: str, spec: dict, sampler: dict, env: dict, bin_dir:
     _, cfg, _ = load_weights(weights)
     n, seed = eval_size(spec)
     with tempfile.TemporaryDirectory() as tmp:
-        report = evaluate(weights, n, seed, sampler, Path(tmp) / "eval.json", env, bin_dir)
+        report = evaluate(weights, n, seed, sampler, Path(tmp) / "eval.json", env, bin_dir, eval_options(spec))
     entry = {**old, **measured(report, n, seed, cfg, sampler, spec),
              "evaluated_at": {"commit": _git("rev-parse", "HEAD"),
                               "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}}

@@ -101,6 +101,21 @@ def test_reevaluating_shipped_weights_refuses_a_missing_entry_or_a_changed_file(
         build_zoo.reevaluate_shipped("digits", {}, {}, {}, None)
 
 
+def test_an_entrys_eval_options_reach_pfgm_eval_and_its_manifest_record(monkeypatch, tmp_path):
+    build_zoo = _build_zoo_module()
+    spec = {"eval": {"num_samples": 8, "modality": {"eval_reference": 2000}}, "headline": ["log10_pgen_gap"]}
+    assert build_zoo.eval_options(spec) == {"eval_reference": 2000} and build_zoo.eval_options({}) == {}
+    ran = []
+    monkeypatch.setattr(build_zoo, "_run", lambda cmd, env: ran.append(cmd))
+    out = tmp_path / "e.json"
+    out.write_text('{"metrics": {"log10_pgen_gap": -0.5}, "solver": "heun", "steps": 80}')
+    report = build_zoo.evaluate(tmp_path, 8, 0, {"steps": 80}, out, {}, tmp_path, build_zoo.eval_options(spec))
+    assert ran[0][-2:] == ["sampler.steps=80", "modality.eval_reference=2000"]
+    rec = build_zoo.measured(report, 8, 0, {"sampler": {"steps": 18}}, {"steps": 80}, spec)
+    assert rec["eval"]["modality"] == {"eval_reference": 2000} and rec["eval"]["sampler"] == {"steps": 80}
+    assert "modality" not in build_zoo.measured(report, 8, 0, {}, {}, {})["eval"]
+
+
 def test_zoo_budget_and_readme_table():
     total = sum(e["size"] for _, e in ENTRIES)
     assert total <= 60e6
@@ -122,6 +137,7 @@ def test_entry_metrics_reproduce(name, entry):
     modality, objects, _, samples = generate_from_checkpoint(
         {"checkpoint": f"zoo:{name}", "num_samples": ev["num_samples"], "seed": ev["seed"], "device": "cpu",
          "sampler": {}, "progress": False})
+    modality.set_sample_options(**ev.get("modality", {}))  # the entry's eval-time options (a CDR3 reference size)
     got = modality.evaluate(objects, samples).metrics
     n = ev["num_samples"]
     for k in entry["headline"]:
