@@ -15,6 +15,8 @@ the end of its sequence; ``self_condition`` feeds the net its previous clean est
 partner's input (and estimate) beside its own. Measured on the hairpin family: neither net learnt the base pairing
 from positions alone (stem pair rate 0.47, random 0.375, after 2,000–3,000 steps); with the partner's
 bases at hand, complementarity is a per-position function.
+``fold`` (a :class:`~.fold_features.FoldFeatures`, needs self_condition) gives every position what the
+estimate folds into: its MFE partner's estimate and whether that differs from the target (negative design).
 ``helix_attention`` (ByteNet, N layers) interleaves self-attention whose logits see stacked pairs
 (helix_attention.py): the partner map names the target's pairs, helix attention every alternative.
 * ``transformer``: pre-norm encoder layers with a key-padding mask, learned positions.
@@ -29,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .film import film
+from .fold_features import FoldFeatures
 from .helix_attention import HelixAttention
 
 __all__ = ["NoiseEmbedding", "ByteNet", "SequenceTransformer", "build_backbone"]
@@ -71,7 +74,14 @@ def _positions_mask(mask: Tensor | None, x: Tensor) -> Tensor:
 def _extra_channels(net: nn.Module, channels: int) -> int:
     sc = channels if net.self_condition else 0
     maps = 0 if net.partners is None else net.partners.shape[0]
-    return (32 if net.end_positions else 0) + sc + maps * (channels + sc + 1)
+    fold = 0 if net.fold is None else net.fold.channels
+    return (32 if net.end_positions else 0) + sc + maps * (channels + sc + 1) + fold
+
+
+def _fold(net: nn.Module, fold: FoldFeatures | None) -> FoldFeatures | None:
+    if fold is not None and not net.self_condition:
+        raise ValueError("backbone.fold_features folds the self-conditioning estimate: set backbone.self_condition=true")
+    return fold
 
 
 def _partner_index(partners: Sequence[int] | Sequence[Sequence[int]] | None, max_length: int) -> Tensor | None:
@@ -101,6 +111,8 @@ def _inputs(net: nn.Module, x: Tensor, m: Tensor, self_cond: Tensor | None) -> T
         paired = ((idx >= 0) & (idx < L)).to(x.dtype).view(1, L, 1)
         take = lambda t: t[:, idx.clamp(0, L - 1)] * paired  # noqa: E731
         parts += [take(x * m), paired.expand(x.shape[0], L, 1) * m] + ([take(sc)] if sc is not None else [])
+    if net.fold is not None:
+        parts.append(net.fold(sc, m))
     return torch.cat(parts, dim=-1) if len(parts) > 1 else x
 
 
@@ -155,13 +167,14 @@ class ByteNet(nn.Module):
     def __init__(self, channels: int, max_length: int = 512, width: int = 128, depth: int = 8, kernel: int = 5,
                  dilations=(1, 2, 4, 8), emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0,
                  end_positions: bool = False, self_condition: bool = False, bucket_overhead: float | None = 64.0,
-                 partners: Sequence[int] | None = None, helix_attention: int = 0):
+                 partners: Sequence[int] | None = None, helix_attention: int = 0, fold: FoldFeatures | None = None):
         super().__init__()
         self.max_length, self.bucket_overhead = int(max_length), bucket_overhead
         if kernel % 2 != 1:
             raise ValueError(f"backbone.kernel must be odd (centred convolutions), got {kernel}")
         self.end_positions, self.self_condition = bool(end_positions), bool(self_condition)
         self.register_buffer("partners", _partner_index(partners, self.max_length), persistent=False)
+        self.fold = _fold(self, fold)
         self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
         self.emb = NoiseEmbedding(emb_dim)
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
@@ -204,11 +217,13 @@ class SequenceTransformer(nn.Module):
 
     def __init__(self, channels: int, max_length: int, width: int = 128, depth: int = 4, heads: int = 4,
                  ff_mult: int = 2, emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0,
-                 end_positions: bool = False, self_condition: bool = False, partners: Sequence[int] | None = None):
+                 end_positions: bool = False, self_condition: bool = False, partners: Sequence[int] | None = None,
+                 fold: FoldFeatures | None = None):
         super().__init__()
         self.end_positions, self.self_condition = bool(end_positions), bool(self_condition)
         self.max_length = int(max_length)
         self.register_buffer("partners", _partner_index(partners, self.max_length), persistent=False)
+        self.fold = _fold(self, fold)
         self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
         self.pos = nn.Parameter(torch.randn(1, max_length, width) * 0.02)
         self.emb = NoiseEmbedding(emb_dim)

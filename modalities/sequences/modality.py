@@ -227,7 +227,8 @@ class SequenceModality(Modality):
 
     def backbone(self, **kw: Any) -> nn.Module:
         """``pair_features: true`` (RNA with a target structure) hands the net each position's partner;
-        ``pair_features: extended`` also the pair that would extend a helix (see rna.helix_extensions)."""
+        ``pair_features: extended`` also the pair that would extend a helix (see rna.helix_extensions);
+        ``fold_features: true`` (RNA, with self-conditioning) what the net's estimate folds into (fold_features.py)."""
         from .backbone import build_backbone
 
         L = self.max_length if self.max_length else self.codec.max_length
@@ -241,6 +242,17 @@ class SequenceModality(Modality):
             from .rna import helix_extensions, partners
 
             kw["partners"] = [partners(self.target)] + ([helix_extensions(self.target)] if pair_features == "extended" else [])
+        fold_features = kw.pop("fold_features", False)
+        if not isinstance(fold_features, bool):
+            raise ValueError(f"backbone.fold_features must be true or false, got {fold_features!r}")
+        if fold_features:
+            if self.alphabet.kind != "rna" or self.aligned:
+                raise ValueError(f"backbone.fold_features folds RNA with ViennaRNA: needs an unaligned rna alphabet, "
+                                 f"have {self.alphabet.kind}{' (aligned)' if self.aligned else ''}")
+            from .fold_features import FoldFeatures
+
+            target = self.target if self.target is not None and len(self.target) == L else None
+            kw["fold"] = FoldFeatures(self.alphabet.to_config()["symbols"], target)
         return build_backbone(self.alphabet.size, L, **kw)
 
     # -- sampling ------------------------------------------------------------------------
