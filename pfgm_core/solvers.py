@@ -26,6 +26,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .steering import Steering, group_resample
+
 __all__ = ["sample", "sample_euler", "sample_heun", "sample_dpmpp_2m", "SOLVERS", "nfe_for"]
 
 Model = Callable[[Tensor, Tensor], Tensor]
@@ -185,6 +187,7 @@ def sample(
     callback: Callable[[dict], None] | None = None,
     disable: bool = True,
     info: dict | None = None,
+    steering: Steering | None = None,
     **solver_options: float,
 ) -> Tensor:
     """Solve the probability-flow ODE from ``x_init`` (the prior draw at sigmas[0]) to σ = 0.
@@ -195,6 +198,9 @@ def sample(
     ``info``, when given, receives {"nfe": number of denoiser calls, "solver": name}.
     ``solver_options`` go to the solver (heun and euler: churn, churn_sigma_min, churn_sigma_max, churn_noise).
     A self-conditioning denoiser (``denoiser.self_condition``) is fed its own previous output.
+    ``steering`` (heun, euler; :mod:`pfgm_core.steering`): x_init holds ``particles`` consecutive rows per
+    sample, resampled within their group after every step by the reward of the denoised estimate and
+    once more at σ = 0; every row of a group is then a draw from the tilted law (take one per group).
     Returns x at σ = 0 in x_init's dtype.
     """
     if solver not in SOLVERS:
@@ -238,10 +244,32 @@ def sample(
         return den.to(torch.float64)
 
     m64 = None if mask is None else mask.to(torch.float64)
+    steer = steering is not None and steering.particles > 1
+    if steer:
+        if solver not in ("heun", "euler"):
+            raise ValueError(f"steering resamples the solver's state between steps: use heun or euler, not {solver!r}")
+        k, user_callback = steering.particles, callback
+        reward = torch.zeros(x_init.shape[0], dtype=torch.float64)  # r at the last resampling, per row
+
+        def callback(d: dict) -> None:  # noqa: F811 - the user's callback runs first
+            nonlocal previous, reward
+            if user_callback is not None:
+                user_callback(d)
+            if 0 < d["sigma_next"] <= steering.sigma_max:
+                r = steering.reward(d["denoised"], m64)
+                idx = group_resample(steering.lam * (r - reward), k, generator)  # w = exp(λ(r_i − r_{i−1}))
+                d["x"].copy_(d["x"][idx.to(d["x"].device)])
+                if previous is not None:  # the self-conditioning estimate follows its particle
+                    previous = previous[idx.to(previous.device)]
+                reward = r[idx]
+
     x = SOLVERS[solver](model, x_init.to(torch.float64), sig, callback=callback, disable=disable,
                         alpha=alpha, mask=m64, generator=generator, **solver_options)
     if m64 is not None:
         x = x * m64
+    if steer:
+        r = steering.reward(x, m64)
+        x = x[group_resample(steering.lam * (r - reward), k, generator).to(x.device)]
     if info is not None:
         info["nfe"] = calls
         info["solver"] = solver
