@@ -196,6 +196,11 @@ class Modality(abc.ABC):
         (:mod:`pfgm_core.snapping`). Only graph modalities have pieces; the default refuses."""
         raise ValueError(f"the {self.name} modality has no connecting (sampler.connect_sigma_max); leave it at 0")
 
+    def reward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """A reward (B,) of estimates x (B, *shape) to steer sampling toward (``sampler.particles``,
+        :mod:`pfgm_core.steering`). Only modalities with a scorer of their own have one; the default refuses."""
+        raise ValueError(f"the {self.name} modality has no reward to steer by (sampler.particles); leave it at 1")
+
     @abc.abstractmethod
     def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
         """Write objects to ``out`` (a folder, or a file whose extension names the format). Returns paths written."""

@@ -11,6 +11,7 @@ entries stay on the PFGM++ perturbation of their values with the sample's own sc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -45,16 +46,19 @@ class GenerateConfig:
     snap_below: float = 0.0  # σ below which the denoised estimate is snapped to clean data (pfgm_core.snapping)
     connect_sigma_min: float = 0.0  # graphs: σ band [min, max) where a falling-apart estimate gets a bridge
     connect_sigma_max: float = 0.0  # (pfgm_core.snapping); 0 = off
+    particles: int = 1  # > 1: Feynman-Kac steering by the modality's reward (pfgm_core.steering), heun/euler
+    steer_lambda: float = 1.0  # λ of the tilted law p(x)·exp(λ·r(x))
+    steer_sigma_max: float = float("inf")  # resample only at σ ≤ this (the ODE keeps duplicates identical, see steering.py)
 
     def __post_init__(self) -> None:
         from .solvers import SOLVERS
 
-        for name in ("num_samples", "steps", "batch_size"):
+        for name in ("num_samples", "steps", "batch_size", "particles"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "num_samples" else 1):
                 raise ValueError(f"sampler.{name} must be a whole number ≥ {0 if name == 'num_samples' else 1}, got {v!r}")
         for name in ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise", "snap_below",
-                     "connect_sigma_min", "connect_sigma_max"):
+                     "connect_sigma_min", "connect_sigma_max", "steer_lambda", "steer_sigma_max"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"sampler.{name} must be a number, got {v!r}")
@@ -69,6 +73,10 @@ class GenerateConfig:
                              f"got {self.connect_sigma_min}")
         if self.churn < 0:
             raise ValueError(f"sampler.churn must be ≥ 0, got {self.churn}")
+        if self.particles > 1 and self.solver not in ("heun", "euler"):
+            raise ValueError(f"sampler.particles (steering) resamples between steps: use the heun or euler solver, not {self.solver!r}")
+        if not (math.isfinite(self.steer_lambda) and self.steer_lambda >= 0):
+            raise ValueError(f"sampler.steer_lambda must be a finite number ≥ 0, got {self.steer_lambda}")
         if self.churn > 0 and self.solver not in ("heun", "euler"):
             raise ValueError(f"sampler.churn is an option of the heun and euler solvers, not {self.solver!r}")
 
@@ -84,21 +92,26 @@ Batch = tuple[int, Tensor, "Tensor | None", "Tensor | None"]  # (first index, x,
 
 def _sample_batch(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Callable[[int, torch.Generator], Any],
                   sigmas: Tensor, cfg: GenerateConfig, device: torch.device | str, idx: range,
-                  batch_info: dict) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                  batch_info: dict, potential: Callable[..., Tensor] | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    k = cfg.particles  # steering: k consecutive rows per sample, the first one the unsteered sample's own start
+    if k > 1 and potential is None:
+        raise ValueError("sampler.particles > 1 steers by a reward: give generate a potential (the modality's reward)")
     xs, ms, cs, redesigns = [], [], [], []
     for i in idx:
         g = torch.Generator().manual_seed(cfg.seed + i)
         b = blank(1, g)
         if getattr(b, "fixed", None) is not None:
+            if k > 1:
+                raise ValueError("sampler.particles (steering) does not combine with region redesign; leave it at 1")
             from .redesign import redesign_init
 
             x_i, state = redesign_init(kernel, b.x.float(), b.fixed, b.mask, cfg.sigma_max, g)
             xs.append(x_i)
             redesigns.append(state)
         else:
-            xs.append(kernel.prior(tuple(b.x.shape), cfg.sigma_max, b.mask, g))
-        ms.append(b.mask)
-        cs.append(b.cond)
+            xs += [kernel.prior(tuple(b.x.shape), cfg.sigma_max, b.mask, g) for _ in range(k)]
+        ms += [b.mask] * k
+        cs += [b.cond] * k
     x0 = torch.cat(xs).to(device)
     mask = None if ms[0] is None else torch.cat(ms).to(device)
     cond = None if cs[0] is None else torch.cat(cs).to(device)
@@ -113,7 +126,13 @@ def _sample_batch(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Ca
         state = RedesignState(*(torch.cat([getattr(r, f) for r in redesigns]) for f in ("known", "fixed", "s", "g_known")))
         x = redesign_sample(denoiser, x0, sigmas, state.to(device), cfg.solver, **kw)
     else:
-        x = sample(denoiser, x0, sigmas, cfg.solver, **kw)
+        if k > 1:
+            from .steering import Steering
+
+            kw["steering"] = Steering(potential, k, float(cfg.steer_lambda), float(cfg.steer_sigma_max))
+        x = sample(denoiser, x0, sigmas, cfg.solver, **kw)[::k]  # after the last resampling any row of a group is a draw
+        mask = None if mask is None else mask[::k]
+        cond = None if cond is None else cond[::k]
     return x.cpu(), None if mask is None else mask.cpu(), None if cond is None else cond.cpu()
 
 
@@ -129,12 +148,14 @@ def generate_batches(
     world: int = 1,
     progress: bool = True,
     info: dict | None = None,
+    potential: Callable[..., Tensor] | None = None,
 ) -> Iterator[Batch]:
     """The samples of :func:`generate`, batch by batch in index order, so a caller can write each
     batch and drop it: memory stays one round of batches, whatever cfg.num_samples is.
 
     Yields (first index, x (b, ...), mask, cond) on the CPU. With world > 1 the ranks run batches
     round-robin; each round is gathered and every rank yields the same batches in the same order.
+    ``potential(x, mask) → (b,)`` is the reward that ``cfg.particles > 1`` steers by (pfgm_core.steering).
     """
     n, bs = cfg.num_samples, cfg.batch_size
     num_batches = (n + bs - 1) // bs
@@ -145,7 +166,7 @@ def generate_batches(
         mine = None
         if k < num_batches:
             idx = range(k * bs, min((k + 1) * bs, n))
-            mine = (k, *_sample_batch(denoiser, kernel, blank, sigmas, cfg, device, idx, batch_info))
+            mine = (k, *_sample_batch(denoiser, kernel, blank, sigmas, cfg, device, idx, batch_info, potential))
         parts = [p for p in (all_gather_objects(mine) if world > 1 else [mine]) if p is not None]
         for k_, x, mask, cond in sorted(parts, key=lambda p: p[0]):
             bar.update(len(x))

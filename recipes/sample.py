@@ -100,6 +100,13 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
         fn(probe.x, probe.mask)
         den = ProjectedDenoiser(den, fn, lo, hi)
         info[name] = shown
+    if g.particles > 1:  # steering by the modality's reward (pfgm_core.steering), checked on a probe first
+        import torch
+
+        probe = modality.blank(1, torch.Generator().manual_seed(0))
+        modality.reward(probe.x, probe.mask)
+        kw["potential"] = modality.reward
+        info.update(particles=g.particles, steer_lambda=g.steer_lambda)
     return (den, kernel, modality.blank, sigmas_for(g, dist.device), g), kw, info
 
 

@@ -109,3 +109,22 @@ def test_the_modality_builds_fold_features_for_rna_only(tmp_path, monkeypatch):
     protein = SequenceModality(source="olga_cdr3", num_sequences=20, seed=0)
     with pytest.raises(ValueError, match="unaligned rna"):
         protein.backbone(type="bytenet", width=16, depth=1, self_condition=True, fold_features=True)
+
+
+def test_the_rna_reward_is_minus_the_folding_gap(tmp_path, monkeypatch):
+    """The steering reward of an RNA family: 0 for a member (its MFE structure is the target),
+    MFE − E(target) < 0 for a misfold, by hand with ViennaRNA; a protein modality has none."""
+    import RNA
+
+    monkeypatch.setenv("PFGM_CACHE", str(tmp_path))
+    from modalities.sequences.modality import SequenceModality
+
+    rna = SequenceModality(source="rna_family", family="hairpin", num_sequences=8, seed=0)
+    misfold = "A" * 8 + "GGGGCCCC" + "A" * 6 + "GGGGCCCC"
+    est, m = _estimate([_member(), misfold], len(HAIRPIN))
+    r = rna.reward(est, m.expand(-1, -1, 4))
+    expected = RNA.fold(misfold)[1] - RNA.fold_compound(misfold).eval_structure(HAIRPIN)
+    assert r[0].item() == pytest.approx(0.0, abs=1e-6) and r[1].item() == pytest.approx(expected, abs=1e-4) and expected < 0
+    protein = SequenceModality(source="olga_cdr3", num_sequences=20, seed=0)
+    with pytest.raises(ValueError, match="target structure"):
+        protein.reward(torch.zeros(1, 30, 20), torch.ones(1, 30, 20))

@@ -26,6 +26,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from .rna import fold_with_target
 from .rna import partners as structure_partners
 
 __all__ = ["FoldFeatures"]
@@ -44,19 +45,6 @@ class FoldFeatures:
     def channels(self) -> int:
         return len(self.symbols) + 1 + (2 if self.target is not None else 0)
 
-    def structures(self, seqs: Sequence[str]) -> tuple[list[str], list[float], list[float]]:
-        """MFE structures, MFE energies and (with a target of the same length) the target's energy; else the MFE."""
-        import RNA
-
-        structs, mfes, targets = [], [], []
-        for s in seqs:
-            fc = RNA.fold_compound(s)
-            st, e = fc.mfe()
-            structs.append(st)
-            mfes.append(float(e))
-            targets.append(float(fc.eval_structure(self.target)) if self.target is not None and len(s) == len(self.target) else float(e))
-        return structs, mfes, targets
-
     def __call__(self, estimate: Tensor, m: Tensor) -> Tensor:
         B, L, K = estimate.shape
         out = torch.zeros(B, L, self.channels, dtype=estimate.dtype, device=estimate.device)
@@ -67,10 +55,10 @@ class FoldFeatures:
             return out
         cls = estimate.detach().argmax(-1).cpu()
         seqs = ["".join(self.symbols[c] for c in cls[b, : int(lengths[b])].tolist()) for b in rows]
-        structs, mfes, targets = self.structures(seqs)
+        structs, mfes, targets = fold_with_target(seqs, self.target)
         partner = torch.full((B, L), -1, dtype=torch.long)
         gap = torch.zeros(B)
-        for b, st, e, et in zip(rows, structs, mfes, targets):
+        for b, st, e, et in zip(rows, structs, mfes.tolist(), targets.tolist()):
             partner[b, : len(st)] = torch.tensor(structure_partners(st), dtype=torch.long)
             gap[b] = (et - e) / 10.0
         partner = partner.to(estimate.device)

@@ -327,6 +327,22 @@ class SequenceModality(Modality):
     def one_hot_classes(self) -> int:
         return self.alphabet.size
 
+    def reward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """RNA with a target structure: −(E(target) − MFE) in kcal/mol of each estimate's argmax sequence
+        (ViennaRNA), 0 when the target is its MFE structure. ``sampler.particles=k`` steers by it
+        (pfgm_core.steering): the family tilted toward sequences with no stabler alternative fold."""
+        if self.kind != "rna" or self.target is None:
+            raise ValueError("sampler.particles steers by the folding energy gap: it needs RNA with a target structure "
+                             f"(modality.family or modality.target); have kind={self.kind!r}, target={self.target!r}")
+        from .rna import fold_with_target
+
+        seqs = self.decode(x, mask)
+        if any(len(s) != len(self.target) for s in seqs):
+            raise ValueError(f"steering by the folding gap needs sequences as long as the target ({len(self.target)} nt); "
+                             f"got lengths {sorted({len(s) for s in seqs})}")
+        _, mfe, e_target = fold_with_target(seqs, self.target)
+        return torch.as_tensor(mfe - e_target, dtype=torch.float64)
+
     def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return SequenceCodec(self.alphabet, self.max_length).snap(x, mask)
 

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["TARGETS", "inverse_family", "fold", "bp_distance", "gc_content", "pair_rate"]
+__all__ = ["TARGETS", "inverse_family", "fold", "fold_with_target", "bp_distance", "gc_content", "pair_rate"]
 
 #: Watson-Crick and G·U wobble pairs
 VALID_PAIRS = frozenset({"GC", "CG", "AU", "UA", "GU", "UG"})
@@ -75,6 +75,21 @@ def fold(seqs: Sequence[str]) -> tuple[list[str], np.ndarray]:
         structs.append(st)
         mfes.append(e)
     return structs, np.asarray(mfes, dtype=np.float64)
+
+
+def fold_with_target(seqs: Sequence[str], target: str | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """MFE structures, MFE energies and the target structure's energy on each sequence (kcal/mol; the
+    MFE where there is no target or the lengths differ). E(target) − MFE ≥ 0, 0 exactly when the target
+    is a minimum free energy structure: the negative-design gap."""
+    RNA = _rna()
+    structs, mfes, targets = [], [], []
+    for s in seqs:
+        fc = RNA.fold_compound(s)
+        st, e = fc.mfe()
+        structs.append(st)
+        mfes.append(e)
+        targets.append(fc.eval_structure(target) if target is not None and len(s) == len(target) else e)
+    return structs, np.asarray(mfes, dtype=np.float64), np.asarray(targets, dtype=np.float64)
 
 
 def bp_distance(structs: Sequence[str], target: str) -> np.ndarray:
