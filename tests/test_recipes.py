@@ -134,3 +134,18 @@ def test_categorical_objective_through_the_cli_path(tmp_path):
     bad["trainer"].update(max_steps=1, batch_size=4, progress=False, preview_every=0)
     with pytest.raises(ValueError, match="objective=categorical needs data that is one-hot"):
         run_training(bad)
+
+
+@pytest.mark.parametrize("name, steers", [("rna_trna", True), ("tones", False)])
+def test_steering_on_a_checkpoint(name, steers, tmp_path):
+    """sampler.particles through the CLI path: an RNA family (its recipe trains with fold features)
+    steers by its folding reward, one output per sample; a modality without a reward refuses first."""
+    c = {"checkpoint": str(_one_step_checkpoint(name, tmp_path)), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
+         "sampler": {"steps": 3, "particles": 3, "steer_lambda": 5.0}, "progress": False}
+    if not steers:
+        with pytest.raises(ValueError, match="no reward"):
+            generate_from_checkpoint(c)
+        return
+    modality, objects, info, samples = generate_from_checkpoint(c)
+    assert info["particles"] == 3 and len(objects) == 2 and samples.x.shape[0] == 2
+    assert modality.reward(samples.x, samples.mask).shape == (2,)
