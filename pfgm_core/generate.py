@@ -11,7 +11,6 @@ entries stay on the PFGM++ perturbation of their values with the sample's own sc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -23,6 +22,7 @@ from .distributed import all_gather_objects
 from .kernel import PFGMKernel
 from .progress import Progress
 from .solvers import sample
+from .steering import Steering, check_lambda
 
 __all__ = ["GenerateConfig", "generate", "generate_batches"]
 
@@ -75,8 +75,7 @@ class GenerateConfig:
             raise ValueError(f"sampler.churn must be ≥ 0, got {self.churn}")
         if self.particles > 1 and self.solver not in ("heun", "euler"):
             raise ValueError(f"sampler.particles (steering) resamples between steps: use the heun or euler solver, not {self.solver!r}")
-        if not (math.isfinite(self.steer_lambda) and self.steer_lambda >= 0):
-            raise ValueError(f"sampler.steer_lambda must be a finite number ≥ 0, got {self.steer_lambda}")
+        check_lambda(self.steer_lambda)
         if self.churn > 0 and self.solver not in ("heun", "euler"):
             raise ValueError(f"sampler.churn is an option of the heun and euler solvers, not {self.solver!r}")
 
@@ -127,8 +126,6 @@ def _sample_batch(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Ca
         x = redesign_sample(denoiser, x0, sigmas, state.to(device), cfg.solver, **kw)
     else:
         if k > 1:
-            from .steering import Steering
-
             kw["steering"] = Steering(potential, k, float(cfg.steer_lambda), float(cfg.steer_sigma_max))
         x = sample(denoiser, x0, sigmas, cfg.solver, **kw)[::k]  # after the last resampling any row of a group is a draw
         mask = None if mask is None else mask[::k]

@@ -25,9 +25,14 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["Steering", "group_resample"]
+__all__ = ["Steering", "group_resample", "check_lambda"]
 
 Potential = Callable[[Tensor, "Tensor | None"], Tensor]
+
+
+def check_lambda(lam: float) -> None:
+    if not (math.isfinite(lam) and lam >= 0):
+        raise ValueError(f"steering lambda (sampler.steer_lambda) must be a finite number ≥ 0, got {lam!r}")
 
 
 @dataclass
@@ -43,8 +48,7 @@ class Steering:
     def __post_init__(self) -> None:
         if isinstance(self.particles, bool) or not isinstance(self.particles, int) or self.particles < 1:
             raise ValueError(f"steering particles must be a whole number ≥ 1, got {self.particles!r}")
-        if not math.isfinite(self.lam) or self.lam < 0:
-            raise ValueError(f"steering lambda must be a finite number ≥ 0, got {self.lam!r}")
+        check_lambda(self.lam)
 
     def reward(self, x: Tensor, mask: Tensor | None) -> Tensor:
         r = torch.as_tensor(self.potential(x, mask), dtype=torch.float64).reshape(-1).cpu()

@@ -92,7 +92,7 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
     bands = [b for b in (("snap_below", g.snap_below, modality.snap, 0.0, g.snap_below),
                          ("connect_sigma", [g.connect_sigma_min, g.connect_sigma_max], modality.connect,
                           g.connect_sigma_min, g.connect_sigma_max)) if b[-1] > 0]
-    if bands:
+    if bands or g.particles > 1:  # one probe for every check made before sampling
         import torch
 
         probe = modality.blank(1, torch.Generator().manual_seed(0))
@@ -100,10 +100,7 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
         fn(probe.x, probe.mask)
         den = ProjectedDenoiser(den, fn, lo, hi)
         info[name] = shown
-    if g.particles > 1:  # steering by the modality's reward (pfgm_core.steering), checked on a probe first
-        import torch
-
-        probe = modality.blank(1, torch.Generator().manual_seed(0))
+    if g.particles > 1:  # steering by the modality's reward (pfgm_core.steering), checked on the probe first
         modality.reward(probe.x, probe.mask)
         kw["potential"] = modality.reward
         info.update(particles=g.particles, steer_lambda=g.steer_lambda)

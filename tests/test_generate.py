@@ -74,3 +74,5 @@ def test_steered_generation_follows_the_tilted_law_and_keeps_masks():
         generate(den, PFGMKernel(16), _blank, sig, GenerateConfig(num_samples=2, particles=2), progress=False)
     with pytest.raises(ValueError, match="heun or euler"):
         GenerateConfig(particles=2, solver="dpmpp_2m")
+    with pytest.raises(ValueError, match="steer_lambda"):
+        GenerateConfig(particles=2, steer_lambda=-1.0)

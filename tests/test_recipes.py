@@ -71,6 +71,18 @@ def test_one_training_step(name, tmp_path):
     assert len(objects) == 2 and info["nfe_per_sample"] == nfe_for(cfg["sampler"]["solver"], 2)
 
 
+def _sample_one_step(name: str, tmp_path: Path, sampler: dict, refuses: str | None):
+    """Train ``name`` one step and sample 2 through the CLI path with ``sampler``; with ``refuses``, expect that
+    error before any sampling and return None, else generate_from_checkpoint's (modality, objects, info, samples)."""
+    c = {"checkpoint": str(_one_step_checkpoint(name, tmp_path)), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
+         "sampler": {"steps": 3, **sampler}, "progress": False}
+    if refuses is None:
+        return generate_from_checkpoint(c)
+    with pytest.raises(ValueError, match=refuses):
+        generate_from_checkpoint(c)
+    return None
+
+
 def _one_step_checkpoint(name: str, tmp_path: Path) -> Path:
     cfg = compose("train", [f"recipe={name}"])
     _override_data(name, cfg, tmp_path)
@@ -83,13 +95,10 @@ def _one_step_checkpoint(name: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("name, snaps", [("rna_hairpin", True), ("community_small", True), ("tones", False)])
 def test_snapping_on_a_checkpoint(name, snaps, tmp_path):
     """sampler.snap_below through the CLI path: categorical modalities snap, continuous ones refuse first."""
-    c = {"checkpoint": str(_one_step_checkpoint(name, tmp_path)), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
-         "sampler": {"steps": 3, "snap_below": 100.0}, "progress": False}
-    if not snaps:
-        with pytest.raises(ValueError, match="no snapping"):
-            generate_from_checkpoint(c)
+    out = _sample_one_step(name, tmp_path, {"snap_below": 100.0}, None if snaps else "no snapping")
+    if out is None:
         return
-    modality, objects, info, samples = generate_from_checkpoint(c)
+    modality, objects, info, samples = out
     assert info["snap_below"] == 100.0 and len(objects) == 2
     # every step snapped, the last Euler step lands on the snapped estimate: x is clean data
     assert torch.equal(samples.x, modality.snap(samples.x, samples.mask))
@@ -98,13 +107,11 @@ def test_snapping_on_a_checkpoint(name, snaps, tmp_path):
 @pytest.mark.parametrize("name, connects", [("community_small", True), ("tones", False)])
 def test_connecting_on_a_checkpoint(name, connects, tmp_path):
     """sampler.connect_sigma_* through the CLI path: graph modalities bridge, others refuse before sampling."""
-    c = {"checkpoint": str(_one_step_checkpoint(name, tmp_path)), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
-         "sampler": {"steps": 3, "connect_sigma_min": 0.0, "connect_sigma_max": 100.0}, "progress": False}
-    if not connects:
-        with pytest.raises(ValueError, match="no connecting"):
-            generate_from_checkpoint(c)
+    out = _sample_one_step(name, tmp_path, {"connect_sigma_min": 0.0, "connect_sigma_max": 100.0},
+                           None if connects else "no connecting")
+    if out is None:
         return
-    _, objects, info, _ = generate_from_checkpoint(c)
+    _, objects, info, _ = out
     assert info["connect_sigma"] == [0.0, 100.0] and len(objects) == 2
 
 
@@ -140,12 +147,9 @@ def test_categorical_objective_through_the_cli_path(tmp_path):
 def test_steering_on_a_checkpoint(name, steers, tmp_path):
     """sampler.particles through the CLI path: an RNA family (its recipe trains with fold features)
     steers by its folding reward, one output per sample; a modality without a reward refuses first."""
-    c = {"checkpoint": str(_one_step_checkpoint(name, tmp_path)), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
-         "sampler": {"steps": 3, "particles": 3, "steer_lambda": 5.0}, "progress": False}
-    if not steers:
-        with pytest.raises(ValueError, match="no reward"):
-            generate_from_checkpoint(c)
+    out = _sample_one_step(name, tmp_path, {"particles": 3, "steer_lambda": 5.0}, None if steers else "no reward")
+    if out is None:
         return
-    modality, objects, info, samples = generate_from_checkpoint(c)
+    modality, objects, info, samples = out
     assert info["particles"] == 3 and len(objects) == 2 and samples.x.shape[0] == 2
     assert modality.reward(samples.x, samples.mask).shape == (2,)
