@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
+from .autoguidance import check_guide_weight
 from .config import PFGMConfig
 from .distributed import all_gather_objects
 from .kernel import PFGMKernel
@@ -49,6 +50,8 @@ class GenerateConfig:
     particles: int = 1  # > 1: Feynman-Kac steering by the modality's reward (pfgm_core.steering), heun/euler
     steer_lambda: float = 1.0  # λ of the tilted law p(x)·exp(λ·r(x))
     steer_sigma_max: float = float("inf")  # resample only at σ ≤ this (the ODE keeps duplicates identical, see steering.py)
+    guide: str | None = None  # autoguidance: a weaker checkpoint of the same modality (the entry points load it; pfgm_core.autoguidance)
+    guide_weight: float = 1.0  # w in D_guide + w·(D − D_guide); 1 = the model alone
 
     def __post_init__(self) -> None:
         from .solvers import SOLVERS
@@ -76,6 +79,11 @@ class GenerateConfig:
         if self.particles > 1 and self.solver not in ("heun", "euler"):
             raise ValueError(f"sampler.particles (steering) resamples between steps: use the heun or euler solver, not {self.solver!r}")
         check_lambda(self.steer_lambda)
+        check_guide_weight(self.guide_weight)
+        if self.guide is not None and (not isinstance(self.guide, str) or not self.guide.strip()):
+            raise ValueError(f"sampler.guide must be a checkpoint (run dir, .safetensors or zoo:NAME), got {self.guide!r}")
+        if self.guide is None and self.guide_weight != 1:
+            raise ValueError(f"sampler.guide_weight={self.guide_weight} needs sampler.guide (the weaker checkpoint to guide with)")
         if self.churn > 0 and self.solver not in ("heun", "euler"):
             raise ValueError(f"sampler.churn is an option of the heun and euler solvers, not {self.solver!r}")
 

@@ -24,7 +24,8 @@ from pfgm_core.schedule import karras_sigmas
 from pfgm_core.weights import load_weights
 
 __all__ = [
-    "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "generate_config", "sigmas_for",
+    "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "load_guide", "generate_config",
+    "sigmas_for",
     "LEGACY_SAMPLER_KEYS",
 ]
 
@@ -145,6 +146,21 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     except RuntimeError as e:
         raise CheckpointError(p, f"weights do not fit the network its config builds: {str(e).splitlines()[0]}") from None
     return modality, den.to(device).eval(), config
+
+
+def load_guide(path: str, config: dict[str, Any], device: torch.device | str = "cpu") -> Denoiser:
+    """The EMA denoiser of ``sampler.guide`` (autoguidance, :mod:`pfgm_core.autoguidance`), refused unless
+    it was trained on the same data and encoding as the model it guides: its ``modality`` section must
+    equal the model's, else its estimates live in another space (or on other data) and the guided
+    difference means nothing. The backbone, the steps and D may differ (a smaller or earlier net)."""
+    _, guide, g_config = load_checkpoint(path, device)
+    mine, theirs = config.get("modality"), g_config.get("modality")
+    if mine != theirs:
+        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        shown = ", ".join(f"modality.{k}: {mine.get(k)!r} vs the guide's {theirs.get(k)!r}" for k in diff[:3])
+        raise ValueError(f"sampler.guide={path} was trained on other data or another encoding than the model ({shown}); "
+                         "a guide must be an earlier or smaller run of the same recipe's modality")
+    return guide
 
 
 def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, num_samples: int, seed: int) -> GenerateConfig:

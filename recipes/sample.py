@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from modalities.base import Encoded
+from pfgm_core.autoguidance import AutoGuided
 from pfgm_core.config import PFGMConfig, parse_D
 from pfgm_core.distributed import cleanup, init_distributed
 from pfgm_core.generate import generate, generate_batches
 from pfgm_core.snapping import ProjectedDenoiser
 
-from .build import generate_config, load_checkpoint, plain, sigmas_for
+from .build import generate_config, load_checkpoint, load_guide, plain, sigmas_for
 from .cli import check_writable, user_errors
 from .validate import check_sample
 from pfgm_core.atomic import atomic_write_bytes
@@ -87,6 +88,12 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
     info: dict[str, Any] = dict(modality=modality.name, D=D, solver=g.solver, steps=g.steps, num_samples=g.num_samples,
                                 seed=g.seed)
     kw = dict(device=dist.device, rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
+    if g.guide is not None:  # autoguidance first: the projections below act on the guided estimate
+        if g.guide_weight == 1:
+            warnings.warn(f"sampler.guide={g.guide} does nothing at sampler.guide_weight=1 (the model alone); give w > 1", stacklevel=2)
+        else:
+            den = AutoGuided(den, load_guide(g.guide, config, dist.device), g.guide_weight)
+            info.update(guide=g.guide, guide_weight=g.guide_weight)
     # denoiser-output projections in their σ bands (pfgm_core.snapping), each checked on a probe first:
     # a modality without one refuses here, before any sampling
     bands = [b for b in (("snap_below", g.snap_below, modality.snap, 0.0, g.snap_below),

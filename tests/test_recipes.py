@@ -83,8 +83,8 @@ def _sample_one_step(name: str, tmp_path: Path, sampler: dict, refuses: str | No
     return None
 
 
-def _one_step_checkpoint(name: str, tmp_path: Path) -> Path:
-    cfg = compose("train", [f"recipe={name}"])
+def _one_step_checkpoint(name: str, tmp_path: Path, overrides: list[str] = ()) -> Path:
+    cfg = compose("train", [f"recipe={name}", *overrides])
     _override_data(name, cfg, tmp_path)
     cfg["run_dir"] = str(tmp_path / "run")
     cfg["trainer"].update(max_steps=1, batch_size=4, progress=False, preview_every=0)
