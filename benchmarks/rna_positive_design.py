@@ -21,28 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modalities.sequences.rna import TARGETS, fold, target_pairs  # noqa: E402
-
-
-def positive_design(train: list[str], target: str, num: int, seed: int) -> list[str]:
-    """num sequences: target pairs drawn from their own dinucleotide frequencies, unpaired bases from
-    their position's frequencies (both in ``train``), all independently."""
-    rng = np.random.default_rng(seed)
-    L = len(target)
-    arr = np.array([list(s) for s in train])
-    out = np.empty((num, L), dtype="<U1")
-    paired = set()
-    for i, j in target_pairs(target):
-        dinuc, counts = np.unique(np.char.add(arr[:, i], arr[:, j]), return_counts=True)
-        pick = rng.choice(dinuc, size=num, p=counts / counts.sum())
-        out[:, i] = [p[0] for p in pick]
-        out[:, j] = [p[1] for p in pick]
-        paired |= {i, j}
-    for i in range(L):
-        if i not in paired:
-            bases, counts = np.unique(arr[:, i], return_counts=True)
-            out[:, i] = rng.choice(bases, size=num, p=counts / counts.sum())
-    return ["".join(r) for r in out]
+from modalities.sequences.rna import TARGETS, fold, positive_design  # noqa: E402
 
 
 def main() -> None:

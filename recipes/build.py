@@ -148,19 +148,25 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     return modality, den.to(device).eval(), config
 
 
-def load_guide(path: str, config: dict[str, Any], device: torch.device | str = "cpu") -> Denoiser:
-    """The EMA denoiser of ``sampler.guide`` (autoguidance, :mod:`pfgm_core.autoguidance`), refused unless
-    it was trained on the same data and encoding as the model it guides: its ``modality`` section must
-    equal the model's, else its estimates live in another space (or on other data) and the guided
-    difference means nothing. The backbone, the steps and D may differ (a smaller or earlier net)."""
-    _, guide, g_config = load_checkpoint(path, device)
-    mine, theirs = config.get("modality"), g_config.get("modality")
-    if mine != theirs:
-        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        shown = ", ".join(f"modality.{k}: {mine.get(k)!r} vs the guide's {theirs.get(k)!r}" for k in diff[:3])
-        raise ValueError(f"sampler.guide={path} was trained on other data or another encoding than the model ({shown}); "
-                         "a guide must be an earlier or smaller run of the same recipe's modality")
-    return guide
+def load_guide(path: str, config: dict[str, Any], modality: Modality,
+               device: torch.device | str = "cpu") -> tuple[Denoiser, list[str]]:
+    """(the EMA denoiser of ``sampler.guide``, the ``modality`` keys in which it differs from the model).
+
+    Autoguidance (:mod:`pfgm_core.autoguidance`) subtracts the guide's estimate from the model's, so the
+    two must live in one space: the same modality and the same encoded shape, else an error before
+    sampling. Within that, the guide may have been trained on other data: an earlier or smaller run of
+    the same recipe (Karras et al.), or a deliberately weaker data set such as an RNA family's
+    positive-design null (``modality.source=rna_family_null``); the keys that differ are returned so
+    the run's info shows them. The backbone, the steps and D may differ too."""
+    g_modality, guide, g_config = load_checkpoint(path, device)
+    mine, theirs = config["modality"], g_config["modality"]
+    probe = lambda m: tuple(m.blank(1, torch.Generator().manual_seed(0)).x.shape)  # noqa: E731
+    if g_modality.name != modality.name or probe(g_modality) != probe(modality):
+        raise ValueError(f"sampler.guide={path} does not encode data as the model does (modality {g_modality.name!r}, "
+                         f"sample shape {probe(g_modality)} vs the model's {modality.name!r}, {probe(modality)}); "
+                         "a guide must be a run of the same modality and encoding")
+    differs = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    return guide, differs
 
 
 def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, num_samples: int, seed: int) -> GenerateConfig:

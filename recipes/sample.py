@@ -92,8 +92,9 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
         if g.guide_weight == 1:
             warnings.warn(f"sampler.guide={g.guide} does nothing at sampler.guide_weight=1 (the model alone); give w > 1", stacklevel=2)
         else:
-            den = AutoGuided(den, load_guide(g.guide, config, dist.device), g.guide_weight)
-            info.update(guide=g.guide, guide_weight=g.guide_weight)
+            guide, differs = load_guide(g.guide, config, modality, dist.device)
+            den = AutoGuided(den, guide, g.guide_weight)
+            info.update(guide=g.guide, guide_weight=g.guide_weight, guide_data_differs=differs)
     # denoiser-output projections in their σ bands (pfgm_core.snapping), each checked on a probe first:
     # a modality without one refuses here, before any sampling
     bands = [b for b in (("snap_below", g.snap_below, modality.snap, 0.0, g.snap_below),

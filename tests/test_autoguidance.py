@@ -87,13 +87,15 @@ def test_generate_config_needs_a_guide_for_a_weight():
 
 def test_autoguidance_through_the_cli_path(tmp_path):
     """sampler.guide on a one-step hairpin checkpoint: guiding by itself reproduces the plain samples exactly,
-    an independently trained guide changes them, and a guide of another family is refused before sampling."""
+    an independently trained guide changes them, a guide of the family's null model is taken (and its data
+    difference reported), and a guide of another family (another length) is refused before sampling."""
     from recipes.sample import generate_from_checkpoint
     from tests.test_recipes import _one_step_checkpoint
 
     run = _one_step_checkpoint("rna_hairpin", tmp_path / "a")
     other_seed = _one_step_checkpoint("rna_hairpin", tmp_path / "b", ["trainer.seed=1"])  # same data, its own weights
     trna = _one_step_checkpoint("rna_trna", tmp_path / "c")
+    null = _one_step_checkpoint("rna_hairpin", tmp_path / "d", ["modality.source=rna_family_null"])
 
     def draw(**sampler):
         c = {"checkpoint": str(run), "num_samples": 3, "seed": 0, "device": "cpu", "D": None,
@@ -103,10 +105,13 @@ def test_autoguidance_through_the_cli_path(tmp_path):
     _, _, _, plain = draw()
     _, _, info, itself = draw(guide=str(run), guide_weight=3.0)
     assert info["guide_weight"] == 3.0 and torch.equal(plain.x, itself.x)
-    with pytest.raises(ValueError, match="trained on other data or another encoding"):
+    assert info["guide_data_differs"] == []
+    with pytest.raises(ValueError, match="does not encode data as the model does"):
         draw(guide=str(trna), guide_weight=2.0)
     with pytest.warns(UserWarning, match="does nothing at sampler.guide_weight=1"):
         _, _, _, same = draw(guide=str(trna))
     assert torch.equal(plain.x, same.x)
     _, _, _, guided = draw(guide=str(other_seed), guide_weight=2.0)
     assert torch.isfinite(guided.x).all() and not torch.equal(plain.x, guided.x)
+    _, _, info, by_null = draw(guide=str(null), guide_weight=2.0)
+    assert info["guide_data_differs"] == ["source"] and torch.isfinite(by_null.x).all()

@@ -62,6 +62,38 @@ def test_round_trip_rna_family_folds_and_aligned_mode(tmp_path):
     assert aligned.decode(x, mask) == ["AC-GU-", "ACGGUU"]
 
 
+def test_positive_design_null_by_hand():
+    from modalities.sequences.rna import positive_design
+
+    # pairs (0, 4) and (1, 3) take only their members' dinucleotides; the loop base 2 only its members' bases
+    members = ["GCAGC", "CGUCG", "GCAGC", "AUAAU"]
+    null = positive_design(members, "((.))", 4000, seed=0)
+    assert {s[0] + s[4] for s in null} == {"GC", "CG", "AU"} and {s[1] + s[3] for s in null} == {"CG", "GC", "UA"}
+    assert {s[2] for s in null} == {"A", "U"}
+    share = sum(s[0] + s[4] == "GC" for s in null) / len(null)
+    assert abs(share - 0.5) < 0.03  # 2 of 4 members
+    # the pairs are drawn independently of each other: a combination no member has turns up
+    assert any(s[:2] == "GG" for s in null)
+    assert positive_design(members, "((.))", 10, seed=1) == positive_design(members, "((.))", 10, seed=1)
+    with pytest.raises(ValueError, match="target's length"):
+        positive_design(["GCA"], "((.))", 3, seed=0)
+
+
+def test_the_null_source_pairs_like_the_family_but_misfolds():
+    pytest.importorskip("RNA", reason="viennarna is not installed")
+    from modalities.sequences.rna import TARGETS, fold, pair_rate
+
+    opts = {"name": "sequences", "family": "hairpin", "num_sequences": 200}
+    family = build_modality({**opts, "source": "rna_family"})
+    null = build_modality({**opts, "source": "rna_family_null"})
+    seqs = null.sequences("train")
+    assert len(seqs) == 180 and null.kind == "rna" and null.config()["target"] == TARGETS["hairpin"]
+    assert pair_rate(seqs, TARGETS["hairpin"]) == 1.0  # every target pair is a pair the family has there
+    folded = sum(s == TARGETS["hairpin"] for s in fold(seqs)[0]) / len(seqs)
+    assert folded < 0.6  # 0.27 on 1,000 of the full family's null; the family itself folds at 1.0
+    assert not set(seqs) & set(family.sequences("test"))
+
+
 def _small(**kw):
     return build_modality({"name": "sequences", "source": "olga_cdr3", "num_sequences": 400, **kw})
 

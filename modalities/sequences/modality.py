@@ -10,6 +10,10 @@ Sources (``source:``):
   olga_cdr3  CDR3 amino-acid sequences from OLGA's human IGH model (offline; default)
   olga_vh    full heavy-chain variable regions assembled from OLGA's germline V/J (no hypermutation)
   rna_family members of an inverse-folded family (``family: hairpin | trna`` or ``target: <dot-bracket>``)
+  rna_family_null  the same family's positive-design null model (rna.positive_design of its training
+             split): target pairs and per-position bases as the family has them, drawn independently.
+             Trained with the family's recipe, it is the guide that points autoguidance
+             (``sampler.guide``) at what the null lacks: the family's negative design
   file       ``path:`` to FASTA / Stockholm / GenBank / CSV (``column:``), alphabet declared
 """
 
@@ -33,13 +37,13 @@ from .encoding import SequenceCodec
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("olga_cdr3", "olga_vh", "rna_family", "file")
+SOURCES = ("olga_cdr3", "olga_vh", "rna_family", "rna_family_null", "file")
 KINDS = ("cdr3", "vh", "rna", "protein")
 _DATA_VERSION = 1  # bump when a generated set changes for the same options
 
 
 def _default_kind(source: str, alphabet: str) -> str:
-    return {"olga_cdr3": "cdr3", "olga_vh": "vh", "rna_family": "rna"}.get(source, "rna" if alphabet == "rna" else "protein")
+    return {"olga_cdr3": "cdr3", "olga_vh": "vh", "rna_family": "rna", "rna_family_null": "rna"}.get(source, "rna" if alphabet == "rna" else "protein")
 
 
 def _ungap(s: str) -> str:
@@ -95,7 +99,7 @@ class SequenceModality(Modality):
             raise ValueError(f"modality.unknown must be error or skip, got {unknown!r}")
         if source.startswith("olga") and alphabet != "protein":
             raise ValueError(f"source {source} makes protein sequences; alphabet must be protein, got {alphabet!r}")
-        if source == "rna_family":
+        if source.startswith("rna_family"):
             alphabet = "rna"
         self.source, self.path, self.format, self.column, self.id_column = source, path, format, column, id_column
         self.unknown, self.num_sequences, self.test_fraction, self.seed = unknown, int(num_sequences), test_fraction, seed
@@ -111,8 +115,8 @@ class SequenceModality(Modality):
             if family not in TARGETS:
                 raise ValueError(f"modality.family must be one of {', '.join(TARGETS)} (or give target: <dot-bracket>), got {family!r}")
             target = TARGETS[family]
-        if source == "rna_family" and target is None:
-            raise ValueError("source rna_family needs family: hairpin | trna, or target: <dot-bracket structure>")
+        if source.startswith("rna_family") and target is None:
+            raise ValueError(f"source {source} needs family: hairpin | trna, or target: <dot-bracket structure>")
         self.family, self.target = family, target
         if max_length is None and source == "olga_cdr3":
             max_length = 30  # 99.5 % of OLGA's IGH CDR3s; longer ones are skipped and counted
@@ -144,10 +148,16 @@ class SequenceModality(Modality):
             return [r["vh" if vh else "cdr3"] for r in recs]
         import RNA
 
-        from .rna import inverse_family
+        from .rna import inverse_family, positive_design
 
         key = {"v": _DATA_VERSION, "target": self.target, "n": n, "seed": self.seed, "vienna": RNA.__version__}
-        return cached_json("rna_family", key, lambda: inverse_family(self.target, n, self.seed))
+        members = cached_json("rna_family", key, lambda: inverse_family(self.target, n, self.seed))
+        if self.source == "rna_family":
+            return members
+        # the null of the family's training split (the split _load makes of the members), so that a
+        # guide never saw the held-out members the metrics compare with
+        train = [members[i] for i in self._split(len(members))["train"]]
+        return positive_design(train, self.target, n, self.seed)
 
     def _demo_fasta(self) -> str:
         """With no path, the fasta recipe runs on a FASTA of 5,000 OLGA CDR3s written to the cache folder."""
@@ -193,14 +203,19 @@ class SequenceModality(Modality):
             log.warning(self.report.summary())
         if len(seqs) < 2:
             raise ValueError(f"{self.report.source}: need at least 2 sequences, kept {len(seqs)}")
-        perm = np.random.default_rng(self.seed).permutation(len(seqs))
-        k = max(1, int(round(self.test_fraction * len(seqs)))) if self.test_fraction > 0 else 0
-        self._data = {"test": [seqs[i] for i in perm[:k]], "train": [seqs[i] for i in perm[k:]]}
+        split = self._split(len(seqs))
+        self._data = {name: [seqs[i] for i in idx] for name, idx in split.items()}
         if self.max_length is None:
             self.max_length = max(len(s) for s in seqs)
         if self.hist is None:
             self.hist = SizeHistogram.from_sizes([len(s) for s in self._data["train"]], self.max_length)
         return self._data
+
+    def _split(self, n: int) -> dict[str, np.ndarray]:
+        """Indices of the held-out ("test") and training items among n, seeded."""
+        perm = np.random.default_rng(self.seed).permutation(n)
+        k = max(1, int(round(self.test_fraction * n))) if self.test_fraction > 0 else 0
+        return {"test": perm[:k], "train": perm[k:]}
 
     @property
     def codec(self) -> SequenceCodec:
