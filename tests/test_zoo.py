@@ -61,6 +61,23 @@ def test_spec_sampler_settings_are_the_ones_measured():
         assert (entry.get("sampler_overrides") or {}) == pfgm_zoo.specs()[name].get("sampler", {}), name
 
 
+def test_a_guide_an_entry_samples_with_ships_with_it_and_encodes_as_it_does():
+    """An entry whose sampler is autoguided (``sampler.guide``) names another shipped entry, so
+    ``zoo:NAME`` works offline right after the install; the guide passes the model's own guide check."""
+    from recipes.build import load_checkpoint, load_guide
+
+    guided = [(n, e) for n, e in ENTRIES if (e.get("sampler_overrides") or {}).get("guide")]
+    assert {n for n, _ in guided} == {n for n, s in pfgm_zoo.specs().items() if s.get("sampler", {}).get("guide") and n in dict(ENTRIES)}
+    for name, entry in guided:
+        guide = entry["sampler_overrides"]["guide"]
+        assert pfgm_zoo.is_zoo(guide) and guide[len(pfgm_zoo.PREFIX):] in dict(ENTRIES), (name, guide)
+        assert entry["sampler_overrides"].get("guide_weight", 1.0) != 1.0, name
+        modality, _, config = load_checkpoint(f"zoo:{name}")
+        assert config["sampler"]["guide"] == guide  # applied on load, as the metrics were measured
+        _, differs = load_guide(guide, config, modality)
+        assert differs == [], (name, differs)  # the same data: a shorter run of the same recipe
+
+
 def test_zoo_sampler_overrides_apply_on_load_and_yield_to_the_user(monkeypatch):
     from recipes.build import generate_config, load_checkpoint
 
