@@ -90,7 +90,7 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
     kw = dict(device=dist.device, rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
     if g.guide is not None:  # autoguidance first: the projections below act on the guided estimate
         if g.guide_weight == 1:
-            warnings.warn(f"sampler.guide={g.guide} does nothing at sampler.guide_weight=1 (the model alone); give w > 1", stacklevel=2)
+            warnings.warn(f"sampler.guide={g.guide} does nothing at sampler.guide_weight=1: the model samples alone and the guide is not loaded (w > 1 guides)", stacklevel=2)
         else:
             guide, differs = load_guide(g.guide, config, modality, dist.device)
             den = AutoGuided(den, guide, g.guide_weight)
