@@ -3,6 +3,7 @@
     pfgm-train recipe=digits run_dir=runs/digits                      # the default recipe
     pfgm-train recipe=digits pfgm.D=inf trainer.max_steps=2000 run_dir=runs/edm
     pfgm-train recipe=digits run_dir=runs/digits resume=true          # continue where it stopped
+    pfgm-train recipe=cdr3 run_dir=runs/mine init_from=zoo:cdr3 modality.source=file modality.path=my.fasta  # fine-tune
     pfgm-train                                                        # list the recipes
 
 Several processes (DDP; gloo on CPU, nccl on GPU), one node or many:
@@ -35,7 +36,9 @@ from pfgm_core.precond import estimate_sigma_data
 from pfgm_core.run_lock import RunLock
 from pfgm_core.trainer import Trainer, TrainerConfig
 
-from .build import check_objective, generate_config, make_denoiser, make_modality, sigmas_for
+from pfgm_core.weights import tensors_digest
+
+from .build import check_objective, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
 from .cli import print_catalogue, user_errors
 from .validate import check_compatible, check_train
 
@@ -118,6 +121,11 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
     loss = pfgm.loss()
     wants_preview = tcfg.preview_every > 0 and int(cfg.get("preview_samples", 64)) > 0
     preview = _preview_fn(modality, kernel, resolved, run_dir, dist.device) if wants_preview else None
+    if found is not None:  # a resumed run keeps what it started from; its state holds the weights
+        resolved["init_from"] = (found[1].get("config") or {}).get("init_from")
+    elif cfg.get("init_from"):
+        resolved["init_from"], note = init_weights(denoiser, str(cfg["init_from"]), resolved)
+        notices.append(note)
     trainer = Trainer(denoiser, loss, data, tcfg, dist, run_dir, config=resolved, collate=modality.collate, preview=preview)
     resumed = found is not None and trainer.try_resume(found[1])
     if dist.is_main:
@@ -132,6 +140,36 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
     out = trainer.fit()
     out.update(run_dir=str(run_dir), resumed=resumed, resumed_at=trainer.resumed_at)
     return out
+
+
+def init_weights(denoiser: torch.nn.Module, source: str, config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Fine-tuning: load the EMA weights of ``source`` (a run dir, an export, a state or ``zoo:NAME``) into the
+    new run's fresh ``denoiser`` before step 0; the EMA starts from them too. Returns (what the run records
+    under ``init_from``: the source and a digest of its weights, a notice to print).
+
+    The network must be the one the source's config builds: the same modality, backbone and objective
+    (else an error naming the fields that differ). The data, D, sigma_data and the trainer may differ:
+    that is the point of fine-tuning a shipped model on your own sequences. The optimiser, the step
+    count and the schedule start afresh (use ``resume=true`` to continue the same run instead)."""
+    src_modality, src, src_cfg = load_checkpoint(source)
+    objective = lambda c: (c.get("pfgm") or {}).get("objective") or "denoising"  # noqa: E731
+    differs = [f"modality: {src_modality.name} -> {config['modality']['name']}"] if src_modality.name != config["modality"]["name"] else []
+    differs += [f"pfgm.objective: {objective(src_cfg)} -> {objective(config)}"] if objective(src_cfg) != objective(config) else []
+    theirs, mine = src_cfg.get("backbone") or {}, config.get("backbone") or {}
+    differs += [f"backbone.{k}: {theirs.get(k, '<unset>')} -> {mine.get(k, '<unset>')}"
+                for k in sorted(set(theirs) | set(mine)) if theirs.get(k) != mine.get(k)]
+    weights, own = src.state_dict(), denoiser.state_dict()
+    differs += [f"{k}: {tuple(weights[k].shape) if k in weights else 'absent'} there, {tuple(own[k].shape) if k in own else 'absent'} here"
+                for k in sorted(set(weights) | set(own)) if k not in weights or k not in own or weights[k].shape != own[k].shape][:3]
+    if differs:
+        raise ValueError(f"init_from={source}: its network is not the one this run builds ({'; '.join(differs)}); "
+                         "fine-tuning needs the same modality encoding, backbone and objective")
+    denoiser.load_state_dict(weights)
+    digest = tensors_digest(weights)
+    sigma_then, sigma_now = (src_cfg.get("pfgm") or {}).get("sigma_data"), config["pfgm"].get("sigma_data")
+    note = f"init_from={source}: weights {digest[:12]} loaded; optimiser and schedule start afresh" + (
+        f" (sigma_data {sigma_then} there, {sigma_now} here)" if sigma_then != sigma_now else "")
+    return {"checkpoint": source, "weights_sha256": digest}, note
 
 
 def _drop_stray_run_dir(own: str, chosen: str) -> None:

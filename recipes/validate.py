@@ -24,7 +24,7 @@ __all__ = ["check_train", "check_sample", "check_eval", "check_bench", "resume_m
 RESUME_MODES = ("never", "require", "auto", "force")
 
 _COMMON = {"description", "group", "modality", "backbone", "pfgm", "sampler", "trainer", "preview_samples", "recipe_name"}
-TRAIN_KEYS = _COMMON | {"run_dir", "resume"}
+TRAIN_KEYS = _COMMON | {"run_dir", "resume", "init_from"}
 BENCH_KEYS = _COMMON | {"Ds", "num_samples", "seed", "run_root", "out", "resume", "run_dir"}
 SAMPLE_KEYS = {"checkpoint", "num_samples", "seed", "out", "device", "D", "pfgm", "modality", "sampler", "progress"}
 
@@ -113,6 +113,9 @@ def check_train(c: dict[str, Any]) -> str:
     _keys(c, TRAIN_KEYS, "top-level")
     _path(c.get("run_dir"), "run_dir", "the run directory to write")
     mode = resume_mode(c.get("resume", False))
+    if c.get("init_from") is not None and (not isinstance(c["init_from"], str) or not c["init_from"].strip()):
+        raise ValueError(f"init_from must be a checkpoint to fine-tune from (a run dir, a .safetensors or .pt file, or "
+                         f"zoo:NAME), got {c['init_from']!r}")
     _trained(c)
     return mode
 
@@ -183,7 +186,7 @@ MODEL_SECTIONS = ("modality", "backbone", "pfgm")
 FREE_TRAINER_KEYS = {"max_steps", "stop_after", "log_every", "ckpt_every", "keep_last", "preview_every", "progress",
                      "device", "num_workers"}
 _PFGM_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PFGMConfig)}
-_FREE_TOP = {"run_dir", "resume", "description", "group", "preview_samples", "hydra"}
+_FREE_TOP = {"run_dir", "resume", "init_from", "description", "group", "preview_samples", "hydra"}
 
 
 def _flat(d: Any, prefix: str) -> dict[str, Any]:
