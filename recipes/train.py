@@ -3,7 +3,7 @@
     pfgm-train recipe=digits run_dir=runs/digits                      # the default recipe
     pfgm-train recipe=digits pfgm.D=inf trainer.max_steps=2000 run_dir=runs/edm
     pfgm-train recipe=digits run_dir=runs/digits resume=true          # continue where it stopped
-    pfgm-train recipe=cdr3 run_dir=runs/mine init_from=zoo:cdr3 modality.source=file modality.path=my.fasta  # fine-tune
+    pfgm-train recipe=cdr3 run_dir=runs/mine init_from=zoo:cdr3 modality.source=file +modality.path=my.fasta
     pfgm-train                                                        # list the recipes
 
 Several processes (DDP; gloo on CPU, nccl on GPU), one node or many:
