@@ -27,19 +27,12 @@ from modalities.sequences.rna import partners as structure_partners  # noqa: E40
 
 def call(self, estimate: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     B, L, K = estimate.shape
-    out = torch.zeros(B, L, self.channels, dtype=estimate.dtype, device=estimate.device)
-    lengths = m[:, :, 0].round().long().sum(1).cpu()
-    has = (estimate.detach().abs().flatten(1).sum(1) > 0).cpu()
-    rows = [b for b in range(B) if bool(has[b]) and int(lengths[b]) > 0]
-    if not rows:
-        return out
-    est = estimate.detach().float().cpu()
-    cls = est.argmax(-1)
-    tp = np.asarray(structure_partners(self.target))
     res = torch.zeros(B, L, self.channels)
-    for b in rows:
-        n = int(lengths[b])
-        s = "".join(self.symbols[c] for c in cls[b, :n].tolist())
+    est = estimate.detach().float().cpu()
+    tp = np.asarray(structure_partners(self.target))
+    rows, seqs = self.decoded(estimate, m)
+    for b, s in zip(rows, seqs):
+        n = len(s)
         fc = RNA.fold_compound(s)
         _, mfe = fc.mfe()
         fc.exp_params_rescale(mfe)

@@ -46,16 +46,20 @@ class FoldFeatures:
     def channels(self) -> int:
         return len(self.symbols) + 1 + (2 if self.target is not None else 0)
 
+    def decoded(self, estimate: Tensor, m: Tensor) -> tuple[list[int], list[str]]:
+        """(the rows that have an estimate and a length, each one's argmax sequence): what gets folded."""
+        lengths = m[:, :, 0].round().long().sum(1).cpu()
+        has = (estimate.detach().abs().flatten(1).sum(1) > 0).cpu()
+        rows = [b for b in range(estimate.shape[0]) if bool(has[b]) and int(lengths[b]) > 0]
+        cls = estimate.detach().argmax(-1).cpu()
+        return rows, ["".join(self.symbols[c] for c in cls[b, : int(lengths[b])].tolist()) for b in rows]
+
     def __call__(self, estimate: Tensor, m: Tensor) -> Tensor:
         B, L, K = estimate.shape
         out = torch.zeros(B, L, self.channels, dtype=estimate.dtype, device=estimate.device)
-        lengths = m[:, :, 0].round().long().sum(1).cpu()
-        has = (estimate.detach().abs().flatten(1).sum(1) > 0).cpu()
-        rows = [b for b in range(B) if bool(has[b]) and int(lengths[b]) > 0]
+        rows, seqs = self.decoded(estimate, m)
         if not rows:
             return out
-        cls = estimate.detach().argmax(-1).cpu()
-        seqs = ["".join(self.symbols[c] for c in cls[b, : int(lengths[b])].tolist()) for b in rows]
         structs, mfes, targets = fold_with_target(seqs, self.target)
         partner = torch.full((B, L), -1, dtype=torch.long)
         gap = torch.zeros(B)
