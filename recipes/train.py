@@ -40,7 +40,7 @@ from pfgm_core.weights import tensors_digest
 
 from .build import check_objective, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
 from .cli import print_catalogue, user_errors
-from .validate import check_compatible, check_train
+from .validate import check_compatible, check_train, config_changes
 
 __all__ = ["run_training", "main"]
 
@@ -148,16 +148,13 @@ def init_weights(denoiser: torch.nn.Module, source: str, config: dict[str, Any])
     under ``init_from``: the source and a digest of its weights, a notice to print).
 
     The network must be the one the source's config builds: the same modality, backbone and objective
-    (else an error naming the fields that differ). The data, D, sigma_data and the trainer may differ:
-    that is the point of fine-tuning a shipped model on your own sequences. The optimiser, the step
-    count and the schedule start afresh (use ``resume=true`` to continue the same run instead)."""
-    src_modality, src, src_cfg = load_checkpoint(source)
-    objective = lambda c: (c.get("pfgm") or {}).get("objective") or "denoising"  # noqa: E731
-    differs = [f"modality: {src_modality.name} -> {config['modality']['name']}"] if src_modality.name != config["modality"]["name"] else []
-    differs += [f"pfgm.objective: {objective(src_cfg)} -> {objective(config)}"] if objective(src_cfg) != objective(config) else []
-    theirs, mine = src_cfg.get("backbone") or {}, config.get("backbone") or {}
-    differs += [f"backbone.{k}: {theirs.get(k, '<unset>')} -> {mine.get(k, '<unset>')}"
-                for k in sorted(set(theirs) | set(mine)) if theirs.get(k) != mine.get(k)]
+    (else an error naming the fields, as ``resume`` does, or the tensors that differ). The data, D,
+    sigma_data and the trainer may differ: that is the point of fine-tuning a shipped model on your own
+    sequences. The optimiser, the step count and the schedule start afresh (use ``resume=true`` to continue the same run instead)."""
+    _, src, src_cfg = load_checkpoint(source)
+    # the changes a resume would refuse, less the ones fine-tuning is for (the data, D, sigma_data)
+    differs = [line for line in config_changes(src_cfg, config)[0]
+               if line.startswith(("backbone.", "modality.name:", "pfgm.objective:"))]
     weights, own = src.state_dict(), denoiser.state_dict()
     differs += [f"{k}: {tuple(weights[k].shape) if k in weights else 'absent'} there, {tuple(own[k].shape) if k in own else 'absent'} here"
                 for k in sorted(set(weights) | set(own)) if k not in weights or k not in own or weights[k].shape != own[k].shape][:3]

@@ -17,6 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import reliability as rel  # noqa: E402
 
+from pfgm_core.checkpoint import CheckpointError  # noqa: E402
 from pfgm_core.weights import load_weights, tensors_digest  # noqa: E402
 from recipes.cli import compose  # noqa: E402
 from recipes.train import run_training  # noqa: E402
@@ -84,7 +85,7 @@ def test_another_network_is_refused_naming_the_field_and_leaves_nothing(source, 
 
 
 def test_a_missing_source_names_it(tmp_path):
-    with pytest.raises(Exception, match="nowhere"):
+    with pytest.raises(CheckpointError, match="nowhere.*no such file or run directory"):
         train(tmp_path / "x", init_from=str(tmp_path / "nowhere"), max_steps=2)
     assert not (tmp_path / "x").exists()
 

@@ -26,10 +26,12 @@ def test_family_members_fold_with_no_energy_gap_and_poly_a_keeps_nothing(tmp_pat
     rep = rm.misfold_report(inverse_family(t, 6, seed=4, progress=False), t)
     assert rep["num"] == 6 and rep["fold_to_target"] == 1.0 and rep["helix_kept"] == {"5-26 (8 bp)": 1.0}
     assert rep["energy_gap_mean"] == pytest.approx(0.0, abs=1e-4) and rep["mfe_mean"] < 0
+    assert rep["within_2_bp"] == 1.0 and rep["gap_below_1_kcal"] == 1.0
     assert rep["top_structures"] == [(t, 6)]
     bad = rm.misfold_report(["A" * len(t), "A" * 5], t)  # the short one is left out
     assert bad["num"] == 1 and bad["fold_to_target"] == 0.0 and bad["helix_kept"] == {"5-26 (8 bp)": 0.0}
     assert bad["top_structures"] == [("." * len(t), 1)]
+    assert bad["within_2_bp"] == 0.0  # all 8 target pairs missing: distance 8
     with pytest.raises(ValueError, match="target's length 30"):
         rm.misfold_report(["ACGU"], t)
     # the command line reads a FASTA with dot-bracket lines, as pfgm-sample writes for RNA
