@@ -180,6 +180,18 @@ class Modality(abc.ABC):
         ``cond`` is what the samples were generated with (labels, properties), for objects that carry it.
         """
 
+    def decode_samples(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
+        """:meth:`decode` for generated tensors: a sample holding NaN or ±inf (a diverged network, an
+        overflowing solver) is None, invalid and counted, never decoded into a normal-looking object
+        (NaN pixels decode to black, NaN one-hots to the first token). Its row is zeroed before
+        :meth:`decode` so that no decoder has to handle NaN."""
+        real = x if mask is None else torch.where(mask != 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
+        bad = ~torch.isfinite(real.flatten(1)).all(1)
+        if not bool(bad.any()):
+            return self.decode(x, mask, cond)
+        clean = torch.where(bad.view(-1, *[1] * (x.ndim - 1)), torch.zeros((), dtype=x.dtype, device=x.device), x)
+        return [None if b else o for o, b in zip(self.decode(clean, mask, cond), bad.tolist())]
+
     @property
     def one_hot_classes(self) -> int | None:
         """K when every real entry of the encoded data is a shifted one-hot vector of K ≥ 2 classes on the

@@ -29,7 +29,7 @@ import torch
 from .atomic import TMP_SUFFIX, atomic_torch_save
 from .errors import CheckpointError, first_line
 from .run_lock import live_owner
-from .weights import EMA_WEIGHTS_NAME, looks_like_safetensors
+from .weights import EMA_WEIGHTS_NAME, first_nonfinite, looks_like_safetensors, nonfinite_problem
 
 __all__ = [
     "CheckpointError",
@@ -148,7 +148,8 @@ def load_latest_state(run_dir: str | os.PathLike[str]) -> tuple[Path, dict[str, 
     return None
 
 
-def save_state(run_dir: str | os.PathLike[str], step: int, state: dict[str, Any], keep_last: int | None = 3) -> Path:
+def save_state(run_dir: str | os.PathLike[str], step: int, state: dict[str, Any], keep_last: int | None = 3,
+               protect: Path | None = None) -> Path:
     """Write ``run_dir/checkpoints/state-{step:09d}.pt`` atomically and prune older states.
 
     Args:
@@ -158,6 +159,8 @@ def save_state(run_dir: str | os.PathLike[str], step: int, state: dict[str, Any]
             "cur_nimg": int, "rng": rng_state(), "config": dict}``. Not modified; a shallow copy gets
             ``"format": "pfgm-state-v1"``.
         keep_last: keep this many newest states (older ones are deleted); None or <= 0 keeps all.
+        protect: a state never deleted by this call's pruning (the one a resumed run started from, kept
+            until that run ends well: the steps after it may be the ones that diverged).
 
     Call on rank 0 only.
     """
@@ -184,7 +187,7 @@ def save_state(run_dir: str | os.PathLike[str], step: int, state: dict[str, Any]
 
     if keep_last is not None and keep_last > 0:
         for old in list_states(run_dir)[:-keep_last]:
-            if old != path:
+            if old != path and (protect is None or old != Path(protect)):
                 try:
                     old.unlink()
                 except FileNotFoundError:
@@ -289,6 +292,10 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(path, f"not a pfgm training state (no 'format' key; expected {STATE_FORMAT!r})")
     if obj["format"] != STATE_FORMAT:
         raise CheckpointError(path, f"unknown checkpoint format {obj['format']!r} (expected {STATE_FORMAT!r})")
+    # the weights only (an optimiser's moments may legitimately hold huge values, never NaN with finite weights)
+    bad = first_nonfinite({k: obj[k] for k in ("model", "ema") if isinstance(obj.get(k), dict)})
+    if bad is not None:
+        raise CheckpointError(path, nonfinite_problem(bad))
     return obj
 
 

@@ -16,7 +16,20 @@ from .kernel import PFGMKernel, check_D
 from .loss import CategoricalLoss, PFGMLoss
 from .schedule import LogNormalSigma, LogUniformSigma
 
-__all__ = ["PFGMConfig", "parse_D", "format_D"]
+__all__ = ["PFGMConfig", "parse_D", "format_D", "check_sigma", "SIGMA_RANGE"]
+
+#: the σ values the networks can compute with: float32's normal range. A smaller σ rounds to a
+#: subnormal or to 0 (log σ = -inf in the preconditioning), a larger one to inf, and training or
+#: sampling then turns to NaN far from the setting that caused it.
+SIGMA_RANGE = (1.1754943508222875e-38, 3.4028234663852886e38)
+
+
+def check_sigma(value: float, key: str) -> None:
+    """Refuse a σ setting outside :data:`SIGMA_RANGE`, naming the key and the range."""
+    lo, hi = SIGMA_RANGE
+    if not lo <= value <= hi:
+        raise ValueError(f"{key}={value:g} is outside the range float32 represents, [{lo:.2g}, {hi:.2g}]; "
+                         "the networks compute in float32 (and σ of that size is far outside any useful schedule)")
 
 
 #: training objectives by name (the denoiser each needs: recipes/build.py:make_denoiser)
@@ -78,6 +91,8 @@ class PFGMConfig:
     def check(self, where: str = "pfgm") -> None:
         if not 0 < self.sigma_min < self.sigma_max:
             raise ValueError(f"{where}: need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
+        for key in ("sigma_min", "sigma_max") + (("sigma_data",) if self.sigma_data != "auto" and self.sigma_data > 0 else ()):
+            check_sigma(getattr(self, key), f"{where}.{key}")
         if self.sigma_dist not in ("lognormal", "loguniform"):
             raise ValueError(f"{where}.sigma_dist must be 'lognormal' or 'loguniform', got {self.sigma_dist!r}")
         if self.P_std <= 0:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .autoguidance import check_guide_weight
-from .config import PFGMConfig
+from .config import PFGMConfig, check_sigma
 from .distributed import all_gather_objects
 from .kernel import PFGMKernel
 from .progress import Progress
@@ -69,6 +69,8 @@ class GenerateConfig:
             raise ValueError(f"sampler.solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if not 0 < self.sigma_min < self.sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
+        for name in ("sigma_min", "sigma_max"):
+            check_sigma(float(getattr(self, name)), f"sampler.{name}")
         if self.snap_below < 0:
             raise ValueError(f"sampler.snap_below must be ≥ 0 (0: no snapping), got {self.snap_below}")
         if self.connect_sigma_max > 0 and not 0 <= self.connect_sigma_min < self.connect_sigma_max:

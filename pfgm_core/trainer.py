@@ -35,7 +35,7 @@ from .ema import EMA, unwrap_model
 from .loss import PFGMLoss
 from .progress import MetricsLogger, Progress
 
-__all__ = ["TrainerConfig", "Trainer", "IndexStream", "TrainingInterrupted"]
+__all__ = ["TrainerConfig", "Trainer", "IndexStream", "TrainingInterrupted", "TrainingDiverged"]
 
 
 class TrainingInterrupted(Exception):
@@ -51,6 +51,26 @@ class TrainingInterrupted(Exception):
     def exit_code(self) -> int:
         """The shell's convention for death by a signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
         return 128 + self.signum
+
+
+class TrainingDiverged(Exception):
+    """The loss or the gradient stayed non-finite (NaN/inf) for ``trainer.nonfinite_patience`` steps.
+
+    Nothing was written after the divergence: the run dir's newest checkpoint and its EMA export are
+    the last finite ones. The message is one line: the step, the loss, the likely cause, that checkpoint.
+    """
+
+    def __init__(self, step: int, loss: float, streak: int, cause: str, run_dir: Path | None, last_good: Path | None,
+                 resumed_from: Path | None = None):
+        self.step, self.loss, self.run_dir, self.last_good, self.resumed_from = step, loss, run_dir, last_good, resumed_from
+        kept = (f"the newest finite checkpoint is {last_good}" if last_good is not None
+                else "no checkpoint was written before it")
+        if resumed_from is not None:  # the steps since the resume may have blown the weights up while still finite
+            kept += f"; this run resumed from {resumed_from.name}, kept too (resume=checkpoints/{resumed_from.name} goes back to it)"
+        first = step - streak + 1
+        steps = f"step {first}" if streak <= 1 else f"steps {first}-{step}"
+        super().__init__(f"training diverged at step {first}: loss {loss:.4g} (loss or gradient non-finite at {steps}); "
+                         f"likely cause: {cause}; {kept}")
 
 
 @dataclass
@@ -79,6 +99,10 @@ class TrainerConfig:
     progress: bool = True
     stop_after: int | None = None  # end this invocation at that step (wall-clock-limited queues); resume later
     num_workers: int = 0  # DataLoader workers for streaming data sets (those with item(index, seed))
+    # a step whose loss or gradient is NaN/inf: "skip" it (no update, counted) and stop after
+    # nonfinite_patience in a row, or "stop" at the first; either way nothing non-finite is ever written
+    on_nonfinite: str = "skip"
+    nonfinite_patience: int = 5
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "trainer") -> "TrainerConfig":
@@ -107,6 +131,7 @@ _TRAINER_RULES: dict[str, tuple[Any, Any, Any, bool]] = {
     "bf16": (bool, None, None, False), "log_every": (int, 1, None, False), "ckpt_every": (int, 0, None, False),
     "keep_last": (int, 0, None, False), "preview_every": (int, 0, None, False), "progress": (bool, None, None, False),
     "stop_after": (int, 0, None, True), "num_workers": (int, 0, 256, False),
+    "on_nonfinite": (("skip", "stop"), None, None, False), "nonfinite_patience": (int, 1, None, False),
 }
 #: floats that must be strictly positive (the rest allow their lower bound)
 _POSITIVE = {"lr", "ema_halflife_kimg"}
@@ -276,7 +301,10 @@ class Trainer:
         self.sample_shape = tuple(first.x.shape)
         self.step = 0
         self.cur_nimg = 0
+        self.nonfinite_streak = 0  # consecutive skipped steps
+        self.nonfinite_skipped = 0  # skipped steps in this invocation
         self.resumed_at: int | None = None  # the step a checkpoint was loaded at
+        self.resumed_from: Path | None = None  # that checkpoint: kept from rotation until this invocation ends well
         self._signal: int | None = None  # set by the SIGINT/SIGTERM handler; the loop stops after the step
         # wall seconds spent in fit() over every invocation, so a resumed run still knows its cost
         self.train_seconds = 0.0
@@ -313,7 +341,10 @@ class Trainer:
     def save(self) -> None:
         if not self.dist.is_main or self.run_dir is None:
             return
-        save_state(self.run_dir, self.step, self.state_dict(), keep_last=self.cfg.keep_last)
+        bad = self._nonfinite_weight()
+        if bad is not None:  # never let a non-finite state rotate a good one out
+            raise self._diverged(math.nan, f"weights non-finite ({bad})")
+        save_state(self.run_dir, self.step, self.state_dict(), keep_last=self.cfg.keep_last, protect=self.resumed_from)
         self.export()
 
     def export(self) -> Path | None:
@@ -326,18 +357,20 @@ class Trainer:
             {"step": self.step, "cur_nimg": self.cur_nimg, "train_seconds": round(self._elapsed(), 3)},
         )
 
-    def try_resume(self, state: dict[str, Any] | None = None) -> bool:
-        """Load ``state`` or else the newest checkpoint of run_dir that loads (every rank reads the same
-        file; a corrupt newest one falls back to an older one, with a warning). False if there is none."""
+    def try_resume(self, state: dict[str, Any] | None = None, path: Path | None = None) -> bool:
+        """Load ``state`` (read from ``path``) or else the newest checkpoint of run_dir that loads (every
+        rank reads the same file; a corrupt newest one falls back to an older one, with a warning).
+        False if there is none."""
         if state is None:
             if self.run_dir is None:
                 return False
             found = load_latest_state(self.run_dir)
             if found is None:
                 return False
-            state = found[1]
+            path, state = found
         self.load_state_dict(state)
         self.resumed_at = self.step
+        self.resumed_from = None if path is None else Path(path)
         if self.metrics is not None:
             self.metrics.truncate_after(self.step)
         return True
@@ -391,14 +424,56 @@ class Trainer:
                 # Sum over the rank's share / its size; DDP's mean over ranks makes it the global mean.
                 (per_sample.float().sum() / local).backward()
             total += per_sample.detach().float().sum()
+        params = [p for p in unwrap_model(self.model).parameters() if p.grad is not None]
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(unwrap_model(self.model).parameters(), cfg.grad_clip)
-        self.opt.step()
+            norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if self._finite(total, norm):
+            self.opt.step()
+            self.ema.update(self.model, self.cur_nimg, B)
+            self.nonfinite_streak = 0
+        else:  # the step is skipped: weights, optimiser moments and EMA stay as they were
+            self.nonfinite_streak += 1
+            self.nonfinite_skipped += 1
         self.opt.zero_grad(set_to_none=True)
-        self.ema.update(self.model, self.cur_nimg, B)
         self.cur_nimg += B
         self.step += 1
         return total / local
+
+    def _finite(self, loss_sum: Tensor, grad_norm: Tensor) -> bool:
+        """One flag for the step, read on the host: the update must be skipped before it is applied.
+        A scalar read per step (free on the CPU; one small sync on a GPU); under DDP every rank agrees."""
+        ok = torch.isfinite(loss_sum) & torch.isfinite(grad_norm)
+        if self.dist.world_size > 1:
+            ok = all_reduce_mean(ok.float()) == 1
+        return bool(ok)
+
+    def _nonfinite_weight(self) -> str | None:
+        """The name of the first live or EMA tensor holding NaN/inf, else None."""
+        for prefix, module in (("model", unwrap_model(self.model)), ("ema", self.ema.model)):
+            for name, t in module.state_dict().items():
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    return f"{prefix}.{name}"
+        return None
+
+    def _likely_cause(self) -> str:
+        pf = self.config.get("pfgm") or {}
+        p_mean = pf.get("P_mean")
+        if self.cfg.lr > 1e-2:
+            return f"trainer.lr={self.cfg.lr:g} is high (the recipes train at 1e-3 to 2e-3): lower it"
+        if isinstance(p_mean, (int, float)) and not -6 <= p_mean <= 4:
+            return (f"pfgm.P_mean={p_mean:g} draws training σ around {math.exp(p_mean):.3g}, far from the data's scale "
+                    f"(sigma_data={pf.get('sigma_data')}): keep it near -1.2")
+        bf16 = "; bf16 autocast may overflow: try trainer.bf16=false" if self.cfg.bf16 else ""
+        return f"the learning rate (trainer.lr={self.cfg.lr:g}) or the σ range (pfgm.P_mean, P_std, sigma_min/max){bf16}"
+
+    def _diverged(self, loss: float, cause: str | None = None) -> TrainingDiverged:
+        from .checkpoint import latest_state_path
+
+        last = latest_state_path(self.run_dir) if self.run_dir is not None else None
+        return TrainingDiverged(self.step, loss, max(self.nonfinite_streak, 1), cause or self._likely_cause(), self.run_dir, last,
+                                self.resumed_from if self.resumed_from != last else None)
 
     # -- the loop ---------------------------------------------------------------------------
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -444,14 +519,21 @@ class Trainer:
         completed = False
         try:
             while self.step < end:
-                losses.append(self.train_step())
+                loss = self.train_step()
+                if self.nonfinite_streak:
+                    if cfg.on_nonfinite == "stop" or self.nonfinite_streak >= cfg.nonfinite_patience:
+                        raise self._diverged(float(loss))
+                else:
+                    losses.append(loss)
                 at_log = self.step % cfg.log_every == 0 or self.step == end
                 if at_log:
-                    last = float(all_reduce_mean(torch.stack(losses).mean()))
+                    last = float(all_reduce_mean(torch.stack(losses).mean())) if losses else math.nan
                     losses.clear()
                     rate = (self.step - n0) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
                     if self.metrics is not None:
-                        self.metrics.log(self.step, loss=last, lr=self._lr(self.step - 1), samples_per_s=rate, kimg=self.cur_nimg / 1000)
+                        skipped = {"skipped_steps": self.nonfinite_skipped} if self.nonfinite_skipped else {}
+                        self.metrics.log(self.step, loss=last, lr=self._lr(self.step - 1), samples_per_s=rate,
+                                         kimg=self.cur_nimg / 1000, **skipped)
                 bar.update(1, **({"loss": f"{last:.4f}"} if at_log else {}))
                 if self._stop_requested():
                     interrupted = self._signal if self._signal is not None else signal.SIGTERM
@@ -462,6 +544,7 @@ class Trainer:
                     self.preview(self.step, self.ema.model)
             # a resumed run that had nothing left to do keeps its files as they are
             if self.step > n0 or self.resumed_at is None:
+                self.resumed_from = None  # this invocation ended well: its start may rotate out now
                 self.save()
             completed = True
         finally:

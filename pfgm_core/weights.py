@@ -17,7 +17,7 @@ import torch
 from .atomic import atomic_write
 from .errors import CheckpointError, first_line
 
-__all__ = ["WEIGHTS_FORMAT", "EMA_WEIGHTS_NAME", "DIGEST_KEY", "export_weights", "load_weights", "looks_like_safetensors",
+__all__ = ["WEIGHTS_FORMAT", "EMA_WEIGHTS_NAME", "DIGEST_KEY", "export_weights", "load_weights", "looks_like_safetensors", "first_nonfinite",
            "tensors_digest"]
 
 WEIGHTS_FORMAT = "pfgm-weights-v1"
@@ -48,6 +48,25 @@ def looks_like_safetensors(path: Path) -> bool:
         return False
     n = int.from_bytes(head[:8], "little")
     return head[8:9] == b"{" and 0 < n <= size - 8
+
+
+def first_nonfinite(tensors: Mapping[str, Any], prefix: str = "") -> str | None:
+    """The name of the first floating tensor (nested mappings searched in order) holding NaN or ±inf, else None."""
+    for name, t in tensors.items():
+        key = f"{prefix}{name}"
+        if isinstance(t, Mapping):
+            found = first_nonfinite(t, f"{key}.")
+            if found is not None:
+                return found
+        elif isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return key
+    return None
+
+
+def nonfinite_problem(name: str) -> str:
+    """What a CheckpointError says of a file holding a non-finite tensor."""
+    return (f"tensor {name} holds NaN or infinite values: the training that wrote it diverged; "
+            "use an earlier checkpoint of that run (it keeps the last finite ones) or retrain with a lower trainer.lr")
 
 
 def export_weights(
@@ -144,4 +163,7 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     want = metadata.get(DIGEST_KEY)
     if want is not None and tensors_digest(state_dict) != want:  # files from before the digest have none
         raise CheckpointError(path, "tensor data does not match the digest stored at export (the file was altered or damaged)")
+    bad = first_nonfinite(state_dict)
+    if bad is not None:
+        raise CheckpointError(path, nonfinite_problem(bad))
     return state_dict, config, meta

@@ -4,12 +4,15 @@ and config composition for code and tests (the same tree the Hydra apps use)."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import errno
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -21,6 +24,9 @@ CONFIG_MODULE = "configs"
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, KeyError,
                CheckpointError, PermissionError, ModalityUnavailable)
 
+
+#: the exit status of a diverged training (distinct from a user error's 1, so a scheduler can tell them apart)
+DIVERGED_EXIT = 3
 
 #: errno values that are the machine's state, not a bug: reported in one line naming the file
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
@@ -43,13 +49,17 @@ def user_errors(prog: str, run_dir: Any = None) -> Iterator[None]:
     ``run_dir``: a folder this command may have created (Hydra makes it before the app runs); if the
     command fails and leaves it empty, it is removed, so a refused run writes nothing.
     """
-    from pfgm_core.trainer import TrainingInterrupted
+    from pfgm_core.trainer import TrainingDiverged, TrainingInterrupted
 
     try:
         yield
     except TrainingInterrupted as e:
         print(f"{prog}: {e}; resume with: {resume_command(prog, e.run_dir)}", file=sys.stderr)
         sys.exit(e.exit_code)
+    except TrainingDiverged as e:
+        then = f"; resume from it (after the fix) with: {resume_command(prog, e.run_dir)}" if e.last_good is not None else ""
+        print(f"{prog}: error: {e}{then}", file=sys.stderr)
+        sys.exit(DIVERGED_EXIT)
     except BaseException as e:
         if run_dir:
             with contextlib.suppress(OSError):
@@ -105,3 +115,108 @@ def check_writable(out: Path) -> None:
         probe = probe.parent
     if not os.access(probe, os.W_OK):
         raise PermissionError(f"cannot write out={out}: {probe} is not writable")
+
+
+# ------------------------------------------------------------------------------------------------
+# Hydra around the apps: its failures as our one-line errors, and multirun jobs that never share an output
+
+#: the resolver hydra.sweep.dir names (configs/train.yaml, sample.yaml, eval.yaml)
+SWEEP_RESOLVER = "pfgm_sweep_dir"
+_sweep_tmp: list[str] = []
+
+
+def _private_sweep_dir() -> str:
+    """Hydra's multirun writes multirun.yaml and one folder per job into hydra.sweep.dir; each pfgm job
+    writes to its own output derived from the one given (:func:`job_path`) instead, so that folder is a
+    temporary one, removed when the app returns, and nothing is left beside the user's files."""
+    if not _sweep_tmp:
+        _sweep_tmp.append(tempfile.mkdtemp(prefix="pfgm-multirun-"))
+    return _sweep_tmp[0]
+
+
+def multirun_job() -> int | None:
+    """This job's number under ``--multirun``; None in a single run (or outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return int(HydraConfig.get().job.num)
+
+
+def job_path(path: Any, job: int | None) -> str:
+    """Job ``job``'s own copy of an output path: a folder gets a sub-folder per job (``msr`` → ``msr/1``),
+    a file a numbered name (``mols.smi`` → ``mols-1.smi``); unchanged outside a multirun. Every job of a
+    sweep then writes somewhere else, even when the path itself is one of the swept values."""
+    if job is None:
+        return str(path)
+    p = Path(str(path)).expanduser()
+    if p.is_dir() or p.suffix == "":
+        return str(p / str(job))
+    return str(p.with_name(f"{p.stem}-{job}{p.suffix}"))
+
+
+def _unknown_key(prog: str, cause: BaseException) -> str | None:
+    """Hydra's 'Key ... is not in struct' (a mistyped override) as one line with the closest known key."""
+    key = getattr(cause, "key", None)
+    parent = getattr(cause, "parent_node", None)
+    if key is None or parent is None or "not in struct" not in str(cause):
+        return None
+    full = str(getattr(cause, "full_key", None) or key)
+    prefix = full[: -len(str(key))]
+    known = [k for k in parent.keys() if k != "hydra"]  # hydra's own node is not one of ours
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    if close:
+        return f"{prog}: error: unknown key {full}; did you mean {prefix}{close[0]}?"
+    # a modality's own options are not listed in the config files: pfgm-train takes them with a leading +
+    hint = f" (an option the modality declares needs a leading +: +{full}=...)" if prefix == "modality." else ""
+    return f"{prog}: error: unknown key {full}; known keys{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(known)}{hint}"
+
+
+def run_hydra(prog: str, app: Callable[[], None], dir_setting: str | None = None) -> None:
+    """Run a ``@hydra.main`` app, reporting Hydra's own failures our way: one line, exit status 1.
+
+    Hydra prints a mistyped key as five lines ending in 'Set the environment variable HYDRA_FULL_ERROR=1';
+    here it is one line naming the closest key. ``dir_setting``: the setting Hydra's run dir comes from
+    (pfgm-train's ``run_dir``): a file in its place is named as that setting, not as a traceback from
+    Hydra's mkdir. Errors inside the app are the app's (:func:`user_errors`); a bug keeps its traceback.
+    """
+    from hydra.errors import CompactHydraException
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver(SWEEP_RESOLVER, _private_sweep_dir, replace=True)
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the user asked for Hydra's full traces: leave them alone
+        try:
+            return app()
+        finally:
+            _remove_sweep_dir()
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises instead of printing and exiting itself
+    try:
+        app()
+    except (FileExistsError, NotADirectoryError) as e:
+        if dir_setting is None:
+            raise
+        # only Hydra's own mkdir of the run dir raises these out here: the app's are user_errors'
+        what = "is a file" if isinstance(e, FileExistsError) else "has a file where a folder of its path should be"
+        print(f"{prog}: error: {dir_setting}={e.filename} {what}, not a folder; give a folder for the run "
+              "(a new one, or one an earlier pfgm-train wrote)", file=sys.stderr)
+        sys.exit(1)
+    except CompactHydraException as e:
+        cause = e.__cause__
+        line = _unknown_key(prog, cause) if cause is not None else None
+        if line is None:  # what Hydra would print, without its HYDRA_FULL_ERROR hint
+            line = f"{prog}: error: {e}" + (f"\n{cause}" if cause is not None and str(cause) not in str(e) else "")
+        print(line, file=sys.stderr)
+        sys.exit(1)
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
+        _remove_sweep_dir()
+
+
+def _remove_sweep_dir() -> None:
+    while _sweep_tmp:
+        shutil.rmtree(_sweep_tmp.pop(), ignore_errors=True)

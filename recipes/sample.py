@@ -15,6 +15,7 @@ so `torchrun --nproc_per_node=K -m recipes.sample ...` writes the same files fas
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -34,11 +35,11 @@ from pfgm_core.generate import generate, generate_batches
 from pfgm_core.snapping import ProjectedDenoiser
 
 from .build import generate_config, load_checkpoint, load_guide, plain, sigmas_for
-from .cli import check_writable, user_errors
+from .cli import check_writable, job_path, multirun_job, run_hydra, user_errors
 from .validate import check_sample
 from pfgm_core.atomic import atomic_write_bytes
 
-__all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "stream_samples", "publish", "sample_D",
+__all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "stream_samples", "publish", "pfgm_wrote", "sample_D",
            "open_overrides", "main"]
 
 #: override prefixes whose keys the config files do not list (a modality's own sample-time options)
@@ -119,7 +120,7 @@ def sample_loaded(c: dict[str, Any], dist, modality: Any, den: Any, config: dict
     """Every sample in memory (what pfgm-eval needs for its metrics); pfgm-sample streams instead."""
     args, kw, info = _generation(c, dist, modality, den, config)
     x, mask, cond = generate(*args, **kw)
-    return modality, modality.decode(x, mask, cond), info, Encoded(x, mask, cond)
+    return modality, modality.decode_samples(x, mask, cond), info, Encoded(x, mask, cond)
 
 
 def stream_samples(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any],
@@ -140,7 +141,7 @@ def stream_samples(c: dict[str, Any], dist, modality: Any, den: Any, config: dic
         sink = modality.open_sink(target)
         try:
             for _, x, mask, cond in batches:
-                objects = modality.decode(x, mask, cond)
+                objects = modality.decode_samples(x, mask, cond)
                 invalid += sum(o is None for o in objects)
                 sink.add(objects)
         except BaseException:
@@ -167,17 +168,47 @@ def generate_from_checkpoint(c: dict[str, Any], dist=None) -> tuple[Any, list[An
 MANIFEST = ".pfgm-samples.json"
 
 
+def written_record(path: Path) -> Path:
+    """The hidden record beside a sample file pfgm-sample wrote (``.mols.smi.pfgm``): its size and digest,
+    so a later run knows the file is its own to replace, and a file the user wrote, or edited since, is not."""
+    return path.with_name(f".{path.name}.pfgm")
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def record_written(path: Path) -> None:
+    """Record that pfgm-sample wrote ``path`` as it is now (see :func:`written_record`)."""
+    if path.is_file():
+        atomic_write_bytes(written_record(path), json.dumps({"size": path.stat().st_size, "sha256": _digest(path)}).encode())
+
+
+def pfgm_wrote(path: Path) -> bool:
+    """Whether ``path`` is a sample file pfgm-sample wrote and nobody changed since."""
+    try:
+        rec = json.loads(written_record(path).read_text())
+        return rec.get("size") == path.stat().st_size and rec.get("sha256") == _digest(path)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _is_folder_out(out: Path) -> bool:
     return out.is_dir() or out.suffix == ""
 
 
-def check_out(modality: Any, out: Path) -> None:
+def check_out(modality: Any, out: Path, overwrite: bool = False) -> None:
     """Refuse an output the modality cannot write, or that cannot be written, before any sampling.
 
     A modality may declare ``OUT_FORMATS``: the file extensions its ``write`` takes, with "" for a
     folder; without it only writability is checked here (the writer checks its own formats).
     A folder that holds files pfgm-sample did not write is refused: they would sit beside the new
-    samples looking like part of them.
+    samples looking like part of them. So is an existing file it did not write (a user's seqs.fasta),
+    unless ``overwrite``: replacing it is the user's decision, not a side effect of a typo.
     """
     out = Path(out).expanduser()
     formats = getattr(modality, "OUT_FORMATS", None)
@@ -188,6 +219,9 @@ def check_out(modality: Any, out: Path) -> None:
             raise ValueError(f"out={out}: modality {modality.name!r} cannot write {ext or 'a folder'}; it writes {shown}")
     if out.exists() and not out.is_dir() and _is_folder_out(out):
         raise NotADirectoryError(f"out={out} is a file; give a folder or a file name with an extension")
+    if out.is_file() and not overwrite and not pfgm_wrote(out):
+        raise FileExistsError(f"out={out} exists and pfgm-sample did not write it (or it was changed since); "
+                              "pass overwrite=true to replace it, or give another name")
     if out.is_dir():
         listed = set(_manifest(out))
         foreign = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in listed)
@@ -225,7 +259,9 @@ def publish(out: Path, produce: Callable[[Path], list[Path]]) -> list[Path]:
     rename covers it."""
     out = Path(out).expanduser()
     if not _is_folder_out(out):
-        return list(produce(out))
+        written = list(produce(out))
+        record_written(out)
+        return written
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".pfgm-tmp-{secrets.token_hex(6)}"  # no dot suffix: writers take it for a folder
     tmp.mkdir()
@@ -260,11 +296,11 @@ def _hydra_main() -> None:
         with user_errors("pfgm-sample"):
             check_sample(c)
             dist = init_distributed(c.get("device", "auto"))
-            out = Path(c["out"])
+            out = Path(job_path(c["out"], multirun_job()))  # --multirun: every job its own output
             try:
                 modality, den, config = load_for_sampling(c, dist)
                 if dist.is_main:
-                    check_out(modality, out)  # before the work, not after it
+                    check_out(modality, out, bool(c.get("overwrite")))  # before the work, not after it
                 paths, info = stream_samples(c, dist, modality, den, config, out)
             finally:
                 cleanup()
@@ -272,7 +308,7 @@ def _hydra_main() -> None:
                 info.update(written=[str(p) for p in paths][:5], num_written_files=len(paths))
                 print(json.dumps(info, default=str))
 
-    app()
+    run_hydra("pfgm-sample", app)
 
 
 def main() -> None:

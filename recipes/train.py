@@ -27,22 +27,23 @@ from typing import Any
 import torch
 
 from modalities.base import Modality
-from pfgm_core.atomic import atomic_write_bytes
+from pfgm_core.atomic import TMP_SUFFIX, atomic_write_bytes
 from pfgm_core.checkpoint import CHECKPOINT_DIR, latest_state_path, load_latest_state
 from pfgm_core.config import PFGMConfig
 from pfgm_core.distributed import DistInfo, broadcast_object, cleanup, init_distributed
 from pfgm_core.generate import generate
 from pfgm_core.precond import estimate_sigma_data
-from pfgm_core.run_lock import RunLock
+from pfgm_core.run_lock import LOCK_NAME, RunLock
 from pfgm_core.trainer import Trainer, TrainerConfig
 
-from pfgm_core.weights import tensors_digest
+from pfgm_core.progress import METRICS_NAME, PLOT_NAME
+from pfgm_core.weights import EMA_WEIGHTS_NAME, tensors_digest
 
 from .build import check_objective, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
-from .cli import print_catalogue, user_errors
+from .cli import multirun_job, print_catalogue, run_hydra, user_errors
 from .validate import check_compatible, check_train, config_changes
 
-__all__ = ["run_training", "main"]
+__all__ = ["run_training", "check_run_dir", "RUN_DIR_NAMES", "main"]
 
 
 def _estimate_sigma_data(dataset: Any, limit: int = 4096) -> float:
@@ -65,7 +66,7 @@ def _preview_fn(modality: Modality, kernel, cfg: dict[str, Any], run_dir: Path, 
         ema_model.eval()
         x, mask, cond = generate(ema_model, kernel, modality.blank, sigmas_for(g, device), g, device=device, progress=False)
         ema_model.train(was)
-        modality.write(modality.decode(x, mask, cond), run_dir / "previews" / f"step-{step:07d}")
+        modality.write(modality.decode_samples(x, mask, cond), run_dir / "previews" / f"step-{step:07d}")
 
     return preview
 
@@ -83,6 +84,8 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str,
     run_dir = Path(broadcast_object(str(cfg["run_dir"]) if dist.is_main else None))
     tcfg = TrainerConfig.from_dict(dict(cfg.get("trainer") or {}))
     pfgm = PFGMConfig.from_dict(cfg.get("pfgm"))
+    if dist.is_main:
+        check_run_dir(run_dir)  # before the lock: a refused folder gets nothing of ours written into it
     created = not run_dir.exists()
     with contextlib.ExitStack() as stack:
         if dist.is_main:
@@ -92,10 +95,72 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str,
             if has_state and mode == "never":
                 raise FileExistsError(f"run_dir {run_dir} already holds a training run; pass resume=true to continue it "
                                       "or choose a new run_dir")
+            if mode == "state":
+                rewind(run_dir, str(cfg["resume"]))
             if not has_state and mode == "require":
                 raise FileNotFoundError(f"resume=true but run_dir {run_dir} holds no checkpoint ({CHECKPOINT_DIR}/state-*.pt); "
                                         "check the path, or pass resume=auto to start fresh when there is none")
+        if mode == "state":
+            mode = "require"
+            broadcast_object(None)  # a barrier: the other ranks read the states after rank 0 has moved them
         return _train(cfg, dist, run_dir, tcfg, pfgm, mode)
+
+
+#: what a run dir holds when only pfgm wrote to it: pfgm-train's files (the trainer's config, states, EMA
+#: export, metrics and their plot, previews, TensorBoard logs, the lock), pfgm-eval's default report and
+#: Hydra's own .hydra/ when a user turns it on. Anything else is the user's.
+RUN_DIR_NAMES = frozenset({"config.json", CHECKPOINT_DIR, EMA_WEIGHTS_NAME, METRICS_NAME, PLOT_NAME, "previews", "tb",
+                           LOCK_NAME, "eval.json", ".hydra"})
+#: the same for names that vary: temp files of an interrupted atomic write or lock, quantized exports (pfgm-bench sweep)
+RUN_DIR_PATTERNS = (f".*{TMP_SUFFIX}", f"{LOCK_NAME}.*", "ema-*bit.safetensors")
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse a run dir that is a file, or a folder holding files pfgm did not write (``run_dir=.`` in a
+    project folder, a folder of the user's data): training would write config.json and the rest among
+    them, overwriting the user's own, and a later resume would take the folder for a run. A folder
+    pfgm-sample wrote (it carries its manifest) may sit inside: samples of this run kept beside it."""
+    from .sample import MANIFEST
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"run_dir={run_dir} is a file, not a folder; give a folder for the run "
+                                 "(a new one, or one an earlier pfgm-train wrote)")
+    if not run_dir.is_dir():
+        return
+    foreign = sorted(p.name for p in run_dir.iterdir()
+                     if p.name not in RUN_DIR_NAMES and not any(p.match(pat) for pat in RUN_DIR_PATTERNS)
+                     and not (p.is_dir() and (p / MANIFEST).is_file()))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise FileExistsError(f"run_dir={run_dir} holds files pfgm-train did not write ({shown}); training would write "
+                              "its own among them: give a new or empty folder, or the run dir of an earlier pfgm-train")
+
+
+#: where resume=<state> moves the states newer than the one it goes back to
+ABANDONED_DIR = "abandoned"
+
+
+def rewind(run_dir: Path, state: str) -> Path:
+    """resume=<checkpoints/state-*.pt>: make that state the newest by moving the newer ones (e.g. those
+    written after a blow-up, finite but useless) into checkpoints/abandoned/. Nothing is deleted."""
+    from pfgm_core.checkpoint import list_states, load_state
+
+    path = Path(state)
+    if not path.is_absolute() and not path.exists():
+        path = run_dir / path
+    states = list_states(run_dir)
+    if path.resolve() not in [p.resolve() for p in states]:
+        shown = ", ".join(f"{CHECKPOINT_DIR}/{p.name}" for p in states) or "none"
+        raise FileNotFoundError(f"resume={state}: not a state of run_dir {run_dir} (its states: {shown})")
+    load_state(path)  # it must load (finite, not corrupt) before anything moves
+    newer = [p for p in states if p.name > path.name]
+    if newer:
+        aside = run_dir / CHECKPOINT_DIR / ABANDONED_DIR
+        aside.mkdir(exist_ok=True)
+        for p in newer:
+            os.replace(p, aside / p.name)
+        print(f"pfgm-train: resume={state}: moved {len(newer)} newer state(s) to {aside}", file=sys.stderr)
+    return path
 
 
 def _remove_if_empty(run_dir: Path, created: bool) -> None:
@@ -127,7 +192,7 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
         resolved["init_from"], note = init_weights(denoiser, str(cfg["init_from"]), resolved)
         notices.append(note)
     trainer = Trainer(denoiser, loss, data, tcfg, dist, run_dir, config=resolved, collate=modality.collate, preview=preview)
-    resumed = found is not None and trainer.try_resume(found[1])
+    resumed = found is not None and trainer.try_resume(found[1], found[0])
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_dir / "config.json", json.dumps(resolved, indent=2, default=str).encode())
@@ -196,7 +261,9 @@ def _hydra_main() -> None:
             check_train(c)  # the empty run_dir= check needs the value as given, before Hydra's own is taken
             dist = init_distributed(c.get("trainer", {}).get("device", "auto"))
             own = HydraConfig.get().runtime.output_dir
-            c["run_dir"] = broadcast_object(own if dist.is_main else None)
+            job = multirun_job()  # under --multirun each job trains in its own run_dir/<job number>
+            chosen = own if job is None else os.path.join(str(c["run_dir"]), str(job))
+            c["run_dir"] = broadcast_object(chosen if dist.is_main else None)
             if not dist.is_main:
                 _drop_stray_run_dir(own, c["run_dir"])
             try:
@@ -206,7 +273,7 @@ def _hydra_main() -> None:
             if dist.is_main:
                 print(json.dumps(summary))
 
-    app()
+    run_hydra("pfgm-train", app, dir_setting="run_dir")
 
 
 def main() -> None:

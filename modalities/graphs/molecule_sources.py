@@ -47,6 +47,27 @@ class MoleculeSet:
 UNPARSABLE, TOO_LARGE, NOT_ENCODABLE = "unparsable", "above max_atoms", "not encodable"
 
 _HEADER_WORDS = {"smiles", "smile", "canonical_smiles", "smiles1", "mol", "molecule", "structure"}
+#: header names of the SMILES column, in the order one is chosen when a header has several
+_SMILES_NAMES = ("smiles", "canonical_smiles", "smiles1", "smile")
+
+
+def _is_header(first: list[str], column: int | None) -> bool:
+    """Whether a first row is a header: its SMILES field (``column``, else the one named like 'smiles',
+    else the first) does not parse as SMILES, and the row reads as names (a known column name, or
+    words). A record whose name field happens to say "molecule 1" parses, so it is kept as a record;
+    a lone broken SMILES is counted as unparsable, not dropped as a header."""
+    from rdkit import Chem
+
+    from .mol_repair import rdkit_quiet
+
+    lowered = [c.lower() for c in first]
+    idx = column if column is not None else next((lowered.index(w) for w in _SMILES_NAMES if w in lowered), 0)
+    if idx >= len(first):
+        return True
+    with rdkit_quiet():
+        if Chem.MolFromSmiles(first[idx]) is not None:
+            return False
+    return any(c in _HEADER_WORDS for c in lowered) or first[idx].replace("_", "").replace(" ", "").isalpha()
 
 
 def read_smiles_records(
@@ -56,15 +77,11 @@ def read_smiles_records(
 
     column: a column name (needs a header) or 0-based index; default: the column named like
       'smiles' if the header has one, else the first.
-    header: True / False / "auto" (a first row whose SMILES field does not parse, or whose fields
-      include a name like 'smiles', is a header).
+    header: True / False / "auto" (a first row whose SMILES field does not parse and that reads as
+      column names, see :func:`_is_header`).
     Returns ([(line_number, smiles)], header_was_present). Blank lines and '#' comments are skipped.
     Raises ValueError naming the file if it has no records at all.
     """
-    from rdkit import Chem
-
-    from .mol_repair import rdkit_quiet
-
     p = Path(path)
     suffixes = [s.lower() for s in p.suffixes if s.lower() != ".gz"]
     kind = suffixes[-1] if suffixes else ".smi"
@@ -89,17 +106,8 @@ def read_smiles_records(
     first = rows[0][1]
     has_header: bool
     if header == "auto":
-        lowered = [c.lower() for c in first]
-        if isinstance(column, str) or any(c in _HEADER_WORDS for c in lowered):
-            has_header = True
-        else:
-            idx = column if isinstance(column, int) else 0
-            with rdkit_quiet():
-                has_header = idx >= len(first) or Chem.MolFromSmiles(first[idx]) is None
-            # a single unparsable first line in a header-less file would be lost as a "header";
-            # only call it a header when it looks like words, not like a broken SMILES
-            if has_header and idx < len(first) and not first[idx].replace("_", "").replace(" ", "").isalpha():
-                has_header = False
+        # a column given by name needs a header row
+        has_header = isinstance(column, str) or _is_header(first, column if isinstance(column, int) else None)
     else:
         has_header = bool(header)
 
@@ -114,7 +122,7 @@ def read_smiles_records(
         col = column
     else:
         names = [c.lower() for c in first] if has_header else []
-        col = next((names.index(w) for w in ("smiles", "canonical_smiles", "smiles1", "smile") if w in names), 0)
+        col = next((names.index(w) for w in _SMILES_NAMES if w in names), 0)
 
     body = rows[1:] if has_header else rows
     out = [(i, r[col] if col < len(r) else "") for i, r in body]

@@ -24,7 +24,7 @@ def _check_images(images: Sequence[np.ndarray]) -> np.ndarray:
     if len(images) == 0:
         raise ValueError("no images to write")
     if any(im is None for im in images):
-        raise ValueError("cannot write None images")
+        raise ValueError("cannot write None images")  # callers drop invalid samples first (write_images)
     shapes = {np.shape(im) for im in images}
     if len(shapes) != 1:
         raise ValueError(f"images must share one shape, got {sorted(shapes)}")
@@ -68,12 +68,16 @@ def write_images(images: Sequence[np.ndarray], out: str | os.PathLike, **extra: 
     Folder (no extension, or an existing directory): grid.png, 000000.png…, samples.npz.
     ``*.png``: the grid only. ``*.npz``: the arrays only (``extra`` arrays, e.g. labels, are added).
     """
-    arr = _check_images(images)
+    # an invalid sample (None: non-finite) is not written; the others keep their index in the file names
+    index = [i for i, im in enumerate(images) if im is not None]
+    if images and not index:
+        raise ValueError(f"all {len(images)} samples are invalid (non-finite); no image to write")
+    arr = _check_images([images[i] for i in index])
     out = Path(out).expanduser()
     suffix = out.suffix.lower()
     if out.is_dir() or suffix == "":
         paths = [save_png(make_grid(arr), out / "grid.png")]
-        paths += [save_png(im, out / f"{i:06d}.png") for i, im in enumerate(arr)]
+        paths += [save_png(im, out / f"{i:06d}.png") for i, im in zip(index, arr)]
         paths.append(save_npz(arr, out / "samples.npz", **extra))
         return paths
     if suffix == ".png":

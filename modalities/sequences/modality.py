@@ -198,7 +198,7 @@ class SequenceModality(Modality):
                     continue
                 self.report.keep()
                 seqs.append(s)
-        if self.report.skipped:
+        if self.report.skipped or self.report.fixed:
             self.notes.append(self.report.summary())
             log.warning(self.report.summary())
         if len(seqs) < 2:

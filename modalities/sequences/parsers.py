@@ -9,7 +9,9 @@ record with an ambiguity code or a foreign character, or an empty record, follow
 ``error`` raises :class:`RecordError` (``path:line: [record-id] message``), ``skip`` drops it and
 counts it in the :class:`LoadReport`. A file that cannot be read as text (binary, not UTF-8) or a
 FASTA file whose first sequence line has no '>' header is always an error. Records longer than
-``max_length`` are skipped and counted (a size limit, not a fault of the file).
+``max_length`` are skipped and counted (a size limit, not a fault of the file). A protein record
+ending in '*' (the stop codon translated FASTA files carry) has it stripped and counted
+(``stop_codons="strip"``, the default); ``"keep"`` leaves it to ``policy`` like any other code.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from modalities.shared.records import LoadReport, RecordError, numbered_lines, o
 
 from .alphabet import Alphabet, SymbolError
 
-__all__ = ["SeqItem", "read_sequences", "guess_format", "FORMATS"]
+__all__ = ["SeqItem", "read_sequences", "guess_format", "FORMATS", "STOP_CODON_POLICIES", "STOP_STRIPPED"]
+
+#: what a trailing '*' (a translated stop codon) on a protein record does: stripped (counted), or kept as a symbol
+STOP_CODON_POLICIES = ("strip", "keep")
+#: the load report's name for records whose trailing stop codon was stripped
+STOP_STRIPPED = "trailing '*' stop codons stripped"
 
 FORMATS = {
     "fasta": (".fa", ".fasta", ".fas", ".fna", ".faa", ".ffn", ".frn"),
@@ -57,9 +64,13 @@ def guess_format(path: str | Path) -> str:
 
 
 def _admit(item: SeqItem, raw: str, alphabet: Alphabet, policy: str, max_length: int | None,
-           path: Path, report: LoadReport, out: list[SeqItem]) -> None:
+           path: Path, report: LoadReport, out: list[SeqItem], stop_codons: str = "strip") -> None:
     report.seen()
     seq = alphabet.normalise(raw)
+    if stop_codons == "strip" and alphabet.kind == "protein" and seq.endswith("*"):
+        # a translation's stop, not part of the protein; only the last one: an inner '*' is a premature stop
+        seq = seq[:-1]
+        report.fix(STOP_STRIPPED, line=item.line)
     if not seq:
         if policy == "error":
             raise RecordError(path, item.line, "empty record (no sequence)", record=item.id)
@@ -172,15 +183,18 @@ def _read_csv(path: Path, column: str | int | None, id_column: str | int | None,
 
 def read_sequences(path: str | Path, alphabet: Alphabet, format: str | None = None, column: str | int | None = None,
                    id_column: str | int | None = None, policy: str = "error", max_length: int | None = None,
-                   ) -> tuple[list[SeqItem], LoadReport]:
-    """(kept records, report) from one file. policy: error | skip (ambiguity codes, foreign characters, empty records)."""
+                   stop_codons: str = "strip") -> tuple[list[SeqItem], LoadReport]:
+    """(kept records, report) from one file. policy: error | skip (ambiguity codes, foreign characters, empty records);
+    stop_codons: strip | keep (a protein record's trailing '*')."""
     if policy not in ("error", "skip"):
         raise ValueError(f"unknown: must be error or skip, got {policy!r}")
+    if stop_codons not in STOP_CODON_POLICIES:
+        raise ValueError(f"stop_codons must be {' or '.join(STOP_CODON_POLICIES)}, got {stop_codons!r}")
     path = Path(path).expanduser()
     fmt = (format or guess_format(path)).lower()
     report = LoadReport(str(path))
     out: list[SeqItem] = []
-    emit = lambda item, raw: _admit(item, raw, alphabet, policy, max_length, path, report, out)  # noqa: E731
+    emit = lambda item, raw: _admit(item, raw, alphabet, policy, max_length, path, report, out, stop_codons)  # noqa: E731
     if fmt == "fasta":
         _read_fasta(path, emit)
     elif fmt in ("stockholm", "genbank"):

@@ -40,7 +40,8 @@ class DataLoadWarning(UserWarning):
 
 @dataclass
 class LoadReport:
-    """What a loader read (``records``), kept, and skipped by reason (with the first lines / ids)."""
+    """What a loader read (``records``), kept, and skipped by reason (with the first lines / ids);
+    ``fixed``: records kept after a declared repair (a stop codon stripped), counted by repair."""
 
     source: str
     records: int = 0
@@ -48,6 +49,7 @@ class LoadReport:
     header: bool = False
     skipped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str | int]] = field(default_factory=dict)
+    fixed: dict[str, int] = field(default_factory=dict)
 
     def seen(self, n: int = 1) -> None:
         self.records += n
@@ -63,6 +65,14 @@ class LoadReport:
         if example is not None and len(ex) < MAX_REPORTED:
             ex.append(example)
 
+    def fix(self, repair: str, line: int | None = None, record: str | None = None) -> None:
+        """Count one record kept after ``repair``; its line or id is kept as an example, as for skips."""
+        self.fixed[repair] = self.fixed.get(repair, 0) + 1
+        ex = self.examples.setdefault(repair, [])
+        example = line if line is not None else record
+        if example is not None and len(ex) < MAX_REPORTED:
+            ex.append(example)
+
     def count(self, reason: str) -> int:
         return self.skipped.get(reason, 0)
 
@@ -72,7 +82,9 @@ class LoadReport:
 
     def summary(self) -> str:
         parts = [f"{self.source}: kept {self.kept} of {self.records} records"]
-        for reason, n in self.skipped.items():
+        if self.header:  # said, so a first record wrongly taken for a header would not go unseen
+            parts.append("a header row skipped (not counted as a record)")
+        for reason, n in (*self.skipped.items(), *self.fixed.items()):
             ex = self.examples.get(reason, [])
             if not ex:
                 parts.append(f"{n} {reason}")
@@ -90,11 +102,12 @@ class LoadReport:
 
     def to_dict(self) -> dict:
         return {"source": self.source, "records": self.records, "kept": self.kept, "header": self.header,
-                "skipped": dict(self.skipped), "examples": {k: list(v) for k, v in self.examples.items()}}
+                "skipped": dict(self.skipped), "fixed": dict(self.fixed), "examples": {k: list(v) for k, v in self.examples.items()}}
 
 
 def open_text(path: str | os.PathLike, what: str = "file") -> IO[str]:
-    """Open a text file (``.gz`` transparently) as strict UTF-8; a missing file is FileNotFoundError
+    """Open a text file (``.gz`` transparently) as strict UTF-8, a leading byte-order mark dropped (editors on
+    Windows write one; left in, it would glue itself to the first header or SMILES); a missing file is FileNotFoundError
     naming it, a binary file (NUL bytes in its first 8 KiB) a RecordError. Decoding errors further in
     surface through :func:`numbered_lines` with their line number."""
     p = Path(path)
@@ -111,7 +124,7 @@ def open_text(path: str | os.PathLike, what: str = "file") -> IO[str]:
     if b"\x00" in head:
         raw.close()
         raise RecordError(p, 1, f"looks like a binary file (NUL bytes), expected a text {what}")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline=None)
 
 
 def numbered_lines(path: str | os.PathLike, what: str = "file") -> Iterator[tuple[int, str]]:
