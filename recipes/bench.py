@@ -76,20 +76,32 @@ def run_bench(c: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-def _hydra_main() -> None:
+#: subcommands: pfgm-bench <name> [overrides] → (config name, runner); no name is the side-by-side table
+SUBCOMMANDS = {"sweep": "sweep"}
+
+
+def _hydra_main(command: str | None) -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
-    @hydra.main(version_base="1.3", config_path="pkg://configs", config_name="bench")
+    config_name = SUBCOMMANDS.get(command, "bench") if command else "bench"
+    label = f"pfgm-bench {command}" if command else "pfgm-bench"
+
+    @hydra.main(version_base="1.3", config_path="pkg://configs", config_name=config_name)
     def app(cfg) -> None:
         c = plain(cfg)
         if not c.get("modality"):
             print_catalogue()
             return
         c["recipe_name"] = HydraConfig.get().runtime.choices.get("recipe")
-        with user_errors("pfgm-bench"):
+        with user_errors(label):
             try:
-                run_bench(c)
+                if command == "sweep":
+                    from .sweep import run_sweep
+
+                    run_sweep(c)
+                else:
+                    run_bench(c)
             finally:
                 cleanup()
 
@@ -97,7 +109,10 @@ def _hydra_main() -> None:
 
 
 def main() -> None:
-    _hydra_main()
+    command = None
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        command = sys.argv.pop(1)
+    _hydra_main(command)
 
 
 if __name__ == "__main__":

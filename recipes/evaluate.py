@@ -15,7 +15,7 @@ from pfgm_core.checkpoint import resolve_checkpoint
 from pfgm_core.distributed import cleanup, init_distributed
 
 from .build import plain
-from .cli import check_writable, user_errors
+from .cli import check_writable, job_path, multirun_job, run_hydra, user_errors
 from .sample import generate_from_checkpoint, open_overrides
 from .validate import check_eval
 
@@ -38,6 +38,17 @@ def _default_out(checkpoint: str) -> Path:
     return p / "eval.json" if p.is_dir() else resolve_checkpoint(p).parent / "eval.json"
 
 
+def _likelihood(c: dict, dist) -> dict[str, float]:
+    from .likelihood import held_out_likelihood
+    from .sample import load_for_sampling, sample_D
+
+    modality, den, config = load_for_sampling(c, dist)
+    D = sample_D(c, config["pfgm"]["D"])
+    return held_out_likelihood(modality, den, config, D, num_items=c.get("likelihood_samples", 256),
+                               steps=c.get("likelihood_steps", 64), exact=bool(c.get("likelihood_exact")),
+                               seed=c.get("seed", 0), device=dist.device)
+
+
 def _hydra_main() -> None:
     import hydra
 
@@ -48,6 +59,7 @@ def _hydra_main() -> None:
             check_eval(c)
             dist = init_distributed(c.get("device", "auto"))
             out = Path(c["out"]) if c.get("out") else _default_out(c["checkpoint"])
+            out = Path(job_path(out, multirun_job()))  # --multirun: eval.json → eval-<job>.json, one per job
             if dist.is_main:
                 check_out_file(out)  # before the work, not after it
             try:
@@ -57,13 +69,16 @@ def _hydra_main() -> None:
             if not dist.is_main:
                 return
             ev = modality.evaluate(objects, samples)
-            report = {**info, "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in ev.metrics.items()},
+            metrics = dict(ev.metrics)
+            if c.get("likelihood"):
+                metrics.update(_likelihood(c, dist))
+            report = {**info, "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()},
                       "notes": list(ev.notes)}
             text = json.dumps(report, indent=2, default=str)
             print(json.dumps(report, default=str))  # printed first: a failed write still shows the numbers
             atomic_write_bytes(out, text.encode())
 
-    app()
+    run_hydra("pfgm-eval", app)
 
 
 def main() -> None:

@@ -20,12 +20,15 @@ from pfgm_core.trainer import TrainerConfig
 __all__ = ["check_train", "check_sample", "check_eval", "check_bench", "resume_mode", "RESUME_MODES"]
 
 #: resume=false: refuse a run dir that has a checkpoint; true: continue it (an error if there is none);
-#: auto: continue if there is one, else start; force: continue even if the model/objective changed
-RESUME_MODES = ("never", "require", "auto", "force")
+#: auto: continue if there is one, else start; force: continue even if the model/objective changed;
+#: state: resume=<checkpoints/state-*.pt> goes back to that state (newer ones are moved aside, not deleted)
+RESUME_MODES = ("never", "require", "auto", "force", "state")
 
 _COMMON = {"description", "group", "modality", "backbone", "pfgm", "sampler", "trainer", "preview_samples", "recipe_name"}
 TRAIN_KEYS = _COMMON | {"run_dir", "resume", "init_from"}
 BENCH_KEYS = _COMMON | {"Ds", "num_samples", "seed", "run_root", "out", "resume", "run_dir"}
+#: pfgm-eval likelihood=true: held-out bits/dim (recipes/likelihood.py)
+LIKELIHOOD_KEYS = {"likelihood", "likelihood_samples", "likelihood_steps", "likelihood_exact"}
 SAMPLE_KEYS = {"checkpoint", "num_samples", "seed", "out", "device", "D", "pfgm", "modality", "sampler", "progress"}
 
 
@@ -37,8 +40,11 @@ def resume_mode(value: Any) -> str:
         return "require"
     if isinstance(value, str) and value.strip().lower() in ("auto", "force"):
         return value.strip().lower()
-    raise ValueError(f"resume must be true, false, auto (resume if a checkpoint exists) or force "
-                     f"(resume even though the model or objective changed), got {value!r}")
+    if isinstance(value, str) and value.strip().endswith(".pt"):
+        return "state"
+    raise ValueError(f"resume must be true, false, auto (resume if a checkpoint exists), force "
+                     f"(resume even though the model or objective changed) or a state file of the run dir "
+                     f"(checkpoints/state-*.pt: go back to it), got {value!r}")
 
 
 def _keys(c: dict[str, Any], known: set[str], where: str) -> None:
@@ -56,11 +62,18 @@ def _section(c: dict[str, Any], key: str) -> dict[str, Any]:
     return v
 
 
-def _int(v: Any, key: str, lo: int) -> int:
+#: seeds are 64-bit generator seeds; sample i draws with seed + i, so the top half of the range is left for i
+SEED_MAX = 2**63 - 1
+
+
+def _int(v: Any, key: str, lo: int, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not (math.isfinite(v) and v == int(v))):
         raise ValueError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
     if int(v) < lo:
         raise ValueError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
+    if hi is not None and int(v) > hi:
+        raise ValueError(f"{key} must be a whole number in [{lo}, {hi}] (2**63 - 1: a 64-bit generator seed), got {v!r}"
+                         if hi == SEED_MAX else f"{key} must be a whole number in [{lo}, {hi}], got {v!r}")
     return int(v)
 
 
@@ -132,7 +145,7 @@ def check_bench(c: dict[str, Any]) -> str:
         except ValueError as e:
             raise ValueError(f"Ds[{i}]: {e}") from None
     _int(c.get("num_samples"), "num_samples", 1)
-    _int(c.get("seed", 0), "seed", 0)
+    _int(c.get("seed", 0), "seed", 0, SEED_MAX)
     _path(c.get("run_root"), "run_root", "the folder the benchmark's runs go in")
     if c.get("out") is not None:
         _path(c["out"], "out", "a file for the JSON results")
@@ -143,17 +156,18 @@ def check_bench(c: dict[str, Any]) -> str:
 
 def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
     """Check a pfgm-sample / pfgm-eval config (what the checkpoint holds is checked when it is loaded)."""
-    _keys(c, SAMPLE_KEYS, "top-level")
+    _keys(c, SAMPLE_KEYS | LIKELIHOOD_KEYS if eval_ else SAMPLE_KEYS | {"overwrite"}, "top-level")
     _path(c.get("checkpoint"), "checkpoint", "a run directory, .safetensors or .pt file")
     _int(c.get("num_samples"), "num_samples", 1)
-    _int(c.get("seed", 0), "seed", 0)
+    _int(c.get("seed", 0), "seed", 0, SEED_MAX)
     if eval_:
         if c.get("out") not in (None, ""):
             _path(c["out"], "out", "a file for the metrics")
     else:
         _path(c.get("out"), "out", "a folder or file to write the samples to")
-    if c.get("progress") is not None and not isinstance(c["progress"], bool):
-        raise ValueError(f"progress must be true or false, got {c['progress']!r}")
+    for key in ("progress", "overwrite"):
+        if c.get(key) is not None and not isinstance(c[key], bool):
+            raise ValueError(f"{key} must be true or false, got {c[key]!r}")
     for key in ("D",):
         if c.get(key) is not None:
             parse_D(c[key])
@@ -175,6 +189,12 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
 
 def check_eval(c: dict[str, Any]) -> None:
     check_sample(c, eval_=True)
+    if c.get("likelihood") is not None and not isinstance(c["likelihood"], bool):
+        raise ValueError(f"likelihood must be true or false, got {c['likelihood']!r}")
+    if c.get("likelihood_exact") is not None and not isinstance(c["likelihood_exact"], bool):
+        raise ValueError(f"likelihood_exact must be true or false, got {c['likelihood_exact']!r}")
+    _int(c.get("likelihood_samples", 256), "likelihood_samples", 2)
+    _int(c.get("likelihood_steps", 64), "likelihood_steps", 2)
 
 
 # ------------------------------------------------------------------------------------------------

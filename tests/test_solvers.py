@@ -191,3 +191,16 @@ def test_churn_options_are_checked():
     with pytest.raises(ValueError, match="churn"):
         GenerateConfig(churn=-1.0)
     assert GenerateConfig(churn=0.0).solver_options() == {}
+
+
+@pytest.mark.parametrize("solver", ["euler", "heun"])
+def test_alpha_injection_noise_has_scale_alpha_sigma_at_each_step(solver):
+    """With D(x) = x the ODE does not move x, so what the sampler adds is the injected noise alone:
+    x += α·σ_i·ε before step i, independent across steps, i.e. variance α²·Σ σ_i² per entry."""
+    alpha, sigmas = 0.2, torch.tensor([3.0, 1.5, 0.5, 0.0], dtype=torch.float64)
+    x0 = torch.zeros(20000, 4, dtype=torch.float64)
+    x = sample(lambda z, s, **k: z.clone(), x0.clone(), sigmas, solver, alpha=alpha, generator=torch.Generator().manual_seed(0))
+    want = alpha**2 * float(sigmas[:-1].square().sum())
+    var = x.var().item()
+    assert abs(var - want) < 4 * want * math.sqrt(2 / x.numel())  # 4 standard errors of a sample variance
+    assert abs(x.mean().item()) < 4 * math.sqrt(want / x.numel())
