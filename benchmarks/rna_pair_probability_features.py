@@ -7,8 +7,8 @@ position's ensemble defect against the target, and (E(target) - G_ensemble) / 10
     python benchmarks/rna_pair_probability_features.py eval checkpoint=runs/trna_pp num_samples=300 seed=0 out=pp.json
 
 Training and sampling must both run through this script (the features are patched in here). A step costs
-2.2x one without fold features (one partition function per estimate); the result is in docs/sequences.md
-(session 20).
+2.2x one without fold features (one partition function per estimate); the result is a row of
+benchmarks/results/sequences_rna_trna_guidance.json (docs/results.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ sigma_r with the PFGM++ kernel and solve again from there, K times, scoring afte
 
 With fold features in the net (the rna_trna recipe), each restart lets the net see what its decided sequence
 folds into and change it: a Markov chain whose fold rate settles where the model's own distribution is
-(docs/sequences.md, session 20). Prints one line per restart; --out keeps every line and the command.
+(docs/sequences.md). Prints one line per restart; --out keeps every line and the command.
 """
 
 from __future__ import annotations
