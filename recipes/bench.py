@@ -25,7 +25,7 @@ from pfgm_core.distributed import cleanup, init_distributed
 from pfgm_core.config import parse_D
 
 from .build import plain
-from .cli import print_catalogue, user_errors
+from .cli import print_catalogue, run_hydra, user_errors
 from .sample import generate_from_checkpoint
 from .train import run_training
 from .validate import TRAIN_KEYS, check_bench
@@ -77,7 +77,7 @@ def run_bench(c: dict[str, Any]) -> dict[str, Any]:
 
 
 #: subcommands: pfgm-bench <name> [overrides] → (config name, runner); no name is the side-by-side table
-SUBCOMMANDS = {"sweep": "sweep"}
+SUBCOMMANDS = {"sweep": "sweep", "advise": "advise"}
 
 
 def _hydra_main(command: str | None) -> None:
@@ -100,12 +100,16 @@ def _hydra_main(command: str | None) -> None:
                     from .sweep import run_sweep
 
                     run_sweep(c)
+                elif command == "advise":
+                    from .advise import advise
+
+                    advise(c, init_distributed(c.get("trainer", {}).get("device", "auto")))
                 else:
                     run_bench(c)
             finally:
                 cleanup()
 
-    app()
+    run_hydra(label, app)
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ from .sample import generate_from_checkpoint
 from .train import run_training
 from .validate import TRAIN_KEYS
 
-__all__ = ["run_sweep", "data_dimension", "default_ladder", "parse_ladder", "parse_cells", "cell_id", "read_records"]
+__all__ = ["run_sweep", "append_record", "D_value", "data_dimension", "default_ladder", "parse_ladder", "parse_cells", "cell_id", "read_records"]
 
 #: identity of a record: a cell with these values is not sampled again
 ID_KEYS = ("recipe", "D", "seed", "max_steps", "solver", "steps", "alpha", "bits", "n_samples", "sample_seed")
@@ -106,7 +106,7 @@ def parse_cells(cells: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _D_value(D: float) -> int | float | str:
+def D_value(D: float) -> int | float | str:
     """D as a record holds it: "inf", or the number (a whole number without ".0")."""
     return "inf" if math.isinf(D) else (int(D) if float(D).is_integer() else D)
 
@@ -145,16 +145,19 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _append(path: Path, record: dict[str, Any]) -> None:
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one record under the file's lock. A torn last line (a writer killed mid-line) is cut
+    off first: its cell is not done, and a half record left inside the file would make it unreadable."""
     line = json.dumps(record, default=str, allow_nan=True) + "\n"
     with _locked(path):
-        with open(path, "a", encoding="utf-8") as fh:
-            if fh.tell() > 0:  # a torn line left by a killed writer must not swallow this one
-                with open(path, "rb") as rb:
-                    rb.seek(-1, 2)
-                    if rb.read(1) != b"\n":
-                        fh.write("\n")
-            fh.write(line)
+        with open(path, "a+b") as fh:
+            end = fh.seek(0, 2)
+            if end > 0:
+                fh.seek(end - 1)
+                if fh.read(1) != b"\n":
+                    fh.seek(0)
+                    fh.truncate(fh.read().rfind(b"\n") + 1)
+            fh.write(line.encode("utf-8"))
             fh.flush()
 
 
@@ -192,16 +195,16 @@ def run_sweep(c: dict[str, Any]) -> list[dict[str, Any]]:
                                        "bits": None, "n_samples": lik_n, "sample_seed": sample_seed}
     written = []
     print(f"pfgm-bench sweep: {recipe} | N = {dims['N']} (10–90%: {dims['N_p10']}–{dims['N_p90']}) | "
-          f"D ∈ {[_D_value(D) for D in ladder]} | seeds {seeds} | {len(cells)} cells | {out}", file=sys.stderr)
+          f"D ∈ {[D_value(D) for D in ladder]} | seeds {seeds} | {len(cells)} cells | {out}", file=sys.stderr)
     for seed in seeds:
         for D in ladder:
-            base = {"recipe": recipe, "D": _D_value(D), "N": dims["N"], "N_p10": dims["N_p10"], "N_p90": dims["N_p90"],
+            base = {"recipe": recipe, "D": D_value(D), "N": dims["N"], "N_p10": dims["N_p10"], "N_p90": dims["N_p90"],
                     "D_over_N": "inf" if math.isinf(D) else D / dims["N"], "seed": seed, "max_steps": max_steps}
             todo = [cell for cell in cells
                     if cell_id({**base, **cell, "n_samples": n_samples, "sample_seed": sample_seed}) not in done]
             if not todo and (lik_cell is None or cell_id({**base, **lik_cell}) in done):
                 continue
-            run_dir = Path(c["run_root"]) / f"{recipe}-D{_D_value(D)}-s{seed}"
+            run_dir = Path(c["run_root"]) / f"{recipe}-D{D_value(D)}-s{seed}"
             cfg = {k: v for k, v in c.items() if k in TRAIN_KEYS}
             cfg.update(pfgm=dict(c["pfgm"], D=format_D(D)), trainer=dict(c["trainer"], seed=seed), run_dir=str(run_dir), resume="auto")
             cfg["preview_samples"] = 0
@@ -224,19 +227,19 @@ def run_sweep(c: dict[str, Any]) -> list[dict[str, Any]]:
                           "invalid": invalid, **ev.metrics, "train_seconds": trained.get("train_seconds"),
                           "sample_seconds": round(sample_s, 3)}
                 if dist.is_main:
-                    _append(out, record)
+                    append_record(out, record)
                 done.add(cell_id(record))
                 written.append(record)
                 shown = ", ".join(f"{k} {v:.4g}" for k, v in ev.metrics.items() if isinstance(v, float))[:160]
-                print(f"pfgm-bench sweep: D={_D_value(D)} seed {seed} {cell['solver']} {cell['steps']} α={cell['alpha']:g} "
+                print(f"pfgm-bench sweep: D={D_value(D)} seed {seed} {cell['solver']} {cell['steps']} α={cell['alpha']:g} "
                       f"bits={cell['bits']}: {shown}", file=sys.stderr)
             if lik_cell is not None and cell_id({**base, **lik_cell}) not in done:
                 record = {**base, **lik_cell, **_likelihood_record(run_dir, lik_cell, dist)}
                 if dist.is_main:
-                    _append(out, record)
+                    append_record(out, record)
                 done.add(cell_id(record))
                 written.append(record)
-                print(f"pfgm-bench sweep: D={_D_value(D)} seed {seed} likelihood: {record['bits_per_dim']:.4f} "
+                print(f"pfgm-bench sweep: D={D_value(D)} seed {seed} likelihood: {record['bits_per_dim']:.4f} "
                       f"± {record['bits_per_dim_se']:.4f} bits/dim", file=sys.stderr)
     return written
 
