@@ -251,6 +251,14 @@ def build(sweep: Path = SWEEP, advice_path: Path = ADVICE, page: Path = PAGE, im
              "scored at 35, 9 and 5 NFE, with errors injected, x += α·σ·ε per step, and with weights quantized per tensor to 8, 6 "
              "and 4 bits) and `benchmarks/results/d_advice.jsonl` (the advisor) by:", "",
              "```\npython benchmarks/choosing_d.py\n```", "",
+             "## Running a sweep", "",
+             "`pfgm-bench sweep recipe=NAME` trains every D of `ladder` (default {1, N/64, N/8, N, 8N, ∞}) for each of `seeds` "
+             "and scores every cell of `cells` (configs/sweep.yaml); each record is one line of `out`, keyed by recipe, D, seed, "
+             "training steps, solver, steps, α, bits and sample count. An interrupted sweep continues where it stopped and a "
+             "trained run is reused. On a cluster the same command fans out through Hydra's launchers with no code change, one "
+             "job per value, e.g. `pfgm-bench sweep --multirun recipe=digits 'ladder=[4],[16],[inf]' 'seeds=[0],[1],[2]' "
+             "hydra/launcher=submitit_slurm` (with hydra-submitit-launcher installed); every job appends to the same records file "
+             "under a lock.", "",
              "## Which D to pick", "",
              "`pfgm-bench advise recipe=NAME [goal=quality|few_step|robust]` trains a D = ∞ pilot for a tenth of the recipe's "
              "steps (or probes `pilot=<checkpoint>`), samples with the goal's sampler and measures, at every denoiser call, how "

@@ -112,3 +112,13 @@ def test_an_interrupted_sweep_skips_its_finished_cells(tmp_path):
 def test_bad_sweep_input_is_one_line_naming_the_value(tmp_path, args, needles):
     _one_line_error(run("bench", "sweep", *args, f"out={tmp_path / 'd.jsonl'}", f"run_root={tmp_path}/r", cwd=tmp_path), *needles)
     assert not (tmp_path / "d.jsonl").exists()
+
+
+def test_multirun_splits_the_ladder_into_jobs_that_share_the_records_file(tmp_path):
+    """What a cluster launcher (submitit/SLURM) runs: one job per D, each appending under the file's lock."""
+    out = tmp_path / "d.jsonl"
+    p = run("bench", "sweep", "--multirun", *TINY, "ladder=[4],[inf]", f"out={out}", f"run_root={tmp_path}/runs",
+            "cells=[{solver:euler,steps:2}]", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert sorted(str(r["D"]) for r in read_records(out)) == ["4", "inf"]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["d.jsonl", "d.jsonl.lock", "runs"]  # no multirun/ left behind
