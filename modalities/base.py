@@ -227,6 +227,11 @@ class Modality(abc.ABC):
         """
         return CollectingSink(self, out)
 
+    def check_evaluate(self) -> None:
+        """Raise, in one line, what :meth:`evaluate` needs and this machine lacks (a program, a package):
+        pfgm-eval calls it before sampling, so a missing tool is named before the work, not after it.
+        Default: nothing is needed."""
+
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
         """Quality metrics of generated objects against held-out data, with notes. Default: none.
 

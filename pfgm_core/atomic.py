@@ -8,16 +8,72 @@ results are as readable to the group as any other file the user writes.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
+import shutil
+import socket
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-__all__ = ["TMP_SUFFIX", "AtomicAppender", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save"]
+__all__ = ["TMP_SUFFIX", "AtomicAppender", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save",
+           "temp_tag", "remove_stale_temps"]
 
 TMP_SUFFIX = ".tmp"
+
+#: this machine in temp names (a hash of the host name): a pid is only judged on the host that owns it
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+#: the tag temp_tag() puts at the end of a temp name (before .tmp for files)
+_TAG = re.compile(r"[.-]([0-9a-f]{12})-(\d+)-([0-9a-f]{8})(?:\.tmp)?$")
+
+
+def temp_tag() -> str:
+    """``<random>-<pid>-<host>`` for a temp file or folder name: unique, and it tells a later run whether
+    the writer is still alive (:func:`remove_stale_temps`)."""
+    return f"{secrets.token_hex(6)}-{os.getpid()}-{_HOST}"
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether ``name`` is a pfgm temp whose writer, a process of this host, no longer runs."""
+    m = _TAG.search(name)
+    if not name.startswith(".") or m is None or m.group(3) != _HOST or os.name != "posix":
+        return False
+    pid = int(m.group(2))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's live process
+        return False
+    return False
+
+
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temp files and folders a killed run left in ``folder`` (``.<name>.<tag>.tmp`` of an atomic
+    write, ``.pfgm-tmp-<tag>`` of pfgm-sample): those whose writer (pid on this host) is gone. A live
+    run's temps, another host's and names pfgm did not make are left alone. -> what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        if not _writer_gone(p.name):
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -35,13 +91,13 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _make_temp(path: Path) -> tuple[int, str]:
-    """Create an exclusive temp file next to ``path``: ``.<name>.<random>.tmp``.
+    """Create an exclusive temp file next to ``path``: ``.<name>.<random>-<pid>-<host>.tmp``.
 
     Not ``tempfile.mkstemp``: that creates mode 0600, and the rename would then leave checkpoints unreadable
     to the group; ``os.open(..., 0o666)`` lets the umask decide, like a plain ``open``.
     """
     while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}"
+        tmp = path.parent / f".{path.name}.{temp_tag()}{TMP_SUFFIX}"
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), str(tmp)
         except FileExistsError:

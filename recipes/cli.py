@@ -8,6 +8,7 @@ import difflib
 import errno
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -65,8 +66,12 @@ def user_errors(prog: str, run_dir: Any = None) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.rmdir(run_dir)  # only succeeds if empty
         if isinstance(e, KeyboardInterrupt):
-            print(f"{prog}: interrupted before training started or while sampling; nothing new was saved", file=sys.stderr)
-            sys.exit(130)
+            signum = getattr(e, "signum", signal.SIGINT)
+            when = {"pfgm-train": "before training started", "pfgm-sample": "while sampling",
+                    "pfgm-eval": "while sampling"}.get(prog, "before training started or while sampling")
+            print(f"{prog}: interrupted by {signal.Signals(signum).name} {when}; nothing new was saved "
+                  "(temporary files removed)", file=sys.stderr)
+            sys.exit(128 + signum)
         if isinstance(e, USER_ERRORS):
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             print(f"{prog}: error: {msg}", file=sys.stderr)
@@ -76,6 +81,37 @@ def user_errors(prog: str, run_dir: Any = None) -> Iterator[None]:
             print(f"{prog}: error: {e.strerror or e}{where} (files written before are intact)", file=sys.stderr)
             sys.exit(1)
         raise
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal other than SIGINT taken as Ctrl-C (:func:`sigterm_as_interrupt`); ``signum`` sets the exit status."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM (a scheduler's pre-emption, ``kill``) raises :class:`Interrupted`, as Ctrl-C raises
+    KeyboardInterrupt: the writers' cleanup runs (temp files and folders removed, the previous output
+    kept) and :func:`user_errors` exits 143 with one line. Outside the main thread it does nothing."""
+    try:
+        old = signal.getsignal(signal.SIGTERM)
+        old = signal.SIG_DFL if old is None else old  # None: set outside Python; the default is the closest
+
+        def handler(signum: int, frame: Any) -> None:
+            signal.signal(signal.SIGTERM, old)  # a second SIGTERM acts as before (the default: the process dies)
+            raise Interrupted(signum)
+
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def recipe_catalogue() -> dict[str, list[tuple[str, str]]]:
@@ -113,6 +149,8 @@ def check_writable(out: Path) -> None:
     probe = out if out.is_dir() else (out.parent if str(out.parent) else Path("."))
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
+    if not probe.is_dir():  # out=notes.txt/samples: the folder would be made where a file is
+        raise NotADirectoryError(f"cannot write out={out}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK):
         raise PermissionError(f"cannot write out={out}: {probe} is not writable")
 
@@ -173,6 +211,16 @@ def _unknown_key(prog: str, cause: BaseException) -> str | None:
     return f"{prog}: error: unknown key {full}; known keys{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(known)}{hint}"
 
 
+def _one_line(text: str) -> str:
+    """Hydra's multi-line messages (a missing recipe with its 'Available options' list) as one line."""
+    head, _, rest = text.partition("\n")
+    if "Available options" in rest:
+        listed = rest.split("Available options", 1)[1].split(":", 1)[1]
+        options = listed.split("Config search path:", 1)[0].split()
+        return f"{head.strip()}; available: {', '.join(options)}"
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def run_hydra(prog: str, app: Callable[[], None], dir_setting: str | None = None) -> None:
     """Run a ``@hydra.main`` app, reporting Hydra's own failures our way: one line, exit status 1.
 
@@ -185,6 +233,7 @@ def run_hydra(prog: str, app: Callable[[], None], dir_setting: str | None = None
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver(SWEEP_RESOLVER, _private_sweep_dir, replace=True)
+    check_environment(prog)
     if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the user asked for Hydra's full traces: leave them alone
         try:
             return app()
@@ -202,12 +251,22 @@ def run_hydra(prog: str, app: Callable[[], None], dir_setting: str | None = None
         print(f"{prog}: error: {dir_setting}={e.filename} {what}, not a folder; give a folder for the run "
               "(a new one, or one an earlier pfgm-train wrote)", file=sys.stderr)
         sys.exit(1)
+    # Hydra's MissingConfigException is also an OSError: its own clause comes first
     except CompactHydraException as e:
         cause = e.__cause__
         line = _unknown_key(prog, cause) if cause is not None else None
-        if line is None:  # what Hydra would print, without its HYDRA_FULL_ERROR hint
-            line = f"{prog}: error: {e}" + (f"\n{cause}" if cause is not None and str(cause) not in str(e) else "")
+        if line is None:  # what Hydra would print, on one line, without its HYDRA_FULL_ERROR hint
+            text = str(e) + (f"\n{cause}" if cause is not None and str(cause) not in str(e) else "")
+            line = f"{prog}: error: " + _one_line(text)
         print(line, file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:
+        if dir_setting is None or e.errno not in _DISK_ERRNOS:
+            raise
+        # Hydra's mkdir of the run dir: a read-only current folder (the default run_dir is relative), a full disk
+        here = f" (the current folder {os.getcwd()} is not writable)" if not os.path.isabs(str(e.filename or "")) else ""
+        print(f"{prog}: error: cannot create {dir_setting}: {e.filename}: {e.strerror or e}{here}; "
+              f"give {dir_setting}= a folder you can write", file=sys.stderr)
         sys.exit(1)
     finally:
         if before is None:
@@ -215,6 +274,19 @@ def run_hydra(prog: str, app: Callable[[], None], dir_setting: str | None = None
         else:
             os.environ["HYDRA_FULL_ERROR"] = before
         _remove_sweep_dir()
+
+
+def check_environment(prog: str) -> None:
+    """What the machine must provide before any work, as one-line errors: a ``$PFGM_CACHE`` that is a
+    folder this user can write (a read-only home without it falls back to a temporary cache, see
+    :func:`modalities.shared.paths.cache_dir`)."""
+    from modalities.shared.paths import CacheDirError, check_cache_setting
+
+    try:
+        check_cache_setting()
+    except CacheDirError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _remove_sweep_dir() -> None:

@@ -15,8 +15,8 @@ from pfgm_core.checkpoint import resolve_checkpoint
 from pfgm_core.distributed import cleanup, init_distributed
 
 from .build import plain
-from .cli import check_writable, job_path, multirun_job, run_hydra, user_errors
-from .sample import generate_from_checkpoint, open_overrides
+from .cli import check_writable, job_path, multirun_job, run_hydra, sigterm_as_interrupt, user_errors
+from .sample import load_for_sampling, open_overrides, sample_loaded
 from .validate import check_eval
 
 __all__ = ["main"]
@@ -55,7 +55,7 @@ def _hydra_main() -> None:
     @hydra.main(version_base="1.3", config_path="pkg://configs", config_name="eval")
     def app(cfg) -> None:
         c = plain(cfg)
-        with user_errors("pfgm-eval"):
+        with user_errors("pfgm-eval"), sigterm_as_interrupt():
             check_eval(c)
             dist = init_distributed(c.get("device", "auto"))
             out = Path(c["out"]) if c.get("out") else _default_out(c["checkpoint"])
@@ -63,7 +63,10 @@ def _hydra_main() -> None:
             if dist.is_main:
                 check_out_file(out)  # before the work, not after it
             try:
-                modality, objects, info, samples = generate_from_checkpoint(c, dist)
+                modality, den, config = load_for_sampling(c, dist)
+                if dist.is_main:
+                    modality.check_evaluate()  # a missing tool the metrics need is named before sampling
+                modality, objects, info, samples = sample_loaded(c, dist, modality, den, config)
             finally:
                 cleanup()
             if not dist.is_main:

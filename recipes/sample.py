@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import sys
 import warnings
@@ -35,9 +34,9 @@ from pfgm_core.generate import generate, generate_batches
 from pfgm_core.snapping import ProjectedDenoiser
 
 from .build import generate_config, load_checkpoint, load_guide, plain, sigmas_for
-from .cli import check_writable, job_path, multirun_job, run_hydra, user_errors
+from .cli import check_writable, job_path, multirun_job, run_hydra, sigterm_as_interrupt, user_errors
 from .validate import check_sample
-from pfgm_core.atomic import atomic_write_bytes
+from pfgm_core.atomic import atomic_write_bytes, remove_stale_temps, temp_tag
 
 __all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "stream_samples", "publish", "pfgm_wrote", "sample_D",
            "open_overrides", "main"]
@@ -223,6 +222,7 @@ def check_out(modality: Any, out: Path, overwrite: bool = False) -> None:
         raise FileExistsError(f"out={out} exists and pfgm-sample did not write it (or it was changed since); "
                               "pass overwrite=true to replace it, or give another name")
     if out.is_dir():
+        remove_stale_temps(out)  # a killed run's half-written manifest is not a foreign file
         listed = set(_manifest(out))
         foreign = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in listed)
         if foreign:
@@ -258,12 +258,16 @@ def publish(out: Path, produce: Callable[[Path], list[Path]]) -> list[Path]:
     write leaves the old folder as it was. A file target is written in place: its writer's atomic
     rename covers it."""
     out = Path(out).expanduser()
+    # what a killed run into the same place left (its temp folder, a half-written file): removed first
+    remove_stale_temps(out.parent if str(out.parent) else ".")
+    if out.is_dir():
+        remove_stale_temps(out)
     if not _is_folder_out(out):
         written = list(produce(out))
         record_written(out)
         return written
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".pfgm-tmp-{secrets.token_hex(6)}"  # no dot suffix: writers take it for a folder
+    tmp = out.parent / f".pfgm-tmp-{temp_tag()}"  # no dot suffix: writers take it for a folder
     tmp.mkdir()
     try:
         written = [Path(p) for p in produce(tmp)]
@@ -293,7 +297,7 @@ def _hydra_main() -> None:
     @hydra.main(version_base="1.3", config_path="pkg://configs", config_name="sample")
     def app(cfg) -> None:
         c = plain(cfg)
-        with user_errors("pfgm-sample"):
+        with user_errors("pfgm-sample"), sigterm_as_interrupt():  # SIGTERM like Ctrl-C: temp files removed
             check_sample(c)
             dist = init_distributed(c.get("device", "auto"))
             out = Path(job_path(c["out"], multirun_job()))  # --multirun: every job its own output

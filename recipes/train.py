@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from modalities.base import Modality
-from pfgm_core.atomic import TMP_SUFFIX, atomic_write_bytes
+from pfgm_core.atomic import TMP_SUFFIX, atomic_write_bytes, remove_stale_temps
 from pfgm_core.checkpoint import CHECKPOINT_DIR, latest_state_path, load_latest_state
 from pfgm_core.config import PFGMConfig
 from pfgm_core.distributed import DistInfo, broadcast_object, cleanup, init_distributed
@@ -91,6 +91,8 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str,
         if dist.is_main:
             stack.callback(_remove_if_empty, run_dir, created)  # runs after the lock is released (LIFO)
             stack.enter_context(RunLock(run_dir))
+            for folder in (run_dir, run_dir / CHECKPOINT_DIR):  # the temp files a killed run left
+                remove_stale_temps(folder)
             has_state = latest_state_path(run_dir) is not None
             if has_state and mode == "never":
                 raise FileExistsError(f"run_dir {run_dir} already holds a training run; pass resume=true to continue it "
@@ -126,6 +128,9 @@ def check_run_dir(run_dir: Path) -> None:
         raise NotADirectoryError(f"run_dir={run_dir} is a file, not a folder; give a folder for the run "
                                  "(a new one, or one an earlier pfgm-train wrote)")
     if not run_dir.is_dir():
+        above = next((p for p in run_dir.parents if p.exists()), None)
+        if above is not None and not above.is_dir():  # run_dir=notes.txt/run
+            raise NotADirectoryError(f"run_dir={run_dir}: {above} is a file, not a folder; give a folder for the run")
         return
     foreign = sorted(p.name for p in run_dir.iterdir()
                      if p.name not in RUN_DIR_NAMES and not any(p.match(pat) for pat in RUN_DIR_PATTERNS)

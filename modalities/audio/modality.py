@@ -328,6 +328,20 @@ class AudioModality(Modality):
 
         return load_classifier(key, len(self.classes), data, verbose=verbose)
 
+    def check_evaluate(self) -> None:
+        """speech_digits' metrics compare with the spoken digits, rebuilt with espeak-ng: it must be installed."""
+        if self.dataset_name != "speech_digits":
+            return
+        from .data import EspeakMissingError, espeak_binary
+
+        try:
+            espeak_binary()
+        except EspeakMissingError:
+            raise EspeakMissingError(
+                "espeak-ng is not installed; evaluating a speech_digits model needs it (the metrics compare with the "
+                "digits it speaks): install the espeak-ng package (sudo apt-get install espeak-ng on Debian/Ubuntu), "
+                "or use pfgm-sample, which does not need it") from None
+
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
         """SC09-style scores (see :mod:`.metrics`): fid, is, mis, am, max_softmax with real_* beside them,
         classifier_accuracy, spectral_distance (+ _real), and for tones pitch_in_tune / pitch_accuracy."""
