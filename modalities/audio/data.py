@@ -28,6 +28,7 @@ from torch import Tensor
 from pfgm_core.atomic import atomic_write
 
 from ..shared.paths import cache_dir
+from ..shared.records import LoadReport
 
 from .io import AUDIO_SUFFIXES, AudioFileError, fit_duration, normalize_loudness, read_audio, resample, trim_silence
 
@@ -67,6 +68,8 @@ class Clips:
     sample_rate: int
     labels: Tensor | None
     classes: list[str]
+    #: what a folder load read, kept, skipped and cut (None for the synthesised sets)
+    report: "LoadReport | None" = None
 
     def __len__(self) -> int:
         return len(self.waves)
@@ -78,6 +81,9 @@ def split_indices(n: int, split: str, test_fraction: float, seed: int) -> Tensor
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = int(round(n * test_fraction))
+    if n and n_test >= n:
+        raise ValueError(f"{n} clip(s), and modality.test_fraction={test_fraction} holds out {n_test} for the test split, "
+                         "leaving none to train on; add clips, or lower modality.test_fraction (0: no held-out split)")
     return perm[n - n_test :].sort().values if split == "test" else perm[: n - n_test].sort().values
 
 
@@ -236,6 +242,20 @@ def _channels(path: Path) -> int:
     return int(sf.info(str(path)).channels)
 
 
+#: a file longer than this many clip lengths is "much longer" than a clip: cut into clips or refused,
+#: never fitted to one clip (which would keep its middle and drop the rest without a word)
+LONG_FACTOR = 2.0
+#: what a much longer file becomes: "cut" (consecutive clips of the clip length), "error" (refused)
+LONG_FILE_POLICIES = ("cut", "error")
+
+
+def _reasons(clip_samples: int, sample_rate: int, min_samples: int) -> dict[str, str]:
+    """The load report's names for what happened to a file, with the lengths they refer to."""
+    return {"cut": f"files longer than {LONG_FACTOR:g}x the clip ({clip_samples / sample_rate:.2f} s) cut into clips",
+            "short": f"clips shorter than min_duration ({min_samples / sample_rate:.3f} s)",
+            "other": "non-audio files (skip_non_audio=true)"}
+
+
 def load_wav_folder(
     root: str | os.PathLike,
     sample_rate: int = 8000,
@@ -243,6 +263,9 @@ def load_wav_folder(
     skip_non_audio: bool = False,
     loudness_dbfs: float = -20.0,
     trim_db: float | None = -40.0,
+    clip_samples: int | None = None,
+    long_files: str = "cut",
+    min_duration: float = 0.0,
 ) -> Clips:
     """Every .wav/.flac under ``root``. If ``root`` holds only subfolders, each is a class (sorted names → 0, 1...)
     and its files (at any depth) are labelled with it; otherwise the folder is unlabelled.
@@ -250,7 +273,15 @@ def load_wav_folder(
     Files with other endings raise :class:`AudioFolderError` unless ``skip_non_audio``; unreadable audio
     raises the reader's :class:`~modalities.audio.io.AudioFileError` naming the file. ``mono``: see
     :func:`~modalities.audio.io.read_audio` (stereo is mixed down by default).
+
+    ``clip_samples`` (the model's clip length): a file more than ``LONG_FACTOR`` times longer (after
+    silence trimming) is cut into consecutive clips of that length (``long_files="cut"``; a last piece
+    shorter than ``min_duration`` is dropped) or refused naming it (``"error"``). Clips shorter than
+    ``min_duration`` seconds are skipped. The returned :class:`Clips` carries a :class:`LoadReport`
+    counting files read, skipped (non-audio, too short) and cut.
     """
+    if long_files not in LONG_FILE_POLICIES:
+        raise ValueError(f"long_files must be one of {', '.join(LONG_FILE_POLICIES)}, got {long_files!r}")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise AudioFolderError(f"{root}: no such folder (expected a folder of .wav/.flac files)")
@@ -258,6 +289,9 @@ def load_wav_folder(
     class_dirs = [p for p in entries if p.is_dir()]
     labelled = bool(class_dirs) and all(p.is_dir() for p in entries)
     groups = [(i, d) for i, d in enumerate(class_dirs)] if labelled else [(-1, root)]
+    min_samples = int(round(float(min_duration) * sample_rate))
+    why = _reasons(clip_samples or 0, sample_rate, min_samples)
+    report = LoadReport(source=str(root))
     waves, labels, multi = [], [], []
     for label, folder in groups:
         files = _walk(folder)
@@ -268,24 +302,45 @@ def load_wav_folder(
                 f"{other[0]}: not an audio file (expected {'/'.join(AUDIO_SUFFIXES)}); "
                 f"set modality.skip_non_audio=true to ignore {len(other)} such file(s)"
             )
+        for p in other:
+            report.seen()
+            report.skip(why["other"], record=str(p.relative_to(root)))
         if not audio:
             what = "class folder" if labelled else "folder"
             raise AudioFolderError(f"{folder}: {what} has no .wav/.flac files")
         for p in audio:
+            report.seen()
             w, rate = read_audio(p, mono=mono)
             if mono != "error" and _channels(p) > 1:
                 multi.append(p)
             w = _preprocess(w, rate, sample_rate, loudness_dbfs, trim_db)
             if w.size == 0:
                 raise AudioFileError(p, "is silent (nothing left after trimming silence)")
-            waves.append(w)
-            labels.append(label)
+            pieces = [w]
+            if clip_samples and w.size > LONG_FACTOR * clip_samples:
+                if long_files == "error":
+                    raise AudioFileError(p, f"is {w.size / sample_rate:.2f} s long (after trimming silence), more than "
+                                            f"{LONG_FACTOR:g}x the clip length ({clip_samples / sample_rate:.2f} s); "
+                                            "modality.long_files=cut cuts such files into clips")
+                pieces = [w[i:i + clip_samples] for i in range(0, w.size, clip_samples)]
+            kept = [piece for piece in pieces if piece.size >= min_samples]  # a cut file's short tail too
+            if len(pieces) > 1:
+                report.fix(why["cut"], record=f"{p.relative_to(root)}: {len(kept)} clips")
+            if not kept:
+                report.skip(why["short"], record=str(p.relative_to(root)))
+                continue
+            report.keep()
+            waves += kept
+            labels += [label] * len(kept)
+    if not waves:
+        raise AudioFolderError(f"{root}: no usable clips ({report.summary()})")
     if multi:
         how = "averaged to mono" if mono == "mix" else "reduced to their first channel"
         warnings.warn(f"{root}: {len(multi)} multi-channel file(s) {how} (first: {multi[0]}); "
                       "modality.mono=error refuses them instead", stacklevel=2)  # fmt: skip
+    report.warn()
     classes = [d.name for d in class_dirs] if labelled else []
-    return Clips(waves, int(sample_rate), torch.tensor(labels, dtype=torch.long) if labelled else None, classes)
+    return Clips(waves, int(sample_rate), torch.tensor(labels, dtype=torch.long) if labelled else None, classes, report)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,12 +14,14 @@ from torch import Tensor, nn
 
 from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
 from ..shared.labels import blank_labels, label_index
+from ..shared.records import LoadReport
 from .data import (
     DEFAULT_PITCHES,
     DEFAULT_SPEEDS,
     DEFAULT_VOICES,
     DIGIT_WORDS,
     TONE_NOTES,
+    LONG_FILE_POLICIES,
     Clips,
     fixed_length,
     load_sc09,
@@ -55,7 +57,10 @@ class AudioModality(Modality):
       num_tones: how many tones to make.
       class_cond: condition on the label (digit, note, subfolder); label: sample this class (index or name).
       mono: stereo input is "mix"ed down (default), or "first" channel, or "error".
-      skip_non_audio: ignore non-audio files in a folder instead of raising.
+      skip_non_audio: ignore non-audio files in a folder instead of raising (counted in the load report).
+      long_files: a folder file more than twice the clip length is "cut" into consecutive clips (default)
+        or refused ("error"); never fitted to one clip. min_duration: folder clips shorter than this many
+        seconds (after silence trimming) are skipped, counted in the load report (default 0.05).
       test_fraction, seed: the train/test split (SC09 uses its own lists).
       classes: class names, pinned by config().
 
@@ -94,6 +99,8 @@ class AudioModality(Modality):
         label: int | str | None = None,
         mono: str = "mix",
         skip_non_audio: bool = False,
+        long_files: str = "cut",
+        min_duration: float = 0.05,
         test_fraction: float = 0.15,
         seed: int = 0,
         classes: Sequence[str] | None = None,
@@ -120,6 +127,12 @@ class AudioModality(Modality):
         self.num_tones = int(num_tones)
         self.class_cond = bool(class_cond)
         self.mono, self.skip_non_audio = str(mono), bool(skip_non_audio)
+        if long_files not in LONG_FILE_POLICIES:
+            raise ValueError(f"modality.long_files must be one of {', '.join(LONG_FILE_POLICIES)}, got {long_files!r}")
+        if not float(min_duration) >= 0.0:
+            raise ValueError(f"modality.min_duration must be a number of seconds >= 0, got {min_duration!r}")
+        self.long_files, self.min_duration = str(long_files), float(min_duration)
+        self.report: LoadReport | None = None  # a folder's load report, once read
         self.test_fraction, self.seed = float(test_fraction), int(seed)
         self._classes: list[str] | None = list(classes) if classes is not None else None
         if dataset in ("speech_digits", "sc09"):
@@ -159,7 +172,9 @@ class AudioModality(Modality):
                 c = make_tones(self.num_tones, rate, self.seed)
             else:
                 assert self.root is not None
-                c = load_wav_folder(self.root, rate, self.mono, self.skip_non_audio, self.loudness_dbfs)
+                c = load_wav_folder(self.root, rate, self.mono, self.skip_non_audio, self.loudness_dbfs,
+                                    clip_samples=self.num_samples, long_files=self.long_files, min_duration=self.min_duration)
+                self.report = c.report
                 if self.class_cond and c.labels is None:
                     raise ValueError(f"{self.root}: class_cond needs class subfolders (one folder of clips per class)")
                 if self._classes is not None and c.classes and c.classes != self._classes:
@@ -178,7 +193,10 @@ class AudioModality(Modality):
                 self._clips[split] = load_sc09(self.root, "training" if split == "train" else "testing", self.sample_rate, self.download)
             else:
                 c = self._all_clips()
-                idx = split_indices(len(c), split, self.test_fraction, self.seed).tolist()
+                try:
+                    idx = split_indices(len(c), split, self.test_fraction, self.seed).tolist()
+                except ValueError as e:  # the split took every clip: name the data set
+                    raise ValueError(f"{self.root or self.dataset_name}: {e}") from None
                 labels = None if c.labels is None else c.labels[idx]
                 self._clips[split] = Clips([c.waves[i] for i in idx], c.sample_rate, labels, c.classes)
         return self._clips[split]
@@ -244,6 +262,11 @@ class AudioModality(Modality):
             opts.update(root=str(self.root), mono=self.mono)
             if self.dataset_name == "folder":
                 opts["skip_non_audio"] = self.skip_non_audio
+                # only when set otherwise: a run from before these options resumes without a config change
+                if self.long_files != "cut":
+                    opts["long_files"] = self.long_files
+                if self.min_duration != 0.05:
+                    opts["min_duration"] = self.min_duration
             else:
                 opts["download"] = self.download
         return opts

@@ -98,6 +98,9 @@ class MoleculeModality(Modality):
       cond_target: {name: raw value} used by ``blank`` for conditional sampling (others NaN = null).
       num_nodes: sample this many atoms instead of drawing counts from the training set.
       limit: read at most this many molecules; root: download folder for QM9/ZINC.
+      fragments: largest | skip | keep — a salt or mixture record ("CC(=O)[O-].[Na+]") becomes its largest
+        fragment, is skipped, or is kept as a disconnected graph; counted in the load report. Default:
+        largest for smiles/csv/sdf files, keep for the published sets (nci, moses, qm9, zinc250k).
       largest_fragment: the corrected decoding keeps the largest fragment (GDSS).
       fcd: compute FCD in evaluate (loads ChemNet, ~2 s).
       nspdk: compute NSPDK MMD in evaluate (modalities/graphs/nspdk.py, EDeN's features).
@@ -117,9 +120,13 @@ class MoleculeModality(Modality):
                  atom_types: Sequence[str] | None = None, cond_target: dict[str, float] | None = None,
                  num_nodes: int | None = None, limit: int | None = None, root: str | None = None,
                  largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True, hydrogens: bool = False,
-                 gdss_metrics: bool = False, size_histogram: Sequence[int] | None = None, cond_stats: dict[str, list[float]] | None = None):
+                 gdss_metrics: bool = False, size_histogram: Sequence[int] | None = None, cond_stats: dict[str, list[float]] | None = None,
+                 fragments: str | None = None):
+        from .molecule_sources import check_fragments
+
         if unknown_atoms not in ("error", "other", "skip"):
             raise ValueError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
+        self.fragments = None if fragments is None else check_fragments(fragments, "modality.fragments")
         self.source, self.path, self.column = source, path, column
         self.max_atoms, self.kekulize, self.charges, self.hydrogens = max_atoms, kekulize, charges, hydrogens
         self.unknown_atoms, self.test_fraction, self.seed = unknown_atoms, test_fraction, seed
@@ -153,7 +160,7 @@ class MoleculeModality(Modality):
 
         official_test = self.source.lower() in ("moses", "qm9", "zinc", "zinc250k")  # the benchmarks' own test splits
         kw = dict(source=self.source, path=self.path, column=self.column, max_atoms=self.max_atoms,
-                  limit=self.limit, root=self.root)
+                  limit=self.limit, root=self.root, fragments=self.fragments)
         main = load_molecules(split="train", **kw)
         self.reports = [main.report]
         if official_test:
@@ -163,6 +170,10 @@ class MoleculeModality(Modality):
         else:
             perm = np.random.default_rng(self.seed).permutation(len(main))
             k = max(1, int(round(self.test_fraction * len(main)))) if self.test_fraction > 0 else 0
+            if k >= len(main):  # the held-out split took every molecule: say so, not "none left after filtering"
+                raise ValueError(f"{main.report.source}: {len(main)} usable molecule(s), and modality.test_fraction="
+                                 f"{self.test_fraction} holds out {k} for the test split, leaving none to train on; give "
+                                 "more molecules, or modality.test_fraction=0 (no held-out split)")
             te, tr = perm[:k], perm[k:]
             train_m, train_s = main.mols.take(tr), [main.smiles[i] for i in tr]
             test_m, test_s = main.mols.take(te), [main.smiles[i] for i in te]

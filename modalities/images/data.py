@@ -10,12 +10,14 @@ Bad folders fail early with one-line errors that name the offending path and wha
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..shared.records import LoadReport
 
 #: file extensions the folder loader decodes with Pillow (compared lower-case)
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -98,6 +100,8 @@ class FolderListing:
     files: list[Path]
     labels: list[int] | None
     classes: list[str]
+    #: files passed over under skip_non_images (not images), counted in the load report
+    skipped: list[Path] = field(default_factory=list)
 
 
 def _is_image(p: Path) -> bool:
@@ -115,7 +119,7 @@ def _walk_files(folder: Path) -> list[Path]:
     return sorted(out)
 
 
-def _image_files(folder: Path, skip_non_images: bool) -> list[Path]:
+def _image_files(folder: Path, skip_non_images: bool, skipped: list[Path] | None = None) -> list[Path]:
     files = _walk_files(folder)
     others = [f for f in files if not _is_image(f)]
     if others and not skip_non_images:
@@ -123,6 +127,8 @@ def _image_files(folder: Path, skip_non_images: bool) -> list[Path]:
             f"{others[0]}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)}); "
             f"remove it or pass skip_non_images=True"
         )
+    if skipped is not None:
+        skipped += others
     return [f for f in files if _is_image(f)]
 
 
@@ -140,11 +146,12 @@ def list_image_folder(root: str | os.PathLike, skip_non_images: bool = False) ->
     entries = [e for e in sorted(root.iterdir()) if not e.name.startswith(".")]
     class_dirs = [e for e in entries if e.is_dir()]
     expected = f"expected image files ({', '.join(IMAGE_EXTENSIONS)})"
+    skipped: list[Path] = []
     if not class_dirs:
-        files = _image_files(root, skip_non_images)
+        files = _image_files(root, skip_non_images, skipped)
         if not files:
             raise EmptyImageFolderError(f"{root}: no images found ({expected})")
-        return FolderListing(root, files, None, [])
+        return FolderListing(root, files, None, [], skipped)
 
     loose = [e for e in entries if not e.is_dir()]
     loose_images = [e for e in loose if _is_image(e)]
@@ -158,14 +165,30 @@ def list_image_folder(root: str | os.PathLike, skip_non_images: bool = False) ->
             f"{loose[0]}: not an image file (expected class subfolders of images); "
             f"remove it or pass skip_non_images=True"
         )
+    skipped += loose
     files, labels = [], []
     for label, d in enumerate(class_dirs):
-        found = _image_files(d, skip_non_images)
+        found = _image_files(d, skip_non_images, skipped)
         if not found:
             raise EmptyImageFolderError(f"{d}: class folder has no images ({expected})")
         files += found
         labels += [label] * len(found)
-    return FolderListing(root, files, labels, [d.name for d in class_dirs])
+    return FolderListing(root, files, labels, [d.name for d in class_dirs], skipped)
+
+
+#: the load report's reason for files skip_non_images passed over
+NOT_IMAGES = "non-image files (skip_non_images=true)"
+
+
+def folder_report(listing: FolderListing, report: LoadReport | None = None) -> LoadReport:
+    """The load report of an image folder (into ``report`` if given): every file seen, the images kept, the
+    non-images skipped by name."""
+    report = LoadReport(source=str(listing.root)) if report is None else report
+    report.seen(len(listing.files) + len(listing.skipped))
+    report.keep(len(listing.files))
+    for p in listing.skipped:
+        report.skip(NOT_IMAGES, record=str(p.relative_to(listing.root)))
+    return report
 
 
 def _resize_center_crop(img: "PIL.Image.Image", size: int) -> "PIL.Image.Image":  # noqa: F821
@@ -242,8 +265,10 @@ def load_image_folder(
     image_size: int | None = None,
     channels: int | None = None,
     skip_non_images: bool = False,
+    report: LoadReport | None = None,
 ) -> tuple[Tensor, Tensor | None, list[str]]:
     """Decode a whole folder: x (M, C, S, S) in [-1, 1], labels (M,) or None, class names.
+    ``report``: filled with the folder's :func:`folder_report` (files seen, kept, non-images skipped).
 
     ``image_size`` S defaults to 32 (shorter side resized to S, then centre-cropped).
     ``channels``: 1 (grayscale), 3 (RGB), or None = 1 if every image is grayscale else 3.
@@ -254,6 +279,8 @@ def load_image_folder(
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None (infer), got {channels}")
     listing = list_image_folder(root, skip_non_images)
+    if report is not None:
+        folder_report(listing, report).warn()
     arrays, grays = zip(*(_decode(f, size, channels) for f in listing.files))
     if channels is None:
         channels = 1 if all(grays) else 3

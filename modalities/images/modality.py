@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
 from ..shared.labels import blank_labels, label_index
+from ..shared.records import LoadReport
 from .data import DIGITS_SHAPE, load_digits_all, load_image_folder, split_indices
 from ..shared.unet import UNet
 from .writers import write_images
@@ -79,6 +80,7 @@ class ImageModality(Modality):
         if dataset == "digits":
             self._classes = [str(i) for i in range(10)]
         self._data: tuple[Tensor, Tensor | None] | None = None  # all images (M, C, H, W), labels (M,)
+        self.report: LoadReport | None = None  # a folder's load report (files seen, kept, skipped), once read
         self.label = label
 
     # ------------------------------------------------------------------------------------------
@@ -91,7 +93,9 @@ class ImageModality(Modality):
                 self._data = load_digits_all()
             else:
                 assert self.root is not None
-                x, labels, classes = load_image_folder(self.root, self.image_size, self.channels, self.skip_non_images)
+                self.report = LoadReport(source=str(self.root))
+                x, labels, classes = load_image_folder(self.root, self.image_size, self.channels, self.skip_non_images,
+                                                       self.report)
                 if self.class_cond and labels is None:
                     raise ValueError(f"{self.root}: class_cond needs class subfolders (one folder of images per class)")
                 if self._classes is not None and self.class_cond and classes != self._classes:

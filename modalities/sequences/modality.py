@@ -201,9 +201,13 @@ class SequenceModality(Modality):
         if self.report.skipped or self.report.fixed:
             self.notes.append(self.report.summary())
             log.warning(self.report.summary())
+        split = self._split(len(seqs))
+        if seqs and not len(split["train"]):  # the held-out split took every sequence
+            raise ValueError(f"{self.report.source}: {len(seqs)} usable sequence(s), and modality.test_fraction="
+                             f"{self.test_fraction} holds out {len(split['test'])} for the test split, leaving none to "
+                             "train on; give more sequences, or modality.test_fraction=0 (no held-out split)")
         if len(seqs) < 2:
             raise ValueError(f"{self.report.source}: need at least 2 sequences, kept {len(seqs)}")
-        split = self._split(len(seqs))
         self._data = {name: [seqs[i] for i in idx] for name, idx in split.items()}
         if self.max_length is None:
             self.max_length = max(len(s) for s in seqs)

@@ -95,8 +95,8 @@ class LoadReport:
         return "; ".join(parts)
 
     def warn(self) -> None:
-        """A :class:`DataLoadWarning` with the summary when anything was skipped (and a log line either way)."""
-        if self.skipped:
+        """A :class:`DataLoadWarning` with the summary when anything was skipped or repaired (and a log line either way)."""
+        if self.skipped or self.fixed:
             warnings.warn(self.summary(), DataLoadWarning, stacklevel=3)
         log.info(self.summary())
 
