@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..shared.unet import NoiseEmbedding
+from ..shared.conditioning import SigmaEmbedding
 
 __all__ = ["DiffWave"]
 
@@ -47,7 +47,7 @@ class DiffWave(nn.Module):
             raise ValueError(f"layers and dilation_cycle must be >= 1, got {layers}, {dilation_cycle}")
         self.num_classes, self.in_channels = int(num_classes), int(in_channels)
         emb_ch = 4 * channels
-        self.noise_embed = NoiseEmbedding(channels)
+        self.noise_embed = SigmaEmbedding(channels, 0.1, 100.0)
         self.label_embed = nn.Embedding(num_classes + 1, channels) if num_classes > 0 else None
         self.emb_mlp = nn.Sequential(nn.Linear(channels, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch), nn.SiLU())
         self.inp = nn.Conv1d(in_channels, channels, 1)

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor, nn
 
+from ..shared.conditioning import SigmaEmbedding, film
 from .flat import GraphLayout
 from .pairs import PairIndex
 from .size_groups import graph_cost, graph_size_groups
@@ -54,28 +55,14 @@ from .structure import connected_components, path_distances
 _NEG = -1e9  # large negative instead of -inf: an all-padding row must not produce NaN
 
 
-class FourierEmbedding(nn.Module):
-    """c_noise (B,) -> (B, dim) sinusoidal features at fixed log-spaced frequencies."""
-
-    def __init__(self, dim: int, max_period: float = 10_000.0):
-        super().__init__()
-        half = dim // 2
-        freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half)
-        self.register_buffer("freqs", freqs.float(), persistent=False)
-
-    def forward(self, t: Tensor) -> Tensor:
-        # EDM's c_noise = ln(σ)/4 is O(1); scale up so the lowest periods resolve it
-        args = 100.0 * t.float().view(-1, 1) * self.freqs.view(1, -1).to(t.device)
-        return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-
-
 class Conditioning(nn.Module):
     """(c_noise (B,), size fraction (B,), cond (B, k) with NaN = null) -> embedding (B, dim)."""
 
     def __init__(self, dim: int, cond_dim: int = 0):
         super().__init__()
         self.cond_dim = cond_dim
-        self.fourier = FourierEmbedding(dim)
+        # 100·c_noise at frequencies 1 … 10⁻⁴: periods from 2π/100 to ~600 units of c_noise
+        self.fourier = SigmaEmbedding(dim, 1.0, 1e-4, endpoint=False, scale=100.0)
         self.size = nn.Linear(1, dim)
         self.cond = nn.Linear(2 * cond_dim, dim) if cond_dim > 0 else None
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
@@ -91,12 +78,6 @@ class Conditioning(nn.Module):
             has = (~torch.isnan(cond)).to(e.dtype)
             e = e + self.cond(torch.cat([torch.nan_to_num(cond) * has, has], dim=-1))
         return self.mlp(e)
-
-
-def _film(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-    # shift/scale are (B, d); x is (B, ..., d)
-    view = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
-    return x * (1 + scale.view(view)) + shift.view(view)
 
 
 def _gate(g: Tensor, x: Tensor) -> Tensor:
@@ -177,8 +158,8 @@ class GraphTransformerBlock(nn.Module):
         # gates start at 1 (identity-plus-residual), modulated by the conditioning
         g1, g2, ge = 1 + g1, 1 + g2, 1 + ge
 
-        en = _film(self.norm_e(e), she, sce)
-        hn = _film(self.norm_n1(h), sh1, sc1)
+        en = film(self.norm_e(e), she, sce)
+        hn = film(self.norm_n1(h), sh1, sc1)
         q, k, v = self.qkv(hn).view(B, n, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)  # (B, H, n, dh) each
         # the diagonal (a node attending to itself) has no edge; its bias is that of a zero edge
         # feature, which after the norm and FiLM is the shift
@@ -190,7 +171,7 @@ class GraphTransformerBlock(nn.Module):
         out = (attn @ v).transpose(1, 2).reshape(B, n, self.dn)
         summed = pairs.node_sum(en * pair_mask.unsqueeze(-1)) * n_max**-0.5
         h = h + _gate(g1, self.drop(self.proj(out) + self.edge_sum(summed)))
-        h = h + _gate(g2, self.mlp(_film(self.norm_n2(h), sh2, sc2)))
+        h = h + _gate(g2, self.mlp(film(self.norm_n2(h), sh2, sc2)))
         h = h * node_mask.unsqueeze(-1)
 
         (a_i, a_j), (b_i, b_j) = pairs.outer(self.pair_sum(h)), pairs.outer(self.pair_prod(h))

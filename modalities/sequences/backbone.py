@@ -25,29 +25,25 @@ estimate folds into: its MFE partner's estimate and whether that differs from th
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .film import film
+from ..shared.conditioning import SigmaEmbedding, film
 from .fold_features import FoldFeatures
 from .helix_attention import HelixAttention
 
-__all__ = ["NoiseEmbedding", "ByteNet", "SequenceTransformer", "build_backbone"]
+__all__ = ["noise_embedding", "ByteNet", "SequenceTransformer", "build_backbone"]
 
 
-class NoiseEmbedding(nn.Module):
-    """c_noise (B,) → (B, dim): Fourier features then a 2-layer MLP."""
-
-    def __init__(self, dim: int, num_freqs: int = 32):
-        super().__init__()
-        self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(1000.0), num_freqs)), persistent=False)
-        self.mlp = nn.Sequential(nn.Linear(2 * num_freqs, dim), nn.SiLU(), nn.Linear(dim, dim))
-
-    def forward(self, c_noise: Tensor) -> Tensor:
-        a = c_noise.float().reshape(-1, 1) * self.freqs.reshape(1, -1)
-        return self.mlp(torch.cat([a.sin(), a.cos()], dim=1))
+def noise_embedding(dim: int, num_freqs: int = 32) -> nn.Module:
+    """c_noise (B,) → (B, dim): sin/cos features at frequencies 1 … 1000 (computed in float32, as the
+    nets were trained), then a 2-layer MLP."""
+    return nn.Sequential(OrderedDict(
+        fourier=SigmaEmbedding(2 * num_freqs, 1.0, 1000.0, sin_first=True, dtype=torch.float32),
+        mlp=nn.Sequential(nn.Linear(2 * num_freqs, dim), nn.SiLU(), nn.Linear(dim, dim))))
 
 
 def end_features(m: Tensor, scale: int, num_freqs: int = 8) -> Tensor:
@@ -152,7 +148,8 @@ class _ByteNetBlock(nn.Module):
 
     def forward(self, h: Tensor, e: Tensor, m: Tensor) -> Tensor:
         # h (B, L, C), e (B, E), m (B, L, 1)
-        z = film(self.film, self.norm(h), e)
+        scale, shift = self.film(e).chunk(2, dim=-1)
+        z = film(self.norm(h), shift, scale)
         z = nn.functional.gelu(z) * m
         z = nn.functional.gelu(self.down(z.transpose(1, 2)))
         z = z * m.transpose(1, 2)  # padding never reaches a real position through the dilated conv
@@ -176,7 +173,7 @@ class ByteNet(nn.Module):
         self.register_buffer("partners", _partner_index(partners, self.max_length), persistent=False)
         self.fold = _fold(self, fold)
         self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
-        self.emb = NoiseEmbedding(emb_dim)
+        self.emb = noise_embedding(emb_dim)
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         self.blocks = nn.ModuleList(_ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout)
                                     for i in range(depth))
@@ -226,7 +223,7 @@ class SequenceTransformer(nn.Module):
         self.fold = _fold(self, fold)
         self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
         self.pos = nn.Parameter(torch.randn(1, max_length, width) * 0.02)
-        self.emb = NoiseEmbedding(emb_dim)
+        self.emb = noise_embedding(emb_dim)
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         self.films = nn.ModuleList(nn.Linear(emb_dim, 2 * width) for _ in range(depth))
         self.layers = nn.ModuleList(
@@ -247,7 +244,8 @@ class SequenceTransformer(nn.Module):
         h = (self.inp(_inputs(self, x, m, self_cond)) + self.pos[:, :L]) * m
         pad = m[..., 0] == 0  # (B, L) True = ignore
         for proj, layer in zip(self.films, self.layers):
-            h = layer(film(proj, h, e), src_key_padding_mask=pad if mask is not None else None) * m
+            scale, shift = proj(e).chunk(2, dim=-1)
+            h = layer(film(h, shift, scale), src_key_padding_mask=pad if mask is not None else None) * m
         y = self.out(self.norm(h))
         return y * (m if mask is None else mask.to(y.dtype))
 

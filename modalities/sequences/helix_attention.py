@@ -25,7 +25,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .film import film
+from ..shared.conditioning import film
 
 __all__ = ["HelixAttention", "antidiagonal_shifts"]
 
@@ -69,7 +69,8 @@ class HelixAttention(nn.Module):
         """(B, L, C), (B, E), (B, L, 1) → pre-softmax logits (B, H, L, L), padded keys at −∞, and the
         values (B, H, L, head_dim)."""
         B, L, _ = h.shape
-        z = film(self.film, self.norm(h), e) * m
+        scale, shift = self.film(e).chunk(2, dim=-1)
+        z = film(self.norm(h), shift, scale) * m
         q, k, v = self.qkv(z).view(B, L, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         a = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, H, L, L)
         s = self.stacked(a)

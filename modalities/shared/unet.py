@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .conditioning import SigmaEmbedding
+
 
 def _groups(ch: int) -> int:
     """GroupNorm groups: groups of at least 4 channels, at most 32 groups, and dividing ``ch``."""
@@ -39,26 +41,6 @@ def _zero(m: nn.Module) -> nn.Module:
     for p in m.parameters():
         nn.init.zeros_(p)
     return m
-
-
-class NoiseEmbedding(nn.Module):
-    """c_noise (B,) → sin/cos features (B, dim) at fixed log-spaced frequencies.
-
-    EDM's c_noise = ln(σ)/4 spans only about [-1.6, 1.1] for σ ∈ [0.002, 80], so the frequencies
-    run from 0.1 to 100 rad per unit (rather than the 1/10000..1 of integer-timestep embeddings):
-    the slow ones give a near-linear code of the level, the fast ones resolve nearby levels.
-    """
-
-    def __init__(self, dim: int, min_freq: float = 0.1, max_freq: float = 100.0):
-        super().__init__()
-        if dim % 2:
-            raise ValueError(f"noise embedding dim must be even, got {dim}")
-        freqs = torch.logspace(math.log10(min_freq), math.log10(max_freq), dim // 2)
-        self.register_buffer("freqs", freqs, persistent=False)
-
-    def forward(self, c_noise: Tensor) -> Tensor:
-        a = c_noise.float()[:, None] * self.freqs[None, :]
-        return torch.cat([a.cos(), a.sin()], dim=1)
 
 
 class ResBlock(nn.Module):
@@ -183,7 +165,7 @@ class UNet(nn.Module):
         )  # fmt: skip
 
         emb_ch = 4 * model_channels
-        self.noise_embed = NoiseEmbedding(model_channels)
+        self.noise_embed = SigmaEmbedding(model_channels, 0.1, 100.0)
         # one extra row: index num_classes is the learned "no label" embedding (cond == -1)
         self.label_embed = nn.Embedding(num_classes + 1, model_channels) if num_classes > 0 else None
         self.emb_mlp = nn.Sequential(
