@@ -21,13 +21,14 @@ from torch import Tensor, nn
 from ..shared.cached_model import cached_model
 from ..shared.classifier_scores import am_score, inception_score, mean_max_softmax, modified_inception_score
 from ..shared.frechet import feature_frechet_distance
+from ..shared.scorer import Scorer, accuracy, train_scorer
 
 #: bump when the classifier's architecture or training changes
 CLASSIFIER_VERSION = 1
 FEATURE_DIM = 128
 
 
-class ClipClassifier(nn.Module):
+class ClipClassifier(Scorer):
     """CNN on log-mel images (B, 1, n_mels, frames): ``features`` (B, 128) → ``head`` → logits (B, K).
 
     Global average pooling makes it indifferent to the exact mel shape and tolerant of small time shifts.
@@ -46,12 +47,6 @@ class ClipClassifier(nn.Module):
         )  # fmt: skip
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURE_DIM, num_classes))
 
-    def features(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x))
-
 
 def _augment(x: Tensor, g: torch.Generator) -> Tensor:
     """Random time shift of up to ±3 frames (edge frames fill in) and a level change of up to ±3 dB. x (B,1,H,W)."""
@@ -65,37 +60,11 @@ def _augment(x: Tensor, g: torch.Generator) -> Tensor:
     return (out + gain).clamp(-1.0, 1.0)
 
 
-@torch.no_grad()
-def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
-    was = model.training
-    model.eval()
-    acc = torch.cat([model(c).argmax(1) for c in x.split(512)]).eq(y).double().mean().item()
-    model.train(was)
-    return acc
-
-
 def train_classifier(model: ClipClassifier, x: Tensor, y: Tensor, xt: Tensor, yt: Tensor, epochs: int = 12,
                      batch_size: int = 64, lr: float = 3e-3, seed: int = 0) -> dict:  # fmt: skip
-    """Adam + one-cycle LR with shift/gain augmentation; deterministic for a seed; the global RNG is untouched."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        steps = epochs * math.ceil(len(x) / batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-        model.train()
-        for _ in range(epochs):
-            for idx in torch.randperm(len(x), generator=g).split(batch_size):
-                if len(idx) < 2:  # BatchNorm needs two items
-                    sched.step()
-                    continue
-                loss = F.cross_entropy(model(_augment(x[idx], g)), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-    model.eval()
-    return {"test_accuracy": _accuracy(model, xt, yt), "train_accuracy": _accuracy(model, x, y),
+    """:func:`~modalities.shared.scorer.train_scorer` with shift/gain augmentation; deterministic for a seed."""
+    train_scorer(model, x, y, _augment, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, min_batch=2)
+    return {"test_accuracy": accuracy(model, xt, yt), "train_accuracy": accuracy(model, x, y),
             "num_train": len(x), "num_test": len(xt)}  # fmt: skip
 
 

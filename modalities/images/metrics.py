@@ -14,7 +14,6 @@ The classifier is trained once (a few seconds on a CPU) and cached under ``$PFGM
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 
 from ..shared.cached_model import cached_model
 from ..shared.frechet import feature_frechet_distance, precision_recall
+from ..shared.scorer import Scorer, accuracy, train_scorer
 from .data import load_digits_split
 
 #: bump when the classifier's architecture or training changes, so stale caches are not loaded
@@ -38,7 +38,7 @@ CLASSIFIER_SPLIT = dict(test_fraction=0.15, seed=0)
 # classifier
 
 
-class DigitsClassifier(nn.Module):
+class DigitsClassifier(Scorer):
     """CNN for (B, 1, 8, 8) digits in [-1, 1]: ``features`` (B, 64) → ``head`` → logits (B, 10)."""
 
     def __init__(self, feature_dim: int = FEATURE_DIM):
@@ -53,14 +53,6 @@ class DigitsClassifier(nn.Module):
         #: accuracy on the digits test split, filled in by training / loading
         self.test_accuracy: float = float("nan")
 
-    def features(self, x: Tensor) -> Tensor:
-        """x (B, 1, 8, 8) → penultimate features (B, feature_dim)."""
-        return self.body(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x (B, 1, 8, 8) → logits (B, 10)."""
-        return self.head(self.body(x))
-
 
 def _random_shift(x: Tensor, generator: torch.Generator) -> Tensor:
     """Shift each image by up to one pixel (background -1 fills in): cheap augmentation. (B,1,8,8)."""
@@ -72,16 +64,6 @@ def _random_shift(x: Tensor, generator: torch.Generator) -> Tensor:
     return padded[torch.arange(b)[:, None, None], 0, rows, cols].unsqueeze(1)
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
-    """Top-1 accuracy of ``model`` on x (M, 1, 8, 8), y (M,)."""
-    was = model.training
-    model.eval()
-    acc = (model(x).argmax(1) == y).float().mean().item()
-    model.train(was)
-    return acc
-
-
 def _fit(model: DigitsClassifier, epochs: int = 15, batch_size: int = 64, lr: float = 2e-3, seed: int = 0) -> dict:
     """Train ``model`` on the digits train split (~1,500 images; a few seconds on a CPU); {"test_accuracy": …}.
 
@@ -89,21 +71,7 @@ def _fit(model: DigitsClassifier, epochs: int = 15, batch_size: int = 64, lr: fl
     """
     x, y = load_digits_split("train", **CLASSIFIER_SPLIT)
     xt, yt = load_digits_split("test", **CLASSIFIER_SPLIT)
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(x) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # dropout
-        model.train()
-        for _ in range(epochs):
-            for idx in torch.randperm(len(x), generator=g).split(batch_size):
-                loss = F.cross_entropy(model(_random_shift(x[idx], g)), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-    model.eval()
+    train_scorer(model, x, y, _random_shift, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     model.test_accuracy = accuracy(model, xt, yt)
     return {"test_accuracy": model.test_accuracy}
 
