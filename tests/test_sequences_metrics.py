@@ -10,8 +10,17 @@ from modalities.sequences import metrics as M
 
 def test_uniqueness_novelty():
     assert M.uniqueness(["AA", "AA", "CC", "GG"]) == 0.75
-    assert M.novelty(["AA", "CC", "CC", "GG"], ["CC", "TT"]) == 0.5
+    # MOSES's novelty, the molecules' too: distinct sequences not in training / distinct sequences
+    assert M.novelty(["AA", "CC", "CC", "GG"], ["CC", "TT"]) == 2 / 3
+    assert M.novelty(["AA", "AA", "CC"], ["CC"]) == 0.5 and M.novelty([], ["CC"]) == 0.0
     assert M.uniqueness([]) == 0.0
+
+
+def test_one_definition_per_set_metric():
+    from modalities.graphs import metrics as G
+    from modalities.shared import sets
+
+    assert M.novelty is G.novelty is sets.novelty and M.uniqueness is G.uniqueness is sets.uniqueness
 
 
 def test_edit_distances():

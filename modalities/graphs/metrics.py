@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..shared.frechet import feature_frechet_distance
+from ..shared.sets import novelty, uniqueness
 
 # --------------------------------------------------------------------------------------------
 # Molecules
@@ -56,20 +57,6 @@ from ..shared.frechet import feature_frechet_distance
 def validity(objects: Sequence[Any]) -> float:
     """Fraction of samples that are not None (decoded without correction). 0 for no samples."""
     return sum(o is not None for o in objects) / len(objects) if len(objects) else 0.0
-
-
-def uniqueness(smiles: Sequence[str]) -> float:
-    """Distinct / total among valid canonical SMILES (0 when there are none)."""
-    return len(set(smiles)) / len(smiles) if len(smiles) else 0.0
-
-
-def novelty(smiles: Sequence[str], train_smiles: Iterable[str]) -> float:
-    """MOSES novelty: distinct valid SMILES not in the training set / distinct valid SMILES."""
-    uniq = set(smiles)
-    if not uniq:
-        return 0.0
-    train = set(train_smiles)
-    return len(uniq - train) / len(uniq)
 
 
 def total_variation(p: Counter | dict, q: Counter | dict) -> float:

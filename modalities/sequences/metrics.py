@@ -15,24 +15,13 @@ from typing import Sequence
 
 import numpy as np
 
+from ..shared.sets import novelty, uniqueness
+
 __all__ = [
     "uniqueness", "novelty", "edit_distance_matrix", "nearest_edit_distance", "internal_diversity",
     "length_wasserstein", "composition_js", "DESCRIPTORS", "protparam_descriptors", "descriptor_wasserstein",
     "conformity", "pgen_summary", "pgen_ks", "kmer_spectrum_distance", "wasserstein",
 ]
-
-
-def uniqueness(seqs: Sequence[str]) -> float:
-    """Distinct sequences / all sequences (0 for an empty set)."""
-    return len(set(seqs)) / len(seqs) if seqs else 0.0
-
-
-def novelty(seqs: Sequence[str], train: Sequence[str]) -> float:
-    """Share of sequences that are not in the training set."""
-    if not seqs:
-        return 0.0
-    tr = set(train)
-    return sum(s not in tr for s in seqs) / len(seqs)
 
 
 def _codes(seqs: Sequence[str], pad: int) -> tuple[np.ndarray, np.ndarray]:
