@@ -230,7 +230,8 @@ def section(recipe: str, records: list[dict], advice: list[dict]) -> list[str]:
             best, tier = best_tier(tab, GOAL_CELL[a["goal"]], higher)
             D = _D_key(a["D"])
             ok = "yes" if D in tier else ("no" if best is not None and len(tier) else "not ranked")
-            pilot = f"{a['pilot_steps']} of {a['recipe_steps']} steps" if a["pilot_steps"] else a["pilot"]
+            pilot = (f"{a['pilot_steps']} of {a['recipe_steps']} steps; cost {a['cost_fraction']:.0%} of training"
+                     if a.get("cost_fraction") else a["pilot"])
             lines.append(f"| {a['goal']} | {_D_label(D)} | {_D_label(best) if best is not None else ''} | "
                          f"{', '.join(_D_label(d) for d in sorted(tier))} | {ok} | {pilot} | {a['why']} |")
         ladder = "[" + ",".join(_D_label(D).replace("∞", "inf") for D in Ds) + "]"
@@ -260,7 +261,7 @@ def build(sweep: Path = SWEEP, advice_path: Path = ADVICE, page: Path = PAGE, im
              "hydra/launcher=submitit_slurm` (with hydra-submitit-launcher installed); every job appends to the same records file "
              "under a lock.", "",
              "## Which D to pick", "",
-             "`pfgm-bench advise recipe=NAME [goal=quality|few_step|robust]` trains a D = ∞ pilot for a tenth of the recipe's "
+             "`pfgm-bench advise recipe=NAME [goal=quality|few_step|robust]` trains a D = ∞ pilot for 8% of the recipe's "
              "steps (or probes `pilot=<checkpoint>`), samples with the goal's sampler and measures, at every denoiser call, how "
              "noisy the state is against what σ says: log ρ = log(‖x − D(x, σ)‖ / (σ√N)). Training at D spreads the states a "
              "denoiser learns on over a shell of log ρ whose width grows as D falls; the advice is the largest D whose shell "

@@ -5,7 +5,7 @@
     pfgm-bench advise recipe=cdr3 goal=robust pilot=zoo:cdr3-Dinf
 
 The estimation-error argument of PFGM++ (Xu et al. 2023, §4), measured: a pilot trained at D = ∞
-for a tenth of the recipe's steps samples with the goal's sampler, and every denoiser call records
+for 8% of the recipe's steps samples with the goal's sampler, and every denoiser call records
 how noisy its state is against what σ says, log ρ = log(‖x − D(x, σ)‖ / (σ√N)). Training at D puts
 the states in a shell whose spread grows as D falls (:mod:`pfgm_core.shell`); the advice is the
 largest D whose shell reaches the sampler's states (its 90% quantile ≥ the states' 99% quantile),
@@ -129,13 +129,17 @@ def advise(c: dict[str, Any], dist: Any) -> dict[str, Any]:
               "shell_level": level, "shell_reach": reach, "gaussian_reach": gaussian, "pilot": ckpt,
               "pilot_steps": pilot_steps, "recipe_steps": int(c["trainer"]["max_steps"]),
               "pilot_seconds": round(pilot_s, 3), "probe_seconds": round(probe_s, 3),
+              # the advice's cost against the recipe's whole training at the pilot's measured rate
+              "cost_fraction": (round((pilot_s + probe_s) / (pilot_s / pilot_steps * int(c["trainer"]["max_steps"])), 4)
+                                if pilot_steps and pilot_s > 0 else None),
               "solver": info["solver"], "steps": info["steps"], "alpha": float(sampler.get("alpha") or 0.0),
               "num_samples": sc["num_samples"], "candidates": [D_value(d) for d in ladder], "why": why}
     if dist.is_main:
         print(f"pfgm-bench advise: {recipe} | goal {goal} ({GOALS[goal]}) | N = {dims['N']} "
               f"(10–90%: {dims['N_p10']}–{dims['N_p90']})", file=sys.stderr)
-        print(f"  pilot: {ckpt}" + (f" ({pilot_steps} of the recipe's {record['recipe_steps']} steps, "
-                                     f"{pilot_s:.0f} s; probe {probe_s:.0f} s)" if pilot_steps else ""), file=sys.stderr)
+        print(f"  pilot: {ckpt}" + (f" ({pilot_steps} of the recipe's {record['recipe_steps']} steps, {pilot_s:.0f} s; "
+                                     f"probe {probe_s:.0f} s; {record['cost_fraction']:.0%} of the recipe's training)"
+                                     if record["cost_fraction"] is not None else f" (probe {probe_s:.0f} s)"), file=sys.stderr)
         by_sigma: dict[float, float] = {}
         for s, q in zip(seen["sigma"].tolist(), per_step.tolist()):
             by_sigma[s] = max(q, by_sigma.get(s, -math.inf))
