@@ -1,8 +1,8 @@
-"""Denoiser networks for flat-packed graphs: a dense graph transformer and a PyG message-passing net.
+"""The denoiser network for flat-packed graphs: a dense graph transformer.
 
-Both take the core's flat input x (B, dim) (see :mod:`modalities.graphs.flat` for the layout),
-unpack it to nodes (B, n, F) and symmetric edges (B, n, n, C), and return a tensor shaped like x.
-They are permutation-equivariant: permuting the real nodes of a graph before packing permutes
+It takes the core's flat input x (B, dim) (see :mod:`modalities.graphs.flat` for the layout),
+unpacks it to nodes (B, n, F) and symmetric edges (B, n, n, C), and returns a tensor shaped like x.
+It is permutation-equivariant: permuting the real nodes of a graph before packing permutes
 the unpacked output the same way. Padding nodes (mask 0) are excluded from attention and
 pooling and get zero output, so a graph's output does not depend on how much padding it has.
 
@@ -186,7 +186,7 @@ class GraphTransformerBlock(nn.Module):
 
 
 class _GraphNetBase(nn.Module):
-    """Shared input/output plumbing: unpack, masks, conditioning, heads, symmetrise, pack."""
+    """Input/output plumbing: unpack, masks, conditioning, heads, symmetrise, pack."""
 
     WALKS = (2, 3, 4, 5, 6)  # closed-walk lengths read off the self-conditioning estimate (nodes)
     PATHS = (2, 3, 4)  # walk lengths between node pairs (edges)
@@ -394,77 +394,12 @@ class GraphTransformer(_GraphNetBase):
         return self._finish(L, h, pairs.to_full(e), nm, pm, mask)
 
 
-def _edge_conditioned_conv(dn: int, de: int, emb: int) -> nn.Module:
-    """A torch_geometric MessagePassing layer: m_ij = φ(h_i, h_j, e_ij), mean-aggregated, FiLM-modulated.
-
-    torch_geometric is imported here, so the transformer works without it.
-    """
-    from torch_geometric.nn import MessagePassing
-
-    class EdgeConditionedConv(MessagePassing):
-        def __init__(self) -> None:
-            super().__init__(aggr="mean")
-            self.msg = nn.Sequential(nn.Linear(2 * dn + de, dn), nn.SiLU(), nn.Linear(dn, dn))
-            self.upd = nn.Sequential(nn.Linear(2 * dn, dn), nn.SiLU(), nn.Linear(dn, dn))
-            self.norm = nn.LayerNorm(dn, elementwise_affine=False)
-            self.mod = nn.Linear(emb, 3 * dn)
-            nn.init.zeros_(self.mod.weight)
-            nn.init.zeros_(self.mod.bias)
-
-        def forward(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor, emb_per_node: Tensor) -> Tensor:
-            sh, sc, g = self.mod(Fn.silu(emb_per_node)).chunk(3, dim=-1)
-            hn = self.norm(h) * (1 + sc) + sh
-            agg = self.propagate(edge_index, x=hn, edge_attr=edge_attr)
-            return h + (1 + g) * self.upd(torch.cat([hn, agg], dim=-1))
-
-        def message(self, x_i: Tensor, x_j: Tensor, edge_attr: Tensor) -> Tensor:
-            return self.msg(torch.cat([x_i, x_j, edge_attr], dim=-1))
-
-    return EdgeConditionedConv()
-
-
-class GraphMPNN(_GraphNetBase):
-    """Message-passing alternative (``backbone.type: mpnn``): edge-conditioned convolutions over all
-    real node pairs (torch_geometric), then per-pair edge MLPs from (e_ij, h_i + h_j, h_i ⊙ h_j).
-    Same forward signature and equivariance as :class:`GraphTransformer`.
-    """
-
-    def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
-                 depth: int = 4, cond_dim: int = 0, self_condition: bool = False, spectral: int = 0,
-                 components: bool = False, distances: int = 0):
-        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral,
-                         components, distances)
-        self.convs = nn.ModuleList(_edge_conditioned_conv(node_width, edge_width, node_width) for _ in range(depth))
-        self.edge_upd = nn.ModuleList(
-            nn.Sequential(nn.Linear(edge_width + 2 * node_width, 2 * edge_width), nn.SiLU(),
-                          nn.Linear(2 * edge_width, edge_width))
-            for _ in range(depth)
-        )
-        self.edge_norm = nn.LayerNorm(edge_width, elementwise_affine=False)
-
-    def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
-                self_cond: Tensor | None = None) -> Tensor:
-        h, e, emb, nm, pm = self._prepare(self.layout, x_in, c_noise, cond, mask, self_cond)
-        B, n, dn = h.shape
-        bi, ii, jj = torch.nonzero(pm > 0, as_tuple=True)  # every ordered real pair i ≠ j
-        edge_index = torch.stack([bi * n + jj, bi * n + ii])  # source j -> target i
-        emb_nodes = emb.unsqueeze(1).expand(B, n, -1).reshape(B * n, -1)
-        for conv, upd in zip(self.convs, self.edge_upd):
-            hf = conv(h.reshape(B * n, dn), edge_index, e[bi, ii, jj], emb_nodes)
-            h = hf.view(B, n, dn) * nm.unsqueeze(-1)
-            pair = torch.cat([self.edge_norm(e), h.unsqueeze(2) + h.unsqueeze(1), h.unsqueeze(2) * h.unsqueeze(1)], -1)
-            e = (e + upd(pair)) * pm.unsqueeze(-1)
-        return self._finish(self.layout, h, e, nm, pm, mask)
-
-
 def build_backbone(n_max: int, node_dim: int, edge_dim: int, type: str = "transformer", **kw) -> nn.Module:
-    """Backbone by ``type``: 'transformer' (default) or 'mpnn'. Other keys go to the constructor."""
+    """The graph transformer (``type: transformer``, the only one); other keys go to its constructor."""
     kw.pop("_target_", None)
-    if type in ("transformer", "graph_transformer"):
-        return GraphTransformer(n_max, node_dim, edge_dim, **kw)
-    if type == "mpnn":
-        return GraphMPNN(n_max, node_dim, edge_dim, **kw)
-    raise ValueError(f"unknown graph backbone type {type!r}; use 'transformer' or 'mpnn'")
+    if type != "transformer":
+        raise ValueError(f"unknown graph backbone type {type!r}; use 'transformer'")
+    return GraphTransformer(n_max, node_dim, edge_dim, **kw)
 
 
 def count_parameters(model: nn.Module) -> int:
