@@ -26,11 +26,7 @@ from pfgm_core.weights import load_weights
 __all__ = [
     "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "load_guide", "generate_config",
     "sigmas_for",
-    "LEGACY_SAMPLER_KEYS",
 ]
-
-#: sampler keys of checkpoints written before a rename → today's names
-LEGACY_SAMPLER_KEYS = {"churn_min": "churn_sigma_min", "churn_max": "churn_sigma_max"}
 
 
 def plain(cfg: Any) -> Any:
@@ -175,7 +171,7 @@ def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, nu
     An unknown key is an error naming it and the known ones.
     """
     known = set(GenerateConfig.__dataclass_fields__) - {"num_samples", "seed"}
-    s = {LEGACY_SAMPLER_KEYS.get(k, k): v for k, v in (config.get("sampler") or {}).items() if v is not None}
+    s = {k: v for k, v in (config.get("sampler") or {}).items() if v is not None}
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     bad = sorted(set(s) - known) + sorted(set(given) - known)
     if bad:

@@ -29,6 +29,8 @@ TRAIN_KEYS = _COMMON | {"run_dir", "resume", "init_from"}
 BENCH_KEYS = _COMMON | {"Ds", "num_samples", "seed", "run_root", "out", "resume", "run_dir"}
 #: pfgm-eval likelihood=true: held-out bits/dim (recipes/likelihood.py)
 LIKELIHOOD_KEYS = {"likelihood", "likelihood_samples", "likelihood_steps", "likelihood_exact"}
+#: pfgm-eval's image-metric choices (forwarded to the images modality: modalities/images/fid.py)
+IMAGE_METRIC_KEYS = {"metrics", "fid_features"}
 SAMPLE_KEYS = {"checkpoint", "num_samples", "seed", "out", "device", "D", "pfgm", "modality", "sampler", "progress"}
 
 
@@ -156,7 +158,7 @@ def check_bench(c: dict[str, Any]) -> str:
 
 def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
     """Check a pfgm-sample / pfgm-eval config (what the checkpoint holds is checked when it is loaded)."""
-    _keys(c, SAMPLE_KEYS | LIKELIHOOD_KEYS if eval_ else SAMPLE_KEYS | {"overwrite"}, "top-level")
+    _keys(c, SAMPLE_KEYS | LIKELIHOOD_KEYS | IMAGE_METRIC_KEYS if eval_ else SAMPLE_KEYS | {"overwrite"}, "top-level")
     _path(c.get("checkpoint"), "checkpoint", "a run directory, .safetensors or .pt file")
     _int(c.get("num_samples"), "num_samples", 1)
     _int(c.get("seed", 0), "seed", 0, SEED_MAX)
@@ -176,11 +178,10 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
     if pf.get("D") is not None:
         parse_D(pf["D"])
     s = _section(c, "sampler")
-    from .build import LEGACY_SAMPLER_KEYS
     from pfgm_core.generate import GenerateConfig
 
     known = set(GenerateConfig.__dataclass_fields__) - {"num_samples", "seed"}
-    _keys({LEGACY_SAMPLER_KEYS.get(k, k): v for k, v in s.items()}, known, "sampler")
+    _keys(s, known, "sampler")
     given = {k: v for k, v in s.items() if v is not None}
     if given:  # types and ranges, against the default σ range (the checkpoint's is checked again at load)
         _sampler({"sampler": given}, None)
