@@ -67,6 +67,21 @@ def _positions_mask(mask: Tensor | None, x: Tensor) -> Tensor:
     return mask[..., :1].to(x.dtype)
 
 
+def _zero_linear(fan_in: int, fan_out: int) -> nn.Linear:
+    layer = nn.Linear(fan_in, fan_out)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _embedding(net: nn.Module, c_noise: Tensor, cond: Tensor | None) -> Tensor:
+    """The σ embedding (B, emb_dim), plus the class label's when the net has labels (−1, no label → row 0)."""
+    e = net.emb(c_noise)
+    if net.label is not None and cond is not None:
+        e = e + net.label(cond.long().clamp_min(-1) + 1)
+    return e
+
+
 def _extra_channels(net: nn.Module, channels: int) -> int:
     sc = channels if net.self_condition else 0
     maps = 0 if net.partners is None else net.partners.shape[0]
@@ -184,9 +199,7 @@ class ByteNet(nn.Module):
         after = sorted({depth - 1 - (i * depth) // n for i in range(n)}) if n else []
         self.helix = nn.ModuleDict({str(i): HelixAttention(width, emb_dim) for i in after})
         self.norm = nn.LayerNorm(width)
-        self.out = nn.Linear(width, channels)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.out = _zero_linear(width, channels)  # F starts at 0: the denoiser starts as c_skip·x
 
     def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
                 self_cond: Tensor | None = None) -> Tensor:
@@ -197,9 +210,7 @@ class ByteNet(nn.Module):
     def _forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None,
                  self_cond: Tensor | None) -> Tensor:
         m = _positions_mask(mask, x)
-        e = self.emb(c_noise)
-        if self.label is not None and cond is not None:
-            e = e + self.label(cond.long().clamp_min(-1) + 1)  # -1 (no label) → row 0
+        e = _embedding(self, c_noise, cond)
         h = self.inp(_inputs(self, x, m, self_cond)) * m
         for i, blk in enumerate(self.blocks):
             h = blk(h, e, m)
@@ -230,16 +241,12 @@ class SequenceTransformer(nn.Module):
             nn.TransformerEncoderLayer(width, heads, ff_mult * width, dropout, activation="gelu", batch_first=True, norm_first=True)
             for _ in range(depth))
         self.norm = nn.LayerNorm(width)
-        self.out = nn.Linear(width, channels)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.out = _zero_linear(width, channels)  # F starts at 0: the denoiser starts as c_skip·x
 
     def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
                 self_cond: Tensor | None = None) -> Tensor:
         m = _positions_mask(mask, x)
-        e = self.emb(c_noise)
-        if self.label is not None and cond is not None:
-            e = e + self.label(cond.long().clamp_min(-1) + 1)
+        e = _embedding(self, c_noise, cond)
         L = x.shape[1]
         h = (self.inp(_inputs(self, x, m, self_cond)) + self.pos[:, :L]) * m
         pad = m[..., 0] == 0  # (B, L) True = ignore
