@@ -35,6 +35,22 @@ def _override_data(name: str, cfg: dict, tmp_path: Path) -> None:
             Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(root / f"{i}.png")
         cfg["modality"]["root"] = str(root)
         cfg["backbone"].update(model_channels=16, channel_mult=[1, 2], num_blocks=1)
+    elif name in ("cifar10", "ffhq64"):  # paper scale: a tiny archive / zip, a small DDPM++ (the full one has its own test)
+        from modalities.images.archive import write_cifar10_archive
+
+        rng = np.random.default_rng(0)
+        if name == "cifar10":
+            write_cifar10_archive(tmp_path / "cifar-10-python.tar.gz", rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8),
+                                  rng.integers(0, 10, 6))
+            cfg["modality"]["root"] = str(tmp_path)
+        else:
+            root = tmp_path / "ffhq"
+            root.mkdir()
+            for i in range(6):
+                Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / f"{i:05d}.png")
+            cfg["modality"]["root"] = str(root)
+        cfg["trainer"]["num_workers"] = 0
+        cfg["backbone"].update(model_channels=16, num_blocks=1)
     elif name in NEEDS_DOWNLOAD:
         smi = tmp_path / "mols.smi"
         smi.write_text("\n".join(SMILES * 3) + "\n")

@@ -1,4 +1,5 @@
-"""The image modality adapter: digits or image folders ⇄ tensors (C, H, W) in [-1, 1], U-Net backbone, PNG/npz output."""
+"""The image modality adapter: digits, image folders, CIFAR-10 and EDM-style zips ⇄ tensors (C, H, W) in [-1, 1],
+U-Net or DDPM++ backbone, PNG/npz output."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from .data import DIGITS_SHAPE, load_digits_all, load_image_folder, split_indice
 from ..shared.unet import UNet
 from .writers import write_images
 
-DATASETS = ("digits", "folder")
+DATASETS = ("digits", "folder", "cifar10", "edm")
+#: data sets held as uint8 and trained at their own resolution (the paper-scale recipes)
+STORED = ("cifar10", "edm")
+#: backbones by ``backbone.arch``: the small shared U-Net, or DDPM++ at the paper's scale
+ARCHS = ("unet", "ddpmpp")
 
 
 @register_modality("images")
@@ -25,8 +30,15 @@ class ImageModality(Modality):
     """Images as (C, H, W) float tensors in [-1, 1]; objects are uint8 numpy arrays (H, W, C).
 
     Options (the recipe's ``modality:`` block):
-      dataset: "digits" (scikit-learn, 8×8 grayscale, 10 classes) or "folder" (``root``).
+      dataset: "digits" (scikit-learn, 8×8 grayscale, 10 classes), "folder" (``root``), "cifar10" (the python
+        archive cifar-10-python.tar.gz or its cifar-10-batches-py/ folder in ``root``; default root
+        $PFGM_DATA/cifar10) or "edm" (an EDM-style .zip or folder of same-size PNGs, labels in dataset.json).
       root: the image folder; class subfolders give labels (sorted names → 0, 1, ...).
+      download: cifar10 only: fetch the archive into ``root`` when it is not there (torchvision's downloader).
+      augment: EDM's augmentation probability p (0 = off); the backbone then takes a 9-d augmentation label.
+      metrics, fid_features, fid_weights, fid_batch: evaluation of cifar10 / edm data (:mod:`.fid`): which of
+        fid, kid, is, pr (default all); "inception" (the standard weights) or "random" (an untrained network of
+        the same shape: the pipeline without the weights, numbers labelled); a weights file; images per batch.
       image_size: folder images are resized (shorter side) and centre-cropped to this; default 32.
         Digits are 8×8 only.
       channels: 1 or 3; default: 1 for digits, for folders 1 if every image is grayscale else 3.
@@ -53,6 +65,12 @@ class ImageModality(Modality):
         seed: int = 0,
         classes: Sequence[str] | None = None,
         label: int | str | None = None,
+        download: bool = False,
+        augment: float = 0.0,
+        metrics: str | Sequence[str] | None = None,
+        fid_features: str = "inception",
+        fid_weights: str | None = None,
+        fid_batch: int = 100,
     ):
         if dataset not in DATASETS:
             raise ValueError(f"unknown image data set {dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -64,8 +82,22 @@ class ImageModality(Modality):
             if image_size not in (None, DIGITS_SHAPE[1]) or channels not in (None, 1):
                 raise ValueError(f"digits are 1×8×8; got image_size={image_size}, channels={channels}")
             image_size, channels = DIGITS_SHAPE[1], 1
+        elif dataset == "cifar10":
+            if image_size not in (None, 32) or channels not in (None, 3):
+                raise ValueError(f"CIFAR-10 images are 3×32×32; got image_size={image_size}, channels={channels}")
+            image_size, channels = 32, 3
+            if root is None:
+                from ..shared.paths import data_root
+
+                root = data_root() / "cifar10"
         elif root is None:
-            raise ValueError("dataset='folder' needs modality.root, the folder of images")
+            raise ValueError(f"dataset='{dataset}' needs modality.root, the {'folder of images' if dataset == 'folder' else 'zip or folder'}")
+        if download and dataset != "cifar10":
+            raise ValueError("modality.download is for dataset='cifar10' (other data sets are given by path)")
+        if not 0.0 <= float(augment) <= 1.0:
+            raise ValueError(f"modality.augment is a probability in [0, 1], got {augment}")
+        if float(augment) > 0 and dataset not in STORED:
+            raise ValueError("modality.augment needs dataset='cifar10' or 'edm' (and the ddpmpp backbone)")
         if not 0.0 <= float(test_fraction) < 1.0:
             raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
         self.dataset_name = dataset
@@ -82,12 +114,52 @@ class ImageModality(Modality):
         self._data: tuple[Tensor, Tensor | None] | None = None  # all images (M, C, H, W), labels (M,)
         self.report: LoadReport | None = None  # a folder's load report (files seen, kept, skipped), once read
         self.label = label
+        self.download = bool(download)
+        self.augment = float(augment)
+        self.metrics, self.fid_features, self.fid_weights, self.fid_batch = metrics, fid_features, fid_weights, int(fid_batch)
+        self._stored: dict[str, tuple[Tensor, Tensor | None]] = {}  # uint8 images and labels of a STORED split
 
     # ------------------------------------------------------------------------------------------
     # data
 
+    def _load_stored(self, split: str) -> tuple[Tensor, Tensor | None]:
+        """uint8 images (M, C, S, S) and labels (M,) or None of a cifar10 / edm split, read once.
+
+        CIFAR-10's splits are its own (50,000 train, 10,000 test); an EDM-style set is split by
+        ``test_fraction`` (default 0.15; the paper recipes set 0: the whole set trains)."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if split not in self._stored:
+            assert self.root is not None
+            if self.dataset_name == "cifar10":
+                from .archive import ArchiveError, download_cifar10, find_cifar10, load_cifar10
+
+                try:
+                    find_cifar10(self.root)
+                except ArchiveError:
+                    if not self.download:
+                        raise
+                    download_cifar10(self.root)
+                u8, labels = load_cifar10(self.root, split)
+            else:
+                from .packed import load_packed_images
+
+                all_u8, all_labels = load_packed_images(self.root, self.skip_non_images)
+                idx = split_indices(len(all_u8), split, self.test_fraction, self.seed).numpy()
+                u8, labels = all_u8[idx], None if all_labels is None else all_labels[idx]
+            u8 = torch.from_numpy(np.ascontiguousarray(u8))
+            lab = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
+            if self.class_cond and lab is None:
+                raise ValueError(f"{self.root}: class_cond needs labels (dataset.json with 'labels')")
+            self.image_size, self.channels = int(u8.shape[-1]), int(u8.shape[1])
+            self._stored[split] = (u8, lab)
+        return self._stored[split]
+
     def _load(self) -> tuple[Tensor, Tensor | None]:
         """Decode everything once (lazily, so sampling from a checkpoint needs no data)."""
+        if self.dataset_name in STORED:
+            u8, labels = self._load_stored("train")
+            return u8.float() / 127.5 - 1.0, labels
         if self._data is None:
             if self.dataset_name == "digits":
                 self._data = load_digits_all()
@@ -115,7 +187,15 @@ class ImageModality(Modality):
 
     @property
     def classes(self) -> list[str]:
-        """Class names (digits: '0'..'9'; folders: sorted subfolder names; [] without subfolders)."""
+        """Class names (digits: '0'..'9'; folders: sorted subfolder names; [] without subfolders;
+        CIFAR-10: its ten; EDM-style sets: '0'..'K-1' from dataset.json's labels)."""
+        if self.dataset_name == "cifar10":
+            from .archive import CIFAR10_CLASSES
+
+            return list(CIFAR10_CLASSES)
+        if self._classes is None and self.dataset_name == "edm":
+            _, labels = self._load_stored("train")
+            self._classes = [] if labels is None else [str(i) for i in range(int(labels.max()) + 1)]
         if self._classes is None:
             self._load()
         return list(self._classes or [])
@@ -132,12 +212,28 @@ class ImageModality(Modality):
 
     def split(self, split: str = "train") -> tuple[Tensor, Tensor | None]:
         """Images (M, C, H, W) in [-1, 1] and labels (M,) or None of one split ("train" | "test")."""
+        if self.dataset_name in STORED:
+            u8, labels = self._load_stored(split)
+            return u8.float() / 127.5 - 1.0, labels
         x, labels = self._load()
         idx = split_indices(len(x), split, self.test_fraction, self.seed)
         return x[idx], None if labels is None else labels[idx]
 
     def dataset(self, split: str = "train") -> EncodedDataset:
-        """Encoded split: x (M, C, H, W) in [-1, 1], mask None, cond labels (M,) if class_cond else None."""
+        """Encoded split: x (M, C, H, W) in [-1, 1], mask None, cond labels (M,) if class_cond else None.
+
+        cifar10 / edm: kept as uint8 (:mod:`.stored`); with ``augment`` > 0 the training split streams
+        through EDM's augmentation and cond is the float row [label,] augmentation label."""
+        if self.dataset_name in STORED:
+            from .stored import AugmentedImages, StoredImages
+
+            u8, labels = self._load_stored(split)
+            labels = labels if self.class_cond else None
+            if self.augment > 0 and split == "train":
+                from .augment import EDMAugment
+
+                return AugmentedImages(u8, labels, EDMAugment(self.augment))
+            return StoredImages(u8, labels)
         x, labels = self.split(split)
         return EncodedDataset(x, None, labels if self.class_cond else None)
 
@@ -153,22 +249,39 @@ class ImageModality(Modality):
             opts.pop("root"), opts.pop("skip_non_images")
         elif self.class_cond:
             opts["classes"] = self.classes
+        if self.dataset_name in STORED:
+            opts.update(download=self.download, augment=self.augment)
         return opts
 
     # ------------------------------------------------------------------------------------------
     # model and sampling
 
-    def backbone(self, **kwargs: Any) -> UNet:
-        """The U-Net for this data; in_channels, image_size and num_classes come from the data."""
+    def backbone(self, **kwargs: Any) -> torch.nn.Module:
+        """The network for this data: ``arch`` "unet" (the shared U-Net, default) or "ddpmpp" (DDPM++ at the
+        paper's scale, :mod:`.ddpmpp`). in_channels, image_size, num_classes (and for ddpmpp augment_dim)
+        come from the data."""
+        arch = kwargs.pop("arch", None) or "unet"
+        if arch not in ARCHS:
+            raise ValueError(f"backbone.arch={arch!r} is not an image backbone; expected one of {', '.join(ARCHS)}")
+        if self.augment > 0 and arch != "ddpmpp":
+            raise ValueError("modality.augment needs backbone.arch=ddpmpp (the network that takes augmentation labels)")
         c, s, _ = self.shape
         derived = {"in_channels": c, "image_size": s, "num_classes": self.num_classes}
+        if arch == "ddpmpp":
+            from .augment import AUGMENT_DIM
+
+            derived["augment_dim"] = AUGMENT_DIM if self.augment > 0 else 0
         for key, value in derived.items():
             if key in kwargs and kwargs[key] is not None and int(kwargs[key]) != value:
                 raise ValueError(f"backbone.{key}={kwargs[key]} contradicts the data ({key}={value}); leave it unset")
             kwargs[key] = value
+        if arch == "ddpmpp":
+            from .ddpmpp import DDPMpp
+
+            return DDPMpp(**kwargs)
         return UNet(**kwargs)
 
-    SAMPLE_OPTIONS = ("label",)
+    SAMPLE_OPTIONS = ("label", "metrics", "fid_features", "fid_weights", "fid_batch")
     #: what ``write`` takes: a folder ("") or a file of these extensions (checked before sampling)
     OUT_FORMATS = ("", ".png", ".npz")
 
@@ -177,6 +290,24 @@ class ImageModality(Modality):
 
     def check_sample_options(self) -> None:
         self._label_index()
+        if self.metrics is not None or self.fid_features != "inception":
+            if self.dataset_name not in STORED:
+                raise ValueError("metrics= / fid_features= score cifar10 and edm data in Inception features; "
+                                 f"this checkpoint's data is {self.dataset_name!r}")
+            from .fid import FEATURES, parse_metrics
+
+            parse_metrics(self.metrics)
+            if self.fid_features not in FEATURES:
+                raise ValueError(f"fid_features must be one of {', '.join(FEATURES)}, got {self.fid_features!r}")
+        if int(self.fid_batch) < 1:
+            raise ValueError(f"fid_batch must be ≥ 1, got {self.fid_batch}")
+
+    def check_evaluate(self) -> None:
+        """cifar10 / edm: torch-fidelity and (unless fid_features=random) the Inception weights, named in one line."""
+        if self.dataset_name in STORED:
+            from .fid import check_features
+
+            check_features(self.fid_features, self.fid_weights)
 
     def blank(self, num: int, generator: torch.Generator) -> Encoded:
         """``num`` zero images (num, C, H, W); with class_cond, labels (num,): ``label`` if set, else drawn
@@ -198,7 +329,10 @@ class ImageModality(Modality):
         return write_images(objects, out)
 
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
-        """Digits: digits_fd, digits_fd_floor, precision, recall, confident_fraction. Folders: none (with a note)."""
+        """Digits: digits_fd, digits_fd_floor, precision, recall, confident_fraction. Folders: none (with a note).
+        cifar10 / edm: FID, KID, Inception Score, precision/recall against the training set (:meth:`_inception_metrics`)."""
+        if self.dataset_name in STORED:
+            return self._inception_metrics(objects)
         if self.dataset_name != "digits":
             return Evaluation(notes=["image folders have no offline scorer network; no metrics computed"])
         from .metrics import evaluate_digits
@@ -211,3 +345,33 @@ class ImageModality(Modality):
         train, _ = self.split("train")
         test, _ = self.split("test")
         return Evaluation(evaluate_digits(images, train, test))
+
+    def _inception_metrics(self, objects: Sequence[Any]) -> Evaluation:
+        """The standard metrics of the samples against the training split, its statistics cached once per data set.
+        With fid_features=random every key carries ``_random_features``: not comparable to published numbers."""
+        from .fid import extract, feature_network, image_metrics, parse_metrics, reference_stats
+
+        names = parse_metrics(self.metrics)
+        arrays = [np.asarray(o) for o in objects if o is not None]
+        if len(arrays) < 2:
+            raise ValueError(f"image metrics need at least 2 valid samples, got {len(arrays)}")
+        bs, dev = self.fid_batch, "cuda" if torch.cuda.is_available() else "cpu"
+        net = feature_network(self.fid_features, self.fid_weights, device=dev)
+        gen = extract((arrays[i:i + bs] for i in range(0, len(arrays), bs)), net, device=dev)
+        u8, _ = self._load_stored("train")
+        assert self.root is not None
+        identity = {"dataset": self.dataset_name, "root": str(self.root.resolve()), "count": len(u8),
+                    "bytes": int(u8.sum(dtype=torch.int64)), "split": "train"}
+        ref, cached = reference_stats(identity, (u8[i:i + bs] for i in range(0, len(u8), bs)), self.fid_features,
+                                      self.fid_weights, device=dev)
+        metrics = image_metrics(gen, ref, names)
+        random = self.fid_features == "random"
+        if random:
+            metrics = {f"{k}_random_features": v for k, v in metrics.items()}
+        notes = [f"{len(arrays)} samples against {ref.n} training images (reference statistics "
+                 f"{'read from the cache' if cached else 'computed and cached'})",
+                 "features: " + ("a RANDOMLY INITIALISED Inception-v3 (fid_features=random): tests the pipeline; "
+                                 "not comparable to published FIDs" if random else "Inception-v3 (torch-fidelity, as EDM/PFGM++)")]
+        if len(arrays) < 50_000 and "fid" in names:
+            notes.append("published FIDs use 50,000 samples (num_samples=50000); fewer bias FID upwards")
+        return Evaluation(metrics, notes)
