@@ -49,6 +49,17 @@ def _likelihood(c: dict, dist) -> dict[str, float]:
                                seed=c.get("seed", 0), device=dist.device)
 
 
+def _image_metric_options(c: dict, modality) -> None:
+    """metrics= / fid_features= (FID, KID, IS, PR of cifar10 and edm image checkpoints) → the modality's options."""
+    given = {k: c[k] for k in ("metrics", "fid_features") if c.get(k) is not None}
+    if not given:
+        return
+    if not set(given) <= set(getattr(modality, "SAMPLE_OPTIONS", ())):
+        raise ValueError(f"{'/'.join(f'{k}=' for k in given)} choose the image metrics of cifar10 and edm checkpoints; "
+                         f"the {modality.name} modality computes its own")
+    modality.set_sample_options(**given)
+
+
 def _hydra_main() -> None:
     import hydra
 
@@ -64,6 +75,7 @@ def _hydra_main() -> None:
                 check_out_file(out)  # before the work, not after it
             try:
                 modality, den, config = load_for_sampling(c, dist)
+                _image_metric_options(c, modality)
                 if dist.is_main:
                     modality.check_evaluate()  # a missing tool the metrics need is named before sampling
                 modality, objects, info, samples = sample_loaded(c, dist, modality, den, config)
