@@ -76,12 +76,13 @@ class SequenceModality(Modality):
       eval_reference: held-out (and train-ceiling) sequences the metrics compare with; also at eval
         time (``pfgm-eval … modality.eval_reference=2000``): log10 Pgen spreads ~3.9 orders, so 500
         held-out CDR3s fix their own mean only to ±0.18
-      pgen_samples: at most this many generated sequences get OLGA Pgen in evaluate (also at eval time)
+      pgen_samples: at most this many generated sequences get OLGA Pgen (and, for vh, germline calls) in evaluate
+      numbering: vh germline identities by auto | anarci | alignment (germline.py; auto = ANARCI where it runs)
       write_pgen: put log10 Pgen in the FASTA descriptions (OLGA, ~0.1-0.2 s per sequence)
       length: sample-time fixed length; template + redesign: sample-time region redesign
     """
 
-    SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples", "eval_reference")
+    SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples", "eval_reference", "numbering")
     #: what ``write`` takes: a folder ("" — samples.fasta inside) or a FASTA file
     OUT_FORMATS = ("", ".fasta", ".fa", ".fas", ".faa", ".fna")
 
@@ -92,7 +93,7 @@ class SequenceModality(Modality):
                  olga_model: str = "human_B_heavy", kind: str | None = None, family: str | None = None,
                  target: str | None = None, lengths: Sequence[int] | None = None, length: int | None = None,
                  template: str | None = None, redesign: str | None = None, eval_reference: int = 500,
-                 pgen_samples: int = 1000, write_pgen: bool = True):
+                 pgen_samples: int = 1000, write_pgen: bool = True, numbering: str = "auto"):
         if source not in SOURCES:
             raise ValueError(f"modality.source must be one of {', '.join(SOURCES)}, got {source!r}")
         if unknown not in ("error", "skip"):
@@ -128,6 +129,9 @@ class SequenceModality(Modality):
         self.max_length = int(max_length) if max_length is not None else (self.hist.max_size if self.hist else None)
         self.length, self.template, self.redesign = length, template, redesign
         self.eval_reference, self.pgen_samples, self.write_pgen = int(eval_reference), int(pgen_samples), bool(write_pgen)
+        if numbering not in ("auto", "anarci", "alignment"):
+            raise ValueError(f"modality.numbering must be auto, anarci or alignment, got {numbering!r}")
+        self.numbering = numbering
         self._data: dict[str, list[str]] | None = None
         self._templates: list[tuple[str, str, list[int]]] | None = None
         self.notes: list[str] = []
@@ -450,6 +454,10 @@ class SequenceModality(Modality):
                                               cache_key={"source": self.source, "seed": self.seed, "n": self.num_sequences,
                                                          "path": self.path, "max_length": self.max_length, "ref": n_ref})
             notes += more
+            if self.kind == "vh":
+                vh, more = scoring.vh_metrics(gen, test, train_all, self._cdr3_of, self.numbering, self.pgen_samples)
+                m.update(vh)
+                notes += more
         else:
             m = scoring.generic_metrics(gen, test, train_all, train_ref, self.alphabet.symbols.replace(GAP, ""))
         m["num_samples"] = float(len(objects))

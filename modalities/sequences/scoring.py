@@ -16,7 +16,7 @@ import numpy as np
 
 from . import metrics as M
 
-__all__ = ["protein_metrics", "rna_metrics", "generic_metrics"]
+__all__ = ["protein_metrics", "vh_metrics", "rna_metrics", "generic_metrics"]
 
 #: at most this many sequences enter the all-pairs internal diversity
 DIVERSITY_SAMPLE = 500
@@ -24,10 +24,12 @@ DIVERSITY_SAMPLE = 500
 
 def _set_stats(x: Sequence[str], test: Sequence[str], train_all: Sequence[str], train_ref: Sequence[str], symbols: str) -> dict[str, float]:
     sub = list(x[:DIVERSITY_SAMPLE])
+    near = M.nearest_edit_distance(sub, train_ref) if sub else np.full(0, math.nan)
     return {
         "uniqueness": M.uniqueness(x),
         "novelty": M.novelty(x, train_all),
-        "nearest_train_edit": float(M.nearest_edit_distance(sub, train_ref).mean()) if sub else math.nan,
+        "nearest_train_edit": float(near.mean()) if sub else math.nan,
+        "nearest_train_edit_median": float(np.median(near)) if sub else math.nan,
         "internal_diversity": M.internal_diversity(sub),
         "length_wasserstein": M.length_wasserstein(x, test),
         "composition_js": M.composition_js(x, test, symbols),
@@ -113,6 +115,32 @@ def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga
     notes.append(f"reference = {len(test)} held-out sequences; <metric>_heldout = the held-out set's own value, "
                  f"or for distances to the reference a training subset of the same size (the ceiling); "
                  "log10 Pgen means are over Pgen > 0")
+    return m, notes
+
+
+def vh_metrics(gen: Sequence[str], test: Sequence[str], train_all: Sequence[str], cdr3_of: Callable[[Sequence[str]], list[str]],
+               numbering: str = "auto", limit: int = 1000) -> tuple[dict[str, float], list[str]]:
+    """Heavy chains: germline identity per IMGT region (germline.py) and CDR3 novelty, each beside the held-out set's.
+
+    ``germline_<region>_identity``: mean identity to the nearest germline V (FR1–FR3, CDR1–2) or J (FR4);
+    ``germline_frameworks_90``: the share whose FR1–FR3 are ≥ 90 % identical to one V gene and FR4 to one J;
+    ``cdr3_novelty``: the share whose CDR3 (C … W) is found and is not the CDR3 of any training sequence.
+    The first ``limit`` samples are scored.
+    """
+    from .germline import germline_calls, germline_summary
+
+    g = list(gen[:limit])
+    notes = []
+    if len(gen) > limit:
+        notes.append(f"germline identities on the first {limit} of {len(gen)} samples (modality.pgen_samples)")
+    calls, note = germline_calls(g, numbering)
+    ref_calls, _ = germline_calls(list(test), numbering)
+    m = germline_summary(calls)
+    m.update({f"{k}_heldout": v for k, v in germline_summary(ref_calls).items()})
+    train_cdr3 = {c for c in cdr3_of(train_all) if c}
+    novel = lambda x: float(np.mean([bool(c) and c not in train_cdr3 for c in cdr3_of(x)])) if len(x) else math.nan  # noqa: E731
+    m["cdr3_novelty"], m["cdr3_novelty_heldout"] = novel(gen), novel(test)
+    notes.append(note)
     return m, notes
 
 
