@@ -97,7 +97,7 @@ class PFGMConfig:
             raise ValueError(f"{where}.sigma_dist must be 'lognormal' or 'loguniform', got {self.sigma_dist!r}")
         if self.P_std <= 0:
             raise ValueError(f"{where}.P_std must be > 0, got {self.P_std}")
-        if self.objective not in OBJECTIVES:
+        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:  # a list would not even hash
             raise ValueError(f"{where}.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if not 0 <= self.cond_drop_prob < 1:
             raise ValueError(f"{where}.cond_drop_prob must lie in [0, 1), got {self.cond_drop_prob}")

@@ -65,7 +65,7 @@ class GenerateConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"sampler.{name} must be a number, got {v!r}")
-        if self.solver not in SOLVERS:
+        if not isinstance(self.solver, str) or self.solver not in SOLVERS:  # a list would not even hash
             raise ValueError(f"sampler.solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if not 0 < self.sigma_min < self.sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")

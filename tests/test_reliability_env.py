@@ -256,6 +256,14 @@ def test_pfgm_eval_checks_espeak_before_sampling_a_speech_digits_model(tmp_path,
     assert "install the espeak-ng package (sudo apt-get install espeak-ng" in line
 
 
+def test_every_config_key_with_every_bad_value_is_refused_naming_it_or_accepted():
+    """The campaign's random config cases reached TypeErrors (sampler.solver=[1], pfgm.objective=[1]: a list does not
+    hash); every key × every value of the campaign is refused naming the key, or a valid setting."""
+    cases = rel.every_config_case()
+    bad = [msg for outcome, msg in cases if outcome not in ("clean", "accepted")]
+    assert len(cases) > 500 and not bad, bad
+
+
 @pytest.mark.parametrize("app", ["train", "sample", "eval", "bench"])
 def test_help_shows_only_syntax_that_works(app):
     """Every example line of --help composes; every group it lists composes as group=option; pfgm-sample and
