@@ -169,3 +169,34 @@ def test_one_clip_names_the_test_fraction_that_took_it(tmp_path):
     with pytest.raises(ValueError, match=rf"{tmp_path}: 1 clip\(s\), and modality\.test_fraction=0\.9 holds out 1 for the "
                                          r"test split, leaving none to train on"):
         quiet(m.dataset, "train")
+
+
+# -- the campaign ----------------------------------------------------------------------------------
+
+def test_the_campaign_reruns_one_family_into_the_full_runs_results(tmp_path):
+    """benchmarks/reliability.py --only FAMILY: that family's cases run, the rest is read back from the full run's JSON,
+    and the page is regenerated from the merged results (what docs/reliability.md's header names)."""
+    pytest.importorskip("rdkit")
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    full = tmp_path / "reliability.json"
+    shutil.copy(root / "benchmarks" / "results" / "reliability.json", full)
+    before = json.loads(full.read_text())
+    p = subprocess.run([sys.executable, "benchmarks/reliability.py", "--only", "data_files", "--json", str(full), "--out",
+                        str(tmp_path / "reliability.md")], cwd=root, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    after = json.loads(full.read_text())
+    rows = after["probe"]["data_files"]
+    assert len(rows) == 13 and {r["outcome"] for r in rows} <= {"held", "skipped"}, rows
+    assert after["kill"] == before["kill"] and after["load"] == before["load"]
+    assert "--only data_files" in after["made_by"]["data_files"]
+    assert after["made_by"].get("kill") == before.get("made_by", {}).get("kill")
+    page = (tmp_path / "reliability.md").read_text()
+    assert f"- data_files: `{after['made_by']['data_files']}`" in page
+    assert "### Data files: BOM, headers" in page and "## Faults injected into training" in page
