@@ -12,9 +12,9 @@ import torch
 from modalities.sequences import plm
 
 
-def _small(seed=0):
+def _small(seed=0, max_len=64):
     torch.manual_seed(seed)
-    net = plm.AntiBERTy(d=32, layers=2, heads=4, ff=64, max_len=64).eval()
+    net = plm.AntiBERTy(d=32, layers=2, heads=4, ff=64, max_len=max_len).eval()
     for p in net.parameters():  # LayerNorm at 1/0 and Linear defaults are too tame to catch a wrong wiring
         torch.nn.init.normal_(p, std=0.3)
     return net
@@ -84,3 +84,26 @@ def test_antiberty_prefers_germline_to_shuffled():
     shuffled = "".join(np.random.default_rng(0).permutation(list(v)))
     germ, shuf = plm.pseudo_log_likelihood([v, shuffled], positions=12, seed=0)
     assert germ > -0.5 and shuf < -2.0
+
+
+def test_vh_evaluate_antiberty_option(tmp_path, monkeypatch):
+    pytest.importorskip("olga", reason="the sequences extra (olga) is not installed")
+    monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
+    from modalities.base import build_modality
+
+    opts = {"name": "sequences", "source": "olga_vh", "num_sequences": 40, "eval_reference": 3, "pgen_samples": 2,
+            "numbering": "alignment"}
+    with pytest.raises(ValueError, match="modality.antiberty"):
+        build_modality({**opts, "antiberty": -1})
+    m = build_modality({**opts, "antiberty": 2})
+
+    def absent():
+        raise ImportError(plm.MISSING)
+
+    monkeypatch.setattr(plm, "weights_path", absent)
+    ev = m.evaluate(m.sequences("train")[:2])
+    assert "antiberty_pll" not in ev.metrics and any(plm.MISSING in n for n in ev.notes)
+    monkeypatch.setattr(plm, "weights_path", lambda: None)
+    monkeypatch.setattr(plm, "_MODEL", _small(2, max_len=160))  # a tiny stand-in network: the wiring, not the score
+    ev = m.evaluate(m.sequences("train")[:2])
+    assert {"antiberty_pll", "antiberty_pll_se", "antiberty_pll_heldout", "antiberty_pll_se_heldout"} <= set(ev.metrics)

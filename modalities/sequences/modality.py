@@ -78,11 +78,13 @@ class SequenceModality(Modality):
         held-out CDR3s fix their own mean only to ±0.18
       pgen_samples: at most this many generated sequences get OLGA Pgen (and, for vh, germline calls) in evaluate
       numbering: vh germline identities by auto | anarci | alignment (germline.py; auto = ANARCI where it runs)
+      antiberty: vh, at eval time: score this many samples and held-out sequences by AntiBERTy's pseudo-log-
+        likelihood per residue (plm.py, 8 residues each; ~4 s a sequence on one CPU thread); 0 = off
       write_pgen: put log10 Pgen in the FASTA descriptions (OLGA, ~0.1-0.2 s per sequence)
       length: sample-time fixed length; template + redesign: sample-time region redesign
     """
 
-    SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples", "eval_reference", "numbering")
+    SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples", "eval_reference", "numbering", "antiberty")
     #: what ``write`` takes: a folder ("" — samples.fasta inside) or a FASTA file
     OUT_FORMATS = ("", ".fasta", ".fa", ".fas", ".faa", ".fna")
 
@@ -93,7 +95,7 @@ class SequenceModality(Modality):
                  olga_model: str = "human_B_heavy", kind: str | None = None, family: str | None = None,
                  target: str | None = None, lengths: Sequence[int] | None = None, length: int | None = None,
                  template: str | None = None, redesign: str | None = None, eval_reference: int = 500,
-                 pgen_samples: int = 1000, write_pgen: bool = True, numbering: str = "auto"):
+                 pgen_samples: int = 1000, write_pgen: bool = True, numbering: str = "auto", antiberty: int = 0):
         if source not in SOURCES:
             raise ValueError(f"modality.source must be one of {', '.join(SOURCES)}, got {source!r}")
         if unknown not in ("error", "skip"):
@@ -132,6 +134,9 @@ class SequenceModality(Modality):
         if numbering not in ("auto", "anarci", "alignment"):
             raise ValueError(f"modality.numbering must be auto, anarci or alignment, got {numbering!r}")
         self.numbering = numbering
+        if isinstance(antiberty, bool) or not isinstance(antiberty, int) or antiberty < 0:
+            raise ValueError(f"modality.antiberty must be a number of sequences >= 0 (0 = off), got {antiberty!r}")
+        self.antiberty = antiberty
         self._data: dict[str, list[str]] | None = None
         self._templates: list[tuple[str, str, list[int]]] | None = None
         self.notes: list[str] = []
@@ -455,7 +460,8 @@ class SequenceModality(Modality):
                                                          "path": self.path, "max_length": self.max_length, "ref": n_ref})
             notes += more
             if self.kind == "vh":
-                vh, more = scoring.vh_metrics(gen, test, train_all, self._cdr3_of, self.numbering, self.pgen_samples)
+                vh, more = scoring.vh_metrics(gen, test, train_all, self._cdr3_of, self.numbering, self.pgen_samples,
+                                              self.antiberty)
                 m.update(vh)
                 notes += more
         else:

@@ -119,13 +119,14 @@ def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga
 
 
 def vh_metrics(gen: Sequence[str], test: Sequence[str], train_all: Sequence[str], cdr3_of: Callable[[Sequence[str]], list[str]],
-               numbering: str = "auto", limit: int = 1000) -> tuple[dict[str, float], list[str]]:
+               numbering: str = "auto", limit: int = 1000, antiberty: int = 0) -> tuple[dict[str, float], list[str]]:
     """Heavy chains: germline identity per IMGT region (germline.py) and CDR3 novelty, each beside the held-out set's.
 
     ``germline_<region>_identity``: mean identity to the nearest germline V (FR1–FR3, CDR1–2) or J (FR4);
     ``germline_frameworks_90``: the share whose FR1–FR3 are ≥ 90 % identical to one V gene and FR4 to one J;
     ``cdr3_novelty``: the share whose CDR3 (C … W) is found and is not the CDR3 of any training sequence.
-    The first ``limit`` samples are scored.
+    The first ``limit`` samples are scored. ``antiberty=n``: also AntiBERTy's pseudo-log-likelihood per residue
+    (``antiberty_pll`` and its SE) of the first n samples and n held-out sequences, 8 residues each (plm.py).
     """
     from .germline import germline_calls, germline_summary
 
@@ -141,6 +142,19 @@ def vh_metrics(gen: Sequence[str], test: Sequence[str], train_all: Sequence[str]
     novel = lambda x: float(np.mean([bool(c) and c not in train_cdr3 for c in cdr3_of(x)])) if len(x) else math.nan  # noqa: E731
     m["cdr3_novelty"], m["cdr3_novelty_heldout"] = novel(gen), novel(test)
     notes.append(note)
+    if antiberty:
+        from . import plm
+
+        try:
+            plm.weights_path()
+        except ImportError as e:
+            notes.append(f"antiberty_pll not computed: {e}")
+        else:
+            m.update(plm.pll_summary(plm.pseudo_log_likelihood(list(gen[:antiberty]), positions=8), "antiberty_pll"))
+            m.update({f"{k}_heldout": v for k, v in plm.pll_summary(
+                plm.pseudo_log_likelihood(list(test[:antiberty]), positions=8), "antiberty_pll").items()})
+            notes.append(f"antiberty_pll: AntiBERTy pseudo-log-likelihood per residue (nats) of {min(antiberty, len(gen))} "
+                         f"samples and {min(antiberty, len(test))} held-out sequences, 8 random residues each; _se its SE")
     return m, notes
 
 
