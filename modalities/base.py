@@ -208,6 +208,13 @@ class Modality(abc.ABC):
         (:mod:`pfgm_core.snapping`). Only graph modalities have pieces; the default refuses."""
         raise ValueError(f"the {self.name} modality has no connecting (sampler.connect_sigma_max); leave it at 0")
 
+    def sampler_hooks(self) -> list[Callable[[Callable[..., Tensor]], Callable[..., Tensor]]]:
+        """Wrappers of the denoiser that sampling applies in order, after autoguidance and the σ-band
+        projections (``snap``, ``connect``): a hook a modality needs (a projection, a constraint, a
+        correction) lives in its own package. Each takes the denoiser ``(x, sigma, **kw) → x̂`` and
+        returns one; the default is none."""
+        return []
+
     def reward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """A reward (B,) of estimates x (B, *shape) to steer sampling toward (``sampler.particles``,
         :mod:`pfgm_core.steering`). Only modalities with a scorer of their own have one; the default refuses."""

@@ -114,15 +114,33 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def recipe_catalogue() -> dict[str, list[tuple[str, str]]]:
-    """{group: [(recipe, description)]} read from the shipped configs/recipe/*.yaml."""
-    out: dict[str, list[tuple[str, str]]] = {}
+def _shipped_recipes() -> dict[str, dict[str, Any]]:
+    out = {}
     for f in sorted(resources.files(CONFIG_MODULE).joinpath("recipe").iterdir(), key=lambda p: p.name):
-        if not f.name.endswith(".yaml"):
-            continue
-        data = yaml.safe_load(f.read_text()) or {}
-        out.setdefault(str(data.get("group", "other")), []).append((f.name[:-5], str(data.get("description", ""))))
+        if f.name.endswith(".yaml"):
+            out[f.name[:-5]] = yaml.safe_load(f.read_text()) or {}
     return out
+
+
+def recipe_catalogue() -> dict[str, list[tuple[str, str]]]:
+    """{group: [(recipe, description)]}: the shipped configs/recipe/*.yaml, then those installed packages
+    bring through the ``pfgm.recipes`` entry points (:mod:`recipes.plugins`)."""
+    from .plugins import plugin_recipes
+
+    shipped = _shipped_recipes()
+    every = {**{name: data for name, (_, data) in plugin_recipes().items() if name not in shipped}, **shipped}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for name in sorted(every):
+        data = every[name]
+        out.setdefault(str(data.get("group", "other")), []).append((name, str(data.get("description", ""))))
+    return out
+
+
+def register_recipes() -> None:
+    """Make the installed packages' recipes composable by name (before Hydra composes a config)."""
+    from .plugins import register_plugin_recipes
+
+    register_plugin_recipes(set(_shipped_recipes()))
 
 
 def print_catalogue(file=sys.stdout) -> None:
@@ -139,6 +157,7 @@ def compose(config_name: str, overrides: list[str] | None = None) -> dict[str, A
     from hydra import compose as hcompose, initialize_config_module
     from omegaconf import OmegaConf
 
+    register_recipes()
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         cfg = hcompose(config_name=config_name, overrides=list(overrides or []))
     return OmegaConf.to_container(cfg, resolve=False)
@@ -234,6 +253,7 @@ def run_hydra(prog: str, app: Callable[[], None], dir_setting: str | None = None
 
     OmegaConf.register_new_resolver(SWEEP_RESOLVER, _private_sweep_dir, replace=True)
     check_environment(prog)
+    register_recipes()
     if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the user asked for Hydra's full traces: leave them alone
         try:
             return app()

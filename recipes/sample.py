@@ -108,6 +108,9 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
         fn(probe.x, probe.mask)
         den = ProjectedDenoiser(den, fn, lo, hi)
         info[name] = shown
+    for hook in modality.sampler_hooks():  # the modality's own wrappers of the denoiser (Modality.sampler_hooks)
+        den = hook(den)
+        info.setdefault("sampler_hooks", []).append(getattr(hook, "__name__", type(hook).__name__))
     if g.particles > 1:  # steering by the modality's reward (pfgm_core.steering), checked on the probe first
         modality.reward(probe.x, probe.mask)
         kw["potential"] = modality.reward
