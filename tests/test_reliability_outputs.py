@@ -225,3 +225,21 @@ def test_streamed_sampling_memory_does_not_grow_with_the_count(tmp_path):
     assert rows[("stream", 6000)]["smiles_written"] > 5000  # valid molecules: the writer had something to hold
     # measured: stream +8 MB, collect +99 MB (~20 KB a decoded molecule held)
     assert grow["stream"] < 30 and grow["collect"] > grow["stream"] + 60, (grow, rows)
+
+
+def test_a_published_folders_summary_names_files_that_exist(tmp_path):
+    """The graph writer's summary.json is written inside the temporary folder publish() renames:
+    the files it names must be the published ones, not the temporary folder's."""
+    import json
+
+    import networkx as nx
+
+    from modalities.graphs.modality import GraphModality
+    from recipes.sample import publish
+
+    mod = GraphModality.__new__(GraphModality)
+    out = tmp_path / "graphs"
+    publish(out, lambda target: mod.write([nx.cycle_graph(4), None], target))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["files"] and all((out / f).exists() for f in summary["files"]), summary["files"]
+    assert not any(".pfgm-tmp" in f for f in summary["files"])

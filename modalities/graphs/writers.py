@@ -2,13 +2,15 @@
 
 Invalid samples (None) are never written as blank records and never dropped silently: every
 writer returns a summary with the number written and the number invalid, and a sidecar JSON
-(``<name>.json`` next to a file target, ``summary.json`` in a folder target) records it.
+(``<name>.json`` next to a file target, ``summary.json`` in a folder target) records it, naming
+the files relative to itself.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -107,7 +109,7 @@ class MoleculeSink(SampleSink):
         except BaseException:
             self.abort()
             raise
-        summary["files"] = [str(p) for p in paths]
+        summary["files"] = [os.path.relpath(p, self.side.parent) for p in paths]  # relative: the folder may be published elsewhere
         atomic_write_text(self.side, json.dumps(summary, indent=2))
         self.summary = summary
         if self.on_close is not None:
@@ -207,6 +209,6 @@ def write_graphs(graphs: Sequence[Any], out: Path) -> tuple[list[Path], dict[str
         else:
             write_edge_lists(valid, p)
         paths.append(p)
-    summary["files"] = [str(p) for p in paths]
+    summary["files"] = [os.path.relpath(p, side.parent) for p in paths]  # relative: the folder may be published elsewhere
     atomic_write_text(side, json.dumps(summary, indent=2))
     return paths + [side], summary
