@@ -184,3 +184,37 @@ def test_vh_evaluate_reports_germline_metrics_beside_the_held_out_set(tmp_path, 
     assert any("alignment to germline genes" in n for n in ev.notes)
     with pytest.raises(ValueError, match="numbering must be"):
         build_modality({"name": "sequences", "source": "olga_vh", "numbering": "kabat"})
+
+
+def test_aligned_layout_by_hand():
+    # IGHV3-23 has no residue at IMGT 10, 31-34 (an 8-residue CDR1), 60-61 (an 8-residue CDR2) and 73;
+    # a 14-residue CDR3 in 16 slots opens its gap in the middle
+    want = ("EVQLLESGG-GLVQPGGSLRLSCAASGFTF----SSYAMSWVRQAPGKGLEWVSAISGS--GGSTYYADSVK-GRFTISRDNSKNTLYLQMNSLRAEDTAVYYC"
+            "AKDRGYS--SSWYFDY" + FR4)
+    assert GL.aligned_vh(VH, 16) == want
+    assert GL.aligned_vh(VH, 16, "IGHV3-23*01", [97, 113]) == want  # read off the gene's numbering
+    assert GL.aligned_vh(VH, 13) is None  # 14 residues do not fit 13 slots
+    assert GL.aligned_vh(VH.replace("ISGSGGST", "ISGSGGSTGGGGG"), 16) is None  # CDR2 past its 10 IMGT positions
+
+
+def test_aligned_olga_vh_puts_each_imgt_position_in_one_column(tmp_path, monkeypatch):
+    monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
+    from modalities.base import build_modality
+    from modalities.sequences.encoding import SequenceCodec
+
+    plain = build_modality({"name": "sequences", "source": "olga_vh", "num_sequences": 200, "max_length": 140})
+    m = build_modality({"name": "sequences", "source": "olga_vh", "num_sequences": 200, "aligned": True, "max_length": 136})
+    seqs = m.sequences("train") + m.sequences("test")
+    assert {len(s) for s in seqs} == {136} and m.config()["lengths"]  # one length: every position always on
+    # the conserved Cys 23, Trp 41, Cys 104 and Trp 118 sit in one column each
+    assert {s[22] for s in seqs} == {"C"} and {s[40] for s in seqs} == {"W"}
+    assert {s[103] for s in seqs} == {"C"} and {s[136 - 11] for s in seqs} == {"W"}
+    # without the gaps, the same chains as the plain source, less those whose CDR3 exceeds 136 − 115 = 21 slots
+    raw = set(plain.sequences("train") + plain.sequences("test"))
+    assert {s.replace("-", "") for s in seqs} <= raw and sum(m.report.skipped.values()) == 30
+    assert "CDR3 longer than the aligned layout's 21 CDR3 slots" in m.report.summary()
+    codec = SequenceCodec(m.alphabet, m.max_length)
+    assert codec.decode(*codec.encode(seqs[:5])) == seqs[:5]
+    with pytest.raises(ValueError, match="give at least 128"):
+        build_modality({"name": "sequences", "source": "olga_vh", "num_sequences": 50, "aligned": True,
+                        "max_length": 120}).sequences()

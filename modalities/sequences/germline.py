@@ -43,7 +43,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = ["REGIONS", "IMGT_REGIONS", "FRAMEWORKS", "Gene", "GermlineCall", "germline_genes", "gene",
-           "numbering_method", "number", "germline_calls", "germline_summary", "identity_to"]
+           "numbering_method", "number", "aligned_vh", "germline_calls", "germline_summary", "identity_to"]
 
 #: IMGT regions (inclusive position ranges)
 IMGT_REGIONS = {"fr1": (1, 26), "cdr1": (27, 38), "fr2": (39, 55), "cdr2": (56, 65), "fr3": (66, 104),
@@ -458,6 +458,45 @@ def number(seq: str, method: str = "auto", model: str = "human_B_heavy") -> Numb
     if not seq:
         return None
     return _align_number(seq, vs, js, np.stack([g.codes(_V_LEN, 1) for g in vs]))[0]
+
+
+#: IMGT slots outside the CDR3 in the aligned layout: positions 1–104 and FR4 118–128
+ALIGNED_FIXED = _V_LEN + _J_LEN
+
+
+def _slots(n: Numbered, cdr3_width: int) -> str | None:
+    if n.extra or len(n.cdr3) > cdr3_width:
+        return None
+    c, h = n.cdr3, (len(n.cdr3) + 1) // 2
+    cdr3 = c[:h] + "-" * (cdr3_width - len(c)) + c[h:]
+    as_text = lambda a: "".join(chr(x) if x else "-" for x in a)  # noqa: E731
+    return as_text(n.v) + cdr3 + as_text(n.j)
+
+
+def aligned_vh(vh: str, cdr3_width: int, v: str | None = None, cdr3_span: Sequence[int] | None = None,
+               model: str = "human_B_heavy") -> str | None:
+    """A heavy chain laid onto fixed IMGT slots, so that column i is the same structural position in every chain:
+    positions 1–104 ('-' where the chain has none, e.g. IMGT 10 in most genes), the CDR3 (IMGT 105–117) in
+    ``cdr3_width`` slots filled from both ends toward the middle (IMGT's rule: a CDR3 grows and shrinks at its
+    centre, where 111/112 and their insertions sit), and FR4 118–128. Removing the '-' gives the chain back.
+
+    With the V gene's name and the C … W slice (``cdr3_span``, what olga_vh records carry) the layout is read off the gene's IMGT
+    numbering; otherwise the chain is numbered by alignment. None when it does not fit: a CDR3 longer than
+    ``cdr3_width``, or residues inserted outside the CDR3.
+    """
+    n = None
+    if v is not None and cdr3_span is not None:
+        g = gene(v, model)
+        c, w = int(cdr3_span[0]), int(cdr3_span[1]) - 1  # vh[c:w+1] is C … W: the Cys 104 to the Trp 118
+        if vh[:c + 1] == g.aa and len(vh) - w <= _J_LEN:
+            n = Numbered(cdr3=vh[c + 1:w])
+            n.v = g.codes(_V_LEN, 1)
+            n.j[: len(vh) - w] = np.frombuffer(vh[w:].encode("ascii"), np.uint8)
+    if n is None:
+        n = number(vh, "alignment", model)
+        if n is None:
+            return None
+    return _slots(n, cdr3_width)
 
 
 def identity_to(seq: str, v: str, j: str | None = None, method: str = "alignment",

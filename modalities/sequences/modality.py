@@ -8,7 +8,9 @@ position outside the region; the core keeps those on their PFGM++ path (pfgm_cor
 
 Sources (``source:``):
   olga_cdr3  CDR3 amino-acid sequences from OLGA's human IGH model (offline; default)
-  olga_vh    full heavy-chain variable regions assembled from OLGA's germline V/J (no hypermutation)
+  olga_vh    full heavy-chain variable regions assembled from OLGA's germline V/J (no hypermutation);
+             with ``aligned: true`` laid on fixed IMGT slots with '-' gaps (germline.aligned_vh): column i is
+             the same structural position in every chain, the CDR3 in max_length − 115 slots
   rna_family members of an inverse-folded family (``family: hairpin | trna`` or ``target: <dot-bracket>``)
   rna_family_null  the same family's positive-design null model (rna.positive_design of its training
              split): target pairs and per-position bases as the family has them, drawn independently.
@@ -154,6 +156,11 @@ class SequenceModality(Modality):
             vh = self.source == "olga_vh"
             key = {"v": _DATA_VERSION, "model": self.olga_model, "n": n, "seed": self.seed, "vh": vh}
             recs = cached_json("olga_heavy", key, lambda: generate_heavy(n, self.seed, self.olga_model, vh=vh))
+            if vh and self.aligned:  # fixed IMGT slots; None where the CDR3 does not fit (skipped and counted)
+                from .germline import aligned_vh
+
+                w = self._cdr3_slots()
+                return [aligned_vh(r["vh"], w, r["v"], r["cdr3_span"], self.olga_model) for r in recs]
             return [r["vh" if vh else "cdr3"] for r in recs]
         import RNA
 
@@ -202,6 +209,10 @@ class SequenceModality(Modality):
             seqs = []
             for s in raw:
                 self.report.seen()
+                if s is None:
+                    self.report.skip(f"CDR3 longer than the aligned layout's {self._cdr3_slots()} CDR3 slots "
+                                     f"(max_length {self.max_length} − {self._fixed_slots()} framework slots)")
+                    continue
                 if self.max_length is not None and len(s) > self.max_length:
                     self.report.skip(f"longer than max_length {self.max_length}")
                     continue
@@ -223,6 +234,20 @@ class SequenceModality(Modality):
         if self.hist is None:
             self.hist = SizeHistogram.from_sizes([len(s) for s in self._data["train"]], self.max_length)
         return self._data
+
+    @staticmethod
+    def _fixed_slots() -> int:
+        from .germline import ALIGNED_FIXED
+
+        return ALIGNED_FIXED
+
+    def _cdr3_slots(self) -> int:
+        """olga_vh with aligned: the CDR3 slots of the IMGT layout (germline.aligned_vh): max_length less 1–104 and FR4."""
+        w = int(self.max_length) - self._fixed_slots()
+        if w < 13:
+            raise ValueError(f"aligned olga_vh lays chains on IMGT slots: 115 framework slots and the CDR3 in the rest of "
+                             f"max_length; max_length {self.max_length} leaves {w} CDR3 slots, give at least 128")
+        return w
 
     def _split(self, n: int) -> dict[str, np.ndarray]:
         """Indices of the held-out ("test") and training items among n, seeded."""
