@@ -11,6 +11,13 @@ global batch on every rank and then sliced. So
 Run under torchrun for several processes (see distributed.py for the commands); a plain run is
 world size 1. Only rank 0 writes: checkpoints (atomic, keep-last-k), the EMA export
 (``ema.safetensors`` with the resolved config in its metadata), metrics.jsonl and previews.
+
+GPU settings, all off by default (a CPU run is unchanged by them): ``bf16`` autocast (the parameters,
+gradients, optimiser state and EMA stay float32), ``tf32`` matmuls/convolutions, ``channels_last``
+memory format for conv nets, ``compile`` (torch.compile) and ``micro_batch``, the per-device batch:
+the global batch is then reached by gradient accumulation (EDM's --batch-gpu), so a recipe trains with
+the paper's batch on any number of GPUs of any size. The throughput (images/s and, as EDM prints it,
+kimg/day) is shown in the progress bar and logged.
 """
 
 from __future__ import annotations
@@ -92,6 +99,10 @@ class TrainerConfig:
     seed: int = 0
     device: str = "auto"
     bf16: bool = False
+    tf32: bool = False  # CUDA only: TF32 matmuls and cuDNN convolutions (~3x faster fp32 on Ampere+)
+    channels_last: bool = False  # conv nets: NHWC memory format (faster cuDNN kernels, above all in bf16)
+    compile: bool = False  # torch.compile the network (first steps pay the compilation)
+    micro_batch: int | None = None  # per-device batch; None = batch_size / (world size · grad_accum)
     log_every: int = 50
     ckpt_every: int = 500
     keep_last: int = 3
@@ -128,7 +139,8 @@ _TRAINER_RULES: dict[str, tuple[Any, Any, Any, bool]] = {
     "beta2": (float, 0.0, 1.0, False), "warmup_steps": (int, 0, None, False), "lr_decay": (("none", "cosine"), None, None, False),
     "grad_clip": (float, 0.0, None, False), "ema_halflife_kimg": (float, 0.0, None, False),
     "ema_rampup_ratio": (float, 0.0, None, True), "seed": (int, 0, 2**63 - 1, False), "device": (str, None, None, False),
-    "bf16": (bool, None, None, False), "log_every": (int, 1, None, False), "ckpt_every": (int, 0, None, False),
+    "bf16": (bool, None, None, False), "tf32": (bool, None, None, False), "channels_last": (bool, None, None, False),
+    "compile": (bool, None, None, False), "micro_batch": (int, 1, None, True), "log_every": (int, 1, None, False), "ckpt_every": (int, 0, None, False),
     "keep_last": (int, 0, None, False), "preview_every": (int, 0, None, False), "progress": (bool, None, None, False),
     "stop_after": (int, 0, None, True), "num_workers": (int, 0, 256, False),
     "on_nonfinite": (("skip", "stop"), None, None, False), "nonfinite_patience": (int, 1, None, False),
@@ -200,6 +212,19 @@ class IndexStream:
             sel = pos // self.M == e
             out[sel] = self._epoch(e)[pos[sel] % self.M]
         return out
+
+
+def accumulation_rounds(cfg: TrainerConfig, world_size: int) -> int:
+    """Micro-batches per step on each device: ``grad_accum``, or with ``micro_batch`` set,
+    batch_size / (world_size · micro_batch). Either way the global batch is ``batch_size``."""
+    B, W = cfg.batch_size, world_size
+    if cfg.micro_batch is not None:
+        if B % (W * cfg.micro_batch) != 0:
+            raise ValueError(f"trainer.batch_size={B} must be divisible by world_size×micro_batch = {W}×{cfg.micro_batch}")
+        return B // (W * cfg.micro_batch)
+    if B % (W * cfg.grad_accum) != 0:
+        raise ValueError(f"trainer.batch_size={B} must be divisible by world_size×grad_accum = {W}×{cfg.grad_accum}")
+    return cfg.grad_accum
 
 
 def item_seed(seed: int, step: int, position: int) -> int:
@@ -277,19 +302,23 @@ class Trainer:
         preview: Callable[[int, nn.Module], None] | None = None,
     ):
         W = dist.world_size
-        if cfg.batch_size % (W * cfg.grad_accum) != 0:
-            raise ValueError(
-                f"trainer.batch_size={cfg.batch_size} must be divisible by world_size×grad_accum = {W}×{cfg.grad_accum}"
-            )
+        self.accum = accumulation_rounds(cfg, W)
         self.cfg, self.dist, self.loss = cfg, dist, loss
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.config = dict(config or {})
         self.dataset, self.collate, self.preview = dataset, collate or _stack_items, preview
         self.device = dist.device
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+            torch.backends.cudnn.allow_tf32 = cfg.tf32
         self.model = denoiser.to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         if W > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if cfg.compile:
+            self.model = torch.compile(self.model)
         self.ema = EMA(unwrap_model(self.model), cfg.ema_halflife_kimg, cfg.ema_rampup_ratio)
         self.opt = torch.optim.AdamW(
             unwrap_model(self.model).parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
@@ -378,14 +407,16 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------
     def _fetch(self, idx: Tensor):
         if self._batches is not None:
-            return next(self._batches).to(self.device)
-        if self.streaming:
-            return self.collate([self.dataset.item(int(i), 0) for i in idx]).to(self.device)
-        if hasattr(self.dataset, "take"):
-            batch = self.dataset.take(idx)
+            batch = next(self._batches).to(self.device)
+        elif self.streaming:
+            batch = self.collate([self.dataset.item(int(i), 0) for i in idx]).to(self.device)
+        elif hasattr(self.dataset, "take"):
+            batch = self.dataset.take(idx).to(self.device)
         else:
-            batch = self.collate([self.dataset[int(i)] for i in idx])
-        return batch.to(self.device)
+            batch = self.collate([self.dataset[int(i)] for i in idx]).to(self.device)
+        if self.cfg.channels_last and batch.x.dim() == 4:
+            batch.x = batch.x.contiguous(memory_format=torch.channels_last)
+        return batch
 
     def _lr(self, step: int) -> float:
         cfg = self.cfg
@@ -409,13 +440,13 @@ class Trainer:
         drop = torch.rand(B, generator=gen, device=self.device) < self.loss.cond_drop_prob
         self_cond = torch.rand(B, generator=gen, device=self.device) < self.loss.self_cond_prob
         local = B // W
-        micro = local // cfg.grad_accum
+        micro = local // self.accum
         total = torch.zeros((), device=self.device)
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
-        for k in range(cfg.grad_accum):
+        for k in range(self.accum):
             sl = slice(r * local + k * micro, r * local + (k + 1) * micro)
             batch = self._fetch(gidx[sl])
-            sync = k == cfg.grad_accum - 1 or W == 1
+            sync = k == self.accum - 1 or W == 1
             ctx = contextlib.nullcontext() if sync else self.model.no_sync()
             with ctx, amp:
                 per_sample = self.loss(self.model, batch.x, batch.mask, batch.cond,
@@ -509,9 +540,12 @@ class Trainer:
         last = math.nan
         end = cfg.max_steps if cfg.stop_after is None else min(cfg.max_steps, cfg.stop_after)
         if self.streaming:
-            keys = _StepKeys(self.stream, cfg.seed, self.step, end, self.dist.rank, self.dist.world_size, cfg.grad_accum)
+            keys = _StepKeys(self.stream, cfg.seed, self.step, end, self.dist.rank, self.dist.world_size, self.accum)
+            # pinned host memory lets the copy to the GPU overlap the step (Encoded.to is non_blocking)
             loader = torch.utils.data.DataLoader(_Keyed(self.dataset), batch_sampler=keys, collate_fn=self.collate,
-                                                 num_workers=cfg.num_workers, persistent_workers=False)
+                                                 num_workers=cfg.num_workers, persistent_workers=False,
+                                                 pin_memory=self.device.type == "cuda",
+                                                 prefetch_factor=4 if cfg.num_workers > 0 else None)
             self._batches = iter(loader)
         self._signal = None
         old_handlers = self._install_signal_handlers()
@@ -533,8 +567,9 @@ class Trainer:
                     if self.metrics is not None:
                         skipped = {"skipped_steps": self.nonfinite_skipped} if self.nonfinite_skipped else {}
                         self.metrics.log(self.step, loss=last, lr=self._lr(self.step - 1), samples_per_s=rate,
-                                         kimg=self.cur_nimg / 1000, **skipped)
-                bar.update(1, **({"loss": f"{last:.4f}"} if at_log else {}))
+                                         kimg_per_day=rate * 86.4, kimg=self.cur_nimg / 1000, **skipped)
+                bar.update(1, **({"loss": f"{last:.4f}", "img/s": f"{rate:.4g}", "kimg/day": f"{rate * 86.4:.4g}"}
+                                 if at_log else {}))
                 if self._stop_requested():
                     interrupted = self._signal if self._signal is not None else signal.SIGTERM
                     break
