@@ -362,12 +362,14 @@ def numbering_method(method: str = "auto") -> tuple[str, str]:
 
 
 def _anarci_number(seqs: Sequence[str]) -> list[Numbered | None]:
+    import contextlib
+    import io
     import warnings
 
     from anarci import anarci
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Biopython's SearchIO warns on every HMMER record
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # Biopython's SearchIO warns on every HMMER record; ANARCI prints species notes
         numbered, _, _ = anarci([(f"s{i}", _clean(s).replace("X", "G") or "G") for i, s in enumerate(seqs)],
                                 scheme="imgt", output=False, allow={"H"}, ncpu=1)
     return [None if not doms else _from_imgt(doms[0][0]) for doms in numbered]
