@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from modalities.audio.writers import AudioClip
-from modalities.base import build_modality
-from pfgm_core.atomic import atomic_write_text
-from recipes.cli import compose
+from pfgm.modalities.audio.writers import AudioClip
+from pfgm.modalities.base import build_modality
+from pfgm.core.atomic import atomic_write_text
+from pfgm.recipes.cli import compose
 
 KEYS = ("fid", "fid_real", "is", "real_is", "mis", "am", "max_softmax", "spectral_distance", "spectral_distance_real")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from pfgm_core.atomic import atomic_write_text
-from recipes.sample import generate_from_checkpoint
+from pfgm.core.atomic import atomic_write_text
+from pfgm.recipes.sample import generate_from_checkpoint
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ import numpy as np
 
 
 def substitutions() -> None:
-    from modalities.sequences.alphabet import PROTEIN
-    from modalities.sequences.antibody import generate_heavy, log10_pgen
+    from pfgm.modalities.sequences.alphabet import PROTEIN
+    from pfgm.modalities.sequences.antibody import generate_heavy, log10_pgen
 
     seqs = [r["cdr3"] for r in generate_heavy(150, seed=123)]
     rng = random.Random(0)
@@ -42,8 +42,8 @@ def residue_counts(seqs: list[str]) -> tuple[Counter, int]:
 
 
 def ends(checkpoint: str, snap: float) -> None:
-    from modalities.sequences import metrics as M
-    from recipes.sample import generate_from_checkpoint
+    from pfgm.modalities.sequences import metrics as M
+    from pfgm.recipes.sample import generate_from_checkpoint
 
     mod, gen, _, _ = generate_from_checkpoint({"checkpoint": checkpoint, "num_samples": 1000, "seed": 0, "device": "cpu",
                                                "sampler": {"snap_below": snap} if snap else {}, "progress": False})

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pfgm_core import Denoiser, PFGMKernel, PFGMLoss, karras_sigmas, sample
+from pfgm.core import Denoiser, PFGMKernel, PFGMLoss, karras_sigmas, sample
 
 
 class SmallConvNet(nn.Module):

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from pfgm_core.config import PFGMConfig
-from pfgm_core.distributed import init_distributed
-from pfgm_core.trainer import Trainer, TrainerConfig
-from recipes.build import make_denoiser, make_modality
-from recipes.cli import compose
+from pfgm.core.config import PFGMConfig
+from pfgm.core.distributed import init_distributed
+from pfgm.core.trainer import Trainer, TrainerConfig
+from pfgm.recipes.build import make_denoiser, make_modality
+from pfgm.recipes.cli import compose
 
 
 def make_trainer(cfg: dict, guarded: bool) -> Trainer:

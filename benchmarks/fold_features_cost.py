@@ -18,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modalities.sequences.backbone import build_backbone  # noqa: E402
-from modalities.sequences.fold_features import FoldFeatures  # noqa: E402
-from modalities.sequences.rna import TARGETS, helix_extensions, partners  # noqa: E402
+from pfgm.modalities.sequences.backbone import build_backbone  # noqa: E402
+from pfgm.modalities.sequences.fold_features import FoldFeatures  # noqa: E402
+from pfgm.modalities.sequences.rna import TARGETS, helix_extensions, partners  # noqa: E402
 
 
 def step_seconds(net: torch.nn.Module, batch: int, L: int, reps: int, gen: torch.Generator) -> list[float]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from modalities.graphs import graph_sources, molecule_sources
-from modalities.graphs import metrics as M
+from pfgm.modalities.graphs import graph_sources, molecule_sources
+from pfgm.modalities.graphs import metrics as M
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ def dense_backbone_module():
                          check=True, capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / "backbone_dense.py"
     path.write_text(src)
-    spec = importlib.util.spec_from_file_location("modalities.graphs.backbone_dense", path)
+    spec = importlib.util.spec_from_file_location("pfgm.modalities.graphs.backbone_dense", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -59,8 +59,8 @@ def side_by_side(nets: dict, x, c, mask, reps: int) -> dict[str, float]:
 
 
 def main() -> None:
-    from pfgm_core.atomic import atomic_write_bytes
-    from recipes.build import load_checkpoint
+    from pfgm.core.atomic import atomic_write_bytes
+    from pfgm.recipes.build import load_checkpoint
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="runs/bench9k/molecules-D128")

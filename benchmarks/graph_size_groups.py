@@ -32,10 +32,10 @@ def fwd_bwd_seconds(net, x, c, mask) -> float:
 def main() -> None:
     from omegaconf import OmegaConf
 
-    from modalities.graphs.size_groups import graph_cost, graph_size_groups as size_groups
-    from pfgm_core.atomic import atomic_write_bytes
-    from pfgm_core.trainer import IndexStream
-    from recipes.build import make_modality
+    from pfgm.modalities.graphs.size_groups import graph_cost, graph_size_groups as size_groups
+    from pfgm.core.atomic import atomic_write_bytes
+    from pfgm.core.trainer import IndexStream
+    from pfgm.recipes.build import make_modality
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=7)

@@ -76,8 +76,8 @@ def _child(args: list[str]) -> dict[str, Any]:
 
 
 def _train(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
-    from recipes.cli import compose
-    from recipes.train import run_training
+    from pfgm.recipes.cli import compose
+    from pfgm.recipes.train import run_training
 
     cfg = compose("train", ["recipe=molecules", f"run_dir={run_dir}", "trainer.progress=false", *SMALL_NET, *overrides])
     return run_training(cfg)
@@ -91,9 +91,9 @@ def sample_child(checkpoint: str, n: int, mode: str, out: str) -> dict[str, Any]
     import warnings
 
     warnings.filterwarnings("ignore")
-    from pfgm_core.distributed import init_distributed
-    from recipes.cli import compose
-    from recipes.sample import load_for_sampling, sample_loaded, stream_samples, write_samples
+    from pfgm.core.distributed import init_distributed
+    from pfgm.recipes.cli import compose
+    from pfgm.recipes.sample import load_for_sampling, sample_loaded, stream_samples, write_samples
 
     c = compose("sample", [f"checkpoint={checkpoint}", f"num_samples={n}", f"out={out}", "progress=false", *FAST_SAMPLER])
     dist = init_distributed("cpu")
@@ -115,8 +115,8 @@ def train_child(run_dir: str, smiles: str, steps: int) -> dict[str, Any]:
     import warnings
 
     warnings.filterwarnings("ignore")
-    import recipes.train  # noqa: F401  (imports before the baseline: they are not the data)
-    import modalities.graphs  # noqa: F401
+    import pfgm.recipes.train  # noqa: F401  (imports before the baseline: they are not the data)
+    import pfgm.modalities.graphs  # noqa: F401
 
     base = _rss_mb()
     with PeakRSS() as peak:
@@ -129,7 +129,7 @@ def encoded_bytes_child(smiles: str) -> dict[str, Any]:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from recipes.build import make_modality
+    from pfgm.recipes.build import make_modality
 
     m = make_modality({"name": "molecules", "source": "smiles", "path": smiles, "max_atoms": 9, "charges": False,
                        "test_fraction": 0.1})
@@ -154,7 +154,7 @@ def sampling_table(counts: list[int], work: Path, train_steps: int = 300) -> lis
 
 
 def qm9_smiles(n: int, path: Path) -> Path:
-    from modalities.graphs.molecule_sources import qm9pack_data_dir, read_qm9pack
+    from pfgm.modalities.graphs.molecule_sources import qm9pack_data_dir, read_qm9pack
 
     d = qm9pack_data_dir()
     if d is None:

@@ -15,11 +15,11 @@ import collections
 import numpy as np
 from rdkit import Chem, RDLogger
 
-from modalities.graphs.flat import decode_classes
-from pfgm_core.generate import generate
-from pfgm_core.config import parse_D
-from pfgm_core.kernel import PFGMKernel
-from recipes.build import generate_config, load_checkpoint, sigmas_for
+from pfgm.modalities.graphs.flat import decode_classes
+from pfgm.core.generate import generate
+from pfgm.core.config import parse_D
+from pfgm.core.kernel import PFGMKernel
+from pfgm.recipes.build import generate_config, load_checkpoint, sigmas_for
 
 def parse_override(kv: str) -> tuple[str, object]:
     key, sep, value = kv.partition("=")

@@ -30,13 +30,13 @@ import numpy as np
 import torch
 from rdkit import RDLogger
 
-from modalities.graphs.flat import decode_classes
-from modalities.graphs.mol_repair import fragment_count, sanitize_or_none
-from modalities.graphs.mol_vocab import parse_atom_key
-from pfgm_core.generate import generate
-from pfgm_core.kernel import PFGMKernel
-from pfgm_core.config import parse_D
-from recipes.build import generate_config, load_checkpoint, sigmas_for
+from pfgm.modalities.graphs.flat import decode_classes
+from pfgm.modalities.graphs.mol_repair import fragment_count, sanitize_or_none
+from pfgm.modalities.graphs.mol_vocab import parse_atom_key
+from pfgm.core.generate import generate
+from pfgm.core.kernel import PFGMKernel
+from pfgm.core.config import parse_D
+from pfgm.recipes.build import generate_config, load_checkpoint, sigmas_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script, also when loaded by path
 from molecule_failures import parse_override  # noqa: E402

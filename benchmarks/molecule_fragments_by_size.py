@@ -9,7 +9,7 @@ import sys
 
 from rdkit import Chem
 
-from recipes.sample import generate_from_checkpoint
+from pfgm.recipes.sample import generate_from_checkpoint
 
 ckpt = sys.argv[1] if len(sys.argv) > 1 else "runs/zoo/molecules"
 mod, objs, info, samples = generate_from_checkpoint({"checkpoint": ckpt, "num_samples": 1000, "seed": 0, "device": "cpu",

@@ -46,10 +46,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
 
-    from pfgm_core.atomic import atomic_write_text
-    from pfgm_core.distributed import init_distributed
-    from pfgm_core.solvers import nfe_for
-    from recipes.sample import load_for_sampling, sample_loaded
+    from pfgm.core.atomic import atomic_write_text
+    from pfgm.core.distributed import init_distributed
+    from pfgm.core.solvers import nfe_for
+    from pfgm.recipes.sample import load_for_sampling, sample_loaded
 
     dist = init_distributed("cpu")
     base = {"checkpoint": a.checkpoint, "num_samples": a.num, "device": "cpu", "progress": False}

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from core_overhead import paired_ratio
-from pfgm_core import CategoricalDenoiser, Denoiser, PFGMKernel
-from pfgm_core.loss import CategoricalLoss, PFGMLoss
-from modalities.sequences.backbone import build_backbone
+from pfgm.core import CategoricalDenoiser, Denoiser, PFGMKernel
+from pfgm.core.loss import CategoricalLoss, PFGMLoss
+from pfgm.modalities.sequences.backbone import build_backbone
 
 
 def main() -> None:

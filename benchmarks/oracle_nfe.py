@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from pfgm_core import OracleDenoiser, PFGMKernel, karras_sigmas, sample
-from pfgm_core.solvers import nfe_for
+from pfgm.core import OracleDenoiser, PFGMKernel, karras_sigmas, sample
+from pfgm.core.solvers import nfe_for
 
 
 def run(D: float, solver: str, steps: int, alpha: float, pts: torch.Tensor, w: torch.Tensor, n: int) -> dict:

@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from modalities.base import Encoded, EncodedDataset, Modality, register_modality  # noqa: E402
-from pfgm_core.checkpoint import CheckpointError, list_states, load_latest_state  # noqa: E402
+from pfgm.modalities.base import Encoded, EncodedDataset, Modality, register_modality  # noqa: E402
+from pfgm.core.checkpoint import CheckpointError, list_states, load_latest_state  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------
 # A tiny modality: 64 vectors of 8 numbers and an MLP, so a trial costs milliseconds per step
@@ -71,7 +71,7 @@ class ToyModality(Modality):
         return list(x)
 
     def write(self, objects, out: Path) -> list[Path]:
-        from pfgm_core.atomic import atomic_write_bytes
+        from pfgm.core.atomic import atomic_write_bytes
 
         out = Path(out)
         target = out / "samples.json" if out.suffix == "" else out
@@ -125,7 +125,7 @@ def identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def _quiet_train(cfg: dict[str, Any]) -> dict[str, Any]:
-    from recipes.train import run_training
+    from pfgm.recipes.train import run_training
 
     with open(os.devnull, "w") as null, contextlib.redirect_stderr(null), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -140,8 +140,8 @@ PHASES = ("step", "checkpoint_write", "ema_export", "timer")
 
 def _arm(phase: str, target: int) -> None:
     """In the child: SIGKILL itself at the target-th event of ``phase`` (no cleanup runs, like kill -9)."""
-    import pfgm_core.atomic as atomic
-    from pfgm_core.loss import PFGMLoss
+    import pfgm.core.atomic as atomic
+    from pfgm.core.loss import PFGMLoss
 
     count = [0]
 
@@ -192,7 +192,7 @@ _PACE = 0.02  # seconds added to each step of a timer trial, so a random kill ti
 
 def _pace() -> None:
     """Slow each step down (the arithmetic is unchanged): the run then lasts long enough to be hit at random."""
-    from pfgm_core.loss import PFGMLoss
+    from pfgm.core.loss import PFGMLoss
 
     orig = PFGMLoss.__call__
 
@@ -254,7 +254,7 @@ def kill_trial(trial: int, root: Path, reference: dict[str, torch.Tensor], steps
 
 
 def reference_run(root: Path, steps: int = 12, ckpt_every: int = 3) -> dict[str, torch.Tensor]:
-    import pfgm_core.atomic as atomic
+    import pfgm.core.atomic as atomic
 
     run = root / "reference"
     orig = atomic._Recording.write
@@ -298,7 +298,7 @@ def small_disk(size_kb: int = 512):
 def disk_full_trial(root: Path) -> dict[str, Any]:
     """Train, fill the disk after the first checkpoint, train on: a clear ENOSPC naming the file, the
     previous checkpoint intact and loadable, no temp litter."""
-    import pfgm_core.trainer as trainer_mod
+    import pfgm.core.trainer as trainer_mod
 
     with small_disk() as disk:
         how = "tmpfs" if disk is not None else "simulated ENOSPC"
@@ -339,7 +339,7 @@ def _fill(folder: Path, real: bool) -> None:
                 f.write(b"\0" * 65536)
                 f.flush()
     else:
-        import pfgm_core.atomic as atomic
+        import pfgm.core.atomic as atomic
 
         _orig_write.append(atomic._Recording.write)
 
@@ -354,7 +354,7 @@ def _unfill(folder: Path) -> None:
     with contextlib.suppress(OSError):
         (folder / _FILLER).unlink()
     if _orig_write:
-        import pfgm_core.atomic as atomic
+        import pfgm.core.atomic as atomic
 
         atomic._Recording.write = _orig_write.pop()  # type: ignore[method-assign]
 
@@ -393,33 +393,33 @@ def _wav() -> bytes:
 
 
 def _images(p: Path) -> Any:
-    from modalities.images.data import load_image_folder
+    from pfgm.modalities.images.data import load_image_folder
 
     return load_image_folder(p.parent, image_size=8)
 
 
 def _smiles(p: Path) -> Any:
-    from modalities.graphs.molecule_sources import load_smiles_file
+    from pfgm.modalities.graphs.molecule_sources import load_smiles_file
 
     return load_smiles_file(p)
 
 
 def _sdf(p: Path) -> Any:
-    from modalities.graphs.molecule_sources import load_sdf
+    from pfgm.modalities.graphs.molecule_sources import load_sdf
 
     return load_sdf(p)
 
 
 def _graphs(p: Path) -> Any:
-    from modalities.graphs.graph_sources import community_small_file
+    from pfgm.modalities.graphs.graph_sources import community_small_file
 
     return community_small_file(str(p))
 
 
 def _sequences(fmt: str, kind: str = "protein", gap: bool = False) -> Callable[[Path], Any]:
     def load(p: Path) -> Any:
-        from modalities.sequences.alphabet import Alphabet
-        from modalities.sequences.parsers import read_sequences
+        from pfgm.modalities.sequences.alphabet import Alphabet
+        from pfgm.modalities.sequences.parsers import read_sequences
 
         return read_sequences(p, Alphabet(kind, gap=gap), format=fmt)
 
@@ -427,19 +427,19 @@ def _sequences(fmt: str, kind: str = "protein", gap: bool = False) -> Callable[[
 
 
 def _wav_file(p: Path) -> Any:
-    from modalities.audio.io import read_audio
+    from pfgm.modalities.audio.io import read_audio
 
     return read_audio(p)
 
 
 def _state(p: Path) -> Any:
-    from pfgm_core.checkpoint import load_state
+    from pfgm.core.checkpoint import load_state
 
     return load_state(p)
 
 
 def _weights(p: Path) -> Any:
-    from pfgm_core.weights import load_weights
+    from pfgm.core.weights import load_weights
 
     return load_weights(p)
 
@@ -473,12 +473,12 @@ def valid_bytes(loader: Loader) -> bytes:
     if loader.suffix == ".wav":
         return _wav()
     if loader.suffix == ".pt":
-        from pfgm_core.checkpoint import save_state
+        from pfgm.core.checkpoint import save_state
 
         with tempfile.TemporaryDirectory() as d:
             return save_state(d, 1, {"model": {"w": torch.ones(3)}}, keep_last=0).read_bytes()
     if loader.suffix == ".safetensors":
-        from pfgm_core.weights import export_weights
+        from pfgm.core.weights import export_weights
 
         with tempfile.TemporaryDirectory() as d:
             return export_weights(Path(d) / "w.safetensors", {"w": torch.ones(3)}, {"a": 1}).read_bytes()
@@ -494,7 +494,7 @@ def available(loader: Loader) -> str | None:
 
 
 def project_errors() -> tuple[type[BaseException], ...]:
-    from recipes.cli import USER_ERRORS
+    from pfgm.recipes.cli import USER_ERRORS
 
     return USER_ERRORS
 
@@ -598,7 +598,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def config_case(over: dict[str, Any], key: str) -> tuple[str, str]:
     """check_train on the toy config with ``over`` merged in → ("clean", msg) if refused naming ``key``."""
-    from recipes.validate import check_train
+    from pfgm.recipes.validate import check_train
 
     try:
         check_train(_merge(toy_config("/nonexistent/run"), over))
@@ -616,9 +616,9 @@ CONFIG_VALUES = [0, -1, -1e9, 1e30, 0.5, "abc", "", True, [1], {"a": 1}, None, f
 
 def config_keys() -> dict[str, list[str]]:
     """Every key of the trainer, pfgm and sampler sections (the dataclasses' fields)."""
-    from pfgm_core.config import PFGMConfig
-    from pfgm_core.generate import GenerateConfig
-    from pfgm_core.trainer import TrainerConfig
+    from pfgm.core.config import PFGMConfig
+    from pfgm.core.generate import GenerateConfig
+    from pfgm.core.trainer import TrainerConfig
 
     return {"trainer": [f.name for f in dataclasses.fields(TrainerConfig)],
             "pfgm": [f.name for f in dataclasses.fields(PFGMConfig)],
@@ -662,7 +662,7 @@ def attack_files(d: Path) -> dict[str, Path]:
     whose header lies, and a run whose config names os.system as a _target_."""
     import pickle
 
-    from pfgm_core.weights import export_weights
+    from pfgm.core.weights import export_weights
 
     marker = d / "PWNED"
     out: dict[str, Path] = {}
@@ -710,7 +710,7 @@ def _rehead(raw: bytes, header: dict, key: str, **change: Any) -> bytes:
 def attack_case(path: Path) -> tuple[str, str]:
     """Load through what pfgm-sample uses → ("refused", message) if a CheckpointError/ValueError
     stopped it and nothing ran (the marker file was not created)."""
-    from recipes.build import load_checkpoint
+    from pfgm.recipes.build import load_checkpoint
 
     marker = path.parent / "PWNED"
     try:
@@ -761,8 +761,8 @@ def _needs(*modules: str) -> None:
         raise _Skip(f"needs {', '.join(missing)}")
 
 
-_APPS = {"pfgm-train": "recipes.train", "pfgm-sample": "recipes.sample", "pfgm-eval": "recipes.evaluate",
-         "pfgm-bench": "recipes.bench"}
+_APPS = {"pfgm-train": "pfgm.recipes.train", "pfgm-sample": "pfgm.recipes.sample", "pfgm-eval": "pfgm.recipes.evaluate",
+         "pfgm-bench": "pfgm.recipes.bench"}
 
 
 def _app(prog: str, argv: list[str], cwd: Path | None = None, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
@@ -770,7 +770,7 @@ def _app(prog: str, argv: list[str], cwd: Path | None = None, env: dict[str, str
     ``env``: variables set (None: unset) for the call."""
     import importlib
 
-    from recipes.sample import open_overrides
+    from pfgm.recipes.sample import open_overrides
 
     module = importlib.import_module(_APPS[prog])
     if prog in ("pfgm-sample", "pfgm-eval"):
@@ -802,7 +802,7 @@ def _app(prog: str, argv: list[str], cwd: Path | None = None, env: dict[str, str
 def _child(app: str, args: list[str], cwd: Path) -> list[str]:
     """The command line of a console script's main() in a fresh interpreter, with the toy modality registered."""
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import reliability; "
-            f"sys.argv=['pfgm-{app}', *sys.argv[1:]]; from recipes.{_APPS['pfgm-' + app].split('.')[1]} import main; main()")
+            f"sys.argv=['pfgm-{app}', *sys.argv[1:]]; from pfgm.recipes.{_APPS['pfgm-' + app].split('.')[1]} import main; main()")
     return [sys.executable, "-c", code, *args]
 
 
@@ -834,8 +834,8 @@ def _toy_cli_run(run: Path, steps: int = 6, *extra: str) -> None:
 
 
 def _finite_run(run: Path) -> bool:
-    from pfgm_core.checkpoint import load_state
-    from pfgm_core.weights import EMA_WEIGHTS_NAME, load_weights
+    from pfgm.core.checkpoint import load_state
+    from pfgm.core.weights import EMA_WEIGHTS_NAME, load_weights
 
     for p in list_states(run):
         load_state(p)  # raises on a non-finite tensor
@@ -845,7 +845,7 @@ def _finite_run(run: Path) -> bool:
 
 def _poison(path: Path) -> str:
     """Write NaN into one tensor of an EMA export (as a diverged run of an older version left it) → its name."""
-    from pfgm_core.weights import export_weights, load_weights
+    from pfgm.core.weights import export_weights, load_weights
 
     weights, config, meta = load_weights(path)
     name = sorted(weights)[0]
@@ -1086,7 +1086,7 @@ def _tone_wav(path: Path, seconds: float, rate: int = 8000) -> None:
 
 
 def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
-    from modalities.base import build_modality
+    from pfgm.modalities.base import build_modality
 
     def quiet(fn, *a, **k):
         with warnings.catch_warnings():
@@ -1095,8 +1095,8 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def fasta_bom():
         _needs("Bio")
-        from modalities.sequences.alphabet import Alphabet
-        from modalities.sequences.parsers import read_sequences
+        from pfgm.modalities.sequences.alphabet import Alphabet
+        from pfgm.modalities.sequences.parsers import read_sequences
 
         (w / "a.fasta").write_text("\ufeff>s1\nCARDW\n>s2\nCASSW\n", encoding="utf-8")
         items, _ = read_sequences(w / "a.fasta", Alphabet("protein"))
@@ -1105,7 +1105,7 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def smiles_bom():
         _needs("rdkit")
-        from modalities.graphs.molecule_sources import read_smiles_records
+        from pfgm.modalities.graphs.molecule_sources import read_smiles_records
 
         (w / "m.csv").write_text("\ufeffsmiles,name\nCCO,ethanol\n", encoding="utf-8")
         got = read_smiles_records(w / "m.csv")
@@ -1113,7 +1113,7 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def named_molecule():
         _needs("rdkit")
-        from modalities.graphs.molecule_sources import read_smiles_records
+        from pfgm.modalities.graphs.molecule_sources import read_smiles_records
 
         (w / "named.smi").write_text("".join(f"{s}\tmolecule number {k}\n" for k, s in enumerate(["CCO", "CCN", "CCC"], 1)))
         got = read_smiles_records(w / "named.smi")
@@ -1121,8 +1121,8 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def stop_codons():
         _needs("Bio")
-        from modalities.sequences.alphabet import Alphabet
-        from modalities.sequences.parsers import read_sequences
+        from pfgm.modalities.sequences.alphabet import Alphabet
+        from pfgm.modalities.sequences.parsers import read_sequences
 
         (w / "t.fasta").write_text(">a\nCARDW*\n>b\nCASSW\n")
         items, rep = read_sequences(w / "t.fasta", Alphabet("protein"))
@@ -1131,7 +1131,7 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
     def salts(fragments: str | None, want: list[str]):
         def case():
             _needs("rdkit")
-            from modalities.graphs.molecule_sources import load_molecules
+            from pfgm.modalities.graphs.molecule_sources import load_molecules
 
             (w / "salts.smi").write_text("CC(=O)[O-].[Na+]\nCCO\nc1ccccc1.Cl\n")
             ms = quiet(load_molecules, "smiles", w / "salts.smi", fragments=fragments)
@@ -1249,8 +1249,8 @@ def _environment(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
     def ro_home():
         import tempfile as tf
 
-        import modalities.shared.paths as paths
-        from modalities.sequences.cache import cached_json
+        import pfgm.modalities.shared.paths as paths
+        from pfgm.modalities.sequences.cache import cached_json
 
         with _read_only(w / "ro-home") as home:
             old = (os.environ.get("HOME"), os.environ.pop("PFGM_CACHE", None), list(paths._fallback), tf.tempdir)
@@ -1272,8 +1272,8 @@ def _environment(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
         return _check(got == [[1, 2], [1, 2]] and len(said) == 1, said[0] if said else f"got {got}, no warning")
 
     def espeak():
-        import modalities.audio.data as audio_data
-        import recipes.sample as sample
+        import pfgm.modalities.audio.data as audio_data
+        import pfgm.recipes.sample as sample
 
         which, gen = audio_data.shutil.which, sample.generate
         sampled = []
@@ -1290,8 +1290,8 @@ def _environment(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
     def help_syntax():
         import shlex
 
-        from recipes.cli import compose
-        from recipes.sample import open_overrides
+        from pfgm.recipes.cli import compose
+        from pfgm.recipes.sample import open_overrides
 
         bad = []
         for app in ("train", "sample", "eval", "bench"):
@@ -1623,7 +1623,7 @@ def main() -> None:
         # the work folders' random names would make every run's table differ
         text = re.sub(r"/[\w/.-]*pfgm-tmpfs-\w+", "<tmpfs>", table(res, cmd).replace(d, "<tmp>"))
         blob = json.dumps(res, indent=1, default=str).replace(d, "<tmp>")
-    from pfgm_core.atomic import atomic_write_bytes
+    from pfgm.core.atomic import atomic_write_bytes
 
     if a.out:
         atomic_write_bytes(a.out, text.encode())

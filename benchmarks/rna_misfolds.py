@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modalities.sequences.rna import TARGETS, bp_distance, fold, target_pairs  # noqa: E402
+from pfgm.modalities.sequences.rna import TARGETS, bp_distance, fold, target_pairs  # noqa: E402
 
 
 def helices(target: str) -> list[list[tuple[int, int]]]:
@@ -68,8 +68,8 @@ def misfold_report(seqs: Sequence[str], target: str, top: int = 8) -> dict:
 
 
 def _read_fasta(path: str) -> list[str]:
-    from modalities.sequences.alphabet import Alphabet
-    from modalities.sequences.parsers import read_sequences
+    from pfgm.modalities.sequences.alphabet import Alphabet
+    from pfgm.modalities.sequences.parsers import read_sequences
 
     items, _ = read_sequences(path, Alphabet("rna"))
     return [it.seq for it in items]

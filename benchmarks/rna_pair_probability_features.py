@@ -21,8 +21,8 @@ import RNA
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from modalities.sequences import fold_features as ff  # noqa: E402
-from modalities.sequences.rna import partners as structure_partners  # noqa: E402
+from pfgm.modalities.sequences import fold_features as ff  # noqa: E402
+from pfgm.modalities.sequences.rna import partners as structure_partners  # noqa: E402
 
 
 def call(self, estimate: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -54,7 +54,7 @@ def call(self, estimate: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    modes = {"train": "recipes.train", "eval": "recipes.evaluate"}
+    modes = {"train": "pfgm.recipes.train", "eval": "pfgm.recipes.evaluate"}
     if len(sys.argv) < 2 or sys.argv[1] not in modes:
         raise SystemExit(__doc__)
     ff.FoldFeatures.__call__ = call

@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modalities.sequences.rna import VALID_PAIRS, target_pairs  # noqa: E402
-from recipes.build import load_checkpoint  # noqa: E402
+from pfgm.modalities.sequences.rna import VALID_PAIRS, target_pairs  # noqa: E402
+from pfgm.recipes.build import load_checkpoint  # noqa: E402
 
 COMPLEMENT = {"A": "U", "U": "A", "G": "C", "C": "G"}  # Watson-Crick; GU wobble left out
 

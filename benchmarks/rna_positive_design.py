@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modalities.sequences.rna import TARGETS, fold, positive_design  # noqa: E402
+from pfgm.modalities.sequences.rna import TARGETS, fold, positive_design  # noqa: E402
 
 
 def main() -> None:
@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--num-sequences", type=int, default=None, help="family size (default: the recipe's)")
     a = ap.parse_args()
-    from recipes.build import make_modality
-    from recipes.cli import compose
+    from pfgm.recipes.build import make_modality
+    from pfgm.recipes.cli import compose
 
     recipe = {"trna": "rna_trna", "hairpin": "rna_hairpin"}[a.family]
     opts = dict(compose("train", [f"recipe={recipe}"])["modality"])

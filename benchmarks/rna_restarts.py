@@ -22,13 +22,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modalities.base import Encoded  # noqa: E402
-from pfgm_core.atomic import atomic_write_text  # noqa: E402
-from pfgm_core.distributed import init_distributed  # noqa: E402
-from pfgm_core.generate import generate  # noqa: E402
-from pfgm_core.solvers import sample  # noqa: E402
-from recipes.build import sigmas_for  # noqa: E402
-from recipes.sample import _generation, load_for_sampling  # noqa: E402
+from pfgm.modalities.base import Encoded  # noqa: E402
+from pfgm.core.atomic import atomic_write_text  # noqa: E402
+from pfgm.core.distributed import init_distributed  # noqa: E402
+from pfgm.core.generate import generate  # noqa: E402
+from pfgm.core.solvers import sample  # noqa: E402
+from pfgm.recipes.build import sigmas_for  # noqa: E402
+from pfgm.recipes.sample import _generation, load_for_sampling  # noqa: E402
 
 SHOWN = ("fold_to_target", "mfe_mean", "bp_distance_mean", "internal_diversity", "novelty")
 

@@ -39,10 +39,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from modalities.sequences.antibody import find_cdr3, log10_pgen
-    from modalities.sequences.writers import write_fasta
-    from recipes.build import load_checkpoint
-    from recipes.sample import generate_from_checkpoint
+    from pfgm.modalities.sequences.antibody import find_cdr3, log10_pgen
+    from pfgm.modalities.sequences.writers import write_fasta
+    from pfgm.recipes.build import load_checkpoint
+    from pfgm.recipes.sample import generate_from_checkpoint
 
     modality, _, _ = load_checkpoint(a.checkpoint, "cpu")
     templates = modality.sequences("test")[: a.num]
@@ -82,7 +82,7 @@ def main() -> None:
     text = json.dumps(report, indent=2)
     print(text)
     if a.out:
-        from pfgm_core.atomic import atomic_write_text
+        from pfgm.core.atomic import atomic_write_text
 
         atomic_write_text(a.out, text + "\n")
 

@@ -282,17 +282,13 @@ class CollectingSink(SampleSink):
 
 _REGISTRY: dict[str, type[Modality]] = {}
 
-#: built-in modalities: name → (module whose import registers it, the pip extra it needs)
-BUILTIN_MODALITIES: dict[str, tuple[str, str]] = {
-    "images": ("modalities.images", "images"),
-    "molecules": ("modalities.graphs", "graphs"),
-    "graphs": ("modalities.graphs", "graphs"),
-    "sequences": ("modalities.sequences", "sequences"),
-    "audio": ("modalities.audio", "audio"),
-}
-#: entry-point group through which a separate pip package registers its modalities:
+#: entry-point group through which every modality is found, the built-in ones (pfgm's pyproject.toml)
+#: and a separate package's alike:
 #:   [project.entry-points."pfgm.modalities"]  mymod = "my_pkg.module"   (the module registers "mymod")
 ENTRY_POINT_GROUP = "pfgm.modalities"
+#: the pip extra a built-in modality's module needs, named when its import fails
+EXTRAS: dict[str, str] = {"pfgm.modalities.images": "images", "pfgm.modalities.graphs": "graphs",
+                          "pfgm.modalities.sequences": "sequences", "pfgm.modalities.audio": "audio"}
 
 
 class ModalityUnavailable(ImportError):
@@ -323,16 +319,14 @@ def _entry_points() -> dict[str, str]:
 
 
 def modality_source(name: str) -> tuple[str, str | None] | None:
-    """(module to import, extra to install or None) for a built-in or entry-point modality name."""
-    if name in BUILTIN_MODALITIES:
-        return BUILTIN_MODALITIES[name]
+    """(module to import, extra to install or None) for a modality name an installed package declares."""
     module = _entry_points().get(name)
-    return None if module is None else (module, None)
+    return None if module is None else (module, EXTRAS.get(module))
 
 
 def modality_names() -> list[str]:
-    """Every name a recipe may use: built-in, installed through the entry-point group, or registered."""
-    return sorted(set(BUILTIN_MODALITIES) | set(_entry_points()) | set(_REGISTRY))
+    """Every name a recipe may use: declared through the entry-point group (built-in or not), or registered."""
+    return sorted(set(_entry_points()) | set(_REGISTRY))
 
 
 def get_modality(name: str) -> type[Modality]:

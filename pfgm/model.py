@@ -23,10 +23,10 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from modalities.base import Encoded, Modality
-from pfgm_core.config import parse_D
-from pfgm_core.distributed import DistInfo, init_distributed
-from pfgm_core.generate import GenerateConfig, generate_batches
+from pfgm.modalities.base import Encoded, Modality
+from pfgm.core.config import parse_D
+from pfgm.core.distributed import DistInfo, init_distributed
+from pfgm.core.generate import GenerateConfig, generate_batches
 
 __all__ = ["Model", "Samples", "Metrics", "load", "SAMPLER_OPTIONS"]
 
@@ -200,8 +200,8 @@ class Model:
         yield from (objects for objects, _, _ in self._batches(n, seed, progress, options))
 
     def _batches(self, n: int, seed: int, progress: bool, options: dict[str, Any]) -> Iterator[tuple[list[Any], Encoded, dict[str, Any]]]:
-        from recipes.sample import _generation
-        from recipes.validate import check_sample
+        from pfgm.recipes.sample import _generation
+        from pfgm.recipes.validate import check_sample
 
         n, seed = _count(n), _seed(seed)
         sampler, modality_options, D = self._split(options)
@@ -279,7 +279,7 @@ class Model:
             >>> [p.name for p in model.write(images[:2], "samples")]      # a folder: every format
             ['grid.png', '000000.png', '000001.png', 'samples.npz']
         """
-        from recipes.sample import check_out, write_samples
+        from pfgm.recipes.sample import check_out, write_samples
 
         out = Path(os.fspath(path)).expanduser()
         with self._options(self._modality_options(options)):
@@ -335,7 +335,7 @@ def load(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto"
         >>> model.modality.name, model.D, model.config["modality"]["dataset"]
         ('images', 128.0, 'digits')
     """
-    from recipes.build import load_checkpoint
+    from pfgm.recipes.build import load_checkpoint
 
     if isinstance(checkpoint, os.PathLike):
         checkpoint = os.fspath(checkpoint)

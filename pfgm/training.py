@@ -87,11 +87,11 @@ def compose_train(recipe: str, run_dir: str | os.PathLike[str] | None = None,
     except HydraException as e:
         first = str(e).strip().splitlines()[0]
         if f"recipe/{recipe}" in first:  # name the recipes there are, as pfgm-train's listing does
-            from recipes.cli import recipe_catalogue
+            from pfgm.recipes.cli import recipe_catalogue
 
             names = sorted(n for items in recipe_catalogue().values() for n, _ in items)
             raise ValueError(f"recipe={recipe!r} is not a recipe; available: {', '.join(names)}") from e
-        from recipes.cli import _unknown_key
+        from pfgm.recipes.cli import _unknown_key
 
         # a mistyped key as pfgm-train reports it (with the closest known key), else Hydra's first line
         line = _unknown_key("pfgm.train", e.__cause__) if e.__cause__ is not None else None
@@ -132,7 +132,7 @@ def train(recipe: str, run_dir: str | os.PathLike[str] | None = None, overrides:
         >>> model.summary["step"], model.modality.name, sorted(p.name for p in Path("runs/d").glob("*.safetensors"))
         (5, 'images', ['ema.safetensors'])
     """
-    from recipes.train import run_training
+    from pfgm.recipes.train import run_training
 
     c = compose_train(recipe, run_dir, overrides)
     summary = run_training(c)  # checks the whole config first, then sets up the process from trainer.device

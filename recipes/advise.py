@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from pfgm_core.generate import generate
-from pfgm_core.shell import candidate_Ds, covering_D, shell_quantiles, visited_log_ratio
+from pfgm.core.generate import generate
+from pfgm.core.shell import candidate_Ds, covering_D, shell_quantiles, visited_log_ratio
 
 from .build import load_checkpoint
 from .sample import _generation

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pfgm_core.atomic import atomic_write_bytes
-from pfgm_core.distributed import cleanup, init_distributed
+from pfgm.core.atomic import atomic_write_bytes
+from pfgm.core.distributed import cleanup, init_distributed
 
-from pfgm_core.config import parse_D
+from pfgm.core.config import parse_D
 
 from .build import plain
 from .cli import print_catalogue, run_hydra, user_errors
@@ -87,7 +87,7 @@ def _hydra_main(command: str | None) -> None:
     config_name = SUBCOMMANDS.get(command, "bench") if command else "bench"
     label = f"pfgm-bench {command}" if command else "pfgm-bench"
 
-    @hydra.main(version_base="1.3", config_path="pkg://configs", config_name=config_name)
+    @hydra.main(version_base="1.3", config_path="pkg://pfgm.configs", config_name=config_name)
     def app(cfg) -> None:
         c = plain(cfg)
         if not c.get("modality"):

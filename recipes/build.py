@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from modalities.base import Modality, ModalityUnavailable, build_modality, get_modality, modality_names
-from modalities.shared.onehot import ONEHOT_SHIFT
-from pfgm_core.checkpoint import CheckpointError, load_state, resolve_checkpoint
-from pfgm_core.config import PFGMConfig
-from pfgm_core.generate import GenerateConfig
-from pfgm_core.precond import CategoricalDenoiser, Denoiser
-from pfgm_core.schedule import karras_sigmas
-from pfgm_core.weights import load_weights
+from pfgm.modalities.base import Modality, ModalityUnavailable, build_modality, get_modality, modality_names
+from pfgm.modalities.shared.onehot import ONEHOT_SHIFT
+from pfgm.core.checkpoint import CheckpointError, load_state, resolve_checkpoint
+from pfgm.core.config import PFGMConfig
+from pfgm.core.generate import GenerateConfig
+from pfgm.core.precond import CategoricalDenoiser, Denoiser
+from pfgm.core.schedule import karras_sigmas
+from pfgm.core.weights import load_weights
 
 __all__ = [
     "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "load_guide", "generate_config",
@@ -116,8 +116,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     Loading never executes code from the file (safetensors / ``torch.load(weights_only=True)``), and
     the config inside may only name registered modalities.
     """
-    import pfgm_zoo
-
+    from pfgm import zoo as pfgm_zoo
     p = pfgm_zoo.resolve(str(path)) if pfgm_zoo.is_zoo(str(path)) else resolve_checkpoint(path)
     if p.suffix == ".safetensors":
         weights, config, _meta = load_weights(p)

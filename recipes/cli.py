@@ -17,10 +17,10 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
-from modalities.base import ModalityUnavailable
-from pfgm_core.checkpoint import CheckpointError
+from pfgm.modalities.base import ModalityUnavailable
+from pfgm.core.checkpoint import CheckpointError
 
-CONFIG_MODULE = "configs"
+CONFIG_MODULE = "pfgm.configs"
 #: errors that are the user's input, reported in one line (a bug still shows its traceback)
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, KeyError,
                CheckpointError, PermissionError, ModalityUnavailable)
@@ -50,7 +50,7 @@ def user_errors(prog: str, run_dir: Any = None) -> Iterator[None]:
     ``run_dir``: a folder this command may have created (Hydra makes it before the app runs); if the
     command fails and leaves it empty, it is removed, so a refused run writes nothing.
     """
-    from pfgm_core.trainer import TrainingDiverged, TrainingInterrupted
+    from pfgm.core.trainer import TrainingDiverged, TrainingInterrupted
 
     try:
         yield
@@ -300,7 +300,7 @@ def check_environment(prog: str) -> None:
     """What the machine must provide before any work, as one-line errors: a ``$PFGM_CACHE`` that is a
     folder this user can write (a read-only home without it falls back to a temporary cache, see
     :func:`modalities.shared.paths.cache_dir`)."""
-    from modalities.shared.paths import CacheDirError, check_cache_setting
+    from pfgm.modalities.shared.paths import CacheDirError, check_cache_setting
 
     try:
         check_cache_setting()

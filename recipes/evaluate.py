@@ -10,9 +10,9 @@ import math
 import sys
 from pathlib import Path
 
-from pfgm_core.atomic import atomic_write_bytes
-from pfgm_core.checkpoint import resolve_checkpoint
-from pfgm_core.distributed import cleanup, init_distributed
+from pfgm.core.atomic import atomic_write_bytes
+from pfgm.core.checkpoint import resolve_checkpoint
+from pfgm.core.distributed import cleanup, init_distributed
 
 from .build import plain
 from .cli import check_writable, job_path, multirun_job, run_hydra, sigterm_as_interrupt, user_errors
@@ -30,8 +30,7 @@ def check_out_file(out: Path) -> None:
 
 
 def _default_out(checkpoint: str) -> Path:
-    import pfgm_zoo
-
+    from pfgm import zoo as pfgm_zoo
     if pfgm_zoo.is_zoo(checkpoint):  # never into the installed package: beside the user
         return Path(f"eval-{checkpoint[len(pfgm_zoo.PREFIX):]}.json")
     p = Path(checkpoint)
@@ -63,7 +62,7 @@ def _image_metric_options(c: dict, modality) -> None:
 def _hydra_main() -> None:
     import hydra
 
-    @hydra.main(version_base="1.3", config_path="pkg://configs", config_name="eval")
+    @hydra.main(version_base="1.3", config_path="pkg://pfgm.configs", config_name="eval")
     def app(cfg) -> None:
         c = plain(cfg)
         with user_errors("pfgm-eval"), sigterm_as_interrupt():

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from pfgm_core.config import PFGMConfig
-from pfgm_core.kernel import per_sample_dims
-from pfgm_core.likelihood import log_likelihood
+from pfgm.core.config import PFGMConfig
+from pfgm.core.kernel import per_sample_dims
+from pfgm.core.likelihood import log_likelihood
 
 __all__ = ["held_out_likelihood"]
 

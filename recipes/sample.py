@@ -26,17 +26,17 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from modalities.base import Encoded
-from pfgm_core.autoguidance import AutoGuided
-from pfgm_core.config import PFGMConfig, parse_D
-from pfgm_core.distributed import cleanup, init_distributed
-from pfgm_core.generate import generate, generate_batches
-from pfgm_core.snapping import ProjectedDenoiser
+from pfgm.modalities.base import Encoded
+from pfgm.core.autoguidance import AutoGuided
+from pfgm.core.config import PFGMConfig, parse_D
+from pfgm.core.distributed import cleanup, init_distributed
+from pfgm.core.generate import generate, generate_batches
+from pfgm.core.snapping import ProjectedDenoiser
 
 from .build import generate_config, load_checkpoint, load_guide, plain, sigmas_for
 from .cli import check_writable, job_path, multirun_job, run_hydra, sigterm_as_interrupt, user_errors
 from .validate import check_sample
-from pfgm_core.atomic import atomic_write_bytes, remove_stale_temps, temp_tag
+from pfgm.core.atomic import atomic_write_bytes, remove_stale_temps, temp_tag
 
 __all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "stream_samples", "publish", "pfgm_wrote", "sample_D",
            "open_overrides", "main"]
@@ -297,7 +297,7 @@ def publish(out: Path, produce: Callable[[Path], list[Path]]) -> list[Path]:
 def _hydra_main() -> None:
     import hydra
 
-    @hydra.main(version_base="1.3", config_path="pkg://configs", config_name="sample")
+    @hydra.main(version_base="1.3", config_path="pkg://pfgm.configs", config_name="sample")
     def app(cfg) -> None:
         c = plain(cfg)
         with user_errors("pfgm-sample"), sigterm_as_interrupt():  # SIGTERM like Ctrl-C: temp files removed

@@ -30,10 +30,10 @@ from typing import Any
 
 import torch
 
-from pfgm_core.config import format_D, parse_D
-from pfgm_core.distributed import init_distributed
-from pfgm_core.quantize import quantized_state_dict
-from pfgm_core.weights import export_weights
+from pfgm.core.config import format_D, parse_D
+from pfgm.core.distributed import init_distributed
+from pfgm.core.quantize import quantized_state_dict
+from pfgm.core.weights import export_weights
 
 from .build import load_checkpoint, make_modality
 from .sample import generate_from_checkpoint

@@ -26,18 +26,18 @@ from typing import Any
 
 import torch
 
-from modalities.base import Modality
-from pfgm_core.atomic import TMP_SUFFIX, atomic_write_bytes, remove_stale_temps
-from pfgm_core.checkpoint import CHECKPOINT_DIR, latest_state_path, load_latest_state
-from pfgm_core.config import PFGMConfig
-from pfgm_core.distributed import DistInfo, broadcast_object, cleanup, init_distributed
-from pfgm_core.generate import generate
-from pfgm_core.precond import estimate_sigma_data
-from pfgm_core.run_lock import LOCK_NAME, RunLock
-from pfgm_core.trainer import Trainer, TrainerConfig
+from pfgm.modalities.base import Modality
+from pfgm.core.atomic import TMP_SUFFIX, atomic_write_bytes, remove_stale_temps
+from pfgm.core.checkpoint import CHECKPOINT_DIR, latest_state_path, load_latest_state
+from pfgm.core.config import PFGMConfig
+from pfgm.core.distributed import DistInfo, broadcast_object, cleanup, init_distributed
+from pfgm.core.generate import generate
+from pfgm.core.precond import estimate_sigma_data
+from pfgm.core.run_lock import LOCK_NAME, RunLock
+from pfgm.core.trainer import Trainer, TrainerConfig
 
-from pfgm_core.progress import METRICS_NAME, PLOT_NAME
-from pfgm_core.weights import EMA_WEIGHTS_NAME, tensors_digest
+from pfgm.core.progress import METRICS_NAME, PLOT_NAME
+from pfgm.core.weights import EMA_WEIGHTS_NAME, tensors_digest
 
 from .build import check_objective, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
 from .cli import multirun_job, print_catalogue, run_hydra, user_errors
@@ -148,7 +148,7 @@ ABANDONED_DIR = "abandoned"
 def rewind(run_dir: Path, state: str) -> Path:
     """resume=<checkpoints/state-*.pt>: make that state the newest by moving the newer ones (e.g. those
     written after a blow-up, finite but useless) into checkpoints/abandoned/. Nothing is deleted."""
-    from pfgm_core.checkpoint import list_states, load_state
+    from pfgm.core.checkpoint import list_states, load_state
 
     path = Path(state)
     if not path.is_absolute() and not path.exists():
@@ -249,7 +249,7 @@ def _hydra_main() -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
-    @hydra.main(version_base="1.3", config_path="pkg://configs", config_name="train")
+    @hydra.main(version_base="1.3", config_path="pkg://pfgm.configs", config_name="train")
     def app(cfg) -> None:
         from .build import plain
 

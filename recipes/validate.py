@@ -14,8 +14,8 @@ import math
 import os
 from typing import Any
 
-from pfgm_core.config import PFGMConfig, parse_D
-from pfgm_core.trainer import TrainerConfig
+from pfgm.core.config import PFGMConfig, parse_D
+from pfgm.core.trainer import TrainerConfig
 
 __all__ = ["check_train", "check_sample", "check_eval", "check_bench", "resume_mode", "RESUME_MODES"]
 
@@ -178,7 +178,7 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
     if pf.get("D") is not None:
         parse_D(pf["D"])
     s = _section(c, "sampler")
-    from pfgm_core.generate import GenerateConfig
+    from pfgm.core.generate import GenerateConfig
 
     known = set(GenerateConfig.__dataclass_fields__) - {"num_samples", "seed"}
     _keys(s, known, "sampler")

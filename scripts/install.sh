@@ -18,4 +18,4 @@ fi
 # torch 2.14.1 comes from this machine's wheel cache; on a GPU machine it is the CUDA build pfgm uses there.
 "$venv/bin/python" -m pip install -q "torch==2.14.1"
 "$venv/bin/python" -m pip install -q -e ".[dev]"
-"$venv/bin/python" -c "import torch, pfgm_core, modalities, recipes; print('pfgm installed; torch', torch.__version__, '| cuda', torch.cuda.is_available())"
+"$venv/bin/python" -c "import torch, pfgm.core, pfgm.modalities, pfgm.recipes; print('pfgm installed; torch', torch.__version__, '| cuda', torch.cuda.is_available())"

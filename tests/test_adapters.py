@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from modalities import base
-from modalities.base import ModalityUnavailable, get_modality, modality_names
-from recipes.cli import compose
-from recipes.sample import generate_from_checkpoint, open_overrides
-from recipes.train import run_training
+from pfgm.modalities import base
+from pfgm.modalities.base import ModalityUnavailable, get_modality, modality_names
+from pfgm.recipes.cli import compose
+from pfgm.recipes.sample import generate_from_checkpoint, open_overrides
+from pfgm.recipes.train import run_training
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C1CCNCC1", "OCC(O)CO", "CCN(CC)CC", "CC(C)CCO", "c1ccncc1"]
 
@@ -24,7 +24,7 @@ PLUGIN = '''
 """A modality shipped by a separate package: points on a circle."""
 import math, torch
 from torch import nn
-from modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from pfgm.modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
 
 class Net(nn.Module):
     def __init__(self, hidden=32):
@@ -82,7 +82,9 @@ def test_entry_point_modality_is_found_by_name_and_trains(installed_plugin, tmp_
 
 
 def test_a_failed_import_names_the_extra_not_unknown_modality(monkeypatch):
-    monkeypatch.setitem(base.BUILTIN_MODALITIES, "fake_mod_test", ("pfgm_no_such_module_xyz", "fake"))
+    eps = base._entry_points()
+    monkeypatch.setattr(base, "_entry_points", lambda: {**eps, "fake_mod_test": "pfgm_no_such_module_xyz"})
+    monkeypatch.setitem(base.EXTRAS, "pfgm_no_such_module_xyz", "fake")
     with pytest.raises(ModalityUnavailable, match=r'pip install "pfgm\[fake\]"'):
         get_modality("fake_mod_test")
     with pytest.raises(KeyError, match="unknown modality 'nope'.*images"):
@@ -115,7 +117,7 @@ def molecule_run(tmp_path_factory):
 
 def test_molecule_checkpoint_samples_and_writes_without_its_data(molecule_run, tmp_path, monkeypatch):
     run, smi = molecule_run
-    from modalities.graphs import molecule_sources
+    from pfgm.modalities.graphs import molecule_sources
 
     def refuse(*a, **k):
         raise AssertionError("sampling read the training data")
@@ -134,7 +136,7 @@ def test_molecule_checkpoint_samples_and_writes_without_its_data(molecule_run, t
 
 def test_sample_cli_takes_a_modality_option_with_the_shipped_config(molecule_run, tmp_path):
     run, _ = molecule_run
-    code = "import sys; from recipes.sample import main; sys.argv=['pfgm-sample', *sys.argv[1:]]; main()"
+    code = "import sys; from pfgm.recipes.sample import main; sys.argv=['pfgm-sample', *sys.argv[1:]]; main()"
     p = subprocess.run([sys.executable, "-c", code, f"checkpoint={run}", "num_samples=6", "sampler.steps=2",
                         "modality.num_nodes=5", f"out={tmp_path / 'five'}", "progress=false"],
                        capture_output=True, text=True, timeout=300)
@@ -176,8 +178,8 @@ def test_typos_under_pfgm_backbone_sampler_are_errors_naming_the_key(tmp_path):
 
 
 def test_exported_solvers_leave_the_callers_tensor_alone():
-    from pfgm_core.schedule import karras_sigmas
-    from pfgm_core.solvers import SOLVERS
+    from pfgm.core.schedule import karras_sigmas
+    from pfgm.core.solvers import SOLVERS
 
     x0 = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     keep = x0.clone()

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from recipes.advise import GOALS, goal_sampler
+from pfgm.recipes.advise import GOALS, goal_sampler
 from tests.test_cli import _one_line_error, run
 
 PILOT = ["recipe=digits", "pilot_steps=4", "trainer.batch_size=8", "trainer.progress=false", "num_samples=16",
@@ -35,7 +35,7 @@ def test_advise_trains_a_pilot_and_ends_with_a_json_line(tmp_path):
     assert rec["D"] == last["D"] and rec["goal"] == "robust" and rec["alpha"] == 0.2 and rec["pilot_steps"] == 4
     assert (tmp_path / "r" / "digits-pilot-Dinf-4" / "ema.safetensors").exists()
     # the advice is the largest candidate whose shell reaches the measured states
-    from pfgm_core.shell import shell_quantiles
+    from pfgm.core.shell import shell_quantiles
 
     D = math.inf if rec["D"] == "inf" else rec["D"]
     assert shell_quantiles(64, D, (0.9,))[0] >= rec["visited_log_ratio"] or D == 2

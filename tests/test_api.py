@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import pfgm
-import pfgm_zoo
-from pfgm_core.weights import load_weights
-from recipes.sample import generate_from_checkpoint
+from pfgm import zoo as pfgm_zoo
+from pfgm.core.weights import load_weights
+from pfgm.recipes.sample import generate_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -31,7 +31,7 @@ def cli(app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The console script pfgm-<app> in a fresh process (its entry point, where the script is not installed)."""
     script = Path(sys.executable).with_name(f"pfgm-{app}")
     cmd = [str(script)] if script.is_file() else [
-        sys.executable, "-c", f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from recipes.{MODULES[app]} import main; main()"]
+        sys.executable, "-c", f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from pfgm.recipes.{MODULES[app]} import main; main()"]
     return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300)
 
 

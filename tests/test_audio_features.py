@@ -11,10 +11,10 @@ import torch
 
 pytest.importorskip("torchaudio")
 
-from modalities.audio.backbone import DiffWave  # noqa: E402
-from modalities.audio.data import TONE_NOTES, estimate_pitch, fixed_length, make_tones  # noqa: E402
-from modalities.audio.features import MelCodec, WaveCodec, spectral_convergence  # noqa: E402
-from modalities.audio.metrics import pitch_accuracy, spectral_distance  # noqa: E402
+from pfgm.modalities.audio.backbone import DiffWave  # noqa: E402
+from pfgm.modalities.audio.data import TONE_NOTES, estimate_pitch, fixed_length, make_tones  # noqa: E402
+from pfgm.modalities.audio.features import MelCodec, WaveCodec, spectral_convergence  # noqa: E402
+from pfgm.modalities.audio.metrics import pitch_accuracy, spectral_distance  # noqa: E402
 
 #: mel-domain spectral convergence ‖M − M̂‖/‖M‖ (magnitudes) of encode → inverse mel + Griffin-Lim (32 iterations)
 #: → mel, default 32-mel codec, on harmonic tones (the hard case: sparse spectra); measured 0.085

@@ -9,8 +9,8 @@ import pytest
 sf = pytest.importorskip("soundfile")
 pytest.importorskip("torchaudio")
 
-from modalities.audio.data import AudioFolderError, load_wav_folder  # noqa: E402
-from modalities.audio.io import (  # noqa: E402
+from pfgm.modalities.audio.data import AudioFolderError, load_wav_folder  # noqa: E402
+from pfgm.modalities.audio.io import (  # noqa: E402
     AudioFileError,
     ChannelError,
     NotAudioError,

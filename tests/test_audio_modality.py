@@ -15,12 +15,12 @@ sf = pytest.importorskip("soundfile")
 pytest.importorskip("torchaudio")
 pytest.importorskip("PIL")
 
-from modalities.audio import AudioModality  # noqa: E402
-from modalities.audio import data as audio_data  # noqa: E402
-from modalities.audio import modality as audio_modality  # noqa: E402
-from modalities.audio.io import write_wav  # noqa: E402
-from modalities.audio.writers import AudioClip  # noqa: E402
-from modalities.base import build_modality, get_modality  # noqa: E402
+from pfgm.modalities.audio import AudioModality  # noqa: E402
+from pfgm.modalities.audio import data as audio_data  # noqa: E402
+from pfgm.modalities.audio import modality as audio_modality  # noqa: E402
+from pfgm.modalities.audio.io import write_wav  # noqa: E402
+from pfgm.modalities.audio.writers import AudioClip  # noqa: E402
+from pfgm.modalities.base import build_modality, get_modality  # noqa: E402
 
 SMALL_UNET = dict(model_channels=8, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[])
 
@@ -95,7 +95,7 @@ def test_write_folder_wav_and_png(tmp_path):
     assert m.write(clips, tmp_path / "sheet.png")[0].stat().st_size > 0
     with pytest.raises(ValueError, match="unknown audio output format"):
         m.write(clips, tmp_path / "x.mp3")
-    from modalities.audio.writers import FILE_FORMATS
+    from pfgm.modalities.audio.writers import FILE_FORMATS
 
     assert set(m.OUT_FORMATS) == {""} | set(FILE_FORMATS)  # what pfgm-sample checks before sampling
     with pytest.raises(ValueError, match="one sample rate"):
@@ -153,9 +153,9 @@ def test_waveform_representation_uses_diffwave():
 
 def test_checkpoint_samples_and_writes_without_data(tmp_path, monkeypatch):
     pytest.importorskip("hydra")
-    from recipes.cli import compose
-    from recipes.sample import generate_from_checkpoint
-    from recipes.train import run_training
+    from pfgm.recipes.cli import compose
+    from pfgm.recipes.sample import generate_from_checkpoint
+    from pfgm.recipes.train import run_training
 
     monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
     cfg = compose("train", ["recipe=tones"])

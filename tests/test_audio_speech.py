@@ -14,9 +14,9 @@ import torch
 pytest.importorskip("soundfile")
 pytest.importorskip("torchaudio")
 
-from modalities.audio import data as audio_data  # noqa: E402
-from modalities.audio.data import DIGIT_WORDS, EspeakMissingError, fixed_length, synth_digits  # noqa: E402
-from modalities.audio.features import MelCodec, spectral_convergence  # noqa: E402
+from pfgm.modalities.audio import data as audio_data  # noqa: E402
+from pfgm.modalities.audio.data import DIGIT_WORDS, EspeakMissingError, fixed_length, synth_digits  # noqa: E402
+from pfgm.modalities.audio.features import MelCodec, spectral_convergence  # noqa: E402
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (sudo apt-get install espeak-ng)")
 

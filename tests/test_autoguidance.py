@@ -13,9 +13,9 @@ import math
 import pytest
 import torch
 
-from pfgm_core import PFGMKernel, karras_sigmas, sample
-from pfgm_core.autoguidance import AutoGuided, check_guide_weight
-from pfgm_core.generate import GenerateConfig
+from pfgm.core import PFGMKernel, karras_sigmas, sample
+from pfgm.core.autoguidance import AutoGuided, check_guide_weight
+from pfgm.core.generate import GenerateConfig
 
 T = 80.0
 
@@ -89,7 +89,7 @@ def test_autoguidance_through_the_cli_path(tmp_path):
     """sampler.guide on a one-step hairpin checkpoint: guiding by itself reproduces the plain samples exactly,
     an independently trained guide changes them, a guide of the family's null model is taken (and its data
     difference reported), and a guide of another family (another length) is refused before sampling."""
-    from recipes.sample import generate_from_checkpoint
+    from pfgm.recipes.sample import generate_from_checkpoint
     from tests.test_recipes import _one_step_checkpoint
 
     run = _one_step_checkpoint("rna_hairpin", tmp_path / "a")

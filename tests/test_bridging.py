@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modalities.graphs.flat import GraphLayout, decode_classes, encode_classes
-from modalities.graphs.mol_vocab import MolVocab
-from pfgm_core.generate import GenerateConfig
-from pfgm_core.snapping import ProjectedDenoiser
+from pfgm.modalities.graphs.flat import GraphLayout, decode_classes, encode_classes
+from pfgm.modalities.graphs.mol_vocab import MolVocab
+from pfgm.core.generate import GenerateConfig
+from pfgm.core.snapping import ProjectedDenoiser
 
 # 5 atoms of 2 types, bonds none/single/double/triple: the path 0-1-2 and the single bond 3-4
 L = GraphLayout(5, 2, 4)
@@ -63,7 +63,7 @@ def test_one_bridge_per_call_joins_k_pieces_in_k_minus_one_calls():
         edges[0, i, j] = edges[0, j, i] = 0.5
     mask = bits.mask(torch.tensor([6]))
     x = bits.pack_values(torch.zeros(1, 6, 0), edges) * mask
-    from modalities.graphs.structure import connected_components
+    from pfgm.modalities.graphs.structure import connected_components
 
     def pieces(v):
         _, e = bits.unpack(v)

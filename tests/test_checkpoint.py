@@ -18,11 +18,11 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pfgm_core.atomic import atomic_torch_save, atomic_write_bytes
-from pfgm_core.checkpoint import CheckpointError, STATE_FORMAT, latest_state_path, list_states, load_state, resolve_checkpoint, save_state
-from pfgm_core.rng import rng_state, set_rng_state
-from pfgm_core.weights import WEIGHTS_FORMAT, export_weights, load_weights
-from pfgm_core.ema import EMA
+from pfgm.core.atomic import atomic_torch_save, atomic_write_bytes
+from pfgm.core.checkpoint import CheckpointError, STATE_FORMAT, latest_state_path, list_states, load_state, resolve_checkpoint, save_state
+from pfgm.core.rng import rng_state, set_rng_state
+from pfgm.core.weights import WEIGHTS_FORMAT, export_weights, load_weights
+from pfgm.core.ema import EMA
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -171,7 +171,7 @@ def test_code_execution_payload_is_refused(tmp_path, writer):
 _KILL_SCRIPT = textwrap.dedent(
     """
     import sys, torch
-    from pfgm_core.checkpoint import save_state
+    from pfgm.core.checkpoint import save_state
     run_dir = sys.argv[1]
     n = 12_500_000  # 50 MB of float32 per tensor
     for step in range(1, 400):
@@ -331,7 +331,7 @@ def test_resolve_checkpoint(tmp_path):
 
 
 def test_weights_digest_refuses_a_flipped_tensor_bit(tmp_path):
-    from pfgm_core.weights import DIGEST_KEY
+    from pfgm.core.weights import DIGEST_KEY
 
     path = export_weights(tmp_path / "w.safetensors", {"a": torch.arange(64, dtype=torch.float32)}, {"x": 1})
     state, _, meta = load_weights(path)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from modalities.shared.classifier_scores import (
+from pfgm.modalities.shared.classifier_scores import (
     am_score,
     class_scores,
     inception_score,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from recipes.cli import compose, recipe_catalogue
+from pfgm.recipes.cli import compose, recipe_catalogue
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
@@ -21,7 +21,7 @@ MODULES = {"train": "train", "sample": "sample", "eval": "evaluate", "bench": "b
 
 def run(app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run a console script's entry point (pfgm-<app>) in a fresh interpreter."""
-    code = f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from recipes.{MODULES[app]} import main; main()"
+    code = f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from pfgm.recipes.{MODULES[app]} import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300)
 
 
@@ -117,7 +117,7 @@ def test_pickle_payload_is_refused_without_running(tmp_path):
 
 
 def test_config_target_outside_allow_list_is_refused(tmp_path):
-    from pfgm_core.weights import export_weights
+    from pfgm.core.weights import export_weights
 
     marker = tmp_path / "pwned2"
     cfg = {"modality": {"_target_": "os.system", "command": f"touch {marker}"}, "backbone": {}, "pfgm": {"D": 4, "sigma_data": 0.5}}

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from modalities.shared.conditioning import SigmaEmbedding, film
+from pfgm.modalities.shared.conditioning import SigmaEmbedding, film
 
 
 @pytest.mark.parametrize("dim", [2, 8, 24, 32, 64, 96, 128, 256])

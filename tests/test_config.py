@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from pfgm_core.config import PFGMConfig, format_D, parse_D
-from pfgm_core.loss import CategoricalLoss, PFGMLoss
-from pfgm_core.schedule import LogNormalSigma, LogUniformSigma
+from pfgm.core.config import PFGMConfig, format_D, parse_D
+from pfgm.core.loss import CategoricalLoss, PFGMLoss
+from pfgm.core.schedule import LogNormalSigma, LogUniformSigma
 
 
 @pytest.mark.parametrize("raw, want", [("inf", math.inf), (None, math.inf), ("Infinity", math.inf), (128, 128.0), ("2048", 2048.0), (1, 1.0)])

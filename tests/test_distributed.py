@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from pfgm_core import distributed as D
+from pfgm.core import distributed as D
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from pfgm_core.checkpoint import CheckpointError, list_states, load_state
-from pfgm_core.trainer import TrainingDiverged
-from pfgm_core.weights import EMA_WEIGHTS_NAME, export_weights, first_nonfinite, load_weights
-from recipes.build import load_checkpoint, make_modality
-from recipes.cli import compose
-from recipes.train import run_training
+from pfgm.core.checkpoint import CheckpointError, list_states, load_state
+from pfgm.core.trainer import TrainingDiverged
+from pfgm.core.weights import EMA_WEIGHTS_NAME, export_weights, first_nonfinite, load_weights
+from pfgm.recipes.build import load_checkpoint, make_modality
+from pfgm.recipes.cli import compose
+from pfgm.recipes.train import run_training
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 TINY = ["trainer.progress=false", "preview_samples=0", "trainer.ckpt_every=5", "trainer.log_every=5"]
@@ -97,7 +97,7 @@ def test_divergence_stops_every_modality_and_writes_nothing_non_finite(tmp_path,
 
 
 def test_stop_policy_stops_at_the_first_non_finite_step_and_skip_policy_rides_out_one(tmp_path, monkeypatch):
-    from pfgm_core import loss as loss_mod
+    from pfgm.core import loss as loss_mod
 
     real = loss_mod.PFGMLoss.__call__
     calls = {"n": 0}
@@ -118,9 +118,9 @@ def test_stop_policy_stops_at_the_first_non_finite_step_and_skip_policy_rides_ou
 
 
 def test_a_skipped_step_leaves_weights_optimiser_and_ema_untouched(tmp_path, monkeypatch):
-    from pfgm_core import loss as loss_mod
-    from pfgm_core.ema import unwrap_model
-    from pfgm_core.trainer import Trainer
+    from pfgm.core import loss as loss_mod
+    from pfgm.core.ema import unwrap_model
+    from pfgm.core.trainer import Trainer
 
     real = loss_mod.PFGMLoss.__call__
     monkeypatch.setattr(loss_mod.PFGMLoss, "__call__", lambda self, *a, **k: real(self, *a, **k) * float("inf"))

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from pfgm_core.checkpoint import check_plain
-from pfgm_core.ema import EMA, unwrap_model
+from pfgm.core.checkpoint import check_plain
+from pfgm.core.ema import EMA, unwrap_model
 
 
 def _net() -> nn.Module:

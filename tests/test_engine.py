@@ -13,13 +13,13 @@ import pytest
 import torch
 from torch import nn
 
-from modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
-from pfgm_core.checkpoint import latest_state_path, load_state
-from pfgm_core.weights import load_weights
-from pfgm_core.distributed import init_distributed
-from recipes.cli import compose
-from recipes.sample import generate_from_checkpoint
-from recipes.train import run_training
+from pfgm.modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from pfgm.core.checkpoint import latest_state_path, load_state
+from pfgm.core.weights import load_weights
+from pfgm.core.distributed import init_distributed
+from pfgm.recipes.cli import compose
+from pfgm.recipes.sample import generate_from_checkpoint
+from pfgm.recipes.train import run_training
 
 
 # --- a complete third-party modality in 40 lines: 2-D points on a ring -------------------------
@@ -141,7 +141,7 @@ def _ddp_params_worker(rank: int, world: int, port: int, run_dir: str, result_di
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from pfgm_core import trainer as trainer_mod
+    from pfgm.core import trainer as trainer_mod
 
     captured = {}
     orig_fit = trainer_mod.Trainer.fit
@@ -176,7 +176,7 @@ def test_ddp_two_ranks_equal_single_process(tmp_path):
 
 
 def test_lr_schedule_warmup_and_cosine():
-    from pfgm_core.trainer import Trainer, TrainerConfig
+    from pfgm.core.trainer import Trainer, TrainerConfig
 
     cfg = TrainerConfig(lr=1.0, warmup_steps=10, max_steps=100, lr_decay="cosine")
     t = Trainer.__new__(Trainer)  # _lr only reads the config

@@ -5,9 +5,9 @@ import torch
 
 pytest.importorskip("RNA", reason="viennarna is not installed")
 
-from modalities.sequences.backbone import build_backbone
-from modalities.sequences.fold_features import FoldFeatures
-from modalities.sequences.rna import TARGETS, partners
+from pfgm.modalities.sequences.backbone import build_backbone
+from pfgm.modalities.sequences.fold_features import FoldFeatures
+from pfgm.modalities.sequences.rna import TARGETS, partners
 
 HAIRPIN = TARGETS["hairpin"]
 SYMBOLS = "ACGU"
@@ -99,7 +99,7 @@ def test_the_backbone_reads_the_fold_and_needs_self_conditioning():
 
 def test_the_modality_builds_fold_features_for_rna_only(tmp_path, monkeypatch):
     monkeypatch.setenv("PFGM_CACHE", str(tmp_path))
-    from modalities.sequences.modality import SequenceModality
+    from pfgm.modalities.sequences.modality import SequenceModality
 
     rna = SequenceModality(source="rna_family", family="hairpin", num_sequences=8, seed=0)
     net = rna.backbone(type="bytenet", width=16, depth=1, self_condition=True, fold_features=True)
@@ -117,7 +117,7 @@ def test_the_rna_reward_is_minus_the_folding_gap(tmp_path, monkeypatch):
     import RNA
 
     monkeypatch.setenv("PFGM_CACHE", str(tmp_path))
-    from modalities.sequences.modality import SequenceModality
+    from pfgm.modalities.sequences.modality import SequenceModality
 
     rna = SequenceModality(source="rna_family", family="hairpin", num_sequences=8, seed=0)
     misfold = "A" * 8 + "GGGGCCCC" + "A" * 6 + "GGGGCCCC"

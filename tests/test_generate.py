@@ -1,13 +1,13 @@
-"""pfgm_core.generate: batches in index order, the same samples whether collected or streamed."""
+"""pfgm.core.generate: batches in index order, the same samples whether collected or streamed."""
 
 from __future__ import annotations
 
 import torch
 
-from modalities.base import Encoded
-from pfgm_core.generate import GenerateConfig, generate, generate_batches
-from pfgm_core.kernel import PFGMKernel
-from pfgm_core.schedule import karras_sigmas
+from pfgm.modalities.base import Encoded
+from pfgm.core.generate import GenerateConfig, generate, generate_batches
+from pfgm.core.kernel import PFGMKernel
+from pfgm.core.schedule import karras_sigmas
 
 
 def _blank(num: int, g: torch.Generator) -> Encoded:
@@ -56,7 +56,7 @@ def test_steered_generation_follows_the_tilted_law_and_keeps_masks():
 
     import pytest
 
-    from pfgm_core import OracleDenoiser
+    from pfgm.core import OracleDenoiser
 
     pts = torch.tensor([[0.5, 0.5, 0.5], [-0.5, -0.5, 0.5]], dtype=torch.float64)
     near_a = lambda x: (x - pts[0]).norm(dim=1) < (x - pts[1]).norm(dim=1)  # noqa: E731

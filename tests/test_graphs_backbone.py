@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modalities.graphs.backbone import GraphTransformer, build_backbone, count_parameters
-from modalities.graphs.flat import GraphLayout
+from pfgm.modalities.graphs.backbone import GraphTransformer, build_backbone, count_parameters
+from pfgm.modalities.graphs.flat import GraphLayout
 
 TYPES = ["transformer"]
 
@@ -184,7 +184,7 @@ def test_structure_features_of_a_six_ring_by_hand():
     model = build_backbone(n, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True)
     L = GraphLayout(n, F, C)
     bonds = [(i, (i + 1) % n, 1 + i % 2) for i in range(n)]
-    from modalities.graphs.flat import encode_classes
+    from pfgm.modalities.graphs.flat import encode_classes
 
     x, mask = encode_classes(L, [[0] * n], [bonds])
     nm = L.node_mask(mask).float()
@@ -206,7 +206,7 @@ def test_spectral_features_separate_two_communities_and_ignore_padding():
     n, n_max, F, C = 8, 11, 1, 1
     edges = [(i, j, 1) for i in range(4) for j in range(i + 1, 4)]
     edges += [(i + 4, j + 4, 1) for i in range(4) for j in range(i + 1, 4)] + [(3, 4, 1)]
-    from modalities.graphs.flat import encode_classes
+    from pfgm.modalities.graphs.flat import encode_classes
 
     feats = []
     for size in (n, n_max):  # the same graph without and with padding
@@ -251,7 +251,7 @@ def _random_padded_graph(g: torch.Generator, n_below: int, p: float, pad: int = 
 def test_component_features_match_networkx_and_ignore_padding():
     import networkx as nx
 
-    from modalities.graphs.structure import connected_components
+    from pfgm.modalities.graphs.structure import connected_components
 
     g = torch.Generator().manual_seed(0)
     for _ in range(100):
@@ -269,7 +269,7 @@ def test_component_features_match_networkx_and_ignore_padding():
 def test_distance_features_match_networkx_shortest_paths_and_ignore_padding():
     import networkx as nx
 
-    from modalities.graphs.structure import path_distances
+    from pfgm.modalities.graphs.structure import path_distances
 
     g = torch.Generator().manual_seed(1)
     K = 5
@@ -291,7 +291,7 @@ def test_distance_features_say_which_pair_closes_a_six_ring():
     n, F, C = 7, 1, 4
     model = build_backbone(n, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True, distances=6)
     L = GraphLayout(n, F, C)
-    from modalities.graphs.flat import encode_classes
+    from pfgm.modalities.graphs.flat import encode_classes
 
     x, mask = encode_classes(L, [[0] * 6], [[(i, i + 1, 1) for i in range(5)]])
     nm = L.node_mask(mask).float()
@@ -306,7 +306,7 @@ def test_component_features_tell_a_broken_molecule_from_a_whole_one():
     n, F, C = 6, 1, 4
     model = build_backbone(n, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True, components=True)
     L = GraphLayout(n, F, C)
-    from modalities.graphs.flat import encode_classes
+    from pfgm.modalities.graphs.flat import encode_classes
 
     chain = [(i, i + 1, 1) for i in range(n - 1)]
     broken = [b for b in chain if b[:2] != (2, 3)]

@@ -13,10 +13,10 @@ pytest.importorskip("rdkit")
 nx = pytest.importorskip("networkx")
 from rdkit import Chem  # noqa: E402
 
-from modalities.graphs import graph_sources, molecule_sources
-from modalities.base import Encoded
-from modalities.shared.records import MAX_REPORTED  # noqa: E402
-from modalities.graphs.mol_repair import canonical_smiles  # noqa: E402
+from pfgm.modalities.graphs import graph_sources, molecule_sources
+from pfgm.modalities.base import Encoded
+from pfgm.modalities.shared.records import MAX_REPORTED  # noqa: E402
+from pfgm.modalities.graphs.mol_repair import canonical_smiles  # noqa: E402
 
 
 def _write(tmp_path, name, text):
@@ -253,7 +253,7 @@ def test_ego_and_grid():
 
 
 def test_molecule_writers_report_invalid(tmp_path):
-    from modalities.graphs.writers import write_molecules
+    from pfgm.modalities.graphs.writers import write_molecules
 
     mols = [Chem.MolFromSmiles("CCO"), None, Chem.MolFromSmiles("c1ccccc1")]
     paths, summary = write_molecules(mols, tmp_path / "out")
@@ -273,7 +273,7 @@ def test_molecule_writers_report_invalid(tmp_path):
 
 def test_molecule_sink_streams_batches_into_the_same_files(tmp_path):
     """Batches added one by one give the files one write of all gives; nothing is published before close."""
-    from modalities.graphs.writers import MoleculeSink, write_molecules
+    from pfgm.modalities.graphs.writers import MoleculeSink, write_molecules
 
     mols = [Chem.MolFromSmiles(s) if s else None for s in ["CCO", "", "c1ccccc1", "CC(=O)O", "", "N"]]
     write_molecules(mols, tmp_path / "once")
@@ -293,7 +293,7 @@ def test_molecule_sink_streams_batches_into_the_same_files(tmp_path):
 
 
 def test_graph_writers_roundtrip(tmp_path):
-    from modalities.graphs.writers import read_edge_lists, write_graphs
+    from pfgm.modalities.graphs.writers import read_edge_lists, write_graphs
 
     gs = [nx.path_graph(3), nx.empty_graph(2), nx.cycle_graph(4)]
     paths, summary = write_graphs(gs, tmp_path / "g")
@@ -312,7 +312,7 @@ def test_graph_writers_roundtrip(tmp_path):
 
 
 def test_molecule_modality_end_to_end(tmp_path):
-    from modalities.base import build_modality
+    from pfgm.modalities.base import build_modality
 
     m = build_modality({"name": "molecules", "source": "nci", "cond_properties": ["qed"], "fcd": False})
     with pytest.warns(UserWarning, match="8 unparsable"):  # data load is lazy and reports its skips
@@ -355,7 +355,7 @@ def test_molecule_modality_end_to_end(tmp_path):
 
 def test_molecule_modality_unknown_atoms(tmp_path):
     p = _write(tmp_path, "m.smi", "CCO\nCCS\nCCN\nCCCl\n")
-    from modalities.graphs.modality import MoleculeModality
+    from pfgm.modalities.graphs.modality import MoleculeModality
 
     m = MoleculeModality(source="smiles", path=str(p), atom_types=["C", "N", "O"], test_fraction=0.0)
     with pytest.raises(ValueError, match=r"CCS.*element S"):
@@ -370,7 +370,7 @@ def test_molecule_modality_unknown_atoms(tmp_path):
 
 
 def test_graph_modality_end_to_end(tmp_path):
-    from modalities.base import build_modality
+    from pfgm.modalities.base import build_modality
 
     g = build_modality({"name": "graphs", "dataset": "community_small"})
     tr = g.dataset("train")
@@ -396,8 +396,8 @@ def test_graph_modality_end_to_end(tmp_path):
 def test_mol_list_is_compact_and_encodes_exactly_like_mols():
     """Molecules held as pickles rebuild to Mols that encode to the very same tensors, at a fraction
     of the memory (an RDKit Mol is ~12 KB resident; its pickle a few hundred bytes)."""
-    from modalities.graphs.mol_list import MolList
-    from modalities.graphs.mol_vocab import vocab_from_mols
+    from pfgm.modalities.graphs.mol_list import MolList
+    from pfgm.modalities.graphs.mol_vocab import vocab_from_mols
 
     nci = molecule_sources.load_nci(max_atoms=20, limit=300)
     assert isinstance(nci.mols, MolList) and len(nci.mols) == 300

@@ -12,9 +12,9 @@ import torch
 pytest.importorskip("rdkit")
 from rdkit import Chem, RDConfig  # noqa: E402
 
-from modalities.graphs.flat import GraphLayout, decode_classes, encode_classes, pack, unpack  # noqa: E402
-from modalities.graphs.mol_repair import canonical_smiles, correct_mol, rdkit_quiet, sanitize_or_none  # noqa: E402
-from modalities.graphs.mol_vocab import MolVocab, UnsupportedMolecule, atom_key, parse_atom_key, vocab_from_mols  # noqa: E402
+from pfgm.modalities.graphs.flat import GraphLayout, decode_classes, encode_classes, pack, unpack  # noqa: E402
+from pfgm.modalities.graphs.mol_repair import canonical_smiles, correct_mol, rdkit_quiet, sanitize_or_none  # noqa: E402
+from pfgm.modalities.graphs.mol_vocab import MolVocab, UnsupportedMolecule, atom_key, parse_atom_key, vocab_from_mols  # noqa: E402
 
 
 def _random_graphs(B, n_max, F, C, seed=0):
@@ -119,7 +119,7 @@ def test_atom_keys_roundtrip():
 
 
 def _nci_sample(k=1000, max_atoms=20):
-    from modalities.graphs.molecule_sources import encodability_problem
+    from pfgm.modalities.graphs.molecule_sources import encodability_problem
 
     path = os.path.join(RDConfig.RDDataDir, "NCI", "first_5K.smi")
     mols, smis = [], []

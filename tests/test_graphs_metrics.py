@@ -13,7 +13,7 @@ nx = pytest.importorskip("networkx")
 pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
 
-from modalities.graphs import metrics as M  # noqa: E402
+from pfgm.modalities.graphs import metrics as M  # noqa: E402
 
 
 def mol(s):

@@ -2,7 +2,7 @@
 
 import torch
 
-from modalities.graphs.pairs import PairIndex
+from pfgm.modalities.graphs.pairs import PairIndex
 
 
 def _symmetric(B: int, n: int, C: int) -> torch.Tensor:

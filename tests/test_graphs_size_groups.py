@@ -7,9 +7,9 @@ import itertools
 import pytest
 import torch
 
-from modalities.graphs.backbone import build_backbone
-from modalities.graphs.flat import GraphLayout
-from modalities.graphs.size_groups import graph_cost, graph_size_groups as size_groups
+from pfgm.modalities.graphs.backbone import build_backbone
+from pfgm.modalities.graphs.flat import GraphLayout
+from pfgm.modalities.graphs.size_groups import graph_cost, graph_size_groups as size_groups
 
 
 def _cost(sizes: torch.Tensor, groups: list[torch.Tensor], overhead: float) -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modalities.sequences.backbone import build_backbone
-from modalities.sequences.helix_attention import HelixAttention, antidiagonal_shifts
+from pfgm.modalities.sequences.backbone import build_backbone
+from pfgm.modalities.sequences.helix_attention import HelixAttention, antidiagonal_shifts
 
 
 def test_antidiagonal_shifts_by_the_definition():

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("torch_fidelity")
 
-from modalities.images.fid import FeatureStats, InceptionWeightsMissing, check_features, frechet_distance  # noqa: E402
+from pfgm.modalities.images.fid import FeatureStats, InceptionWeightsMissing, check_features, frechet_distance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,9 +68,9 @@ def test_missing_inception_weights_refuse_in_one_line_saying_how_to_get_them(tmp
 @pytest.fixture(scope="module")
 def cifar_checkpoint(tmp_path_factory):
     """A one-step cifar10 run with a small DDPM++ on a tiny archive the test writes."""
-    from modalities.images.archive import write_cifar10_archive
-    from recipes.cli import compose
-    from recipes.train import run_training
+    from pfgm.modalities.images.archive import write_cifar10_archive
+    from pfgm.recipes.cli import compose
+    from pfgm.recipes.train import run_training
 
     tmp = tmp_path_factory.mktemp("cifar")
     rng = np.random.default_rng(0)
@@ -86,7 +86,7 @@ def cifar_checkpoint(tmp_path_factory):
 def _eval(run: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT), "PFGM_CACHE": str(cache),
            "PFGM_INCEPTION": str(cache / "no-weights-here.pth")}
-    return subprocess.run([sys.executable, "-m", "recipes.evaluate", f"checkpoint={run}", "num_samples=4",
+    return subprocess.run([sys.executable, "-m", "pfgm.recipes.evaluate", f"checkpoint={run}", "num_samples=4",
                            "sampler.steps=2", "progress=false", f"out={cache / 'eval.json'}", *args],
                           capture_output=True, text=True, env=env, timeout=900)
 

@@ -13,10 +13,10 @@ pytest.importorskip("sklearn")
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
-from modalities.base import build_modality, get_modality  # noqa: E402
-from modalities.images import ImageModality  # noqa: E402
-from modalities.images import metrics as M  # noqa: E402
-from modalities.images.data import (  # noqa: E402
+from pfgm.modalities.base import build_modality, get_modality  # noqa: E402
+from pfgm.modalities.images import ImageModality  # noqa: E402
+from pfgm.modalities.images import metrics as M  # noqa: E402
+from pfgm.modalities.images.data import (  # noqa: E402
     CorruptImageError,
     EmptyImageFolderError,
     ImageFolderError,
@@ -25,8 +25,8 @@ from modalities.images.data import (  # noqa: E402
     load_image_folder,
     split_indices,
 )
-from modalities.shared.unet import UNet  # noqa: E402
-from modalities.images.writers import write_images  # noqa: E402
+from pfgm.modalities.shared.unet import UNet  # noqa: E402
+from pfgm.modalities.images.writers import write_images  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "recipe"
 

@@ -18,10 +18,10 @@ import pytest
 import torch
 from PIL import Image
 
-from modalities.images.archive import ArchiveError, load_cifar10, safe_loads, write_cifar10_archive
-from modalities.images.augment import AUGMENT_DIM, EDMAugment
-from modalities.images.data import ImageFolderError, NonImageFileError
-from modalities.images.packed import load_packed_images
+from pfgm.modalities.images.archive import ArchiveError, load_cifar10, safe_loads, write_cifar10_archive
+from pfgm.modalities.images.augment import AUGMENT_DIM, EDMAugment
+from pfgm.modalities.images.data import ImageFolderError, NonImageFileError
+from pfgm.modalities.images.packed import load_packed_images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,7 @@ def test_augmentation_is_a_function_of_the_seed_and_keeps_the_range():
 
 
 def test_ddpmpp_has_the_papers_parameter_count():
-    from modalities.images.ddpmpp import DDPMpp
+    from pfgm.modalities.images.ddpmpp import DDPMpp
 
     cifar = DDPMpp(in_channels=3, image_size=32, augment_dim=9)  # recipe cifar10: 55.73M as EDM/PFGM++ report
     assert sum(p.numel() for p in cifar.parameters()) == 55_733_891
@@ -193,7 +193,7 @@ def test_cifar10_recipe_trains_two_steps_at_full_size_on_the_cpu(tmp_path):
     data = tiny_cifar(tmp_path / "data")
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, "-m", "recipes.train", "recipe=cifar10", "trainer.max_steps=2",
+    p = subprocess.run([sys.executable, "-m", "pfgm.recipes.train", "recipe=cifar10", "trainer.max_steps=2",
                         f"modality.root={data}", f"run_dir={run}", "trainer.batch_size=2", "trainer.num_workers=0",
                         "trainer.progress=false"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
     assert p.returncode == 0, p.stderr[-2000:]

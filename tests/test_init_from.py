@@ -17,11 +17,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import reliability as rel  # noqa: E402
 
-from pfgm_core.checkpoint import CheckpointError  # noqa: E402
-from pfgm_core.weights import load_weights, tensors_digest  # noqa: E402
-from recipes.cli import compose  # noqa: E402
-from recipes.train import run_training  # noqa: E402
-from recipes.validate import check_train  # noqa: E402
+from pfgm.core.checkpoint import CheckpointError  # noqa: E402
+from pfgm.core.weights import load_weights, tensors_digest  # noqa: E402
+from pfgm.recipes.cli import compose  # noqa: E402
+from pfgm.recipes.train import run_training  # noqa: E402
+from pfgm.recipes.validate import check_train  # noqa: E402
 
 
 def train(run: Path, init_from: str | None = None, backbone: dict | None = None, modality: dict | None = None, **trainer) -> dict:
@@ -36,7 +36,7 @@ def train(run: Path, init_from: str | None = None, backbone: dict | None = None,
 
 
 def model_weights(run: Path) -> dict[str, torch.Tensor]:
-    from pfgm_core.checkpoint import load_latest_state
+    from pfgm.core.checkpoint import load_latest_state
 
     return load_latest_state(run)[1]["model"]
 

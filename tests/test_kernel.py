@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from pfgm_core.kernel import PFGMKernel, sample_chi2
+from pfgm.core.kernel import PFGMKernel, sample_chi2
 
 P_MIN = 1e-3  # KS/χ² p-value floor; seeds are fixed, so a pass is reproducible
 

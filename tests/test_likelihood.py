@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from pfgm_core import OracleDenoiser, PFGMKernel
-from pfgm_core.likelihood import log_likelihood
+from pfgm.core import OracleDenoiser, PFGMKernel
+from pfgm.core.likelihood import log_likelihood
 
 
 def _gauss_den(sd):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from pfgm_core import OracleDenoiser, PFGMKernel, PFGMLoss
-from pfgm_core.loss import drop_cond
+from pfgm.core import OracleDenoiser, PFGMKernel, PFGMLoss
+from pfgm.core.loss import drop_cond
 
 
 def test_gaussian_oracle_loss_is_one():
@@ -143,7 +143,7 @@ def test_self_conditioning_two_passes_gradient_only_through_the_second():
 
 def test_categorical_loss_hand_checked_with_padding():
     """−log p(true class) averaged over each sample's real positions; padding never counts."""
-    from pfgm_core.loss import CategoricalLoss
+    from pfgm.core.loss import CategoricalLoss
 
     K = 3
     y = torch.nn.functional.one_hot(torch.tensor([[0, 2, 1], [1, 0, 0]]), K).float() - 0.5
@@ -167,7 +167,7 @@ def test_categorical_loss_hand_checked_with_padding():
 def test_posterior_logits_minimise_the_categorical_loss(D):
     """The exact posterior class probabilities of a finite one-hot set minimise the cross-entropy at
     every σ: tilting them towards any class costs loss (same noise draws)."""
-    from pfgm_core.loss import CategoricalLoss
+    from pfgm.core.loss import CategoricalLoss
 
     g = torch.Generator().manual_seed(4)
     pts = torch.nn.functional.one_hot(torch.randint(0, 4, (6, 3), generator=g), 4).double() - 0.5

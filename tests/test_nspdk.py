@@ -10,7 +10,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from modalities.graphs.nspdk import nspdk_features, nspdk_kernel, nspdk_matrix, nspdk_mmd
+from pfgm.modalities.graphs.nspdk import nspdk_features, nspdk_kernel, nspdk_matrix, nspdk_mmd
 
 
 def mol_graph(atoms, bonds):
@@ -79,7 +79,7 @@ def test_empty_graphs_are_dropped_and_empty_sets_give_nan():
 
 
 def test_features_do_not_depend_on_the_process_hash_seed():
-    code = ("import networkx as nx; from modalities.graphs.nspdk import nspdk_features; g = nx.Graph();"
+    code = ("import networkx as nx; from pfgm.modalities.graphs.nspdk import nspdk_features; g = nx.Graph();"
             "g.add_node(0, label='C'); g.add_node(1, label='Cl'); g.add_edge(0, 1, label=1);"
             "print(sorted(nspdk_features(g).items()))")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

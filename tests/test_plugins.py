@@ -55,7 +55,7 @@ def user_venv(tmp_path_factory) -> Path:
 
 
 def _run(venv: Path, app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    code = f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from recipes.{app if app != 'eval' else 'evaluate'} import main; main()"
+    code = f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from pfgm.recipes.{app if app != 'eval' else 'evaluate'} import main; main()"
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
     return subprocess.run([str(venv / "bin" / "python"), "-c", code, *args], cwd=cwd, capture_output=True, text=True,
@@ -82,6 +82,6 @@ def test_a_plugin_package_brings_its_modality_recipe_and_sampler_hook(user_venv,
 
 
 def test_without_the_package_the_recipe_is_unknown(tmp_path):
-    code = "from recipes.cli import recipe_catalogue; print(sorted(n for v in recipe_catalogue().values() for n, _ in v))"
+    code = "from pfgm.recipes.cli import recipe_catalogue; print(sorted(n for v in recipe_catalogue().values() for n, _ in v))"
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert p.returncode == 0 and "toy_ring" not in p.stdout and "digits" in p.stdout

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from pfgm_core.oracle import OracleDenoiser
-from pfgm_core.precond import CategoricalDenoiser, Denoiser, estimate_sigma_data
+from pfgm.core.oracle import OracleDenoiser
+from pfgm.core.precond import CategoricalDenoiser, Denoiser, estimate_sigma_data
 
 
 class Record(torch.nn.Module):

@@ -8,8 +8,8 @@ import pytest
 
 import torch
 
-from pfgm_core import progress as P
-from pfgm_core.progress import MetricsLogger, Progress, read_metrics
+from pfgm.core import progress as P
+from pfgm.core.progress import MetricsLogger, Progress, read_metrics
 
 
 def test_logs_json_lines_flushed_each_line(tmp_path):
@@ -117,7 +117,7 @@ def test_progress_bar(capsys):
 
 def test_close_draws_the_metrics_beside_the_file(tmp_path):
     pytest.importorskip("matplotlib")
-    from pfgm_core.progress import MetricsLogger
+    from pfgm.core.progress import MetricsLogger
 
     log = MetricsLogger(tmp_path, enabled=True, tensorboard=False)
     for s in range(1, 6):

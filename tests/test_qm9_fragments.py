@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from modalities.graphs.mol_vocab import MolVocab  # noqa: E402
+from pfgm.modalities.graphs.mol_vocab import MolVocab  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("molecule_fragments", Path(__file__).parents[1] / "benchmarks" / "molecule_fragments.py")
 frag = importlib.util.module_from_spec(_spec)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from pfgm_core.quantize import quantize_tensor, quantized_state_dict
+from pfgm.core.quantize import quantize_tensor, quantized_state_dict
 
 
 def test_two_bits_round_to_four_levels_between_min_and_max():

@@ -15,10 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pfgm_core.solvers import nfe_for
-from recipes.cli import compose, recipe_catalogue
-from recipes.sample import generate_from_checkpoint
-from recipes.train import run_training
+from pfgm.core.solvers import nfe_for
+from pfgm.recipes.cli import compose, recipe_catalogue
+from pfgm.recipes.sample import generate_from_checkpoint
+from pfgm.recipes.train import run_training
 
 RECIPES = sorted(n for items in recipe_catalogue().values() for n, _ in items)
 NEEDS_DOWNLOAD = {"qm9", "zinc250k", "moses"}
@@ -36,7 +36,7 @@ def _override_data(name: str, cfg: dict, tmp_path: Path) -> None:
         cfg["modality"]["root"] = str(root)
         cfg["backbone"].update(model_channels=16, channel_mult=[1, 2], num_blocks=1)
     elif name in ("cifar10", "ffhq64"):  # paper scale: a tiny archive / zip, a small DDPM++ (the full one has its own test)
-        from modalities.images.archive import write_cifar10_archive
+        from pfgm.modalities.images.archive import write_cifar10_archive
 
         rng = np.random.default_rng(0)
         if name == "cifar10":
@@ -134,8 +134,8 @@ def test_connecting_on_a_checkpoint(name, connects, tmp_path):
 def test_categorical_objective_through_the_cli_path(tmp_path):
     """pfgm.objective=categorical trains the softmax head by cross-entropy and its checkpoint rebuilds it;
     a modality whose data is not one-hot refuses it before training."""
-    from pfgm_core.precond import CategoricalDenoiser
-    from recipes.build import load_checkpoint
+    from pfgm.core.precond import CategoricalDenoiser
+    from pfgm.recipes.build import load_checkpoint
 
     cfg = compose("train", ["recipe=rna_hairpin", "pfgm.objective=categorical"])
     _override_data("rna_hairpin", cfg, tmp_path)

@@ -7,11 +7,11 @@ import pytest
 import torch
 from scipy import stats
 
-from pfgm_core.kernel import PFGMKernel
-from pfgm_core.oracle import OracleDenoiser
-from pfgm_core.redesign import KeepKnown, redesign_init, redesign_sample
-from pfgm_core.schedule import karras_sigmas
-from pfgm_core.solvers import SOLVERS, sample
+from pfgm.core.kernel import PFGMKernel
+from pfgm.core.oracle import OracleDenoiser
+from pfgm.core.redesign import KeepKnown, redesign_init, redesign_sample
+from pfgm.core.schedule import karras_sigmas
+from pfgm.core.solvers import SOLVERS, sample
 
 
 def _points(K=8, N=10, known=7, seed=0):

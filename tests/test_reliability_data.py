@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modalities.base import build_modality
+from pfgm.modalities.base import build_modality
 
 SALTS = "CC(=O)[O-].[Na+]\nCCO\nc1ccccc1.Cl\nCCN.CCCCO\nCCCCCCCCCCCCCCCCCCCCCCCC.O\n"
 
@@ -25,13 +25,13 @@ def quiet(fn, *a, **k):
 
 def test_a_salt_keeps_its_largest_fragment_by_default_counted(tmp_path):
     pytest.importorskip("rdkit")
-    from modalities.graphs.molecule_sources import load_smiles_file
+    from pfgm.modalities.graphs.molecule_sources import load_smiles_file
 
     p = tmp_path / "salts.smi"
     p.write_text(SALTS)
     ms = quiet(load_smiles_file, p)
     assert ms.smiles == ["CC(=O)[O-]", "CCO", "c1ccccc1", "CCCCO"]
-    from modalities.graphs.molecule_sources import LARGEST_FRAGMENT
+    from pfgm.modalities.graphs.molecule_sources import LARGEST_FRAGMENT
 
     assert ms.report.fixed == {LARGEST_FRAGMENT: 3} and ms.report.skipped == {"above max_atoms": 1}
     assert (f"3 {LARGEST_FRAGMENT} (e.g. CC(=O)[O-].[Na+], c1ccccc1.Cl, CCN.CCCCO)" in ms.report.summary())
@@ -44,7 +44,7 @@ def test_fragments_skip_drops_multi_fragment_records_counted_and_the_modality_ta
     m = build_modality({"name": "molecules", "source": "smiles", "path": str(p), "fragments": "skip", "test_fraction": 0})
     quiet(m.dataset, "train")
     assert sorted(m.train_smiles) == ["CCC", "CCCl", "CCO"]
-    from modalities.graphs.molecule_sources import MULTI_FRAGMENT_SKIPPED
+    from pfgm.modalities.graphs.molecule_sources import MULTI_FRAGMENT_SKIPPED
 
     assert m.reports[0].skipped == {MULTI_FRAGMENT_SKIPPED: 4} and m.reports[0].fixed == {}
     assert m.config()["fragments"] == "skip"
@@ -54,7 +54,7 @@ def test_fragments_skip_drops_multi_fragment_records_counted_and_the_modality_ta
 
 def test_the_nci_benchmark_keeps_its_multi_fragment_records_whole_and_counts_them():
     pytest.importorskip("rdkit")
-    from modalities.graphs.molecule_sources import load_molecules
+    from pfgm.modalities.graphs.molecule_sources import load_molecules
 
     ms = quiet(load_molecules, "nci")
     assert len(ms) == 3876 and sum("." in s for s in ms.smiles) == 43  # the published set, as measured
@@ -85,7 +85,7 @@ def test_a_wav_much_longer_than_the_clip_is_cut_into_clips_counted(tmp_path):
     lengths = [len(w) for w in clips.waves]
     assert len(lengths) == pieces + 1 and lengths.count(clip) == pieces - 1
     assert abs(sum(lengths) - 84_000) <= 4  # every second of both files is in a clip: nothing dropped
-    from modalities.audio.data import _reasons
+    from pfgm.modalities.audio.data import _reasons
 
     cut = _reasons(clip, 8000, 400)["cut"]
     assert m.report.fixed == {cut: 1} and m.report.lines(cut) == [f"long.wav: {pieces} clips"]
@@ -94,7 +94,7 @@ def test_a_wav_much_longer_than_the_clip_is_cut_into_clips_counted(tmp_path):
 
 def test_long_files_error_refuses_a_wav_much_longer_than_the_clip_naming_it(tmp_path):
     pytest.importorskip("soundfile")
-    from modalities.audio.io import AudioFileError
+    from pfgm.modalities.audio.io import AudioFileError
 
     _tone(tmp_path / "long.wav", 10.0)
     with pytest.raises(AudioFileError, match=r"long\.wav: is 10\.00 s long \(after trimming silence\), more than 2x the "
@@ -109,7 +109,7 @@ def test_clips_shorter_than_the_minimum_and_skipped_non_audio_files_are_counted(
     (tmp_path / "README.md").write_text("notes")
     m = _audio(tmp_path, skip_non_audio=True)
     assert [round(len(w), -2) for w in quiet(m.clips, "train").waves] == [4000]  # the word; the click is skipped
-    from modalities.audio.data import _reasons
+    from pfgm.modalities.audio.data import _reasons
 
     why = _reasons(m.num_samples, 8000, 400)
     r = m.report
@@ -133,7 +133,7 @@ def test_skipped_non_image_files_are_counted_in_the_load_report(tmp_path):
     m = build_modality({"name": "images", "dataset": "folder", "root": str(tmp_path), "skip_non_images": True, "image_size": 8})
     with pytest.warns(UserWarning, match=r"kept 4 of 6 records; 2 non-image files \(skip_non_images=true\) \(e\.g\. LICENSE, cats/Thumbs\.db\)"):
         assert len(m.dataset("train")) + len(m.dataset("test")) == 4
-    from modalities.images.data import NOT_IMAGES
+    from pfgm.modalities.images.data import NOT_IMAGES
 
     assert (m.report.records, m.report.kept, m.report.skipped) == (6, 4, {NOT_IMAGES: 2})
 

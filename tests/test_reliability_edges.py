@@ -17,9 +17,9 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 import reliability as rel  # noqa: E402
 
-from recipes.cli import compose  # noqa: E402
-from recipes.train import run_training  # noqa: E402
-from recipes.validate import check_sample, check_train  # noqa: E402
+from pfgm.recipes.cli import compose  # noqa: E402
+from pfgm.recipes.train import run_training  # noqa: E402
+from pfgm.recipes.validate import check_sample, check_train  # noqa: E402
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
@@ -55,7 +55,7 @@ def run_script(app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """A console script's ``main()`` in a fresh interpreter, with the toy modality registered."""
     module = {"train": "train", "sample": "sample", "eval": "evaluate"}[app]
     code = (f"import sys; sys.path.insert(0, {str(BENCH)!r}); import reliability; sys.argv=['pfgm-{app}', *sys.argv[1:]]; "
-            f"from recipes.{module} import main; main()")
+            f"from pfgm.recipes.{module} import main; main()")
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300)
 
 
@@ -88,7 +88,7 @@ def test_a_run_dir_pfgm_wrote_is_accepted_for_resume(tmp_path):
 
 
 def test_a_file_where_the_run_dir_should_be_is_named(tmp_path):
-    from recipes.train import check_run_dir
+    from pfgm.recipes.train import check_run_dir
 
     f = tmp_path / "taken"
     f.write_text("a file")
@@ -97,7 +97,7 @@ def test_a_file_where_the_run_dir_should_be_is_named(tmp_path):
 
 
 def test_cli_run_dir_dot_with_user_files_and_a_file_as_run_dir_are_one_line_errors(tmp_path, capsys, monkeypatch):
-    import recipes.train as train_app
+    import pfgm.recipes.train as train_app
 
     (tmp_path / "thesis.tex").write_text("precious")
     monkeypatch.chdir(tmp_path)
@@ -112,7 +112,7 @@ def test_cli_run_dir_dot_with_user_files_and_a_file_as_run_dir_are_one_line_erro
 # -- outputs -----------------------------------------------------------------------------------------
 
 def test_sample_out_over_a_users_file_is_refused_unless_overwrite(tmp_path, capsys):
-    import recipes.sample as sample
+    import pfgm.recipes.sample as sample
 
     run = tmp_path / "run"
     train(run, max_steps=1)
@@ -154,7 +154,7 @@ def test_multirun_jobs_each_get_their_own_run_dir_and_output(tmp_path):
 
 
 def test_job_path_derives_one_output_per_job(tmp_path):
-    from recipes.cli import job_path
+    from pfgm.recipes.cli import job_path
 
     assert job_path("msr/", None) == "msr/"
     assert job_path("msr", 3) == os.path.join("msr", "3")
@@ -171,8 +171,8 @@ BOM = "\ufeff"
 
 def test_bom_is_stripped_in_fasta_and_csv(tmp_path):
     pytest.importorskip("Bio")
-    from modalities.sequences.alphabet import Alphabet
-    from modalities.sequences.parsers import read_sequences
+    from pfgm.modalities.sequences.alphabet import Alphabet
+    from pfgm.modalities.sequences.parsers import read_sequences
 
     fa = tmp_path / "a.fasta"
     fa.write_text(BOM + ">s1\nCARDW\n>s2\nCASSW\n", encoding="utf-8")
@@ -186,7 +186,7 @@ def test_bom_is_stripped_in_fasta_and_csv(tmp_path):
 
 def test_bom_is_stripped_in_smiles(tmp_path):
     pytest.importorskip("rdkit")
-    from modalities.graphs.molecule_sources import read_smiles_records
+    from pfgm.modalities.graphs.molecule_sources import read_smiles_records
 
     p = tmp_path / "m.csv"
     p.write_text(BOM + "smiles,name\nCCO,ethanol\n", encoding="utf-8")
@@ -198,7 +198,7 @@ def test_bom_is_stripped_in_smiles(tmp_path):
 
 def test_a_record_whose_name_says_molecule_is_not_a_header_and_a_header_is_reported(tmp_path):
     pytest.importorskip("rdkit")
-    from modalities.graphs.molecule_sources import load_smiles_file, read_smiles_records
+    from pfgm.modalities.graphs.molecule_sources import load_smiles_file, read_smiles_records
 
     p = tmp_path / "named.smi"
     p.write_text("".join(f"{s}\tmolecule number {k}\n" for k, s in enumerate(["CCO", "CCN", "CCC"], 1)))
@@ -213,9 +213,9 @@ def test_a_record_whose_name_says_molecule_is_not_a_header_and_a_header_is_repor
 
 def test_trailing_stop_codon_is_stripped_and_counted(tmp_path):
     pytest.importorskip("Bio")
-    from modalities.sequences.alphabet import Alphabet
-    from modalities.sequences.parsers import STOP_STRIPPED, read_sequences
-    from modalities.shared.records import RecordError
+    from pfgm.modalities.sequences.alphabet import Alphabet
+    from pfgm.modalities.sequences.parsers import STOP_STRIPPED, read_sequences
+    from pfgm.modalities.shared.records import RecordError
 
     fa = tmp_path / "t.fasta"
     fa.write_text(">a\nCARDW*\n>b\nCASSW\n>c\nCAS*SW*\n")
@@ -249,8 +249,8 @@ def test_numeric_overflow_is_refused_at_validation_naming_the_key(app, over, nee
 
 
 def test_a_mistyped_key_is_one_line_naming_the_closest(capsys):
-    import recipes.sample as sample
-    import recipes.train as train_app
+    import pfgm.recipes.sample as sample
+    import pfgm.recipes.train as train_app
 
     code, err = hydra_app(sample, ["pfgm-sample", "checkpoint=x", "num_sample=3"], capsys)
     assert code == 1 and one_error_line(err) == "pfgm-sample: error: unknown key num_sample; did you mean num_samples?"

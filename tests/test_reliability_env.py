@@ -20,9 +20,9 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 import reliability as rel  # noqa: E402
 
-from recipes.cli import compose  # noqa: E402
-from recipes.sample import open_overrides  # noqa: E402
-from recipes.train import run_training  # noqa: E402
+from pfgm.recipes.cli import compose  # noqa: E402
+from pfgm.recipes.sample import open_overrides  # noqa: E402
+from pfgm.recipes.train import run_training  # noqa: E402
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
@@ -58,7 +58,7 @@ def script(app: str, *args: str) -> list[str]:
     """The command line of a console script's ``main()`` in a fresh interpreter, with the toy modality registered."""
     module = {"train": "train", "sample": "sample", "eval": "evaluate"}[app]
     code = (f"import sys; sys.path.insert(0, {str(BENCH)!r}); import reliability; sys.argv=['pfgm-{app}', *sys.argv[1:]]; "
-            f"from recipes.{module} import main; main()")
+            f"from pfgm.recipes.{module} import main; main()")
     return [sys.executable, "-c", code, *args]
 
 
@@ -99,7 +99,7 @@ def toy_run(tmp_path) -> Path:
 # -- the environment -------------------------------------------------------------------------------
 
 def test_a_read_only_current_folder_is_one_line_naming_run_dir(read_only, capsys, monkeypatch):
-    import recipes.train as train_app
+    import pfgm.recipes.train as train_app
 
     monkeypatch.chdir(read_only)
     code, err = hydra_app(train_app, ["pfgm-train", *TOY_TRAIN], capsys)  # the default run_dir is runs/<time>
@@ -109,7 +109,7 @@ def test_a_read_only_current_folder_is_one_line_naming_run_dir(read_only, capsys
 
 
 def test_pfgm_cache_naming_a_file_is_one_line_before_any_work(tmp_path, capsys, monkeypatch):
-    import recipes.train as train_app
+    import pfgm.recipes.train as train_app
 
     f = tmp_path / "cachefile"
     f.write_text("not a folder")
@@ -124,8 +124,8 @@ def test_pfgm_cache_naming_a_file_is_one_line_before_any_work(tmp_path, capsys, 
 def test_a_read_only_home_falls_back_to_a_temporary_cache_with_one_warning(tmp_path, read_only, monkeypatch):
     import tempfile
 
-    import modalities.shared.paths as paths
-    from modalities.sequences.cache import cached_json
+    import pfgm.modalities.shared.paths as paths
+    from pfgm.modalities.sequences.cache import cached_json
 
     monkeypatch.setenv("HOME", str(read_only))
     monkeypatch.delenv("PFGM_CACHE", raising=False)
@@ -151,7 +151,7 @@ def test_a_run_dir_below_a_file_is_named(tmp_path):
 
 
 def test_out_below_a_file_is_refused_naming_out_before_sampling(tmp_path, toy_run, capsys, monkeypatch):
-    import recipes.sample as sample
+    import pfgm.recipes.sample as sample
 
     (tmp_path / "notes.txt").write_text("mine")
     monkeypatch.setattr(sample, "generate_batches", lambda *a, **k: pytest.fail("sampled before checking out="))
@@ -204,7 +204,7 @@ def test_the_temp_folder_of_a_killed_run_is_removed_by_the_next_run_into_the_sam
 
 
 def test_only_temps_whose_writer_is_gone_are_removed(tmp_path):
-    from pfgm_core.atomic import _HOST, remove_stale_temps
+    from pfgm.core.atomic import _HOST, remove_stale_temps
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(gone.stdout)
@@ -229,7 +229,7 @@ def test_only_temps_whose_writer_is_gone_are_removed(tmp_path):
 
 
 def test_a_resumed_training_removes_the_temp_files_a_killed_run_left(tmp_path):
-    from pfgm_core.atomic import _HOST
+    from pfgm.core.atomic import _HOST
 
     run = tmp_path / "run"
     train(run, max_steps=3)
@@ -243,9 +243,9 @@ def test_a_resumed_training_removes_the_temp_files_a_killed_run_left(tmp_path):
 # -- messages --------------------------------------------------------------------------------------
 
 def test_pfgm_eval_checks_espeak_before_sampling_a_speech_digits_model(tmp_path, capsys, monkeypatch):
-    import modalities.audio.data as audio_data
-    import recipes.evaluate as evaluate
-    import recipes.sample as sample
+    import pfgm.modalities.audio.data as audio_data
+    import pfgm.recipes.evaluate as evaluate
+    import pfgm.recipes.sample as sample
 
     monkeypatch.setattr(audio_data.shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else "/bin/" + name)
     monkeypatch.setattr(sample, "generate", lambda *a, **k: pytest.fail("sampled before checking espeak-ng"))

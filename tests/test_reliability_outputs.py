@@ -14,8 +14,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import reliability as rel  # noqa: E402
 
-from pfgm_core.atomic import AtomicAppender, atomic_torch_save, atomic_write_bytes  # noqa: E402
-from recipes.sample import MANIFEST, check_out, write_samples  # noqa: E402
+from pfgm.core.atomic import AtomicAppender, atomic_torch_save, atomic_write_bytes  # noqa: E402
+from pfgm.recipes.sample import MANIFEST, check_out, write_samples  # noqa: E402
 
 
 class _Images:
@@ -68,10 +68,10 @@ def test_output_is_checked_before_sampling(tmp_path):
 
 def test_sample_cli_refuses_a_bad_extension_before_sampling(tmp_path, monkeypatch):
     """generate is never reached: check_out runs between loading the checkpoint and sampling."""
-    import recipes.sample as sample
+    import pfgm.recipes.sample as sample
 
     run = tmp_path / "run"
-    from recipes.train import run_training
+    from pfgm.recipes.train import run_training
 
     run_training(rel.toy_config(run, max_steps=1))
     monkeypatch.setattr(rel.ToyModality, "OUT_FORMATS", (".json",), raising=False)
@@ -85,8 +85,8 @@ def test_sample_cli_refuses_a_bad_extension_before_sampling(tmp_path, monkeypatc
 
 def test_sample_cli_into_the_same_folder_twice(tmp_path, monkeypatch, capsys):
     """The whole pfgm-sample path: a folder written, then rewritten by a run that writes other files."""
-    import recipes.sample as sample
-    from recipes.train import run_training
+    import pfgm.recipes.sample as sample
+    from pfgm.recipes.train import run_training
 
     run = tmp_path / "run"
     run_training(rel.toy_config(run, max_steps=1))
@@ -101,7 +101,7 @@ def test_sample_cli_into_the_same_folder_twice(tmp_path, monkeypatch, capsys):
 
 
 def test_disk_full_keeps_the_previous_checkpoint_file(tmp_path, monkeypatch):
-    import pfgm_core.atomic as atomic
+    import pfgm.core.atomic as atomic
 
     path = atomic_torch_save({"w": torch.ones(3)}, tmp_path / "state.pt")
 
@@ -120,7 +120,7 @@ def test_disk_full_keeps_the_previous_checkpoint_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize("value", [0, 1000, 40000, 65535])
 def test_constant_16_bit_png_keeps_its_brightness(tmp_path, value):
     Image = pytest.importorskip("PIL.Image")
-    from modalities.images.data import load_image_folder
+    from pfgm.modalities.images.data import load_image_folder
 
     Image.fromarray(np.full((8, 8), value, np.uint16)).save(tmp_path / "a.png")
     x, _, _ = load_image_folder(tmp_path, image_size=8)
@@ -130,7 +130,7 @@ def test_constant_16_bit_png_keeps_its_brightness(tmp_path, value):
 
 def test_16_bit_gradient_matches_its_8_bit_version(tmp_path):
     Image = pytest.importorskip("PIL.Image")
-    from modalities.images.data import load_image_folder
+    from pfgm.modalities.images.data import load_image_folder
 
     a8 = np.arange(64, dtype=np.uint8).reshape(8, 8) * 2 + 50
     (tmp_path / "a").mkdir()
@@ -157,7 +157,7 @@ def test_a_flipped_bit_in_tensor_data_is_refused_not_loaded(tmp_path):
     import struct
     import zipfile
 
-    from pfgm_core.checkpoint import CheckpointError, load_state, save_state
+    from pfgm.core.checkpoint import CheckpointError, load_state, save_state
 
     path = save_state(tmp_path, 1, {"model": {"w": torch.ones(64)}}, keep_last=0)
     with zipfile.ZipFile(path) as z:
@@ -188,9 +188,9 @@ def test_an_appended_file_appears_whole_or_not_at_all(tmp_path):
 
 def test_sample_cli_streams_batches_to_the_sink(tmp_path, monkeypatch, capsys):
     """pfgm-sample hands the sink one batch at a time (never all samples at once) and publishes at close."""
-    import recipes.sample as sample
-    from modalities.base import SampleSink
-    from recipes.train import run_training
+    import pfgm.recipes.sample as sample
+    from pfgm.modalities.base import SampleSink
+    from pfgm.recipes.train import run_training
 
     run = tmp_path / "run"
     run_training(rel.toy_config(run, max_steps=1))
@@ -234,8 +234,8 @@ def test_a_published_folders_summary_names_files_that_exist(tmp_path):
 
     import networkx as nx
 
-    from modalities.graphs.modality import GraphModality
-    from recipes.sample import publish
+    from pfgm.modalities.graphs.modality import GraphModality
+    from pfgm.recipes.sample import publish
 
     mod = GraphModality.__new__(GraphModality)
     out = tmp_path / "graphs"

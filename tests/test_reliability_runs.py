@@ -23,10 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import reliability as rel  # noqa: E402
 
-from pfgm_core.checkpoint import CheckpointError, list_states  # noqa: E402
-from pfgm_core.run_lock import LOCK_NAME, RunLock, RunLocked  # noqa: E402
-from recipes.train import run_training  # noqa: E402
-from recipes.validate import check_train, config_changes  # noqa: E402
+from pfgm.core.checkpoint import CheckpointError, list_states  # noqa: E402
+from pfgm.core.run_lock import LOCK_NAME, RunLock, RunLocked  # noqa: E402
+from pfgm.recipes.train import run_training  # noqa: E402
+from pfgm.recipes.validate import check_train, config_changes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
@@ -92,7 +92,7 @@ def test_lock_of_another_host_is_never_taken_over(tmp_path):
 
 def test_reading_a_run_that_is_still_training_warns_and_a_finished_one_does_not(tmp_path):
     """pfgm-sample / pfgm-eval on a run dir mid-training get the last mid-run export, and are told so."""
-    from pfgm_core.checkpoint import resolve_checkpoint
+    from pfgm.core.checkpoint import resolve_checkpoint
 
     run = tmp_path / "run"
     train(run, max_steps=2)
@@ -174,7 +174,7 @@ def test_config_changes_classifies_fields():
 
 
 def test_bench_reuse_refuses_a_run_trained_otherwise(tmp_path):
-    from recipes.bench import run_bench
+    from pfgm.recipes.bench import run_bench
 
     c = {**rel.toy_config(None), "Ds": [16], "num_samples": 2, "seed": 0, "run_root": str(tmp_path), "out": None,
          "resume": True, "recipe_name": "toy"}
@@ -198,7 +198,7 @@ def test_every_bad_override_is_refused_naming_the_key(over, key):
 
 
 def test_validation_accepts_the_shipped_recipes():
-    from recipes.cli import compose, recipe_catalogue
+    from pfgm.recipes.cli import compose, recipe_catalogue
 
     for items in recipe_catalogue().values():
         for name, _ in items:
@@ -207,7 +207,7 @@ def test_validation_accepts_the_shipped_recipes():
 
 
 def test_cli_bad_value_is_one_line_exit_1_and_writes_nothing(tmp_path):
-    code = "import sys; sys.argv=['pfgm-train', *sys.argv[1:]]; from recipes.train import main; main()"
+    code = "import sys; sys.argv=['pfgm-train', *sys.argv[1:]]; from pfgm.recipes.train import main; main()"
     cases = {"a": (["trainer.batch_size=0", f"run_dir={tmp_path / 'a' / 'x'}"], "trainer.batch_size must be ≥ 1, got 0"),
              "b": (["run_dir="], "run_dir must name the run directory")}
     procs = {}
@@ -228,14 +228,14 @@ SIGNAL_CHILD = """
 import sys, time
 sys.path.insert(0, {bench!r})
 import reliability as rel
-from pfgm_core.loss import PFGMLoss
+from pfgm.core.loss import PFGMLoss
 orig = PFGMLoss.__call__
 def slow(self, *a, **k):
     time.sleep(0.02)
     return orig(self, *a, **k)
 PFGMLoss.__call__ = slow
-from recipes.cli import user_errors
-from recipes.train import run_training
+from pfgm.recipes.cli import user_errors
+from pfgm.recipes.train import run_training
 sys.argv = ["pfgm-train", "recipe=x", "run_dir={run}"]
 with user_errors("pfgm-train"):
     run_training(rel.toy_config({run!r}, max_steps=100000, ckpt_every=0))
@@ -300,7 +300,7 @@ def test_disk_full_during_a_checkpoint_write(tmp_path):
 def test_disk_full_is_one_line_on_the_cli(capsys):
     import errno
 
-    from recipes.cli import user_errors
+    from pfgm.recipes.cli import user_errors
 
     with pytest.raises(SystemExit) as e, user_errors("pfgm-train"):
         raise OSError(errno.ENOSPC, "No space left on device", "runs/x/checkpoints/state-000000500.pt")
@@ -334,8 +334,8 @@ def test_kill_9_soak_50_trials(tmp_path):
     ({"sampler": {"guidance": float("nan")}}, "sampler.guidance must be a finite number"),
 ])
 def test_sample_config_is_checked_before_loading(over, needle):
-    from recipes.cli import compose
-    from recipes.validate import check_sample
+    from pfgm.recipes.cli import compose
+    from pfgm.recipes.validate import check_sample
 
     c = compose("sample", ["checkpoint=runs/none"])
     for k, v in over.items():

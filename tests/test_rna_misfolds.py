@@ -11,7 +11,7 @@ _spec = importlib.util.spec_from_file_location("rna_misfolds", Path(__file__).pa
 rm = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(rm)
 
-from modalities.sequences.rna import TARGETS, inverse_family  # noqa: E402
+from pfgm.modalities.sequences.rna import TARGETS, inverse_family  # noqa: E402
 
 
 def test_helices_of_the_builtin_targets():

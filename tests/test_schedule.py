@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
-from pfgm_core.schedule import LogNormalSigma, LogUniformSigma, karras_sigmas
+from pfgm.core.schedule import LogNormalSigma, LogUniformSigma, karras_sigmas
 
 
 def test_karras_endpoints_and_shape():

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from modalities.shared.scorer import Scorer, accuracy, train_scorer
+from pfgm.modalities.shared.scorer import Scorer, accuracy, train_scorer
 
 
 class _Tiny(Scorer):

@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("Bio", reason="the sequences extra (biopython) is not installed")
 pytest.importorskip("olga", reason="the sequences extra (olga) is not installed")
 
-from modalities.sequences import germline as GL
-from modalities.sequences.antibody import generate_heavy
+from pfgm.modalities.sequences import germline as GL
+from pfgm.modalities.sequences.antibody import generate_heavy
 
 V323 = "EVQLLESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVSAISGSGGSTYYADSVKGRFTISRDNSKNTLYLQMNSLRAEDTAVYYC"
 CDR3, FR4 = "AKDRGYSSSWYFDY", "WGQGTLVTVSS"
@@ -167,7 +167,7 @@ def test_shipped_table_is_anarcis_numbering():
 
 def test_vh_evaluate_reports_germline_metrics_beside_the_held_out_set(tmp_path, monkeypatch):
     monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
-    from modalities.base import build_modality
+    from pfgm.modalities.base import build_modality
 
     m = build_modality({"name": "sequences", "source": "olga_vh", "num_sequences": 60, "eval_reference": 8,
                         "pgen_samples": 6, "numbering": "alignment"})
@@ -199,8 +199,8 @@ def test_aligned_layout_by_hand():
 
 def test_aligned_olga_vh_puts_each_imgt_position_in_one_column(tmp_path, monkeypatch):
     monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
-    from modalities.base import build_modality
-    from modalities.sequences.encoding import SequenceCodec
+    from pfgm.modalities.base import build_modality
+    from pfgm.modalities.sequences.encoding import SequenceCodec
 
     plain = build_modality({"name": "sequences", "source": "olga_vh", "num_sequences": 200, "max_length": 140})
     m = build_modality({"name": "sequences", "source": "olga_vh", "num_sequences": 200, "aligned": True, "max_length": 136})

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from modalities.sequences import metrics as M
+from pfgm.modalities.sequences import metrics as M
 
 
 def test_uniqueness_novelty():
@@ -17,8 +17,8 @@ def test_uniqueness_novelty():
 
 
 def test_one_definition_per_set_metric():
-    from modalities.graphs import metrics as G
-    from modalities.shared import sets
+    from pfgm.modalities.graphs import metrics as G
+    from pfgm.modalities.shared import sets
 
     assert M.novelty is G.novelty is sets.novelty and M.uniqueness is G.uniqueness is sets.uniqueness
 
@@ -105,7 +105,7 @@ def test_wasserstein():
 
 def test_rna_scores_closed_form():
     pytest.importorskip("RNA", reason="viennarna is not installed")
-    from modalities.sequences.rna import bp_distance, fold, gc_content
+    from pfgm.modalities.sequences.rna import bp_distance, fold, gc_content
 
     structs, mfe = fold(["GGGGAAACCCC", "AAAAAAAAAAA"])
     assert structs == ["((((...))))", "..........."]
@@ -115,7 +115,7 @@ def test_rna_scores_closed_form():
 
 
 def test_stem_pair_rate():
-    from modalities.sequences.rna import pair_rate
+    from pfgm.modalities.sequences.rna import pair_rate
 
     # target pairs (0, 5) and (1, 4): GC + AU valid; GA invalid, GU wobble valid
     assert pair_rate(["GAAAUC", "GGAAUA"], "((..))") == 0.75

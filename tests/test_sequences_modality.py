@@ -9,12 +9,12 @@ import torch
 pytest.importorskip("Bio", reason="the sequences extra (biopython) is not installed")
 pytest.importorskip("olga", reason="the sequences extra (olga) is not installed")
 
-from modalities.base import build_modality
-from modalities.sequences.alphabet import Alphabet
-from modalities.sequences.antibody import find_cdr3, generate_heavy
-from modalities.sequences.encoding import SequenceCodec
-from modalities.sequences.modality import SequenceModality, parse_positions
-from modalities.sequences.parsers import read_sequences
+from pfgm.modalities.base import build_modality
+from pfgm.modalities.sequences.alphabet import Alphabet
+from pfgm.modalities.sequences.antibody import find_cdr3, generate_heavy
+from pfgm.modalities.sequences.encoding import SequenceCodec
+from pfgm.modalities.sequences.modality import SequenceModality, parse_positions
+from pfgm.modalities.sequences.parsers import read_sequences
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def test_round_trip_on_olga_cdr3s_and_masks():
 
 def test_inverse_folding_shows_a_bar_with_its_count_and_rate(capsys):
     pytest.importorskip("RNA", reason="viennarna is not installed")
-    from modalities.sequences.rna import TARGETS, inverse_family
+    from pfgm.modalities.sequences.rna import TARGETS, inverse_family
 
     fam = inverse_family(TARGETS["hairpin"], 7, seed=3, progress=True)
     err = capsys.readouterr().err
@@ -49,7 +49,7 @@ def test_inverse_folding_shows_a_bar_with_its_count_and_rate(capsys):
 
 def test_round_trip_rna_family_folds_and_aligned_mode(tmp_path):
     pytest.importorskip("RNA", reason="viennarna is not installed")
-    from modalities.sequences.rna import TARGETS, fold, inverse_family
+    from pfgm.modalities.sequences.rna import TARGETS, fold, inverse_family
 
     fam = inverse_family(TARGETS["hairpin"], 20, seed=3)
     assert len(set(fam)) == 20 and fold(fam)[0] == [TARGETS["hairpin"]] * 20
@@ -63,7 +63,7 @@ def test_round_trip_rna_family_folds_and_aligned_mode(tmp_path):
 
 
 def test_positive_design_null_by_hand():
-    from modalities.sequences.rna import positive_design
+    from pfgm.modalities.sequences.rna import positive_design
 
     # pairs (0, 4) and (1, 3) take only their members' dinucleotides; the loop base 2 only its members' bases
     members = ["GCAGC", "CGUCG", "GCAGC", "AUAAU"]
@@ -81,7 +81,7 @@ def test_positive_design_null_by_hand():
 
 def test_the_null_source_pairs_like_the_family_but_misfolds():
     pytest.importorskip("RNA", reason="viennarna is not installed")
-    from modalities.sequences.rna import TARGETS, fold, pair_rate
+    from pfgm.modalities.sequences.rna import TARGETS, fold, pair_rate
 
     opts = {"name": "sequences", "family": "hairpin", "num_sequences": 200}
     family = build_modality({**opts, "source": "rna_family"})
@@ -184,10 +184,10 @@ def test_redesign_positions_and_cdr3_region(tmp_path):
 
 def test_redesign_through_generate_keeps_fixed_positions(tmp_path):
     """An untrained net through the core's generate: every fixed position decodes to the template."""
-    from pfgm_core.generate import GenerateConfig, generate
-    from pfgm_core.kernel import PFGMKernel
-    from pfgm_core.precond import Denoiser
-    from pfgm_core.schedule import karras_sigmas
+    from pfgm.core.generate import GenerateConfig, generate
+    from pfgm.core.kernel import PFGMKernel
+    from pfgm.core.precond import Denoiser
+    from pfgm.core.schedule import karras_sigmas
 
     m = _small()
     tpl = tmp_path / "t.fasta"
@@ -242,7 +242,7 @@ def test_the_reference_size_is_an_eval_time_option_and_is_checked():
 
 def test_length_buckets_are_the_same_function():
     """The ByteNet run on length groups trimmed to their longest member = one padded pass (float64)."""
-    from modalities.sequences.backbone import ByteNet
+    from pfgm.modalities.sequences.backbone import ByteNet
 
     m = _small()
     x, mask = (t.double() for t in m.codec.encode(m.sequences("train")[:64]))
@@ -263,14 +263,14 @@ def test_length_buckets_are_the_same_function():
 def test_pair_features_hand_each_position_its_partner(kind):
     """With partners from the target, position i's output reads position partner(i)'s input, even
     through a net that otherwise cannot see it (a one-block ByteNet with 1-wide convolutions)."""
-    from modalities.sequences.backbone import build_backbone
-    from modalities.sequences.rna import partners, target_pairs
+    from pfgm.modalities.sequences.backbone import build_backbone
+    from pfgm.modalities.sequences.rna import partners, target_pairs
 
     target = "..((...)).."
     assert target_pairs(target) == [(2, 8), (3, 7)] and partners(target) == [-1, -1, 8, 7, -1, -1, -1, 3, 2, -1, -1]
     with pytest.raises(ValueError, match="position 3"):
         partners("..)(")
-    from modalities.sequences.rna import helix_extensions
+    from pfgm.modalities.sequences.rna import helix_extensions
 
     ext = helix_extensions(target, min_loop=1)  # dangling ends stack outward on (2, 8); loop ends 4, 6 on (3, 7)
     assert [(i, j) for i, j in enumerate(ext) if j > i] == [(0, 10), (1, 9), (4, 6)]

@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("Bio", reason="the sequences extra (biopython) is not installed")
 
-from modalities.sequences.alphabet import Alphabet, SymbolError
-from modalities.sequences.parsers import guess_format, read_sequences
-from modalities.shared.records import RecordError
+from pfgm.modalities.sequences.alphabet import Alphabet, SymbolError
+from pfgm.modalities.sequences.parsers import guess_format, read_sequences
+from pfgm.modalities.shared.records import RecordError
 
 PROT = Alphabet("protein")
 RNA = Alphabet("rna")

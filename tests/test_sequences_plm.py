@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from modalities.sequences import plm
+from pfgm.modalities.sequences import plm
 
 
 def _small(seed=0, max_len=64):
@@ -89,7 +89,7 @@ def test_antiberty_prefers_germline_to_shuffled():
 def test_vh_evaluate_antiberty_option(tmp_path, monkeypatch):
     pytest.importorskip("olga", reason="the sequences extra (olga) is not installed")
     monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
-    from modalities.base import build_modality
+    from pfgm.modalities.base import build_modality
 
     opts = {"name": "sequences", "source": "olga_vh", "num_sequences": 40, "eval_reference": 3, "pgen_samples": 2,
             "numbering": "alignment"}

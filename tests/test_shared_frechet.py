@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from modalities.shared import frechet as M
+from pfgm.modalities.shared import frechet as M
 
 
 def test_frechet_distance_closed_forms():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from modalities.shared.labels import blank_labels, label_index
+from pfgm.modalities.shared.labels import blank_labels, label_index
 
 
 def test_label_by_name_first_then_index():

@@ -6,9 +6,9 @@ import pytest
 import torch
 from scipy import stats
 
-from pfgm_core.kernel import PFGMKernel
-from pfgm_core.shell import candidate_Ds, covering_D, shell_quantiles, visited_log_ratio
-from pfgm_core.solvers import sample
+from pfgm.core.kernel import PFGMKernel
+from pfgm.core.shell import candidate_Ds, covering_D, shell_quantiles, visited_log_ratio
+from pfgm.core.solvers import sample
 
 
 @pytest.mark.parametrize("N,D", [(64, 4), (64, 64), (120, 15), (1000, 128), (64, math.inf)])

@@ -1,18 +1,18 @@
-"""pfgm_core.snapping: the denoised estimate is projected below σ_snap, untouched above it."""
+"""pfgm.core.snapping: the denoised estimate is projected below σ_snap, untouched above it."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from modalities.base import Modality
-from modalities.sequences.alphabet import Alphabet
-from modalities.sequences.encoding import SequenceCodec
-from modalities.shared.onehot import OneHotCodec
-from pfgm_core.generate import GenerateConfig
-from pfgm_core.schedule import karras_sigmas
-from pfgm_core.snapping import SnappedDenoiser
-from pfgm_core.solvers import sample
+from pfgm.modalities.base import Modality
+from pfgm.modalities.sequences.alphabet import Alphabet
+from pfgm.modalities.sequences.encoding import SequenceCodec
+from pfgm.modalities.shared.onehot import OneHotCodec
+from pfgm.core.generate import GenerateConfig
+from pfgm.core.schedule import karras_sigmas
+from pfgm.core.snapping import SnappedDenoiser
+from pfgm.core.solvers import sample
 
 BLEND = torch.tensor([0.1, 0.05, -0.5])  # leans to class 0, but is no one-hot vertex
 
@@ -86,7 +86,7 @@ def test_bad_thresholds_and_modalities_without_snapping_are_refused():
 
 
 def test_graph_snap_equals_the_encoding_of_the_decoded_classes():
-    from modalities.graphs.flat import GraphLayout, decode_classes
+    from pfgm.modalities.graphs.flat import GraphLayout, decode_classes
 
     L = GraphLayout(5, 3, 4)
     mask = L.mask(torch.tensor([5, 3]))

@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy import stats
 
-from pfgm_core import OracleDenoiser, PFGMKernel, karras_sigmas, sample
-from pfgm_core.solvers import nfe_for
+from pfgm.core import OracleDenoiser, PFGMKernel, karras_sigmas, sample
+from pfgm.core.solvers import nfe_for
 
 N, K, NS = 16, 5, 2000
 W = torch.tensor([0.1, 0.15, 0.2, 0.25, 0.3], dtype=torch.float64)
@@ -183,7 +183,7 @@ def test_stochastic_sampler_lands_on_data_with_the_right_weights(D, solver, step
 
 
 def test_churn_options_are_checked():
-    from pfgm_core.generate import GenerateConfig
+    from pfgm.core.generate import GenerateConfig
 
     with pytest.raises(ValueError, match="heun and euler"):
         GenerateConfig(solver="dpmpp_2m", churn=1.0)

@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from pfgm_core import OracleDenoiser, PFGMKernel, karras_sigmas, sample
-from pfgm_core.steering import Steering, group_resample
+from pfgm.core import OracleDenoiser, PFGMKernel, karras_sigmas, sample
+from pfgm.core.steering import Steering, group_resample
 
 N = 8
 

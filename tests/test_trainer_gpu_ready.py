@@ -9,13 +9,13 @@ import math
 import pytest
 import torch
 
-from modalities.base import EncodedDataset
-from modalities.images.ddpmpp import DDPMpp
-from pfgm_core.distributed import DistInfo
-from pfgm_core.kernel import PFGMKernel
-from pfgm_core.loss import PFGMLoss
-from pfgm_core.precond import Denoiser
-from pfgm_core.trainer import Trainer, TrainerConfig
+from pfgm.modalities.base import EncodedDataset
+from pfgm.modalities.images.ddpmpp import DDPMpp
+from pfgm.core.distributed import DistInfo
+from pfgm.core.kernel import PFGMKernel
+from pfgm.core.loss import PFGMLoss
+from pfgm.core.precond import Denoiser
+from pfgm.core.trainer import Trainer, TrainerConfig
 
 CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), is_main=True)
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
-from pfgm_core.checkpoint import latest_state_path, load_state
-from recipes.cli import compose
-from recipes.train import run_training
+from pfgm.modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from pfgm.core.checkpoint import latest_state_path, load_state
+from pfgm.recipes.cli import compose
+from pfgm.recipes.train import run_training
 
 
 class _Net(nn.Module):
@@ -89,7 +89,7 @@ def test_streaming_is_independent_of_workers_and_resumes_bit_exactly(tmp_path):
 
 
 def test_augmentation_seeds_differ_across_steps_and_positions():
-    from pfgm_core.trainer import item_seed
+    from pfgm.core.trainer import item_seed
 
     seeds = {item_seed(0, s, p) for s in range(50) for p in range(64)}
     assert len(seeds) == 50 * 64

@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-import pfgm_zoo
-from pfgm_core.weights import load_weights
-from recipes.sample import generate_from_checkpoint
+from pfgm import zoo as pfgm_zoo
+from pfgm.core.weights import load_weights
+from pfgm.recipes.sample import generate_from_checkpoint
 
 ENTRIES = sorted(pfgm_zoo.manifest().items())
 
@@ -24,13 +24,13 @@ def test_unknown_entry_lists_the_available_ones():
 def test_eval_of_a_zoo_entry_reports_beside_the_user_not_into_the_package():
     from pathlib import Path
 
-    from recipes.evaluate import _default_out
+    from pfgm.recipes.evaluate import _default_out
 
     assert _default_out("zoo:digits") == Path("eval-digits.json")
 
 
 def test_every_spec_names_a_recipe():
-    from recipes.cli import recipe_catalogue
+    from pfgm.recipes.cli import recipe_catalogue
 
     recipes = {n for items in recipe_catalogue().values() for n, _ in items}
     assert pfgm_zoo.specs() and all(s["recipe"] in recipes for s in pfgm_zoo.specs().values())
@@ -64,7 +64,7 @@ def test_spec_sampler_settings_are_the_ones_measured():
 def test_a_guide_an_entry_samples_with_ships_with_it_and_encodes_as_it_does():
     """An entry whose sampler is autoguided (``sampler.guide``) names another shipped entry, so
     ``zoo:NAME`` works offline right after the install; the guide passes the model's own guide check."""
-    from recipes.build import load_checkpoint, load_guide
+    from pfgm.recipes.build import load_checkpoint, load_guide
 
     guided = [(n, e) for n, e in ENTRIES if (e.get("sampler_overrides") or {}).get("guide")]
     assert guided, "zoo:cdr3 and zoo:rna_hairpin sample with a guide"
@@ -79,7 +79,7 @@ def test_a_guide_an_entry_samples_with_ships_with_it_and_encodes_as_it_does():
 
 
 def test_zoo_sampler_overrides_apply_on_load_and_yield_to_the_user(monkeypatch):
-    from recipes.build import generate_config, load_checkpoint
+    from pfgm.recipes.build import generate_config, load_checkpoint
 
     real = pfgm_zoo.manifest()
     if "digits" not in real:
@@ -148,7 +148,7 @@ def test_zoo_budget_and_readme_table():
 @pytest.mark.parametrize("name, entry", ENTRIES, ids=[n for n, _ in ENTRIES])
 def test_entry_metrics_reproduce(name, entry):
     """Same seed and sampler as the manifest: shares within two standard errors (binomial), others within 5 %."""
-    from recipes.evaluate import main  # noqa: F401  (the CLI path is what the manifest used)
+    from pfgm.recipes.evaluate import main  # noqa: F401  (the CLI path is what the manifest used)
 
     ev = entry["eval"]
     modality, objects, _, samples = generate_from_checkpoint(

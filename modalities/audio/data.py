@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pfgm_core.atomic import atomic_write
+from pfgm.core.atomic import atomic_write
 
 from ..shared.paths import cache_dir
 from ..shared.records import LoadReport

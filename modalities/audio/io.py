@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pfgm_core.atomic import atomic_write
+from pfgm.core.atomic import atomic_write
 
 __all__ = [
     "AUDIO_SUFFIXES",

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from pfgm_core.atomic import atomic_write
+from pfgm.core.atomic import atomic_write
 
 from .io import write_wav
 

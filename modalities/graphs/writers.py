@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from modalities.base import SampleSink
-from pfgm_core.atomic import AtomicAppender, atomic_write, atomic_write_text
+from pfgm.modalities.base import SampleSink
+from pfgm.core.atomic import AtomicAppender, atomic_write, atomic_write_text
 
 MOL_FORMATS = (".smi", ".sdf", ".png")
 GRAPH_FORMATS = (".txt", ".edgelist", ".png")

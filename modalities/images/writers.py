@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pfgm_core.atomic import atomic_write
+from pfgm.core.atomic import atomic_write
 
 FILE_FORMATS = (".png", ".npz")
 

@@ -132,7 +132,7 @@ def bucketed(fn, x: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor, 
     """fn on groups of similar length, each trimmed to its longest member (the shared size_groups DP,
     cost ∝ length). The nets never let padding reach a real position, so this is the same function
     as one padded pass (tested), only cheaper when lengths vary (CDR3s: 5–30)."""
-    from modalities.shared.sizes import size_groups
+    from pfgm.modalities.shared.sizes import size_groups
 
     lengths = mask[:, :, 0].round().long().sum(1)
     groups = size_groups(lengths, overhead, cost=float)

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from modalities.shared.paths import cache_dir
-from pfgm_core.atomic import atomic_write_text
+from pfgm.modalities.shared.paths import cache_dir
+from pfgm.core.atomic import atomic_write_text
 
 __all__ = ["cached_json", "json_cache_path"]
 

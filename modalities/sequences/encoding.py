@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from modalities.shared.onehot import OneHotCodec
+from pfgm.modalities.shared.onehot import OneHotCodec
 
 from .alphabet import GAP, Alphabet
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from modalities.shared.sizes import SizeHistogram
+from pfgm.modalities.shared.sizes import SizeHistogram
 
 from ..base import Encoded, EncodedDataset, Evaluation, Modality
 from .alphabet import GAP, Alphabet
@@ -177,7 +177,7 @@ class SequenceModality(Modality):
 
     def _demo_fasta(self) -> str:
         """With no path, the fasta recipe runs on a FASTA of 5,000 OLGA CDR3s written to the cache folder."""
-        from modalities.shared.paths import cache_dir
+        from pfgm.modalities.shared.paths import cache_dir
 
         from .antibody import generate_heavy
         from .writers import write_fasta
@@ -194,7 +194,7 @@ class SequenceModality(Modality):
     def _load(self) -> dict[str, list[str]]:
         if self._data is not None:
             return self._data
-        from modalities.shared.records import LoadReport
+        from pfgm.modalities.shared.records import LoadReport
 
         if self.source == "file":
             from .parsers import read_sequences

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modalities.shared.records import LoadReport, RecordError, numbered_lines, open_text
+from pfgm.modalities.shared.records import LoadReport, RecordError, numbered_lines, open_text
 
 from .alphabet import Alphabet, SymbolError
 

@@ -41,7 +41,7 @@ def inverse_family(target: str, num: int, seed: int, max_tries: int | None = Non
 
     A 76-nt cloverleaf member takes ~0.16 s on one core (10,000 members: ~27 min), so a bar with rate
     and ETA shows (rank 0; ``progress=False`` silences it)."""
-    from pfgm_core.progress import Progress
+    from pfgm.core.progress import Progress
 
     RNA = _rna()
     rng = random.Random(seed)

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from pfgm_core.atomic import atomic_write_text
+from pfgm.core.atomic import atomic_write_text
 
 __all__ = ["fasta_text", "write_fasta"]
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from pfgm_core.atomic import atomic_torch_save
+from pfgm.core.atomic import atomic_torch_save
 
 from .paths import cache_dir
 
