@@ -10,7 +10,8 @@ was trained with (its weights read the features in that order), given as argumen
 
 * U-Net and DiffWave: 0.1 … 100, cos then sin;
 * graphs: 1 … 10⁻⁴ (the last excluded) applied to 100·c_noise, cos then sin;
-* sequences: 1 … 1000, sin then cos, the frequencies computed in float32.
+* sequences: 1 … 1000, sin then cos, the frequencies computed in float32;
+* DDPM++ (images at the paper's scale): 1 … 10⁻⁴, sin then cos (EDM's positional embedding).
 """
 
 from __future__ import annotations
