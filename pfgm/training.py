@@ -15,11 +15,11 @@ import contextlib
 import os
 from typing import Any, Iterator, Sequence
 
+from pfgm.recipes.cli import CONFIG_MODULE
+
 from .model import Model, load
 
 __all__ = ["train", "compose_train"]
-
-CONFIG_MODULE = "configs"
 
 
 @contextlib.contextmanager

@@ -6,14 +6,14 @@ backend chosen by device: NCCL on CUDA, Gloo on CPU.
 
 Single node, 4 processes (one per GPU, or 4 CPU workers)::
 
-    torchrun --standalone --nproc_per_node=4 -m recipes.train recipe=digits run_dir=runs/x
+    torchrun --standalone --nproc_per_node=4 -m pfgm.recipes.train recipe=digits run_dir=runs/x
 
 Multi-node (run on every node; ``--node_rank`` 0..nnodes-1, the endpoint is any reachable host:port,
 conventionally node 0)::
 
     torchrun --nnodes=2 --nproc_per_node=8 --node_rank=0 \\
         --rdzv_backend=c10d --rdzv_endpoint=node0.example:29500 --rdzv_id=myjob \\
-        -m recipes.train recipe=digits run_dir=runs/x
+        -m pfgm.recipes.train recipe=digits run_dir=runs/x
 
 Only rank 0 picks the run directory and writes files; use :func:`broadcast_object` to share its choice.
 Sampling deals whole batches of sample indices to ranks (see generate.py) and derives each sample's

@@ -10,7 +10,7 @@
 (``SAMPLE_OPTIONS``); no config file lists them and no ``+`` is needed.
 
 Sample i depends only on seed + i (not on batch size... of other samples, nor on the world size),
-so `torchrun --nproc_per_node=K -m recipes.sample ...` writes the same files faster.
+so `torchrun --nproc_per_node=K -m pfgm.recipes.sample ...` writes the same files faster.
 """
 
 from __future__ import annotations

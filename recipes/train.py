@@ -8,9 +8,9 @@
 
 Several processes (DDP; gloo on CPU, nccl on GPU), one node or many:
 
-    torchrun --standalone --nproc_per_node=4 -m recipes.train recipe=digits trainer=ddp run_dir=runs/x
+    torchrun --standalone --nproc_per_node=4 -m pfgm.recipes.train recipe=digits trainer=ddp run_dir=runs/x
     torchrun --nnodes=2 --nproc_per_node=8 --node_rank=$RANK --rdzv_backend=c10d \\
-        --rdzv_endpoint=$HOST:29500 --rdzv_id=job1 -m recipes.train recipe=digits trainer=ddp run_dir=runs/x
+        --rdzv_endpoint=$HOST:29500 --rdzv_id=job1 -m pfgm.recipes.train recipe=digits trainer=ddp run_dir=runs/x
 """
 
 from __future__ import annotations

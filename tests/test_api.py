@@ -179,7 +179,7 @@ def test_train_refuses_bad_input_before_any_work_and_leaves_hydra_as_found(tmp_p
     assert not r.exists() and not GlobalHydra.instance().is_initialized()
 
     # inside a caller's own Hydra session (a Hydra app, a notebook): it composes, and the session survives
-    with initialize_config_module("configs", version_base="1.3"):
+    with initialize_config_module("pfgm.configs", version_base="1.3"):
         held = GlobalHydra.instance().hydra
         c = pfgm.compose_train("digits", run_dir=r, overrides=["trainer.max_steps=3"])
         assert GlobalHydra.instance().hydra is held

@@ -132,7 +132,7 @@ def find_cifar10(root: str | os.PathLike) -> Path:
         if candidate.exists():
             return candidate
     raise ArchiveError(f"{root}: no CIFAR-10 data (expected {CIFAR10_ARCHIVE} or {CIFAR10_FOLDER}/ in it); "
-                       f"fetch it with modality.download=true or python -m modalities.images.archive {root}")
+                       f"fetch it with modality.download=true or python -m pfgm.modalities.images.archive {root}")
 
 
 def _read_members(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
@@ -217,7 +217,7 @@ def download_cifar10(root: str | os.PathLike) -> Path:
     return root / CIFAR10_ARCHIVE
 
 
-if __name__ == "__main__":  # python -m modalities.images.archive ROOT: fetch the archive into ROOT
+if __name__ == "__main__":  # python -m pfgm.modalities.images.archive ROOT: fetch the archive into ROOT
     import sys
 
     print(download_cifar10(sys.argv[1] if len(sys.argv) > 1 else "."))

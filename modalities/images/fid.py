@@ -10,7 +10,7 @@ re-implements them. What this module adds is the plumbing a generative toolkit n
 * the reference statistics of a data set are computed once and cached (``$PFGM_CACHE/fid/``), keyed by
   the data set's identity (path, size, count) and the feature network;
 * the Inception weights are never downloaded behind the user's back: when they are absent, the metrics
-  refuse in one line that says how to get them (``python -m modalities.images.fid --download``);
+  refuse in one line that says how to get them (``python -m pfgm.modalities.images.fid --download``);
   ``features="random"`` runs the same pipeline with a randomly initialised network of the same shape,
   for tests and for machines without the weights — its numbers are labelled and not comparable.
 
@@ -73,7 +73,7 @@ def check_features(features: str, weights: str | os.PathLike | None = None) -> N
         if not path.is_file():
             raise InceptionWeightsMissing(
                 f"FID needs the Inception-v3 weights, not found at {path}: fetch them once with "
-                f"`python -m modalities.images.fid --download` (or copy {INCEPTION_FILE} there, or set PFGM_INCEPTION); "
+                f"`python -m pfgm.modalities.images.fid --download` (or copy {INCEPTION_FILE} there, or set PFGM_INCEPTION); "
                 "fid_features=random runs the pipeline with an untrained network instead (numbers not comparable)")
 
 
@@ -262,7 +262,7 @@ def image_metrics(samples: FeatureStats, reference: FeatureStats, metrics: Seque
     return out
 
 
-if __name__ == "__main__":  # python -m modalities.images.fid --download: fetch the weights (torch-fidelity's URL)
+if __name__ == "__main__":  # python -m pfgm.modalities.images.fid --download: fetch the weights (torch-fidelity's URL)
     import argparse
 
     ap = argparse.ArgumentParser(description="Fetch the Inception-v3 weights FID/KID/IS use.")
