@@ -222,7 +222,8 @@ def section(recipe: str, records: list[dict], advice: list[dict]) -> list[str]:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", f"![{recipe}](img/d_{recipe}.png)", "", "| the paper's claim | cell | finite D vs D = ∞ |", "|---|---|---|"]
     lines += [f"| {claim} | {cell} | {compare(tab, cell, higher)} |" for claim, cell in CLAIMS]
-    mine = [a for a in advice if a["recipe"] == recipe]
+    latest = {a["goal"]: a for a in advice if a["recipe"] == recipe}  # the last advice per goal counts
+    mine = list(latest.values())
     if mine:
         lines += ["", "The advisor (`pfgm-bench advise`), choosing from the swept ladder, against the sweep's best tier:", "",
                   "| goal | advised D | sweep's best D | best tier (within 2 SE) | in tier | pilot | why |", "|---|---|---|---|---|---|---|"]

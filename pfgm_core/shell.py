@@ -57,14 +57,18 @@ def candidate_Ds(N: float) -> list[float]:
 
 
 def covering_D(N: float, visited: float, level: float = 0.9, candidates: list[float] | None = None) -> float:
-    """The largest candidate D whose shell reaches the visited states: the shell's ``level`` quantile
-    of log ρ is at least ``visited`` (the sampler's high quantile of log ρ). The smallest candidate
-    when none does (no D of the ladder covers the sampler's states).
+    """The largest candidate D ≥ 2 whose shell reaches the visited states: the shell's ``level``
+    quantile of log ρ is at least ``visited`` (the sampler's high quantile of log ρ). The smallest
+    candidate when none does (no D of the ladder covers the sampler's states).
 
     Only the upper side counts: injected errors and overshooting steps leave states noisier than
     the shell (log ρ high); the low side, states the denoiser cleans less than σ says, appears only
     at σ near σ_min, where it is the denoiser's resolution limit and no D changes it."""
-    cands = sorted(candidates or candidate_Ds(N), reverse=True)
+    # D < 2 is never advised: at D = 1 the kernel has no finite variance and training is unstable
+    # (digits and community_small trained worst at D = 1 in every sampler cell of the sweep)
+    cands = sorted((d for d in (candidates or candidate_Ds(N)) if d >= 2), reverse=True)
+    if not cands:
+        raise ValueError(f"no candidate D ≥ 2 among {candidates}")
     for D in cands:
         if shell_quantiles(N, D, (level,))[0] >= visited:
             return D

@@ -9,7 +9,7 @@ for 8% of the recipe's steps samples with the goal's sampler, and every denoiser
 how noisy its state is against what σ says, log ρ = log(‖x − D(x, σ)‖ / (σ√N)). Training at D puts
 the states in a shell whose spread grows as D falls (:mod:`pfgm_core.shell`); the advice is the
 largest D whose shell reaches the sampler's states (its 90% quantile ≥ the states' 99% quantile),
-since a smaller D spends the network on a heavier tail than sampling needs. The last line printed is
+since a smaller D spends the network on a heavier tail than sampling needs (D < 2 is never advised). The last line printed is
 JSON: {"D": number or "inf", "why": "..."}; a record also goes to ``out``.
 """
 

@@ -44,6 +44,9 @@ def test_covering_D_is_the_largest_D_that_reaches_the_states():
     assert answers == sorted(answers, reverse=True) and len(set(answers)) == 5  # the answer moves with the states
     assert covering_D(N, 50.0) == 2  # nothing reaches: the smallest candidate
     assert covering_D(N, 0.3, candidates=[4, 64, math.inf]) == 4
+    assert covering_D(N, 5.0, candidates=[1, 4, math.inf]) == 4  # D = 1 is never advised
+    with pytest.raises(ValueError, match="no candidate"):
+        covering_D(N, 0.3, candidates=[1])
 
 
 @pytest.mark.parametrize("D", [4.0, 64.0, math.inf])
