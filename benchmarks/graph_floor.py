@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pfgm.modalities.graphs import graph_sources, molecule_sources
+from pfgm.modalities.graphs import graph_sources
 from pfgm.modalities.graphs import metrics as M
 
 

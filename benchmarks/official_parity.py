@@ -41,7 +41,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pfgm.modalities.base import EncodedDataset  # noqa: E402
 from pfgm.core.distributed import DistInfo  # noqa: E402
 from pfgm.core.kernel import PFGMKernel  # noqa: E402
 from pfgm.core.loss import PFGMLoss  # noqa: E402

@@ -61,8 +61,8 @@ def reference_speed(reps: int = 200) -> float:
 def machine(threads: int, reference: float) -> dict:
     import torch
 
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
     return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
             "cuda": torch.cuda.is_available(), "reference_mlp_steps_per_s": round(reference, 1)}
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 import torch

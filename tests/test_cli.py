@@ -27,7 +27,7 @@ def run(app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
     assert p.returncode != 0, p.stdout + p.stderr
-    lines = [l for l in p.stderr.strip().splitlines() if "error:" in l]
+    lines = [line for line in p.stderr.strip().splitlines() if "error:" in line]
     assert len(lines) == 1, p.stderr
     for n in needles:
         assert n in lines[0], lines[0]

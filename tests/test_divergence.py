@@ -7,7 +7,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 

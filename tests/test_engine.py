@@ -118,7 +118,7 @@ def test_resume_is_bit_exact(tmp_path):
     b_leg1 = load_state(tmp_path / "b" / "checkpoints" / "state-000000003.pt")["train_seconds"]
     assert a["train_seconds"] > 0 and 0 < b_leg1 < b["train_seconds"]
     # metrics.jsonl: increasing steps, nothing duplicated by the resume (3 = the end of the first leg)
-    steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 3, 4, 6]
 
 

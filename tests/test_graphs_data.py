@@ -13,8 +13,8 @@ pytest.importorskip("rdkit")
 nx = pytest.importorskip("networkx")
 from rdkit import Chem  # noqa: E402
 
-from pfgm.modalities.graphs import graph_sources, molecule_sources
-from pfgm.modalities.base import Encoded
+from pfgm.modalities.graphs import graph_sources, molecule_sources  # noqa: E402
+from pfgm.modalities.base import Encoded  # noqa: E402
 from pfgm.modalities.shared.records import MAX_REPORTED  # noqa: E402
 from pfgm.modalities.graphs.mol_repair import canonical_smiles  # noqa: E402
 
@@ -387,7 +387,7 @@ def test_graph_modality_end_to_end(tmp_path):
     g.set_sample_options(num_nodes=None)
     res = g.evaluate(g.decode(g.dataset("test").x, g.dataset("test").mask)).metrics
     assert res["degree"] == pytest.approx(0, abs=1e-12) and res["orbit"] == pytest.approx(0, abs=1e-12)
-    paths = g.write(decoded[:3], tmp_path / "graphs")
+    g.write(decoded[:3], tmp_path / "graphs")
     assert (tmp_path / "graphs" / "graphs.edgelist").exists()
     small = build_modality({"name": "graphs", "dataset": "grid", "data": {"num": 10, "min_side": 2, "max_side": 3}})
     assert small.graph_layout.n_max <= 9

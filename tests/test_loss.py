@@ -22,13 +22,13 @@ def test_gaussian_oracle_loss_is_one():
 
     loss = PFGMLoss(PFGMKernel(math.inf), sigma_data=sd)
     for sigma in (0.01, 0.5, 3.0, 80.0):
-        l = loss(bayes, y, sigma=torch.full((B,), sigma, dtype=torch.float64), generator=g)
-        se = l.std().item() / math.sqrt(B)
-        assert abs(l.mean().item() - 1.0) < 4 * se, (sigma, l.mean().item(), se)
+        per = loss(bayes, y, sigma=torch.full((B,), sigma, dtype=torch.float64), generator=g)
+        se = per.std().item() / math.sqrt(B)
+        assert abs(per.mean().item() - 1.0) < 4 * se, (sigma, per.mean().item(), se)
     # a denoiser shrunk by 0.8 at σ = σ_d adds λ·0.2²·E[D²] = 8·0.04·0.125 = 0.04 (analytic)
     bad = lambda x, s, cond=None, mask=None: 0.8 * bayes(x, s)
-    l = loss(bad, y, sigma=torch.full((B,), 0.5, dtype=torch.float64), generator=g)
-    assert abs(l.mean().item() - 1.04) < 4 * l.std().item() / math.sqrt(B)
+    per = loss(bad, y, sigma=torch.full((B,), 0.5, dtype=torch.float64), generator=g)
+    assert abs(per.mean().item() - 1.04) < 4 * per.std().item() / math.sqrt(B)
 
 
 @pytest.mark.parametrize("D", [1, 4, math.inf])
@@ -59,15 +59,15 @@ def test_masked_entries_get_zero_gradient():
     def net(x, s, cond=None, mask=None):
         return lin(x) + out_shift  # deliberately writes into padding
 
-    l = PFGMLoss(PFGMKernel(3.0))(net, y, mask=mask, generator=torch.Generator().manual_seed(0))
-    l.sum().backward()
+    per = PFGMLoss(PFGMKernel(3.0))(net, y, mask=mask, generator=torch.Generator().manual_seed(0))
+    per.sum().backward()
     assert (out_shift.grad[mask == 0] == 0).all()
     assert (out_shift.grad[mask == 1] != 0).all()
     # and the padding values themselves change nothing
     with torch.no_grad():
         out_shift[mask == 0] = 1e3
     l2 = PFGMLoss(PFGMKernel(3.0))(net, y, mask=mask, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(l, l2)
+    torch.testing.assert_close(per, l2)
 
 
 def test_masked_loss_equals_unpadded_loss():

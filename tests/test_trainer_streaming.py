@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from torch import nn
 
-from pfgm.modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from pfgm.modalities.base import Encoded, Evaluation, Modality, register_modality
 from pfgm.core.checkpoint import latest_state_path, load_state
 from pfgm.recipes.cli import compose
 from pfgm.recipes.train import run_training

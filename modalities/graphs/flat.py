@@ -100,7 +100,7 @@ class GraphLayout:
 
         Only edges[:, i, j] with i < j is read. Entries outside the mask are set to 0.
         """
-        B, n = nodes.shape[0], nodes.shape[1]
+        n = nodes.shape[1]
         if n > self.n_max or edges.shape[1:3] != (n, n):
             raise ValueError(f"nodes {tuple(nodes.shape)} / edges {tuple(edges.shape)} do not fit n_max={self.n_max}")
         if nodes.shape[2] != self.node_dim or edges.shape[3] != self.edge_dim:

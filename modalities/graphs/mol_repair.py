@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import numpy as np
 
 __all__ = ["rdkit_quiet", "bond_types", "BOND_CLASS", "gdss_charge_rule", "sanitize_or_none", "correct_mol",
            "canonical_smiles", "fragment_count"]

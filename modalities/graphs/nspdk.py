@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import Any, Sequence
 
 import numpy as np

@@ -15,7 +15,6 @@ The classifier is trained once (a few seconds on a CPU) and cached under ``$PFGM
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch

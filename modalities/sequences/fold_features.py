@@ -22,7 +22,6 @@ sequence and call); a training step costs 1.01x (hairpin) and 1.02x (tRNA) of on
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import torch
 from torch import Tensor

@@ -22,7 +22,6 @@ Sources (``source:``):
 from __future__ import annotations
 
 import logging
-import math
 import re
 from pathlib import Path
 from typing import Any, Sequence
