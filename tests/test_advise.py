@@ -8,7 +8,7 @@ import math
 import pytest
 
 from pfgm.recipes.advise import GOALS, goal_sampler
-from tests.test_cli import _one_line_error, run
+from test_cli import _one_line_error, run
 
 PILOT = ["recipe=digits", "pilot_steps=4", "trainer.batch_size=8", "trainer.progress=false", "num_samples=16",
          "sampler.steps=4"]

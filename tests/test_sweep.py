@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pfgm.recipes.sweep import append_record, cell_id, data_dimension, default_ladder, parse_cells, parse_ladder, read_records
-from tests.test_cli import _one_line_error, run
+from test_cli import _one_line_error, run
 
 TINY = ["recipe=digits", "trainer.max_steps=3", "trainer.batch_size=8", "trainer.progress=false", "num_samples=4",
         "likelihood_samples=0", "seeds=[0]"]
