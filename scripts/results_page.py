@@ -36,7 +36,7 @@ SECTIONS = [  # (title, file-name prefixes)
     ("Audio", ("audio_",)),
     ("Graphs", ("community_small", "graph_")),
     ("Molecules", ("molecule", "qm9")),
-    ("Sequences", ("sequences_", "fold_features")),
+    ("Sequences", ("sequences_", "fold_features", "vh_")),
     ("Reliability and load", ("reliability", "load")),
 ]
 
@@ -51,11 +51,14 @@ KIND_COLUMNS = {
                   "qed", "sa"],
     "antibody": ["log10_pgen_gap", "log10_pgen_mean", "pgen_ks", "j_end_tv", "pgen_positive", "composition_js",
                  "internal_diversity", "nearest_train_edit", "descriptor_wasserstein", "uniqueness", "novelty"],
+    "vh": ["germline_frameworks_90", "germline_fr1_identity", "germline_fr2_identity", "germline_fr3_identity",
+           "germline_fr4_identity", "germline_cdr1_identity", "germline_cdr2_identity", "nearest_train_edit_median",
+           "pgen_positive", "cdr3_novelty", "uniqueness", "antiberty_pll", "log10_pgen_gap"],
     "rna": ["fold_to_target", "mfe_mean", "mfe_wasserstein", "bp_distance_mean", "stem_pair_rate", "kmer_distance",
             "internal_diversity", "nearest_train_edit", "uniqueness", "novelty"],
 }
 #: a key that identifies the kind (first match wins)
-KIND_MARKERS = [("fold_to_target", "rna"), ("log10_pgen_gap", "antibody"), ("log10_pgen_mean", "antibody"),
+KIND_MARKERS = [("germline_frameworks_90", "vh"), ("fold_to_target", "rna"), ("log10_pgen_gap", "antibody"), ("log10_pgen_mean", "antibody"),
                 ("digits_fd", "digits"), ("valid_connected", "molecules"), ("validity", "molecules"),
                 ("degree", "graphs"), ("orbit", "graphs"), ("fid", "audio"), ("is", "audio")]
 #: settings shown as columns when they differ between the rows of a table (else once, above it)
@@ -68,7 +71,7 @@ MAX_COLUMNS = 15
 #: the metrics a sweep table shows, per kind
 SWEEP_METRICS = {"digits": ["digits_fd", "confident_fraction"], "graphs": ["degree", "cluster", "orbit"],
                  "molecules": ["validity", "valid_connected", "fcd"], "antibody": ["log10_pgen_gap"],
-                 "rna": ["fold_to_target"], "audio": ["fid", "is"]}
+                 "rna": ["fold_to_target"], "audio": ["fid", "is"], "vh": ["germline_frameworks_90"]}
 
 
 # -------------------------------------------------------------------------------------------------
