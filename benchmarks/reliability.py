@@ -1579,8 +1579,6 @@ OPEN = [
     "(not the raw tensors) and write once at the end: memory grows with the objects (small for all of them), not with the model's tensors.",
     "- pfgm-eval keeps every sample: its metrics need the whole set.",
     "- The `accepted` config cases above are valid settings (e.g. trainer.warmup_steps=0, pfgm.D=inf).",
-    "- A non-ASCII path typed bare (`out=échantillons/`) is refused by Hydra's override parser in one unclear line "
-    "(`LexerNoViableAltException`); quoted for Hydra it works: `'out=\"échantillons/\"'`. Paths with spaces work as one shell word.",
     "- `$PFGM_DATA` (downloads: QM9, ZINC, SpeechCommands) has no read-only-home fallback and is not checked before the work.",
     "- Temp files of a killed run on another host of a shared file system, and those named before the pid/host tag, are left in place: "
     "whether their writer is alive cannot be told from here.",

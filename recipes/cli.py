@@ -233,6 +233,12 @@ def _unknown_key(prog: str, cause: BaseException) -> str | None:
 def _one_line(text: str) -> str:
     """Hydra's multi-line messages (a missing recipe with its 'Available options' list) as one line."""
     head, _, rest = text.partition("\n")
+    if head.startswith("LexerNoViableAltException: ") and "=" in head:
+        # the override grammar takes unquoted values of ASCII characters only: say how to quote
+        override = head.split(": ", 1)[1].strip()
+        key, value = override.split("=", 1)
+        return (f"cannot read the override {override!r}: a value with spaces, non-ASCII or special characters "
+                f"needs Hydra's quotes inside the shell's, e.g. '{key}=\"{value}\"'")
     if "Available options" in rest:
         listed = rest.split("Available options", 1)[1].split(":", 1)[1]
         options = listed.split("Config search path:", 1)[0].split()

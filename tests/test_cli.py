@@ -125,3 +125,11 @@ def test_config_target_outside_allow_list_is_refused(tmp_path):
     p = run("sample", f"checkpoint={tmp_path / 'ema.safetensors'}", cwd=tmp_path)
     _one_line_error(p, "os.system", "not allowed")
     assert not marker.exists()
+
+
+def test_a_bare_non_ascii_value_says_how_to_quote_it(tmp_path):
+    p = run("sample", "checkpoint=zoo:digits", "num_samples=2", "out=échantillons/", cwd=tmp_path)
+    _one_line_error(p, "out=échantillons/", "'out=\"échantillons/\"'")
+    p = run("sample", "checkpoint=zoo:digits", "num_samples=2", 'out="échantillons/"', cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert len(list((tmp_path / "échantillons").glob("*.png"))) == 3  # two samples and the grid
