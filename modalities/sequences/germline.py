@@ -14,7 +14,7 @@ Numbering a sample (``method``):
   germline V gene, a sample residue taking the IMGT number of the germline residue it aligns to; residues
   inserted between two germline residues are insertions (in the CDR when one neighbour is in a CDR). The
   germline V genes' numbers were made once by ANARCI and ship in ``data/ighv_imgt.json``
-  (``python -m modalities.sequences.germline --write-table`` remakes it). FR4 is aligned the same way to
+  (``python -m pfgm.modalities.sequences.germline --write-table`` remakes it). FR4 is aligned the same way to
   each J gene's FR4 (WGQGTLVTVSS …, IMGT 118–128) in the rest of the sample.
 * ``auto``: ANARCI where it runs, else alignment (:func:`numbering_method` says which).
 
@@ -565,7 +565,7 @@ def build_table(model: str = "human_B_heavy") -> dict[str, Any]:
         genes[name] = {"aa": v, "imgt": [p for p, _ in keys]}
     return {"about": f"IMGT numbering by ANARCI {getattr(anarci_pkg, '__version__', '')} of the functional V genes "
                      f"of OLGA's {model} model, residues 1 to the conserved Cys 104 "
-                     "(python -m modalities.sequences.germline --write-table)".replace("ANARCI  ", "ANARCI "),
+                     "(python -m pfgm.modalities.sequences.germline --write-table)".replace("ANARCI  ", "ANARCI "),
             "genes": genes}
 
 
