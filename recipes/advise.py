@@ -10,7 +10,9 @@ how noisy its state is against what σ says, log ρ = log(‖x − D(x, σ)‖ /
 the states in a shell whose spread grows as D falls (:mod:`pfgm_core.shell`); the advice is the
 largest D whose shell reaches the sampler's states (its 90% quantile ≥ the states' 99% quantile),
 since a smaller D spends the network on a heavier tail than sampling needs (D < 2 is never advised). The last line printed is
-JSON: {"D": number or "inf", "why": "..."}; a record also goes to ``out``.
+JSON: {"D": number or "inf", "why": "..."}; a record also goes to ``out``. Calls below
+``sigma_floor``·σ_data are not counted: there a state's value is decided and ρ measures the
+denoiser's rounding.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ def _check(c: dict[str, Any]) -> None:
     a = c.get("alpha")
     if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 < a < 10:
         raise ValueError(f"alpha (the robust goal's error scale) must be a number in (0, 10), got {a!r}")
+    fl = c.get("sigma_floor")
+    if isinstance(fl, bool) or not isinstance(fl, (int, float)) or not 0 <= fl < 10:
+        raise ValueError(f"sigma_floor (in units of sigma_data) must be a number in [0, 10), got {fl!r}")
     lv = c.get("level")
     if isinstance(lv, bool) or not isinstance(lv, (int, float)) or not 0.5 <= lv < 1:
         raise ValueError(f"level (the shell quantile that must reach the states) must be in [0.5, 1), got {lv!r}")
@@ -103,8 +108,10 @@ def advise(c: dict[str, Any], dist: Any) -> dict[str, Any]:
     sc = {"num_samples": int(c["num_samples"]), "seed": int(c.get("seed", 0)), "sampler": sampler,
           "progress": c["trainer"].get("progress", True)}
     args, kw, info = _generation(sc, dist, modality, den, config)
-    sigma_min = float(config["pfgm"].get("sigma_min", 0.002))
-    seen = visited_log_ratio(args[0], lambda wrapped: generate(wrapped, *args[1:], **kw), sigma_min=sigma_min)
+    # below a tenth of σ_data (by default) a state's value is decided: there ρ measures how the denoiser
+    # rounds (a categorical head's softmax is never exactly one-hot), not where the trajectory went
+    floor = float(c["sigma_floor"]) * float(config["pfgm"]["sigma_data"])
+    seen = visited_log_ratio(args[0], lambda wrapped: generate(wrapped, *args[1:], **kw), sigma_min=floor)
     per_step = torch.quantile(seen["log_ratio"], 0.99, dim=1)
     worst = int(per_step.argmax())
     visited = float(per_step[worst])
@@ -126,7 +133,7 @@ def advise(c: dict[str, Any], dist: Any) -> dict[str, Any]:
         why += "; no candidate reaches the states: the smallest is advised, and the pilot may be too short"
     record = {"recipe": recipe, "goal": goal, "D": D_value(D), "N": dims["N"], "N_p10": dims["N_p10"],
               "N_p90": dims["N_p90"], "D_over_N": "inf" if math.isinf(D) else D / N, "visited_log_ratio": visited,
-              "shell_level": level, "shell_reach": reach, "gaussian_reach": gaussian, "pilot": ckpt,
+              "shell_level": level, "sigma_floor": floor, "shell_reach": reach, "gaussian_reach": gaussian, "pilot": ckpt,
               "pilot_steps": pilot_steps, "recipe_steps": int(c["trainer"]["max_steps"]),
               "pilot_seconds": round(pilot_s, 3), "probe_seconds": round(probe_s, 3),
               # the advice's cost against the recipe's whole training at the pilot's measured rate
