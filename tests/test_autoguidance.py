@@ -90,7 +90,7 @@ def test_autoguidance_through_the_cli_path(tmp_path):
     an independently trained guide changes them, a guide of the family's null model is taken (and its data
     difference reported), and a guide of another family (another length) is refused before sampling."""
     from pfgm.recipes.sample import generate_from_checkpoint
-    from tests.test_recipes import _one_step_checkpoint
+    from test_recipes import _one_step_checkpoint
 
     run = _one_step_checkpoint("rna_hairpin", tmp_path / "a")
     other_seed = _one_step_checkpoint("rna_hairpin", tmp_path / "b", ["trainer.seed=1"])  # same data, its own weights

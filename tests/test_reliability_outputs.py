@@ -214,6 +214,7 @@ def test_sample_cli_streams_batches_to_the_sink(tmp_path, monkeypatch, capsys):
     assert batches == [4, 4, 2] and (out / "n.txt").read_text() == "10"
 
 
+@pytest.mark.slow  # trains 300 steps and samples 14,000 molecules (~2 min); keeps CI under its 15 minutes
 def test_streamed_sampling_memory_does_not_grow_with_the_count(tmp_path):
     """6x the samples through pfgm-sample's streaming path: the peak RSS above the loaded model stays
     put, while the collecting path (the control, so the test can tell the two apart) grows with the
