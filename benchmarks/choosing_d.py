@@ -236,7 +236,8 @@ def section(recipe: str, records: list[dict], advice: list[dict]) -> list[str]:
         for a in sorted(mine, key=lambda a: list(GOAL_CELL).index(a["goal"])):
             best, tier = best_tier(tab, GOAL_CELL[a["goal"]], higher)
             D = _D_key(a["D"])
-            ok = "yes" if D in tier else ("no" if best is not None and len(tier) else "not ranked")
+            ranked = best is not None and tab[(GOAL_CELL[a["goal"]], best)][1] is not None
+            ok = ("yes" if D in tier else "no") if ranked else ("best D (no SE)" if D == best else "not ranked (no SE)")
             pilot = (f"{a['pilot_steps']} of {a['recipe_steps']} steps; cost {a['cost_fraction']:.0%} of training"
                      if a.get("cost_fraction") else a["pilot"])
             probe = f"{a['solver']} {a['steps']}" + (f", α = {a['alpha']:g}" if a.get("alpha") else "")
