@@ -94,7 +94,10 @@ def main() -> None:
     ap.add_argument("results", nargs="*", default=[str(RESULTS)], help="pfgm-bench JSON(s) (default %(default)s)")
     args = ap.parse_args()
     paths = [Path(p) for p in args.results]
-    ours = rows_from(*paths)
+    try:
+        ours = rows_from(*paths)
+    except ValueError as e:  # rows that were not made alike: say which, in one line
+        ap.error(str(e))
     print(table(ours))
     if not ours:
         print(f"\n(no pfgm-bench results at {', '.join(map(str, paths))}: run the command in this script's docstring)")

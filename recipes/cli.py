@@ -11,9 +11,10 @@ import shutil
 import signal
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from importlib import resources
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import yaml
 
@@ -152,14 +153,32 @@ def print_catalogue(file=sys.stdout) -> None:
             print(f"    {name:<18} {desc}", file=file)
 
 
+#: group options renamed (group → {old: new}): the old name composes the same file and warns, for one release
+RENAMED_OPTIONS = {"trainer": {"cpu": "default"}, "pfgm": {"pfgm": "D1"}}
+
+
+def warn_renamed(choices: Mapping[str, Any]) -> None:
+    """A FutureWarning naming the new name for each renamed group option a composition chose
+    (``trainer=cpu`` → ``trainer=default``, ``pfgm=pfgm`` → ``pfgm=D1``); ``choices`` is Hydra's
+    ``hydra.runtime.choices``."""
+    for group, renamed in RENAMED_OPTIONS.items():
+        old = choices.get(group)
+        if old in renamed:
+            warnings.warn(f"{group}={old} is deprecated: use {group}={renamed[old]} (the same settings); "
+                          f"{group}={old} goes in the next release", FutureWarning, stacklevel=2)
+
+
 def compose(config_name: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """Compose a config as the app would (no run dir is created) and return it as plain data."""
     from hydra import compose as hcompose, initialize_config_module
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict
 
     register_recipes()
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-        cfg = hcompose(config_name=config_name, overrides=list(overrides or []))
+        cfg = hcompose(config_name=config_name, overrides=list(overrides or []), return_hydra_config=True)
+    warn_renamed(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
     return OmegaConf.to_container(cfg, resolve=False)
 
 

@@ -1,6 +1,6 @@
 """pfgm-eval: a checkpoint → samples → the modality's metrics as JSON.
 
-    pfgm-eval checkpoint=runs/x num_samples=1000 [out=metrics.json] [sampler.steps=18] [D=inf]
+    pfgm-eval checkpoint=runs/x num_samples=1000 [out=metrics.json] [sampler.steps=18] [pfgm.D=inf]
 """
 
 from __future__ import annotations

@@ -53,13 +53,17 @@ def open_overrides(argv: list[str], groups: tuple[str, ...] = OPEN_GROUPS) -> li
 
 
 def sample_D(c: dict[str, Any], trained: Any) -> float:
-    """The prior's D: ``pfgm.D`` (or the short alias ``D``) if given, else the trained one.
+    """The prior's D: ``pfgm.D`` if given, else the trained one. ``D=``, a deprecated alias of ``pfgm.D``,
+    still works with a FutureWarning naming ``pfgm.D=`` until the next release.
 
     A network trained with finite D sampled at another D works (the sampling ODE is the same for
     every D; only the prior changes) and says so once.
     """
     given = (c.get("pfgm") or {}).get("D")
     alias = c.get("D")
+    if alias is not None:
+        warnings.warn(f"D={alias} is deprecated: use pfgm.D={alias} (the same setting); D= goes in the next release",
+                      FutureWarning, stacklevel=2)
     if given is not None and alias is not None and parse_D(given) != parse_D(alias):
         raise ValueError(f"pfgm.D={given} and D={alias} disagree; give one of them")
     D_trained = parse_D(trained)

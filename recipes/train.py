@@ -40,7 +40,7 @@ from pfgm.core.progress import METRICS_NAME, PLOT_NAME
 from pfgm.core.weights import EMA_WEIGHTS_NAME, tensors_digest
 
 from .build import check_objective, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
-from .cli import multirun_job, print_catalogue, run_hydra, user_errors
+from .cli import multirun_job, print_catalogue, run_hydra, user_errors, warn_renamed
 from .validate import check_compatible, check_train, config_changes
 
 __all__ = ["run_training", "check_run_dir", "RUN_DIR_NAMES", "main"]
@@ -261,6 +261,7 @@ def _hydra_main() -> None:
             with contextlib.suppress(OSError):
                 own.parent.rmdir()  # only succeeds if empty (e.g. the default runs/)
             return
+        warn_renamed(HydraConfig.get().runtime.choices)
         c["recipe_name"] = HydraConfig.get().runtime.choices.get("recipe")
         with user_errors("pfgm-train", run_dir=c.get("run_dir")):
             check_train(c)  # the empty run_dir= check needs the value as given, before Hydra's own is taken

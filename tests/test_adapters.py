@@ -18,37 +18,15 @@ from pfgm.recipes.train import run_training
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C1CCNCC1", "OCC(O)CO", "CCN(CC)CC", "CC(C)CCO", "c1ccncc1"]
 
+#: a modality shipped by a separate package: the shared toy ring (tests/fixtures) under the package's own name,
+#: found through its entry point only
 PLUGIN = '''
-"""A modality shipped by a separate package: points on a circle."""
-import math, torch
-from torch import nn
-from pfgm.modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
-
-class Net(nn.Module):
-    def __init__(self, hidden=32):
-        super().__init__()
-        self.f = nn.Sequential(nn.Linear(3, hidden), nn.SiLU(), nn.Linear(hidden, 2))
-    def forward(self, x, c_noise, cond=None, mask=None):
-        return self.f(torch.cat([x, c_noise[:, None]], 1))
+from pfgm.modalities.base import register_modality
+from toy_modality import Ring
 
 @register_modality("circle_plugin_test")
-class Circle(Modality):
-    def __init__(self, n: int = 256):
-        self.n = n
-    def dataset(self, split="train"):
-        t = torch.rand(self.n, generator=torch.Generator().manual_seed(int(split == "test"))) * 2 * math.pi
-        return EncodedDataset(torch.stack([t.cos(), t.sin()], 1))
-    def backbone(self, hidden: int = 32):
-        return Net(hidden)
-    def blank(self, num, generator):
-        return Encoded(torch.zeros(num, 2))
-    def decode(self, x, mask=None, cond=None):
-        return list(x)
-    def write(self, objects, out):
-        return []
-    def evaluate(self, objects, samples=None):
-        r = torch.stack(objects).norm(dim=1)
-        return Evaluation({"radius_error": float((r - 1).abs().median())})
+class Circle(Ring):
+    pass
 '''
 
 
@@ -76,7 +54,7 @@ def test_entry_point_modality_is_found_by_name_and_trains(installed_plugin, tmp_
     assert run_training(cfg)["step"] == 20
     modality, objects, _, _ = generate_from_checkpoint({"checkpoint": str(tmp_path / "run"), "num_samples": 8, "seed": 0,
                                                        "device": "cpu", "sampler": {"steps": 4}, "progress": False})
-    assert len(objects) == 8 and math.isfinite(modality.evaluate(objects).metrics["radius_error"])
+    assert len(objects) == 8 and math.isfinite(modality.evaluate(objects).metrics["ring_error"])
 
 
 def test_a_failed_import_names_the_extra_not_unknown_modality(monkeypatch):
@@ -159,7 +137,7 @@ def test_sampling_at_another_D_warns_once_naming_both(molecule_run):
     with pytest.warns(UserWarning, match=r"D=inf a network trained at D=128") as rec:
         _, _, info, _ = generate_from_checkpoint({**c, "pfgm": {"D": "inf"}})
     assert math.isinf(info["D"]) and sum("trained at D" in str(w.message) for w in rec) == 1
-    with pytest.raises(ValueError, match="disagree"):
+    with pytest.raises(ValueError, match="disagree"), pytest.warns(FutureWarning, match=r"D=8 is deprecated: use pfgm\.D=8"):
         generate_from_checkpoint({**c, "pfgm": {"D": 4}, "D": 8})
 
 

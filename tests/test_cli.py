@@ -51,8 +51,35 @@ def test_every_recipe_composes(recipe):
 
 @pytest.mark.parametrize("name", ["sample", "eval"])
 def test_sample_and_eval_configs_compose(name):
-    cfg = compose(name, ["checkpoint=x", "sampler.steps=5", "D=inf"])
-    assert cfg["sampler"]["steps"] == 5 and cfg["D"] == float("inf")
+    cfg = compose(name, ["checkpoint=x", "sampler.steps=5", "pfgm.D=inf"])
+    assert cfg["sampler"]["steps"] == 5 and cfg["pfgm"]["D"] == float("inf") and cfg["D"] is None
+
+
+def test_renamed_options_compose_as_before_and_warn_naming_the_new_name(tmp_path):
+    """trainer=cpu is trainer=default (device auto uses CUDA when present), pfgm=pfgm is pfgm=D1, D= is pfgm.D=:
+    the old names give the same config for one release, with a FutureWarning naming the new one."""
+    import warnings
+
+    from pfgm.recipes.sample import sample_D
+
+    new = compose("train", ["recipe=molecules", "trainer=default", "pfgm=D1"])
+    assert new == compose("train", ["recipe=molecules", "pfgm=D1"]) and new["pfgm"]["D"] == 1  # default is the default
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = compose("train", ["recipe=molecules", "trainer=cpu", "pfgm=pfgm"])
+        assert sample_D({"D": "inf", "pfgm": {"D": None}}, "inf") == float("inf")
+    assert old == new
+    said = [str(w.message) for w in caught if w.category is FutureWarning]
+    assert said == ["trainer=cpu is deprecated: use trainer=default (the same settings); trainer=cpu goes in the next release",
+                    "pfgm=pfgm is deprecated: use pfgm=D1 (the same settings); pfgm=pfgm goes in the next release",
+                    "D=inf is deprecated: use pfgm.D=inf (the same setting); D= goes in the next release"], said
+    # the console script says it too, before anything else (here: a refused value, so nothing trains)
+    p = subprocess.run([sys.executable, "-c", "import sys; sys.argv=['pfgm-train', *sys.argv[1:]]; "
+                        "from pfgm.recipes.train import main; main()", "recipe=digits", "trainer=cpu", "trainer.max_steps=-1",
+                        f"run_dir={tmp_path / 'r'}"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"})
+    assert p.returncode == 1 and "FutureWarning: trainer=cpu is deprecated: use trainer=default" in p.stderr, p.stderr
+    assert "trainer.max_steps" in p.stderr.strip().splitlines()[-1] and not (tmp_path / "r").exists()
 
 
 def test_unknown_recipe(tmp_path):

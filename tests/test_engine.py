@@ -1,4 +1,4 @@
-"""The engine through the recipe code: a third-party adapter defined here, exact resume, DDP equivalence."""
+"""The engine through the recipe code: a third-party adapter (the shared toy ring), exact resume, DDP equivalence."""
 
 from __future__ import annotations
 
@@ -8,64 +8,23 @@ import os
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from pfgm.modalities.base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
+from pfgm.modalities.base import register_modality
 from pfgm.core.checkpoint import latest_state_path, load_state
 from pfgm.core.weights import load_weights
 from pfgm.core.distributed import init_distributed
 from pfgm.recipes.cli import compose
 from pfgm.recipes.sample import generate_from_checkpoint
 from pfgm.recipes.train import run_training
-
-
-# --- a complete third-party modality in 40 lines: 2-D points on a ring -------------------------
-class _MLP(nn.Module):
-    def __init__(self, hidden: int = 64):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(2 + 16, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
-
-    def forward(self, x_in, c_noise, cond=None, mask=None):
-        freqs = torch.arange(1, 9, device=x_in.device, dtype=x_in.dtype)  # c_noise = ln(σ)/4 spans ~[-1.5, 1.1]
-        emb = torch.cat([torch.sin(c_noise[:, None] * freqs), torch.cos(c_noise[:, None] * freqs)], 1)
-        return self.net(torch.cat([x_in, emb], 1))
-
-
-@register_modality("points2d_test")
-class Points2D(Modality):
-    def __init__(self, n: int = 1024, radius: float = 1.0, seed: int = 0):
-        self.n, self.radius, self.seed = n, radius, seed
-
-    def dataset(self, split: str = "train") -> EncodedDataset:
-        g = torch.Generator().manual_seed(self.seed + (split == "test"))
-        t = torch.rand(self.n, generator=g) * 2 * math.pi
-        return EncodedDataset(self.radius * torch.stack([t.cos(), t.sin()], 1))
-
-    def backbone(self, hidden: int = 64) -> nn.Module:
-        return _MLP(hidden)
-
-    def blank(self, num: int, generator: torch.Generator) -> Encoded:
-        return Encoded(torch.zeros(num, 2))
-
-    def decode(self, x, mask=None, cond=None):
-        return list(x.numpy())
-
-    def write(self, objects, out: Path):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savetxt(out, np.stack(objects))
-        return [out]
-
-    def evaluate(self, objects, samples=None):
-        r = np.linalg.norm(np.stack(objects), axis=1)
-        return Evaluation({"ring_error": float(np.median(np.abs(r - self.radius)))})
+from toy_modality import Ring, RingNet
 
 
 def _points_cfg(run_dir: Path, **trainer) -> dict:
     cfg = compose("train", ["recipe=digits"])
-    cfg.update(modality={"name": "points2d_test", "n": 1024}, backbone={"hidden": 64}, run_dir=str(run_dir))
+    cfg.update(modality={"name": "ring_test", "n": 1024}, backbone={"hidden": 64}, run_dir=str(run_dir))
     cfg["trainer"].update(dict(progress=False, warmup_steps=10, log_every=10, ckpt_every=100, preview_every=0, lr=3e-3,
                                ema_halflife_kimg=5.0), **trainer)
     cfg["sampler"].update(steps=18)
@@ -79,7 +38,7 @@ def test_third_party_adapter_trains_and_samples(tmp_path):
     out = run_training(cfg)
     assert out["step"] == 400 and math.isfinite(out["loss"])
     _, cfg_back, meta = load_weights(tmp_path / "run" / "ema.safetensors")
-    assert cfg_back["modality"]["name"] == "points2d_test" and cfg_back["pfgm"]["D"] == 4
+    assert cfg_back["modality"]["name"] == "ring_test" and cfg_back["pfgm"]["D"] == 4
     assert math.isclose(cfg_back["pfgm"]["sigma_data"], math.sqrt(0.5), rel_tol=1e-3)  # RMS of a unit ring's coords
     modality, objects, info, _ = generate_from_checkpoint(
         {"checkpoint": str(tmp_path / "run"), "num_samples": 256, "seed": 0, "device": "cpu", "D": None,
@@ -192,15 +151,15 @@ def test_lr_schedule_warmup_and_cosine():
 _SEEN_DTYPES: list[torch.dtype] = []
 
 
-class _DtypeMLP(_MLP):
+class _DtypeMLP(RingNet):
     def forward(self, x_in, c_noise, cond=None, mask=None):
         out = super().forward(x_in, c_noise, cond, mask)
         _SEEN_DTYPES.append(out.dtype)
         return out
 
 
-@register_modality("points2d_dtype_test")
-class _DtypePoints(Points2D):
+@register_modality("ring_dtype_test")
+class _DtypePoints(Ring):
     def backbone(self, hidden: int = 64) -> nn.Module:
         return _DtypeMLP(hidden)
 
@@ -208,7 +167,7 @@ class _DtypePoints(Points2D):
 @pytest.mark.parametrize("bf16", [False, True])
 def test_bf16_autocast_trains_in_bf16_and_still_learns(tmp_path, bf16):
     cfg = _points_cfg(tmp_path / "run", max_steps=300, batch_size=128, lr=1e-2, bf16=bf16)
-    cfg["modality"]["name"] = "points2d_dtype_test"
+    cfg["modality"]["name"] = "ring_dtype_test"
     cfg["pfgm"].update(D=4, sigma_data="auto")
     cfg["backbone"]["hidden"] = 128
     _SEEN_DTYPES.clear()

@@ -1,12 +1,11 @@
 """Bad input to every loader and config entry point (hypothesis): malformed, truncated, huge, empty and
 wrong-type files end in the project's own one-line error naming the file, never a dependency's
-traceback, never a hang. The loaders are benchmarks/reliability.py's LOADERS list (a new loader joins
+traceback, never a hang. The loaders are pfgm.reliability's LOADERS list (a new loader joins
 there in one line); a bounded number of examples here, a soak behind ``-m slow``."""
 
 from __future__ import annotations
 
 import random
-import sys
 import tempfile
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import reliability as rel  # noqa: E402
+import pfgm.reliability as rel  # noqa: E402
 
 #: loaders of other owners that still let a dependency's error through (reported to their owners;
 #: the campaign table lists them): xfail until their fix

@@ -1,27 +1,25 @@
 """pfgm-train init_from=: fine-tuning starts from another run's (or a shipped model's) EMA weights.
 
-The toy modality of benchmarks/reliability.py keeps the runs to seconds; one test fine-tunes the
+The toy modality of pfgm.reliability keeps the runs to seconds; one test fine-tunes the
 shipped zoo:rna_hairpin on its own family and checks that it starts where the shipped model is.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import reliability as rel  # noqa: E402
+import pfgm.reliability as rel
 
-from pfgm.core.checkpoint import CheckpointError  # noqa: E402
-from pfgm.core.weights import load_weights, tensors_digest  # noqa: E402
-from pfgm.recipes.cli import compose  # noqa: E402
-from pfgm.recipes.train import run_training  # noqa: E402
-from pfgm.recipes.validate import check_train  # noqa: E402
+from pfgm.core.checkpoint import CheckpointError
+from pfgm.core.weights import load_weights, tensors_digest
+from pfgm.recipes.cli import compose
+from pfgm.recipes.train import run_training
+from pfgm.recipes.validate import check_train
 
 
 def train(run: Path, init_from: str | None = None, backbone: dict | None = None, modality: dict | None = None, **trainer) -> dict:

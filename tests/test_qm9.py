@@ -132,24 +132,27 @@ def test_sampling_never_reads_the_data(tmp_path, monkeypatch):
 
 def test_qm9_table_merges_one_d_benches_and_refuses_rows_that_differ(tmp_path):
     """benchmarks/qm9_table.py: rows of two one-D bench runs make one table only if they were made alike."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("qm9_table", Path(__file__).parents[1] / "benchmarks" / "qm9_table.py")
-    qt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(qt)
+    import subprocess
+    import sys
 
     def bench(name, D, recipe="qm9", **kw):
         row = {"D": D, "max_steps": 12000, "solver": "heun", "steps": 18, "nfe": 35, "num_samples": 10000,
                "validity": 0.99, **kw}
         (tmp_path / name).write_text(json.dumps({"recipe": recipe, "rows": [row]}))
-        return tmp_path / name
+        return str(tmp_path / name)
+
+    def table(*files):
+        return subprocess.run([sys.executable, "benchmarks/qm9_table.py", *files], cwd=Path(__file__).parents[1],
+                              capture_output=True, text=True, timeout=120)
 
     a, b = bench("a.json", "128"), bench("b.json", "inf")
-    rows = qt.rows_from(a, b, tmp_path / "missing.json")
-    assert sorted(rows) == ["128", "inf"] and "| pfgm, D = ∞ | 99.00 |" in qt.table(rows)
-    with pytest.raises(ValueError, match="differ in num_samples"):
-        qt.rows_from(a, bench("c.json", "inf", num_samples=1000))
-    with pytest.raises(ValueError, match="different recipes"):
-        qt.rows_from(a, bench("d.json", "inf", recipe="zinc250k"))
-    with pytest.raises(ValueError, match="already given"):
-        qt.rows_from(a, bench("e.json", "128"))
+    p = table(a, b, str(tmp_path / "missing.json"))
+    assert p.returncode == 0, p.stderr
+    rows = [ln for ln in p.stdout.splitlines() if ln.startswith("| pfgm, D = ")]
+    assert [r.split(" | ")[:2] for r in rows] == [["| pfgm, D = ∞", "99.00"], ["| pfgm, D = 128", "99.00"]]
+    assert "samples per row: [10000]" in p.stdout
+    for other, says in [(bench("c.json", "inf", num_samples=1000), "rows differ in num_samples"),
+                        (bench("d.json", "inf", recipe="zinc250k"), "rows come from different recipes"),
+                        (bench("e.json", "128"), "D = 128 is already given by another file")]:
+        p = table(a, other)
+        assert p.returncode == 2 and says in p.stderr and "Traceback" not in p.stderr, p.stderr

@@ -1,20 +1,14 @@
-"""The fragment diagnosis's graph pieces (benchmarks/molecule_fragments.py): components, stats, joining."""
+"""The fragment diagnosis's graph pieces (pfgm.modalities.graphs.fragments): components, stats, joining."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("rdkit")
 
+from pfgm.modalities.graphs import fragments as frag  # noqa: E402
 from pfgm.modalities.graphs.mol_vocab import MolVocab  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("molecule_fragments", Path(__file__).parents[1] / "benchmarks" / "molecule_fragments.py")
-frag = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(frag)
 
 VOCAB = MolVocab(["C", "N", "O", "F"], kekulize=True, charges=False)
 

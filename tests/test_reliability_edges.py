@@ -13,17 +13,15 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCH))
-import reliability as rel  # noqa: E402
+import pfgm.reliability as rel
 
-from pfgm.recipes.cli import compose  # noqa: E402
-from pfgm.recipes.train import run_training  # noqa: E402
-from pfgm.recipes.validate import check_sample, check_train  # noqa: E402
+from pfgm.recipes.cli import compose
+from pfgm.recipes.train import run_training
+from pfgm.recipes.validate import check_sample, check_train
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
-#: pfgm-train's Hydra overrides for the toy modality of benchmarks/reliability.py (no recipe file)
+#: pfgm-train's Hydra overrides for the toy modality of pfgm.reliability (no recipe file)
 TOY_TRAIN = ["+modality.name=reliability_toy", "+modality.n=64", "+modality.dim=8", "+backbone.hidden=32",
              "pfgm.sigma_data=0.5", "trainer.max_steps=2", "trainer.batch_size=8", "trainer.progress=false",
              "trainer.preview_every=0", "preview_samples=0", "sampler.steps=2"]
@@ -53,10 +51,7 @@ def hydra_app(module, argv: list[str], capsys) -> tuple[int, str]:
 
 def run_script(app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """A console script's ``main()`` in a fresh interpreter, with the toy modality registered."""
-    module = {"train": "train", "sample": "sample", "eval": "evaluate"}[app]
-    code = (f"import sys; sys.path.insert(0, {str(BENCH)!r}); import reliability; sys.argv=['pfgm-{app}', *sys.argv[1:]]; "
-            f"from pfgm.recipes.{module} import main; main()")
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300)
+    return subprocess.run(rel.cli_command(app, *args), cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300)
 
 
 def one_error_line(err: str) -> str:

@@ -16,17 +16,15 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCH))
-import reliability as rel  # noqa: E402
+import pfgm.reliability as rel
 
-from pfgm.recipes.cli import compose  # noqa: E402
-from pfgm.recipes.sample import open_overrides  # noqa: E402
-from pfgm.recipes.train import run_training  # noqa: E402
+from pfgm.recipes.cli import RENAMED_OPTIONS, compose
+from pfgm.recipes.sample import open_overrides
+from pfgm.recipes.train import run_training
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
-#: pfgm-train's Hydra overrides for the toy modality of benchmarks/reliability.py (no recipe file)
+#: pfgm-train's Hydra overrides for the toy modality of pfgm.reliability (no recipe file)
 TOY_TRAIN = ["+modality.name=reliability_toy", "+modality.n=64", "+modality.dim=8", "+backbone.hidden=32",
              "pfgm.sigma_data=0.5", "trainer.max_steps=2", "trainer.batch_size=8", "trainer.progress=false",
              "trainer.preview_every=0", "preview_samples=0", "sampler.steps=2"]
@@ -56,10 +54,7 @@ def hydra_app(module, argv: list[str], capsys) -> tuple[int, str]:
 
 def script(app: str, *args: str) -> list[str]:
     """The command line of a console script's ``main()`` in a fresh interpreter, with the toy modality registered."""
-    module = {"train": "train", "sample": "sample", "eval": "evaluate"}[app]
-    code = (f"import sys; sys.path.insert(0, {str(BENCH)!r}); import reliability; sys.argv=['pfgm-{app}', *sys.argv[1:]]; "
-            f"from pfgm.recipes.{module} import main; main()")
-    return [sys.executable, "-c", code, *args]
+    return rel.cli_command(app, *args)
 
 
 def one_error_line(err: str) -> str:
@@ -282,7 +277,11 @@ def test_help_shows_only_syntax_that_works(app):
         groups = {g.strip(): opts.split(", ") for g, opts in (ln.split(":", 1) for ln in block.strip().splitlines())}
     for group, options in groups.items():
         for option in options:
-            compose(app, [*base, f"{group}={option.strip()}"])
+            if option.strip() in RENAMED_OPTIONS.get(group, {}):  # an old name, listed for one release: it warns
+                with pytest.warns(FutureWarning, match=f"use {group}={RENAMED_OPTIONS[group][option.strip()]}"):
+                    compose(app, [*base, f"{group}={option.strip()}"])
+            else:
+                compose(app, [*base, f"{group}={option.strip()}"])
     if app in ("sample", "eval"):
         assert not groups and "group=option" not in text and "sampler.solver=euler" in text
     else:

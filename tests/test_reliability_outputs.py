@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import reliability as rel  # noqa: E402
+import pfgm.reliability as rel
 
-from pfgm.core.atomic import AtomicAppender, atomic_torch_save, atomic_write_bytes  # noqa: E402
-from pfgm.recipes.sample import MANIFEST, check_out, write_samples  # noqa: E402
+from pfgm.core.atomic import AtomicAppender, atomic_torch_save, atomic_write_bytes
+from pfgm.recipes.sample import MANIFEST, check_out, write_samples
 
 
 class _Images:

@@ -1,7 +1,7 @@
 """Training under faults: the run-dir lock, resume modes and the stored-config comparison, whole-config
 validation, SIGINT/SIGTERM, a corrupt newest checkpoint, a full disk and kill -9 at random points.
 
-The toy modality and the fault trials live in benchmarks/reliability.py (the campaign that writes
+The toy modality and the fault trials live in pfgm.reliability (benchmarks/reliability.py runs them into
 docs/reliability.md); these tests run them with few trials.
 """
 
@@ -20,13 +20,12 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import reliability as rel  # noqa: E402
+import pfgm.reliability as rel
 
-from pfgm.core.checkpoint import CheckpointError, list_states  # noqa: E402
-from pfgm.core.run_lock import LOCK_NAME, RunLock, RunLocked  # noqa: E402
-from pfgm.recipes.train import run_training  # noqa: E402
-from pfgm.recipes.validate import check_train, config_changes  # noqa: E402
+from pfgm.core.checkpoint import CheckpointError, list_states
+from pfgm.core.run_lock import LOCK_NAME, RunLock, RunLocked
+from pfgm.recipes.train import run_training
+from pfgm.recipes.validate import check_train, config_changes
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
@@ -226,8 +225,7 @@ def test_cli_bad_value_is_one_line_exit_1_and_writes_nothing(tmp_path):
 
 SIGNAL_CHILD = """
 import sys, time
-sys.path.insert(0, {bench!r})
-import reliability as rel
+import pfgm.reliability as rel
 from pfgm.core.loss import PFGMLoss
 orig = PFGMLoss.__call__
 def slow(self, *a, **k):
@@ -246,7 +244,7 @@ def test_signals_finish_the_step_save_and_exit_with_their_codes(tmp_path):
     procs = {}
     for sig in (signal.SIGINT, signal.SIGTERM):  # both at once: each pays the interpreter's start-up
         run = tmp_path / sig.name
-        src = SIGNAL_CHILD.format(bench=str(ROOT / "benchmarks"), run=str(run))
+        src = SIGNAL_CHILD.format(run=str(run))
         procs[sig] = (run, subprocess.Popen([sys.executable, "-c", src], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=ENV))
     deadline = time.time() + 90
     for sig, (run, p) in procs.items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pfgm.modalities.base import Modality
 from pfgm.modalities.sequences.alphabet import Alphabet
 from pfgm.modalities.sequences.encoding import SequenceCodec
 from pfgm.modalities.shared.onehot import OneHotCodec
@@ -13,6 +12,7 @@ from pfgm.core.generate import GenerateConfig
 from pfgm.core.schedule import karras_sigmas
 from pfgm.core.snapping import SnappedDenoiser
 from pfgm.core.solvers import sample
+from toy_modality import Ring
 
 BLEND = torch.tensor([0.1, 0.05, -0.5])  # leans to class 0, but is no one-hot vertex
 
@@ -70,19 +70,11 @@ def test_bad_thresholds_and_modalities_without_snapping_are_refused():
     with pytest.raises(ValueError, match="snap_below"):
         SnappedDenoiser(_blend_denoiser, lambda d, m: d, below=0.0)
 
-    class Continuous(Modality):  # keeps the protocol's default
-        name = "continuous"
-
-        def dataset(self, split="train"): ...
-        def backbone(self, **kw): ...
-        def blank(self, num, generator): ...
-        def decode(self, x, mask=None, cond=None): ...
-        def write(self, objects, out): ...
-
-    with pytest.raises(ValueError, match="continuous modality has no snapping"):
-        Continuous().snap(torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="continuous modality has no connecting"):  # bridging: graphs only
-        Continuous().connect(torch.zeros(1, 3), torch.ones(1, 3))
+    continuous = Ring()  # the shared toy keeps the protocol's defaults
+    with pytest.raises(ValueError, match="ring_test modality has no snapping"):
+        continuous.snap(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="ring_test modality has no connecting"):  # bridging: graphs only
+        continuous.connect(torch.zeros(1, 3), torch.ones(1, 3))
 
 
 def test_graph_snap_equals_the_encoding_of_the_decoded_classes():

@@ -39,6 +39,7 @@ class RandomCrops:
         return Encoded(self.signals[index, start:start + 8])
 
 
+# not the shared toy (tests/fixtures/toy_modality.py): the path under test needs a data set that streams items by (index, seed)
 @register_modality("crops_stream_test")
 class Crops(Modality):
     def __init__(self, n: int = 64):

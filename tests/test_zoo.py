@@ -96,13 +96,10 @@ def test_zoo_sampler_overrides_apply_on_load_and_yield_to_the_user(monkeypatch):
 
 
 def _build_zoo_module():
-    import importlib.util
-    from pathlib import Path
+    """pfgm.zoo.build: the work behind scripts/build_zoo.py."""
+    from pfgm.zoo import build
 
-    spec = importlib.util.spec_from_file_location("build_zoo", Path(__file__).resolve().parents[1] / "scripts" / "build_zoo.py")
-    build_zoo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_zoo)
-    return build_zoo
+    return build
 
 
 def test_reevaluating_shipped_weights_refuses_a_missing_entry_or_a_changed_file(monkeypatch):

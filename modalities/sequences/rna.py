@@ -9,12 +9,14 @@ family's own fold rate is 1 by construction. Runs are seeded (Python's generator
 
 from __future__ import annotations
 
+import collections
 import random
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["TARGETS", "inverse_family", "positive_design", "fold", "fold_with_target", "bp_distance", "gc_content", "pair_rate"]
+__all__ = ["TARGETS", "inverse_family", "positive_design", "fold", "fold_with_target", "bp_distance", "gc_content", "pair_rate",
+           "helices", "misfold_report"]
 
 #: Watson-Crick and G·U wobble pairs
 VALID_PAIRS = frozenset({"GC", "CG", "AU", "UA", "GU", "UG"})
@@ -188,3 +190,42 @@ def pair_rate(seqs: Sequence[str], target: str) -> float:
     pairs = target_pairs(target)
     good = [s[i] + s[j] in VALID_PAIRS for s in seqs if len(s) == len(target) for i, j in pairs]
     return float(np.mean(good)) if good else float("nan")
+
+
+def helices(target: str) -> list[list[tuple[int, int]]]:
+    """The target's helices: runs of stacked pairs (i, j), (i+1, j−1), …, 5' first."""
+    out: list[list[tuple[int, int]]] = []
+    for i, j in target_pairs(target):
+        if out and out[-1][-1] == (i - 1, j + 1):
+            out[-1].append((i, j))
+        else:
+            out.append([(i, j)])
+    return out
+
+
+def misfold_report(seqs: Sequence[str], target: str, top: int = 8) -> dict:
+    """Fold rate, commonest MFE structures, per-helix kept share, the target-vs-MFE energies and the near
+    misses (within 2 base pairs of the target; target within 1 kcal/mol of the MFE)."""
+    RNA = _rna()
+    seqs = [s for s in seqs if len(s) == len(target)]
+    if not seqs:
+        raise ValueError(f"no sequence of the target's length {len(target)}")
+    structs, mfe = fold(seqs)
+    e_target = np.asarray([RNA.fold_compound(s).eval_structure(target) for s in seqs], dtype=np.float64)
+    gap = e_target - mfe
+    dist = bp_distance(structs, target)
+    kept = [set(target_pairs(st)) for st in structs]
+    per_helix = {f"{h[0][0] + 1}-{h[0][1] + 1} ({len(h)} bp)": float(np.mean([set(h) <= k for k in kept]))
+                 for h in helices(target)}
+    return {
+        "num": len(seqs),
+        "fold_to_target": float(np.mean([st == target for st in structs])),
+        "helix_kept": per_helix,
+        "target_energy_mean": float(e_target.mean()),
+        "mfe_mean": float(mfe.mean()),
+        "energy_gap_mean": float(gap.mean()),
+        "energy_gap_median": float(np.median(gap)),
+        "gap_below_1_kcal": float(np.mean(gap < 1.0)),  # the target within 1 kcal/mol of the MFE: a near miss
+        "within_2_bp": float(np.mean(dist <= 2)),
+        "top_structures": collections.Counter(structs).most_common(top),
+    }
