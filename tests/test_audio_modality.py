@@ -179,3 +179,41 @@ def test_checkpoint_samples_and_writes_without_data(tmp_path, monkeypatch):
     assert sum(p.suffix == ".wav" for p in paths) == 3
     assert all(math.isfinite(float(np.abs(o.wave).max())) for o in objects)
     assert isinstance(Path(paths[0]), Path)
+
+
+def test_label_on_request_none_for_unconditional_and_16khz_one_second_wavs(tmp_path, monkeypatch):
+    """A class-conditional, CFG-trained model in SC09's shape: modality.label names the class asked for,
+    label=none samples with the null label (cond −1) and gives unlabelled clips, guidance works with both,
+    and the files are 16-bit WAVs of 16,000 samples at 16 kHz."""
+    pytest.importorskip("hydra")
+    import pfgm
+    from pfgm.recipes.cli import compose
+    from pfgm.recipes.train import run_training
+
+    monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
+    cfg = compose("train", ["recipe=tones"])
+    cfg["modality"].update(num_tones=40, sample_rate=16000, duration=1.0, n_fft=1024, hop_length=250, n_mels=64, frames=64)
+    cfg["backbone"] = dict(SMALL_UNET)
+    cfg["run_dir"] = str(tmp_path / "run")
+    cfg["trainer"].update(max_steps=1, batch_size=8, progress=False, preview_every=0)
+    run_training(cfg)
+    model = pfgm.load(tmp_path / "run")
+    seen = []
+    net = model.denoiser
+    hook = net.register_forward_pre_hook(lambda mod, args, kwargs: seen.append(kwargs.get("cond", args[2] if len(args) > 2 else None)),
+                                         with_kwargs=True)  # fmt: skip
+    asked = model.sample(3, seed=0, steps=2, label="A4", guidance=2.0)
+    assert [c.label for c in asked] == [4, 4, 4] and asked[0].name == "A4"
+    unconditional = model.sample(3, seed=0, steps=2, label="none", guidance=2.0)
+    assert [c.label for c in unconditional] == [None] * 3
+    hook.remove()
+    conds = [c for c in seen if c is not None]
+    # with guidance the net sees the asked labels and the null label side by side: [cond, −1]
+    assert any((c[: len(c) // 2] == 4).all() and (c[len(c) // 2 :] == -1).all() for c in conds)
+    assert any((c == -1).all() for c in conds)
+    assert model.modality.label is None  # the option lasted one call
+    with pytest.raises(ValueError, match="not a class"):
+        model.sample(1, seed=0, steps=2, label="H9")
+    paths = model.write(asked, tmp_path / "wavs")
+    info = sf.info(str([p for p in paths if p.suffix == ".wav"][0]))
+    assert (info.samplerate, info.frames, info.channels, info.subtype) == (16000, 16000, 1, "PCM_16")

@@ -7,8 +7,9 @@ dB → power mel → InverseMelScale (least squares onto the linear-frequency bi
 refined by non-negative multiplicative updates (Lee & Seung's NMF rule for min ‖Fᵀs − m‖², s ≥ 0: cutting
 the least-squares solution at 0 leaks a sine's power into neighbouring bands, mel-domain spectral
 convergence 0.39 on tones; 200 updates bring it to 0.09, and speech from 0.09 to 0.03) → Griffin-Lim phase
-recovery. The clip length is ``(frames − 1)·hop_length`` samples, which a centred STFT maps to exactly
-``frames`` frames.
+recovery. The clip length is ``clip_samples``, by default ``(frames − 1)·hop_length`` samples, which a
+centred STFT maps to exactly ``frames`` frames; a longer clip (16,000 samples = 1 s at hop 200 gives 81
+frames) keeps its first ``frames`` frames, and its decoded tail past them is silence.
 
 Waveform: x (B, 1, L), the samples themselves.
 """
@@ -43,6 +44,7 @@ class MelCodec:
     ref_db: float = 0.0
     griffin_lim_iters: int = 32
     nnls_iters: int = 200
+    clip_samples: int | None = None
 
     def __post_init__(self) -> None:
         if self.hop_length > self.n_fft:
@@ -51,12 +53,15 @@ class MelCodec:
             raise ValueError(f"need frames >= 2 and n_mels >= 1, got {self.frames}, {self.n_mels}")
         if self.griffin_lim_iters < 1:
             raise ValueError(f"griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
+        if self.clip_samples is not None and 1 + int(self.clip_samples) // self.hop_length < self.frames:
+            raise ValueError(f"clip_samples {self.clip_samples} gives {1 + int(self.clip_samples) // self.hop_length} frames "
+                             f"at hop_length {self.hop_length}, fewer than frames={self.frames}")
         self._mods: dict | None = None
 
     @property
     def num_samples(self) -> int:
-        """Clip length in samples: a centred STFT gives 1 + L // hop frames."""
-        return (self.frames - 1) * self.hop_length
+        """Clip length in samples (a centred STFT gives 1 + L // hop frames; the first ``frames`` are kept)."""
+        return int(self.clip_samples) if self.clip_samples is not None else (self.frames - 1) * self.hop_length
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -89,7 +94,7 @@ class MelCodec:
         """Waves (B, num_samples) → x (B, 1, n_mels, frames) in [−1, 1]."""
         if wave.ndim != 2 or wave.shape[1] != self.num_samples:
             raise ValueError(f"expected waves (B, {self.num_samples}), got {tuple(wave.shape)}")
-        x = (self.mel_db(wave) - self.ref_db) / (self.top_db / 2) + 1.0
+        x = (self.mel_db(wave)[..., : self.frames] - self.ref_db) / (self.top_db / 2) + 1.0
         return x.clamp(-1.0, 1.0).unsqueeze(1)
 
     def to_power(self, x: Tensor) -> Tensor:

@@ -46,8 +46,9 @@ class AudioModality(Modality):
         "folder" (``root``: .wav/.flac files, class subfolders optional), "sc09" (SpeechCommands digits
         under ``root``; ``download: true`` fetches it once).
       representation: "mel" (log-mel for the U-Net; back to audio by Griffin-Lim) or "wave" (raw samples).
-      sample_rate, n_fft, hop_length, n_mels, frames, f_min, f_max, top_db: the mel spectrogram; the clip
-        length is (frames − 1)·hop_length samples for both representations.
+      sample_rate, n_fft, hop_length, n_mels, frames, f_min, f_max, top_db: the mel spectrogram.
+      duration: the clip length in seconds for both representations (null: (frames − 1)·hop_length samples);
+        the mel keeps the first ``frames`` frames of a longer clip.
       griffin_lim_iters: phase-recovery iterations when decoding a mel (also a sample-time option).
       ref_db: the loudest training bin in dB (mapped to +1); measured from the data and pinned by config().
       loudness_dbfs, noise_dbfs, align: every clip is silence-trimmed (not SC09), RMS-normalised to
@@ -63,12 +64,13 @@ class AudioModality(Modality):
         seconds (after silence trimming) are skipped, counted in the load report (default 0.05).
       test_fraction, seed: the train/test split (SC09 uses its own lists).
       classes: class names, pinned by config().
+      judge_metrics: pfgm-eval adds the outside judge's scores for spoken digits (:mod:`.judge`; default true).
 
     The padding mask from fitting clips to length is not given to the core: silence is part of a
     clip, and the model must generate it (the length is not known at sample time).
     """
 
-    SAMPLE_OPTIONS = ("label", "griffin_lim_iters")
+    SAMPLE_OPTIONS = ("label", "griffin_lim_iters", "judge_metrics")
     #: what ``write`` takes: a folder (""), one joined .wav, or the .png sheet; pfgm-sample checks it before sampling
     OUT_FORMATS = ("", ".wav", ".png")
 
@@ -83,6 +85,7 @@ class AudioModality(Modality):
         hop_length: int = 192,
         n_mels: int = 32,
         frames: int = 32,
+        duration: float | None = None,
         f_min: float = 20.0,
         f_max: float | None = None,
         top_db: float = 70.0,
@@ -104,6 +107,7 @@ class AudioModality(Modality):
         test_fraction: float = 0.15,
         seed: int = 0,
         classes: Sequence[str] | None = None,
+        judge_metrics: bool = True,
     ):
         if dataset not in DATASETS:
             raise ValueError(f"unknown audio data set {dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -118,7 +122,7 @@ class AudioModality(Modality):
         self.download = bool(download)
         self.mel = MelCodec(int(sample_rate), int(n_fft), int(hop_length), int(n_mels), int(frames), float(f_min),
                             None if f_max is None else float(f_max), float(top_db), 0.0 if ref_db is None else float(ref_db),
-                            int(griffin_lim_iters))  # fmt: skip
+                            int(griffin_lim_iters), clip_samples=None if duration is None else int(round(float(duration) * int(sample_rate))))  # fmt: skip
         self._ref_db_pinned = ref_db is not None
         self.loudness_dbfs = float(loudness_dbfs)
         self.noise_dbfs = None if noise_dbfs is None else float(noise_dbfs)
@@ -141,6 +145,7 @@ class AudioModality(Modality):
             self._classes = make_tones(0).classes
         self.label = label
         self.griffin_lim_iters = int(griffin_lim_iters)
+        self.judge_metrics = bool(judge_metrics)
         self._clips: dict[str, Clips] = {}
         self._waves: dict[str, tuple[Tensor, Tensor | None]] = {}
 
@@ -250,7 +255,7 @@ class AudioModality(Modality):
         opts: dict[str, Any] = dict(
             dataset=self.dataset_name, representation=self.representation, sample_rate=m.sample_rate,
             n_fft=m.n_fft, hop_length=m.hop_length, n_mels=m.n_mels, frames=m.frames, f_min=m.f_min, f_max=m.f_max,
-            top_db=m.top_db, ref_db=self.ref_db, griffin_lim_iters=int(self.griffin_lim_iters),
+            top_db=m.top_db, ref_db=self.ref_db, **({"duration": m.clip_samples / m.sample_rate} if m.clip_samples is not None else {}), griffin_lim_iters=int(self.griffin_lim_iters),
             loudness_dbfs=self.loudness_dbfs, noise_dbfs=self.noise_dbfs, align=self.align,
             class_cond=self.class_cond, test_fraction=self.test_fraction, seed=self.seed, classes=self.classes,
         )  # fmt: skip
@@ -351,6 +356,82 @@ class AudioModality(Modality):
 
         return load_classifier(key, len(self.classes), data, verbose=verbose)
 
+    def codec_round_trip(self, waves: Tensor) -> Tensor:
+        """Waves (M, L) → the same clips through the model's representation and back (mel → Griffin-Lim)."""
+        return torch.cat([self.codec.decode(self.encode_waves(c), generator=torch.Generator().manual_seed(0)) for c in waves.split(256)])
+
+    def judge_data(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The outside judge's clips: (waves (M, L), labels (M,), template index (80,)). speech_digits: espeak-ng
+        voices, pitches and speeds the model never hears (:data:`~.judge.JUDGE_VOICES`); sc09: its validation
+        list. Templates: one clip per voice (or the first eight per digit) and digit."""
+        from .judge import JUDGE_PITCHES, JUDGE_SPEEDS, JUDGE_VOICES
+
+        if self.dataset_name == "speech_digits":
+            c = synth_digits(JUDGE_VOICES, JUDGE_PITCHES, JUDGE_SPEEDS, self.sample_rate, self.loudness_dbfs, verbose=True)
+            per_voice = len(JUDGE_PITCHES) * len(JUDGE_SPEEDS) * len(DIGIT_WORDS)
+            # the middle pitch at the slower speed of every voice, all ten digits
+            start = (len(JUDGE_PITCHES) // 2) * len(JUDGE_SPEEDS) * len(DIGIT_WORDS)
+            templates = [v * per_voice + start + d for v in range(len(JUDGE_VOICES)) for d in range(len(DIGIT_WORDS))]
+        elif self.dataset_name == "sc09":
+            assert self.root is not None
+            c = load_sc09(self.root, "validation", self.sample_rate, self.download)
+            assert c.labels is not None
+            templates = [i for d in range(len(DIGIT_WORDS)) for i in torch.nonzero(c.labels == d).flatten()[:8].tolist()]
+        else:
+            raise ValueError(f"the outside judge knows spoken digits (speech_digits, sc09), not dataset={self.dataset_name!r}")
+        w, _ = fixed_length(c, self.num_samples, self.align, self.noise_dbfs, seed=self.seed * 2 + 7)
+        assert c.labels is not None
+        return w, c.labels, torch.tensor(templates)
+
+    def judge(self, verbose: bool = False):
+        """(judge, info, templates (T, L), template labels (T,)): the cached outside digit judge for this data
+        and codec, trained on :meth:`judge_data` as they are and through :meth:`codec_round_trip`."""
+        from ..shared.cached_model import cached_model
+        from .judge import JUDGE_VERSION, DigitJudge, train_judge
+
+        cfg = self.config()
+        key = {k: cfg[k] for k in cfg if k not in ("class_cond", "classes", "voices", "pitches", "speeds")}
+        key["version"] = JUDGE_VERSION
+        state: dict[str, Tensor] = {}
+
+        def data() -> tuple[Tensor, Tensor, Tensor]:
+            if not state:
+                state["w"], state["y"], state["t"] = self.judge_data()
+                state["wc"] = self.codec_round_trip(state["w"])
+            return state["w"], state["y"], state["wc"]
+
+        def train(model: nn.Module) -> dict:
+            w, y, wc = data()
+            info = train_judge(model, torch.cat([w, wc]), torch.cat([y, y]), self.sample_rate)  # type: ignore[arg-type]
+            (wt, yt) = self.waves("test")
+            from ..shared.scorer import accuracy
+
+            info["heldout_accuracy"] = accuracy(model, wt, yt, batch_size=128)  # voices the judge never heard
+            info["heldout_codec_accuracy"] = accuracy(model, self.codec_round_trip(wt), yt, batch_size=128)
+            return info
+
+        model, info = cached_model("audio_judge", key, lambda: DigitJudge(self.sample_rate, len(self.classes)), train, verbose=verbose)
+        w, y, wc = data()
+        t = state["t"]
+        return model, info, wc[t], y[t]
+
+    def judge_report(self, clips: Sequence[Any], verbose: bool = False) -> tuple[dict[str, dict], dict]:
+        """The outside judge's scores (:func:`~.judge.judge_report`) of ``clips`` beside held-out real clips
+        through the codec (ceiling), as they are, noise bursts and reversed speech (floors); and the judge's info."""
+        from .judge import judge_report
+
+        judge, info, templates, t_labels = self.judge(verbose=verbose)
+        w_train, _ = self.waves("train")
+        w_test, y_test = self.waves("test")
+        with torch.no_grad():
+            ref = torch.cat([judge.features(c) for c in w_train.split(256)]).double().numpy()
+        gen = torch.from_numpy(np.stack([np.asarray(c.wave, np.float32) for c in clips])) if clips else torch.zeros(0, self.num_samples)
+        requested = torch.tensor([-1 if c.label is None else c.label for c in clips], dtype=torch.long) if self.class_cond else None
+        n = min(max(len(clips), 2), len(w_test))
+        report = judge_report(judge, gen, w_test[:n], self.codec_round_trip(w_test[:n]), ref, templates, t_labels,
+                              requested, y_test[:n] if y_test is not None else None)  # fmt: skip
+        return report, info
+
     def check_evaluate(self) -> None:
         """speech_digits' metrics compare with the spoken digits, rebuilt with espeak-ng: it must be installed."""
         if self.dataset_name != "speech_digits":
@@ -396,6 +477,15 @@ class AudioModality(Modality):
             )
         else:
             notes.append("no labels: classifier scores (FID, IS, AM) need class subfolders; only the spectral distance is reported")
+        if self.dataset_name in ("speech_digits", "sc09") and self.judge_metrics:
+            report, info = self.judge_report(clips, verbose=True)
+            for group, scores in report.items():
+                prefix = "judge_" if group == "samples" else f"judge_{group}_"
+                metrics.update({prefix + k: float(v) for k, v in scores.items() if not isinstance(v, list)})
+                notes.append(f"judge histogram ({group}): {scores['histogram']}; templates: {scores['template_histogram']}")
+            notes.append(f"outside judge (MFCC CNN + DTW templates, voices the model never hears): held-out accuracy "
+                         f"{info['heldout_accuracy']:.3f} as they are, {info['heldout_codec_accuracy']:.3f} through the codec; "
+                         "judge_real_codec_* is the ceiling, judge_noise_* and judge_reversed_* the floors")
         if self.dataset_name == "tones":
             metrics.update(pitch_accuracy([c.wave for c in clips], self.sample_rate, list(TONE_NOTES), [c.label for c in clips]))
         return Evaluation(metrics, notes)

@@ -15,8 +15,13 @@ from torch import Tensor
 __all__ = ["label_index", "blank_labels"]
 
 
+#: the label a CFG-trained model reads as "no label" (the U-Net's extra embedding row)
+NULL_LABEL = -1
+
+
 def label_index(label: int | str | None, class_cond: bool, classes: Sequence[str]) -> int | None:
-    """The class index ``label`` names (a class name first: folders may be named "10"), or None if unset.
+    """The class index ``label`` names (a class name first: folders may be named "10"), or None if unset;
+    ``"none"`` is the classifier-free-guidance null label (−1): a CFG-trained model sampled unconditionally.
 
     Raises ValueError naming the option when the model is unconditional or the label is not a class.
     """
@@ -27,6 +32,8 @@ def label_index(label: int | str | None, class_cond: bool, classes: Sequence[str
     names = list(classes)
     if isinstance(label, str) and label in names:
         return names.index(label)
+    if isinstance(label, str) and label.lower() == "none":
+        return NULL_LABEL
     try:
         i = int(label)
     except (TypeError, ValueError):
