@@ -73,6 +73,8 @@ def compose_train(recipe: str, run_dir: str | os.PathLike[str] | None = None,
     from hydra.errors import HydraException
     from omegaconf import OmegaConf, open_dict
 
+    from pfgm.recipes.cli import apply_group_choices
+
     if not isinstance(recipe, str) or not recipe.strip() or "=" in recipe:
         raise ValueError(f"recipe must name a recipe such as 'digits' (pfgm-train lists them), got {recipe!r}")
     args = [f"recipe={recipe}", *_overrides(overrides)]
@@ -84,6 +86,7 @@ def compose_train(recipe: str, run_dir: str | os.PathLike[str] | None = None,
     try:
         with _own_hydra():
             cfg = compose(config_name="train", overrides=args, return_hydra_config=True)
+            apply_group_choices(cfg, args, "train")  # pfgm=edm in the overrides wins over the recipe
     except HydraException as e:
         first = str(e).strip().splitlines()[0]
         if f"recipe/{recipe}" in first:  # name the recipes there are, as pfgm-train's listing does

@@ -25,7 +25,7 @@ from pfgm.core.distributed import cleanup, init_distributed
 from pfgm.core.config import parse_D
 
 from .build import plain
-from .cli import print_catalogue, run_hydra, user_errors, warn_renamed
+from .cli import apply_group_choices, print_catalogue, run_hydra, user_errors, warn_renamed
 from .sample import generate_from_checkpoint
 from .train import run_training
 from .validate import TRAIN_KEYS, check_bench
@@ -89,6 +89,7 @@ def _hydra_main(command: str | None) -> None:
 
     @hydra.main(version_base="1.3", config_path="pkg://pfgm.configs", config_name=config_name)
     def app(cfg) -> None:
+        apply_group_choices(cfg, HydraConfig.get().overrides.task, config_name)  # pfgm=edm wins over the recipe
         c = plain(cfg)
         if not c.get("modality"):
             print_catalogue()

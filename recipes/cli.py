@@ -168,6 +168,89 @@ def warn_renamed(choices: Mapping[str, Any]) -> None:
                           f"{group}={old} goes in the next release", FutureWarning, stacklevel=2)
 
 
+def _group_defaults(config_name: str) -> dict[str, str]:
+    """{group: option} of a shipped primary config's defaults list (train.yaml: pfgm, sampler, trainer;
+    not the recipe, which has no option by default, nor Hydra's own groups)."""
+    path = resources.files(CONFIG_MODULE).joinpath(f"{config_name}.yaml")
+    if not path.is_file():
+        return {}
+    out = {}
+    for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("defaults", []):
+        if isinstance(entry, dict) and len(entry) == 1:
+            (group, option), = entry.items()
+            if isinstance(option, str) and " " not in group and "/" not in group:  # not 'override hydra/...'
+                out[group] = option
+    return out
+
+
+def _group_option(group: str, option: str) -> dict[str, Any]:
+    """One group option as Hydra composes it (its own defaults list followed), as plain data."""
+    from hydra import compose as hcompose
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(hcompose(config_name=None, overrides=[f"+{group}={option}"])[group], resolve=False)
+
+
+def _leaves(d: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    for k, v in d.items():
+        if isinstance(v, Mapping) and v:
+            yield from _leaves(v, (*prefix, str(k)))
+        else:
+            yield (*prefix, str(k)), v
+
+
+_ABSENT = object()
+
+
+def _lookup(d: Any, path: tuple[str, ...]) -> Any:
+    for k in path:
+        if not isinstance(d, Mapping) or k not in d:
+            return _ABSENT
+        d = d[k]
+    return d
+
+
+def apply_group_choices(cfg: Any, overrides: list[str] | tuple[str, ...], config_name: str) -> None:
+    """Make the group options named on the command line win over the recipe, in place.
+
+    Hydra applies a recipe (``# @package _global_``) after the groups of the defaults list, so the
+    recipe's values would beat ``pfgm=edm`` or ``trainer=ddp``. Here each option the overrides choose
+    (``group=option``) has its settings that differ from the group's default option (the primary
+    config's: ``pfgm: default`` ...) set again over the composed ``cfg``, except keys the overrides set
+    themselves (``pfgm.D=4`` wins over both). A group left at its default, or named with its default
+    option (``trainer=default``), changes nothing: the recipe's values stand. ``cfg`` is the composed
+    DictConfig; Hydra must be initialized (inside ``@hydra.main``, ``initialize_config_module``).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import open_dict
+
+    defaults = _group_defaults(config_name)
+    if not defaults or not overrides:
+        return
+    chosen: dict[str, str] = {}
+    touched: list[tuple[str, ...]] = []
+    for o in OverridesParser.create().parse_overrides(list(overrides)):
+        key = o.key_or_group
+        if key in defaults and o.package is None:
+            if not o.is_delete() and isinstance(o.value(), str):
+                chosen[key] = o.value()
+        elif not key.startswith("hydra."):
+            touched.append(tuple(key.split(".")))
+    for group, option in chosen.items():
+        base = _group_option(group, defaults[group])
+        for path, value in _leaves(_group_option(group, option)):
+            full = (group, *path)
+            if _lookup(base, path) == value and _lookup(base, path) is not _ABSENT:
+                continue  # what the default option sets too: the recipe's value stands
+            if any(t[:len(full)] == full or full[:len(t)] == t for t in touched):
+                continue  # the user's own key=value wins
+            node = cfg
+            with open_dict(cfg):
+                for k in full[:-1]:
+                    node = node[k]
+                node[full[-1]] = value
+
+
 def compose(config_name: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """Compose a config as the app would (no run dir is created) and return it as plain data."""
     from hydra import compose as hcompose, initialize_config_module
@@ -176,6 +259,7 @@ def compose(config_name: str, overrides: list[str] | None = None) -> dict[str, A
     register_recipes()
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         cfg = hcompose(config_name=config_name, overrides=list(overrides or []), return_hydra_config=True)
+        apply_group_choices(cfg, list(overrides or []), config_name)
     warn_renamed(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]

@@ -40,7 +40,7 @@ from pfgm.core.progress import METRICS_NAME, PLOT_NAME
 from pfgm.core.weights import EMA_WEIGHTS_NAME, tensors_digest
 
 from .build import check_objective, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
-from .cli import multirun_job, print_catalogue, run_hydra, user_errors, warn_renamed
+from .cli import apply_group_choices, multirun_job, print_catalogue, run_hydra, user_errors, warn_renamed
 from .validate import check_compatible, check_train, config_changes
 
 __all__ = ["run_training", "check_run_dir", "RUN_DIR_NAMES", "main"]
@@ -253,6 +253,7 @@ def _hydra_main() -> None:
     def app(cfg) -> None:
         from .build import plain
 
+        apply_group_choices(cfg, HydraConfig.get().overrides.task, "train")  # pfgm=edm wins over the recipe
         c = plain(cfg)
         if not c.get("modality"):
             print_catalogue()

@@ -1,0 +1,95 @@
+"""A group option named on the command line wins over the recipe; a key wins over both; a group left out
+keeps the recipe's values (recipes are ``# @package _global_`` and Hydra applies them after the groups, so
+recipes.cli.apply_group_choices sets the named options' settings again)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from pfgm.recipes.cli import _shipped_recipes, compose
+
+INF = float("inf")
+GROUPS = ("pfgm", "sampler", "trainer")
+
+
+def _D(cfg) -> float:
+    return float(cfg["pfgm"]["D"])  # pfgm/edm.yaml writes D: inf (a string the trainer reads as ∞)
+
+
+@pytest.mark.parametrize("recipe", ["digits", "cifar10", "community_small", "ffhq64"])
+def test_named_pfgm_option_wins_over_the_recipe(recipe):
+    plain = compose("train", [f"recipe={recipe}"])
+    assert _D(plain) != INF
+    edm = compose("train", [f"recipe={recipe}", "pfgm=edm"])
+    assert _D(edm) == INF
+    # only what edm sets differs: the recipe's sigma_data etc. stand
+    assert {k: v for k, v in edm["pfgm"].items() if k != "D"} == {k: v for k, v in plain["pfgm"].items() if k != "D"}
+    assert _D(compose("train", [f"recipe={recipe}", "pfgm=D1"])) == 1
+
+
+def test_a_key_wins_over_the_named_option_and_the_recipe():
+    assert _D(compose("train", ["recipe=digits", "pfgm=edm", "pfgm.D=4"])) == 4
+    assert _D(compose("train", ["recipe=digits", "pfgm.D=4", "pfgm=edm"])) == 4  # the order given does not matter
+    cfg = compose("train", ["recipe=digits", "trainer=ddp", "trainer.batch_size=8"])
+    assert cfg["trainer"]["batch_size"] == 8 and cfg["trainer"]["lr"] == 0.004
+
+
+def test_named_trainer_option_keeps_its_settings_and_the_recipe_the_rest():
+    recipe = _shipped_recipes()["digits"]["trainer"]
+    cfg = compose("train", ["recipe=digits", "trainer=ddp"])["trainer"]
+    assert (cfg["batch_size"], cfg["lr"], cfg["bf16"]) == (512, 0.004, True)  # configs/trainer/ddp.yaml
+    assert (cfg["max_steps"], cfg["lr_decay"]) == (recipe["max_steps"], recipe["lr_decay"])  # ddp does not set them
+
+
+def test_named_sampler_option_wins_over_the_recipe():
+    assert compose("train", ["recipe=cdr3"])["sampler"]["steps"] == 80  # the recipe's
+    s = compose("train", ["recipe=cdr3", "sampler=euler"])["sampler"]
+    assert (s["solver"], s["steps"]) == ("euler", 35)
+    # a recipe choosing a sampler option (override /sampler: molecules) loses to the command line's
+    s = compose("train", ["recipe=qm9", "sampler=heun"])["sampler"]
+    assert s["churn"] == 0.0 and "sigma_max" not in s
+
+
+def test_renamed_options_still_win_and_warn():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = compose("train", ["recipe=digits", "pfgm=pfgm", "trainer=cpu"])
+    assert _D(old) == 1 and old == compose("train", ["recipe=digits", "pfgm=D1", "trainer=default"])
+    assert sum(w.category is FutureWarning for w in caught) == 2
+
+
+@pytest.mark.parametrize("recipe", sorted(_shipped_recipes()))
+def test_without_group_choices_the_recipe_wins(recipe):
+    """No group named (or a group named with its default option): the recipe's own values, as before."""
+    data = _shipped_recipes()[recipe]
+    cfg = compose("train", [f"recipe={recipe}"])
+    for group in GROUPS:
+        for key, value in (data.get(group) or {}).items():
+            assert cfg[group][key] == value, (recipe, group, key)
+    assert compose("train", [f"recipe={recipe}", "pfgm=default", "trainer=default"]) == cfg
+
+
+def test_every_entry_point_applies_it(tmp_path):
+    import pfgm
+
+    assert _D(pfgm.compose_train("digits", tmp_path / "r", ["pfgm=edm"])) == INF
+    assert _D(pfgm.compose_train("digits", tmp_path / "r", ["pfgm=edm", "pfgm.D=4"])) == 4
+    assert _D(pfgm.compose_train("digits", tmp_path / "r")) == 128
+    for app in ("bench", "sweep", "advise"):
+        assert _D(compose(app, ["recipe=digits", "pfgm=edm"])) == INF, app
+    # the console script, under --multirun: the config each job trains with (training itself stubbed out)
+    code = ("import sys, pfgm.recipes.train as t; "
+            "t.run_training = lambda c, d: {'D': c['pfgm']['D'], 'batch_size': c['trainer']['batch_size']}; "
+            "sys.argv = ['pfgm-train', *sys.argv[1:]]; t.main()")
+    p = subprocess.run([sys.executable, "-c", code, "--multirun", "recipe=digits", "pfgm=edm,default",
+                        "trainer=ddp", f"run_dir={tmp_path / 'm'}"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert p.returncode == 0, p.stderr
+    jobs = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    assert [(float(j["D"]), j["batch_size"]) for j in jobs] == [(INF, 512), (128, 512)], p.stdout
