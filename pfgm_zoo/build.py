@@ -93,7 +93,8 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
     bin_dir = Path(sys.executable).parent
     train_cmd = [str(bin_dir / "pfgm-train"), f"recipe={spec['recipe']}", f"run_dir={run_dir}", *spec["overrides"]]
-    record = run_dir / "zoo_build.json"
+    # beside the run dir, not in it: pfgm-train refuses a run dir holding files it did not write
+    record = run_root / f"{name}.zoo_build.json"
     sampler = dict(spec.get("sampler", {}))
     import torch
 
@@ -103,7 +104,7 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     reference = reference_speed()  # beside the training, on the same machine and load
     if not eval_only:
         if not record.exists():  # the commit the training ran at, fixed when it starts
-            run_dir.mkdir(parents=True, exist_ok=True)
+            run_root.mkdir(parents=True, exist_ok=True)
             atomic_write_text(record, json.dumps({"commit": _git("rev-parse", "HEAD"),
                                                   "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
                                                   "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
