@@ -7,6 +7,9 @@ and reversed speech = the floors):
 - the outside judge (modalities/audio/judge.py: MFCC CNN trained on voices the model never hears, and
   DTW template matching): IS, class entropy, confidence, FID, template margin, digit histograms;
 - the project's own classifier (the log-mel CNN pfgm-eval's ``is`` uses): IS, entropy, histogram;
+- a second outside classifier of another kind: an MLP on per-clip MFCC statistics (mean and standard
+  deviation over time of the judge's MFCCs and deltas), trained on the judge's data; it sees no time
+  order, so it leans on spectral detail where the CNN leans on the word's shape;
 - nearest training neighbours: each clip's distance to its nearest training clip in the judge's feature
   space, median, against held-out real clips' (a sample far from every training clip is new or a blur).
 
@@ -27,7 +30,10 @@ import torch
 
 import pfgm
 from pfgm.core.atomic import atomic_write_text
-from pfgm.modalities.audio.judge import noise_bursts
+from torch import nn
+
+from pfgm.modalities.audio.judge import MFCCFrontEnd, noise_bursts, wave_augment
+from pfgm.modalities.shared.scorer import Scorer, accuracy, train_scorer
 from pfgm.modalities.shared.classifier_scores import inception_score
 
 ROW_KEYS = ("is", "entropy", "max_softmax", "fid", "template_margin", "template_entropy", "accuracy")
@@ -36,6 +42,44 @@ ROW_KEYS = ("is", "entropy", "max_softmax", "fid", "template_margin", "template_
 def _entropy(counts: list[int]) -> float:
     p = np.asarray(counts, np.float64) / max(sum(counts), 1)
     return float(-(p[p > 0] * np.log(p[p > 0])).sum())
+
+
+class _Stats(nn.Module):
+    def __init__(self, sample_rate: int):
+        super().__init__()
+        self.front = MFCCFrontEnd(sample_rate)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        f = self.front(wave)
+        c = self.front.cepstra(wave)  # un-normalised: the mean carries the spectral envelope
+        return torch.cat([c.mean(-1), f.std(-1)], 1)
+
+
+class StatsJudge(Scorer):
+    """Waves → MFCC mean (20) and MFCC+delta standard deviation (40) → MLP → logits."""
+
+    def __init__(self, sample_rate: int, num_classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(_Stats(sample_rate), nn.BatchNorm1d(60), nn.Linear(60, 128), nn.ReLU(),
+                                  nn.Linear(128, 128), nn.ReLU())  # fmt: skip
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, num_classes))
+
+
+def stats_judge_view(modality, sets: dict[str, torch.Tensor]) -> dict[str, dict]:
+    """Train :class:`StatsJudge` on the judge's data (as it is and through the codec), score every set."""
+    w, y, _ = modality.judge_data()
+    wc = modality.codec_round_trip(w)
+    model = StatsJudge(modality.sample_rate, len(modality.classes))
+    train_scorer(model, torch.cat([w, wc]), torch.cat([y, y]), wave_augment(modality.sample_rate), epochs=40, batch_size=64,
+                 lr=3e-3, seed=0, min_batch=2)  # fmt: skip
+    wt, yt = modality.waves("test")
+    out: dict = {"heldout_accuracy": accuracy(model, wt, yt, batch_size=128)}
+    for name, x in sets.items():
+        with torch.no_grad():
+            logits = torch.cat([model(c) for c in x.split(256)])
+        hist = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).tolist()
+        out[name] = {"is": inception_score(logits), "entropy": _entropy(hist), "histogram": hist}
+    return out
 
 
 def project_classifier_view(modality, sets: dict[str, torch.Tensor]) -> dict[str, dict]:
@@ -98,18 +142,20 @@ def main() -> None:
     sets = {"samples": gen, "real_codec": real_codec, "real": w_test[:n], "noise": noise_bursts(real_codec),
             "reversed": real_codec.flip(1)}  # fmt: skip
     result["project_classifier"] = project_classifier_view(m, sets)
+    result["stats_judge"] = stats_judge_view(m, sets)
     result["nearest_train_median"] = nearest_train(m, sets)
     extra = f" --guidance {a.guidance}" if a.guidance is not None else ""
     result["command"] = (f"OMP_NUM_THREADS=1 python benchmarks/audio_judge.py --checkpoint {a.checkpoint} --num {a.num} "
                          f"--seed {a.seed}{extra}" + (f" --out {a.out}" if a.out else ""))  # fmt: skip
     result["seconds"] = round(time.perf_counter() - t0, 1)
 
-    print(f"| set | {' | '.join(ROW_KEYS)} | project IS | project entropy | nearest train |")
-    print("| --- " * (len(ROW_KEYS) + 4) + "|")
+    print(f"| set | {' | '.join(ROW_KEYS)} | stats-MLP IS | stats-MLP entropy | project IS | project entropy | nearest train |")
+    print("| --- " * (len(ROW_KEYS) + 6) + "|")
     for name, r in report.items():
-        pc = result["project_classifier"][name]
+        pc, st = result["project_classifier"][name], result["stats_judge"][name]
         cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) and math.isfinite(r[k]) else "—" for k in ROW_KEYS]
-        print(f"| {name} | {' | '.join(cells)} | {pc['is']:.2f} | {pc['entropy']:.2f} | {result['nearest_train_median'][name]:.2f} |")
+        print(f"| {name} | {' | '.join(cells)} | {st['is']:.2f} | {st['entropy']:.2f} | {pc['is']:.2f} | {pc['entropy']:.2f} | "
+              f"{result['nearest_train_median'][name]:.2f} |")
     if "conditional" in result:
         c = result["conditional"]
         print(f"requested-digit accuracy (judge): samples {c['samples'].get('accuracy', float('nan')):.3f}, "

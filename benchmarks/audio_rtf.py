@@ -4,7 +4,9 @@
 
 Times sampling + decoding (``generate_from_checkpoint``: the ODE solve, then inverse mel + Griffin-Lim)
 and decoding alone (the same tensors decoded again), at the checkpoint's sampler settings; reports the
-median over repeats. RTF > 1 means faster than real time. Writes benchmarks/results/audio_rtf.json.
+median over repeats. RTF > 1 means faster than real time. Beside it, measured in the same run, the
+machine's reference speed (forward+backward steps/s of the zoo builder's fixed MLP), so RTFs from
+different machines can be compared. Writes benchmarks/results/audio_rtf.json.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from pfgm.core.atomic import atomic_write_text
 from pfgm.recipes.sample import generate_from_checkpoint
+from pfgm.zoo.build import reference_speed
 
 
 def main() -> None:
@@ -31,8 +34,9 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     c = {"checkpoint": a.checkpoint, "num_samples": a.num_samples, "seed": 0, "device": "cpu", "D": None, "sampler": {}, "progress": False}
-    totals, decodes = [], []
+    totals, decodes, refs = [], [], []
     for _ in range(a.repeats):
+        refs.append(reference_speed())
         t0 = time.perf_counter()
         modality, objects, info, enc = generate_from_checkpoint(c)
         totals.append(time.perf_counter() - t0)
@@ -46,11 +50,13 @@ def main() -> None:
         "solver": info["solver"], "steps": info["steps"], "nfe_per_sample": info.get("nfe_per_sample"),
         "griffin_lim_iters": getattr(modality, "griffin_lim_iters", None), "wall_seconds": round(total, 3),
         "decode_seconds": round(decode, 3), "rtf": round(audio_s / total, 3), "rtf_decode_only": round(audio_s / decode, 2),
+        "reference_mlp_steps_per_s": round(statistics.median(refs), 1),
         "command": f"OMP_NUM_THREADS={a.threads} python benchmarks/audio_rtf.py --checkpoint {a.checkpoint} --num-samples {a.num_samples}",
     }  # fmt: skip
-    print("| samples | audio s | NFE/sample | wall s (sample+decode) | decode s | RTF | RTF decode only |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| {a.num_samples} | {audio_s:.1f} | {row['nfe_per_sample']} | {total:.2f} | {decode:.2f} | {row['rtf']:.2f} | {row['rtf_decode_only']:.1f} |")
+    print("| samples | audio s | NFE/sample | wall s (sample+decode) | decode s | RTF | RTF decode only | reference MLP steps/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| {a.num_samples} | {audio_s:.1f} | {row['nfe_per_sample']} | {total:.2f} | {decode:.2f} | {row['rtf']:.2f} | "
+          f"{row['rtf_decode_only']:.1f} | {row['reference_mlp_steps_per_s']} |")
     out = Path(a.out)
     atomic_write_text(out, json.dumps(row, indent=2) + "\n")
     print(f"→ {out}")

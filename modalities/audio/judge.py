@@ -31,7 +31,7 @@ from ..shared.frechet import feature_frechet_distance
 from ..shared.scorer import Scorer, train_scorer
 
 __all__ = ["JUDGE_VOICES", "JUDGE_PITCHES", "JUDGE_SPEEDS", "MFCCFrontEnd", "DigitJudge", "train_judge",
-           "template_margins", "judge_scores", "judge_report", "noise_bursts"]  # fmt: skip
+           "template_margins", "judge_scores", "judge_report", "noise_bursts", "wave_augment"]  # fmt: skip
 
 #: bump when the judge's front end, network or training changes
 JUDGE_VERSION = 1
@@ -99,7 +99,7 @@ class DigitJudge(Scorer):
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURE_DIM, num_classes))
 
 
-def _augment(sample_rate: int) -> Callable[[Tensor, torch.Generator], Tensor]:
+def wave_augment(sample_rate: int) -> Callable[[Tensor, torch.Generator], Tensor]:
     """Wave augmentation: a shift of up to ±0.12 s (zeros fill in), ±6 dB gain, white noise at −65…−35 dBFS."""
     max_shift = int(0.12 * sample_rate)
 
@@ -119,7 +119,7 @@ def train_judge(model: DigitJudge, waves: Tensor, labels: Tensor, sample_rate: i
     """Train on waves (M, L) with labels (M,); deterministic for a seed. Returns the train accuracy."""
     from ..shared.scorer import accuracy
 
-    train_scorer(model, waves, labels, _augment(sample_rate), epochs=epochs, batch_size=64, lr=3e-3, seed=seed, min_batch=2)
+    train_scorer(model, waves, labels, wave_augment(sample_rate), epochs=epochs, batch_size=64, lr=3e-3, seed=seed, min_batch=2)
     return {"train_accuracy": accuracy(model, waves, labels, batch_size=128), "num_train": len(waves)}
 
 
