@@ -35,7 +35,7 @@ RECIPES = {
                         "pfgm-bench sweep recipe=community_small 'seeds=[0,1]' trainer.max_steps=1500 num_samples=256"),
     "rna_hairpin": ("fold_to_target", True, "share of samples that fold to the target hairpin (higher is better)",
                     "pfgm-bench sweep recipe=rna_hairpin 'ladder=[1,15,120,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500"),
-    "speech_digits": ("inception_score", True, "Inception Score (higher is better)",
+    "speech_digits_8k": ("inception_score", True, "Inception Score (higher is better)",
                       "pfgm-bench sweep recipe=speech_digits_8k 'seeds=[0]' trainer.max_steps=600 num_samples=256"),
     "molecules": ("validity", True, "validity (higher is better)",
                   "pfgm-bench sweep recipe=molecules 'seeds=[0]' trainer.max_steps=1500 num_samples=500"),
