@@ -26,6 +26,8 @@ from typing import Any, Callable, ClassVar, Sequence
 import torch
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError, PfgmError, UnknownNameError
+
 
 @dataclass
 class Encoded:
@@ -128,7 +130,7 @@ class Modality(abc.ABC):
         unknown = sorted(set(options) - set(self.SAMPLE_OPTIONS))
         if unknown:
             have = ", ".join(self.SAMPLE_OPTIONS) or "none"
-            raise ValueError(f"modality {self.name!r} has no sample-time option {', '.join(unknown)} (it has: {have})")
+            raise ConfigError(f"modality {self.name!r} has no sample-time option {', '.join(unknown)} (it has: {have})")
         before = {k: getattr(self, k) for k in options}
         for k, v in options.items():
             setattr(self, k, v)
@@ -140,7 +142,8 @@ class Modality(abc.ABC):
             raise
 
     def check_sample_options(self) -> None:
-        """Raise ValueError naming the option when a sample-time option has a bad value. Default: nothing to check."""
+        """Raise :class:`~pfgm.core.errors.ConfigError` naming the option when a sample-time option has a bad value.
+        Default: nothing to check."""
 
     @abc.abstractmethod
     def dataset(self, split: str = "train") -> torch.utils.data.Dataset:
@@ -201,12 +204,12 @@ class Modality(abc.ABC):
     def snap(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """The nearest clean data point to each estimate x (B, *shape), for ``sampler.snap_below``
         (:mod:`pfgm_core.snapping`). Only categorical modalities have one; the default refuses."""
-        raise ValueError(f"the {self.name} modality has no snapping (sampler.snap_below); leave it at 0")
+        raise ConfigError(f"the {self.name} modality has no snapping (sampler.snap_below); leave it at 0")
 
     def connect(self, x: Tensor, mask: Tensor) -> Tensor:
         """Each estimate x (B, *shape) with its pieces joined, for ``sampler.connect_sigma_max``
         (:mod:`pfgm_core.snapping`). Only graph modalities have pieces; the default refuses."""
-        raise ValueError(f"the {self.name} modality has no connecting (sampler.connect_sigma_max); leave it at 0")
+        raise ConfigError(f"the {self.name} modality has no connecting (sampler.connect_sigma_max); leave it at 0")
 
     def sampler_hooks(self) -> list[Callable[[Callable[..., Tensor]], Callable[..., Tensor]]]:
         """Wrappers of the denoiser that sampling applies in order, after autoguidance and the σ-band
@@ -218,7 +221,7 @@ class Modality(abc.ABC):
     def reward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """A reward (B,) of estimates x (B, *shape) to steer sampling toward (``sampler.particles``,
         :mod:`pfgm_core.steering`). Only modalities with a scorer of their own have one; the default refuses."""
-        raise ValueError(f"the {self.name} modality has no reward to steer by (sampler.particles); leave it at 1")
+        raise ConfigError(f"the {self.name} modality has no reward to steer by (sampler.particles); leave it at 1")
 
     @abc.abstractmethod
     def write(self, objects: Sequence[Any], out: Path) -> list[Path]:
@@ -291,7 +294,7 @@ EXTRAS: dict[str, str] = {"pfgm.modalities.images": "images", "pfgm.modalities.g
                           "pfgm.modalities.sequences": "sequences", "pfgm.modalities.audio": "audio"}
 
 
-class ModalityUnavailable(ImportError):
+class ModalityUnavailable(PfgmError, ImportError):
     """A known modality whose module failed to import (usually a missing optional dependency)."""
 
 
@@ -340,7 +343,7 @@ def get_modality(name: str) -> type[Modality]:
     if name not in _REGISTRY:
         source = modality_source(name)
         if source is None:
-            raise KeyError(f"unknown modality {name!r}; available: {', '.join(modality_names())}")
+            raise UnknownNameError(f"unknown modality {name!r}; available: {', '.join(modality_names())}")
         module, extra = source
         try:
             importlib.import_module(module)
@@ -361,12 +364,12 @@ def build_modality(options: dict[str, Any]) -> Modality:
 
     opts = dict(options)
     if "name" not in opts:
-        raise ValueError("modality config needs a 'name' field naming a registered modality")
+        raise ConfigError("modality config needs a 'name' field naming a registered modality")
     cls = get_modality(str(opts.pop("name")))
     params = inspect.signature(cls.__init__).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         known = [k for k in params if k != "self"]
         unknown = sorted(set(opts) - set(known))
         if unknown:
-            raise ValueError(f"modality {cls.name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}")
+            raise ConfigError(f"modality {cls.name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}")
     return cls(**opts)

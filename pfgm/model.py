@@ -26,6 +26,7 @@ import torch
 from pfgm.modalities.base import Encoded, Modality
 from pfgm.core.config import parse_D
 from pfgm.core.distributed import DistInfo, init_distributed
+from pfgm.core.errors import ConfigError
 from pfgm.core.generate import GenerateConfig, generate_batches
 
 __all__ = ["Model", "Samples", "Metrics", "load", "SAMPLER_OPTIONS"]
@@ -75,14 +76,14 @@ def _plain(v: Any) -> Any:
 def _seed(seed: Any) -> int:
     seed = _plain(seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")
+        raise ConfigError(f"seed must be a whole number ≥ 0, got {seed!r}")
     return seed
 
 
 def _count(n: Any) -> int:
     n = _plain(n)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n (the number of samples) must be a whole number ≥ 1, got {n!r}")
+        raise ConfigError(f"n (the number of samples) must be a whole number ≥ 1, got {n!r}")
     return n
 
 
@@ -128,7 +129,7 @@ class Model:
 
     def _split(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
         """{name: value} → (sampler section, modality sample options, D): the three places pfgm-sample's
-        ``sampler.X=``, ``modality.Y=`` and ``pfgm.D=`` go. An unknown name is a ValueError naming it.
+        ``sampler.X=``, ``modality.Y=`` and ``pfgm.D=`` go. An unknown name is a ConfigError naming it.
 
         None means "the checkpoint's value", as a null in sample.yaml does. The sampler's names are looked
         up first: a modality can't take over ``steps``."""
@@ -143,7 +144,7 @@ class Model:
                 if v is not None:  # pfgm-sample drops a null modality.X too (load_for_sampling)
                     modality[k] = v
             else:
-                raise ValueError(self._unknown(k))
+                raise ConfigError(self._unknown(k))
         return sampler, modality, D
 
     def _unknown(self, name: str, sampler: bool = True) -> str:
@@ -170,7 +171,7 @@ class Model:
         # write and evaluate take only the modality's own options (write_pgen, eval_reference, ...)
         for k in options:
             if k not in self.modality.SAMPLE_OPTIONS:
-                raise ValueError(self._unknown(k, sampler=False))
+                raise ConfigError(self._unknown(k, sampler=False))
         return {k: _plain(v) for k, v in options.items()}
 
     # --------------------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ class Model:
             with ``.tensors`` and ``.info``.
 
         Raises:
-            ValueError: an unknown option (naming it) or a bad value.
+            pfgm.core.errors.ConfigError: an unknown option (naming it) or a bad value (a ValueError too).
 
         Example:
             >>> sevens = model.sample(16, seed=0, steps=18, solver="heun", label=7)
@@ -243,7 +244,7 @@ class Model:
             (16, (8, 8, 1), 'uint8', 18)
             >>> model.sample(3, seed=0, stepz=4)
             Traceback (most recent call last):
-            ValueError: unknown option 'stepz': sampler options: alpha, ...
+            pfgm.core.errors.ConfigError: unknown option 'stepz': sampler options: alpha, ...
         """
         objects: list[Any] = []
         parts: list[Encoded] = []
@@ -327,6 +328,7 @@ def load(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto"
     Raises:
         CheckpointError: the file is missing, corrupt or not a pfgm checkpoint (the message names it).
         FileNotFoundError: an unknown ``zoo:NAME`` (the message lists the entries).
+        ConfigError: ``checkpoint`` or ``device`` is not one of the forms above.
 
     Loading never runs code from the file (safetensors, or ``torch.load(weights_only=True)``).
 
@@ -340,9 +342,9 @@ def load(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto"
     if isinstance(checkpoint, os.PathLike):
         checkpoint = os.fspath(checkpoint)
     if not isinstance(checkpoint, str) or not checkpoint.strip():
-        raise ValueError(f"checkpoint must name a run directory, a .safetensors or .pt file, or zoo:NAME; got {checkpoint!r}")
+        raise ConfigError(f"checkpoint must name a run directory, a .safetensors or .pt file, or zoo:NAME; got {checkpoint!r}")
     if not isinstance(device, (str, torch.device)):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}")
+        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}")
     dist = init_distributed(device)
     modality, den, config = load_checkpoint(checkpoint, dist.device)
     return Model(modality, den, config, dist, checkpoint)

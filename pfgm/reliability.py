@@ -32,7 +32,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from pfgm.core.checkpoint import CheckpointError, list_states, load_latest_state
+from pfgm.core.checkpoint import list_states, load_latest_state
+from pfgm.core.errors import PfgmError
 from pfgm.modalities.base import Encoded, EncodedDataset, Modality, register_modality
 
 # ------------------------------------------------------------------------------------------------
@@ -531,7 +532,7 @@ def feed(loader: Loader, data: bytes, where: Path, time_limit: float = 20.0) -> 
             loader.load(path)
         outcome, detail = "ok", ""
     except project_errors() as e:
-        msg = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+        msg = str(e)
         good = "\n" not in msg.strip() and (path.name in msg or str(where) in msg)
         outcome, detail = ("clean" if good else "unclear"), f"{type(e).__name__}: {msg[:300]}"
     except Exception as e:
@@ -591,7 +592,7 @@ def config_case(over: dict[str, Any], key: str) -> tuple[str, str]:
 
     try:
         check_train(_merge(toy_config("/nonexistent/run"), over))
-    except ValueError as e:
+    except PfgmError as e:
         msg = str(e)
         return ("clean" if key in msg and "\n" not in msg else "unclear"), msg
     except Exception as e:
@@ -697,7 +698,7 @@ def _rehead(raw: bytes, header: dict, key: str, **change: Any) -> bytes:
 
 
 def attack_case(path: Path) -> tuple[str, str]:
-    """Load through what pfgm-sample uses → ("refused", message) if a CheckpointError/ValueError
+    """Load through what pfgm-sample uses → ("refused", message) if the project's own error (a CheckpointError)
     stopped it and nothing ran (the marker file was not created)."""
     from pfgm.recipes.build import load_checkpoint
 
@@ -705,7 +706,7 @@ def attack_case(path: Path) -> tuple[str, str]:
     try:
         load_checkpoint(path)
         outcome, msg = "loaded", ""
-    except (CheckpointError, ValueError) as e:
+    except PfgmError as e:
         outcome, msg = "refused", str(e)
     except Exception as e:
         outcome, msg = "traceback", f"{type(e).__module__}.{type(e).__name__}: {e}"

@@ -15,6 +15,7 @@ import contextlib
 import os
 from typing import Any, Iterator, Sequence
 
+from pfgm.core.errors import ConfigError
 from pfgm.recipes.cli import CONFIG_MODULE
 
 from .model import Model, load
@@ -48,14 +49,14 @@ def _overrides(overrides: Sequence[str] | None) -> list[str]:
     if overrides is None:
         return []
     if isinstance(overrides, (str, bytes)) or not all(isinstance(o, str) for o in overrides):
-        raise ValueError(f"overrides must be a list of strings such as ['trainer.max_steps=200'], got {overrides!r}")
+        raise ConfigError(f"overrides must be a list of strings such as ['trainer.max_steps=200'], got {overrides!r}")
     out = list(overrides)
     for o in out:
         key = o.lstrip("+~").split("=", 1)[0]
         if key == "recipe":
-            raise ValueError(f"overrides: {o!r} names the recipe; give it as train's first argument")
+            raise ConfigError(f"overrides: {o!r} names the recipe; give it as train's first argument")
         if key == "run_dir":
-            raise ValueError(f"overrides: {o!r} names the run dir; give it as run_dir=")
+            raise ConfigError(f"overrides: {o!r} names the run dir; give it as run_dir=")
     return out
 
 
@@ -67,21 +68,22 @@ def compose_train(recipe: str, run_dir: str | os.PathLike[str] | None = None,
     in the current directory), ``recipe_name`` recorded, interpolations resolved.
 
     Raises:
-        ValueError: an unknown recipe or a malformed override (Hydra's message, in one line).
+        pfgm.core.errors.ConfigError: an unknown recipe or a malformed override (Hydra's message, in one line).
     """
     from hydra import compose
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import open_dict
 
+    from pfgm.recipes.build import plain
     from pfgm.recipes.cli import apply_group_choices
 
     if not isinstance(recipe, str) or not recipe.strip() or "=" in recipe:
-        raise ValueError(f"recipe must name a recipe such as 'digits' (pfgm-train lists them), got {recipe!r}")
+        raise ConfigError(f"recipe must name a recipe such as 'digits' (pfgm-train lists them), got {recipe!r}")
     args = [f"recipe={recipe}", *_overrides(overrides)]
     if run_dir is not None:
         run_dir = os.fspath(run_dir) if isinstance(run_dir, os.PathLike) else run_dir
         if not isinstance(run_dir, str) or not run_dir.strip():
-            raise ValueError(f"run_dir must name the run directory to write, got {run_dir!r}")
+            raise ConfigError(f"run_dir must name the run directory to write, got {run_dir!r}")
         args.append(f"run_dir={run_dir}")
     try:
         with _own_hydra():
@@ -93,12 +95,12 @@ def compose_train(recipe: str, run_dir: str | os.PathLike[str] | None = None,
             from pfgm.recipes.cli import recipe_catalogue
 
             names = sorted(n for items in recipe_catalogue().values() for n, _ in items)
-            raise ValueError(f"recipe={recipe!r} is not a recipe; available: {', '.join(names)}") from e
+            raise ConfigError(f"recipe={recipe!r} is not a recipe; available: {', '.join(names)}") from e
         from pfgm.recipes.cli import _unknown_key
 
         # a mistyped key as pfgm-train reports it (with the closest known key), else Hydra's first line
         line = _unknown_key("pfgm.train", e.__cause__) if e.__cause__ is not None else None
-        raise ValueError(line.split(": error: ", 1)[1] if line else f"overrides {args[1:]}: {first}") from e
+        raise ConfigError(line.split(": error: ", 1)[1] if line else f"overrides {args[1:]}: {first}") from e
     # what hydra.main hands the app: the recipe it chose, the run dir as its output dir (absolute), no hydra node
     from pfgm.recipes.cli import warn_renamed
 
@@ -107,7 +109,7 @@ def compose_train(recipe: str, run_dir: str | os.PathLike[str] | None = None,
     output_dir = os.path.abspath(str(cfg.hydra.run.dir))
     with open_dict(cfg):
         del cfg["hydra"]
-    c = OmegaConf.to_container(cfg, resolve=True)
+    c = plain(cfg)  # an interpolation that does not resolve: a ConfigError naming the key
     c["recipe_name"] = choice
     c["run_dir"] = output_dir
     return c
@@ -129,7 +131,7 @@ def train(recipe: str, run_dir: str | os.PathLike[str] | None = None, overrides:
         the trained :class:`pfgm.Model` (loaded from ``run_dir``); ``.summary`` holds the training summary.
 
     Raises:
-        ValueError: an unknown recipe, a malformed override or a bad value (naming it), before any work.
+        pfgm.core.errors.ConfigError: an unknown recipe, a malformed override or a bad value (naming it), before any work.
         FileExistsError: ``run_dir`` already holds a run and ``resume`` was not given.
 
     Example (a smoke-sized run; the recipe's own budget trains a useful model):

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["TMP_SUFFIX", "AtomicAppender", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save",
+__all__ = ["TMP_SUFFIX", "AtomicAppender", "file_sha256", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save",
            "temp_tag", "remove_stale_temps"]
 
 TMP_SUFFIX = ".tmp"
@@ -233,3 +233,12 @@ class AtomicAppender:
             self.commit()
         else:
             self.abort()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes, read in 1 MiB pieces (weights files are large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

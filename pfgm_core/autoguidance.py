@@ -24,13 +24,15 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from .errors import ConfigError
+
 __all__ = ["AutoGuided", "check_guide_weight"]
 
 
 def check_guide_weight(w: Any) -> float:
     """w must be a finite number ≥ 0 (w < 1 moves toward the guide; w = 1 is the model alone)."""
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-        raise ValueError(f"sampler.guide_weight must be a finite number ≥ 0 (1 = the model alone), got {w!r}")
+        raise ConfigError(f"sampler.guide_weight must be a finite number ≥ 0 (1 = the model alone), got {w!r}")
     return float(w)
 
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .errors import ConfigError
 from .kernel import PFGMKernel, check_D
 from .loss import CategoricalLoss, PFGMLoss
 from .schedule import LogNormalSigma, LogUniformSigma
@@ -28,8 +29,8 @@ def check_sigma(value: float, key: str) -> None:
     """Refuse a σ setting outside :data:`SIGMA_RANGE`, naming the key and the range."""
     lo, hi = SIGMA_RANGE
     if not lo <= value <= hi:
-        raise ValueError(f"{key}={value:g} is outside the range float32 represents, [{lo:.2g}, {hi:.2g}]; "
-                         "the networks compute in float32 (and σ of that size is far outside any useful schedule)")
+        raise ConfigError(f"{key}={value:g} is outside the range float32 represents, [{lo:.2g}, {hi:.2g}]; "
+                          "the networks compute in float32 (and σ of that size is far outside any useful schedule)")
 
 
 #: training objectives by name (the denoiser each needs: recipes/build.py:make_denoiser)
@@ -43,7 +44,7 @@ def parse_D(value: Any) -> float:
     if isinstance(value, str) and value.strip().lower() in ("inf", "infinity", "+inf", ".inf"):
         return math.inf
     if isinstance(value, bool):
-        raise ValueError(f"augmented dimension D must be a number ≥ 1 or inf; got {value!r}")
+        raise ConfigError(f"augmented dimension D must be a number ≥ 1 or inf; got {value!r}")
     return check_D(value)
 
 
@@ -77,7 +78,7 @@ class PFGMConfig:
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(d) - set(known))
         if unknown:
-            raise ValueError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; known: {', '.join(known)}")
+            raise ConfigError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; known: {', '.join(known)}")
         d["D"] = parse_D(d.get("D", math.inf))
         for k in ("sigma_min", "sigma_max", "P_mean", "P_std", "cond_drop_prob"):
             if k in d:
@@ -90,19 +91,19 @@ class PFGMConfig:
 
     def check(self, where: str = "pfgm") -> None:
         if not 0 < self.sigma_min < self.sigma_max:
-            raise ValueError(f"{where}: need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
+            raise ConfigError(f"{where}: need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
         for key in ("sigma_min", "sigma_max") + (("sigma_data",) if self.sigma_data != "auto" and self.sigma_data > 0 else ()):
             check_sigma(getattr(self, key), f"{where}.{key}")
         if self.sigma_dist not in ("lognormal", "loguniform"):
-            raise ValueError(f"{where}.sigma_dist must be 'lognormal' or 'loguniform', got {self.sigma_dist!r}")
+            raise ConfigError(f"{where}.sigma_dist must be 'lognormal' or 'loguniform', got {self.sigma_dist!r}")
         if self.P_std <= 0:
-            raise ValueError(f"{where}.P_std must be > 0, got {self.P_std}")
+            raise ConfigError(f"{where}.P_std must be > 0, got {self.P_std}")
         if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:  # a list would not even hash
-            raise ValueError(f"{where}.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+            raise ConfigError(f"{where}.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if not 0 <= self.cond_drop_prob < 1:
-            raise ValueError(f"{where}.cond_drop_prob must lie in [0, 1), got {self.cond_drop_prob}")
+            raise ConfigError(f"{where}.cond_drop_prob must lie in [0, 1), got {self.cond_drop_prob}")
         if self.sigma_data != "auto" and not self.sigma_data > 0:
-            raise ValueError(f"{where}.sigma_data must be > 0 or 'auto', got {self.sigma_data}")
+            raise ConfigError(f"{where}.sigma_data must be > 0 or 'auto', got {self.sigma_data}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types for checkpoints (D = ∞ as "inf")."""
@@ -129,8 +130,8 @@ class PFGMConfig:
 
 def _number(v: Any, where: str) -> float:
     if isinstance(v, bool):
-        raise ValueError(f"{where} must be a number, got {v!r}")
+        raise ConfigError(f"{where} must be a number, got {v!r}")
     try:
         return float(v)
     except (TypeError, ValueError):
-        raise ValueError(f"{where} must be a number, got {v!r}") from None
+        raise ConfigError(f"{where} must be a number, got {v!r}") from None

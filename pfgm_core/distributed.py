@@ -30,6 +30,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from .errors import ConfigError
+
 __all__ = [
     "DistInfo",
     "init_distributed",
@@ -60,16 +62,19 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value) if value != "" else default
     except ValueError:
-        raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
+        raise ConfigError(f"environment variable {name}={value!r} is not an integer") from None
 
 
 def _resolve_device(device: str | torch.device, local_rank: int, world_size: int) -> torch.device:
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):  # torch's message lists every device type it knows
+        raise ConfigError(f"device={device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {str(device)!r} requested but CUDA is not available")
+            raise ConfigError(f"device {str(device)!r} requested but CUDA is not available on this machine (use auto or cpu)")
         if dev.index is None:
             # One GPU per process: torchrun's LOCAL_RANK picks it; a single process takes the current one.
             dev = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())

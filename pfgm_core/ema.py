@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import ConfigError
+
 __all__ = ["EMA", "unwrap_model"]
 
 
@@ -50,9 +52,9 @@ class EMA:
 
     def __init__(self, model: nn.Module, halflife_kimg: float = 500.0, rampup_ratio: float | None = 0.05) -> None:
         if halflife_kimg < 0:
-            raise ValueError(f"EMA halflife_kimg must be >= 0, got {halflife_kimg}")
+            raise ConfigError(f"EMA halflife_kimg must be >= 0, got {halflife_kimg}")
         if rampup_ratio is not None and rampup_ratio < 0:
-            raise ValueError(f"EMA rampup_ratio must be >= 0 or None, got {rampup_ratio}")
+            raise ConfigError(f"EMA rampup_ratio must be >= 0 or None, got {rampup_ratio}")
         self.halflife_kimg = float(halflife_kimg)
         self.rampup_ratio = None if rampup_ratio is None else float(rampup_ratio)
         self.model: nn.Module = copy.deepcopy(unwrap_model(model)).eval().requires_grad_(False)

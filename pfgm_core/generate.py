@@ -20,6 +20,7 @@ from torch import Tensor
 from .autoguidance import check_guide_weight
 from .config import PFGMConfig, check_sigma
 from .distributed import all_gather_objects
+from .errors import ConfigError
 from .kernel import PFGMKernel
 from .progress import Progress
 from .solvers import sample
@@ -59,35 +60,35 @@ class GenerateConfig:
         for name in ("num_samples", "steps", "batch_size", "particles"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "num_samples" else 1):
-                raise ValueError(f"sampler.{name} must be a whole number ≥ {0 if name == 'num_samples' else 1}, got {v!r}")
+                raise ConfigError(f"sampler.{name} must be a whole number ≥ {0 if name == 'num_samples' else 1}, got {v!r}")
         for name in ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise", "snap_below",
                      "connect_sigma_min", "connect_sigma_max", "steer_lambda", "steer_sigma_max"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"sampler.{name} must be a number, got {v!r}")
+                raise ConfigError(f"sampler.{name} must be a number, got {v!r}")
         if not isinstance(self.solver, str) or self.solver not in SOLVERS:  # a list would not even hash
-            raise ValueError(f"sampler.solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+            raise ConfigError(f"sampler.solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if not 0 < self.sigma_min < self.sigma_max:
-            raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
+            raise ConfigError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
         for name in ("sigma_min", "sigma_max"):
             check_sigma(float(getattr(self, name)), f"sampler.{name}")
         if self.snap_below < 0:
-            raise ValueError(f"sampler.snap_below must be ≥ 0 (0: no snapping), got {self.snap_below}")
+            raise ConfigError(f"sampler.snap_below must be ≥ 0 (0: no snapping), got {self.snap_below}")
         if self.connect_sigma_max > 0 and not 0 <= self.connect_sigma_min < self.connect_sigma_max:
-            raise ValueError(f"sampler.connect_sigma_min must lie in [0, connect_sigma_max = {self.connect_sigma_max}), "
-                             f"got {self.connect_sigma_min}")
+            raise ConfigError(f"sampler.connect_sigma_min must lie in [0, connect_sigma_max = {self.connect_sigma_max}), "
+                              f"got {self.connect_sigma_min}")
         if self.churn < 0:
-            raise ValueError(f"sampler.churn must be ≥ 0, got {self.churn}")
+            raise ConfigError(f"sampler.churn must be ≥ 0, got {self.churn}")
         if self.particles > 1 and self.solver not in ("heun", "euler"):
-            raise ValueError(f"sampler.particles (steering) resamples between steps: use the heun or euler solver, not {self.solver!r}")
+            raise ConfigError(f"sampler.particles (steering) resamples between steps: use the heun or euler solver, not {self.solver!r}")
         check_lambda(self.steer_lambda)
         check_guide_weight(self.guide_weight)
         if self.guide is not None and (not isinstance(self.guide, str) or not self.guide.strip()):
-            raise ValueError(f"sampler.guide must be a checkpoint (run dir, .safetensors or zoo:NAME), got {self.guide!r}")
+            raise ConfigError(f"sampler.guide must be a checkpoint (run dir, .safetensors or zoo:NAME), got {self.guide!r}")
         if self.guide is None and self.guide_weight != 1:
-            raise ValueError(f"sampler.guide_weight={self.guide_weight} needs sampler.guide (the weaker checkpoint to guide with)")
+            raise ConfigError(f"sampler.guide_weight={self.guide_weight} needs sampler.guide (the weaker checkpoint to guide with)")
         if self.churn > 0 and self.solver not in ("heun", "euler"):
-            raise ValueError(f"sampler.churn is an option of the heun and euler solvers, not {self.solver!r}")
+            raise ConfigError(f"sampler.churn is an option of the heun and euler solvers, not {self.solver!r}")
 
     def solver_options(self) -> dict[str, float]:
         if self.churn == 0:
@@ -104,14 +105,14 @@ def _sample_batch(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Ca
                   batch_info: dict, potential: Callable[..., Tensor] | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
     k = cfg.particles  # steering: k consecutive rows per sample, the first one the unsteered sample's own start
     if k > 1 and potential is None:
-        raise ValueError("sampler.particles > 1 steers by a reward: give generate a potential (the modality's reward)")
+        raise ConfigError("sampler.particles > 1 steers by a reward: give generate a potential (the modality's reward)")
     xs, ms, cs, redesigns = [], [], [], []
     for i in idx:
         g = torch.Generator().manual_seed(cfg.seed + i)
         b = blank(1, g)
         if getattr(b, "fixed", None) is not None:
             if k > 1:
-                raise ValueError("sampler.particles (steering) does not combine with region redesign; leave it at 1")
+                raise ConfigError("sampler.particles (steering) does not combine with region redesign; leave it at 1")
             from .redesign import redesign_init
 
             x_i, state = redesign_init(kernel, b.x.float(), b.fixed, b.mask, cfg.sigma_max, g)

@@ -22,6 +22,8 @@ import math
 import torch
 from torch import Tensor
 
+from .errors import ConfigError
+
 __all__ = ["PFGMKernel", "check_D", "sample_chi2", "per_sample_dims", "as_batch_sigma"]
 
 
@@ -30,9 +32,9 @@ def check_D(D: float) -> float:
     try:
         d = float(D)
     except (TypeError, ValueError):
-        raise ValueError(f"augmented dimension D must be a number ≥ 1 or inf; got {D!r}") from None
+        raise ConfigError(f"augmented dimension D must be a number ≥ 1 or inf; got {D!r}") from None
     if math.isnan(d) or d < 1:
-        raise ValueError(f"augmented dimension D must be ≥ 1 (1 = PFGM, inf = EDM); got D={D!r}")
+        raise ConfigError(f"augmented dimension D must be ≥ 1 (1 = PFGM, inf = EDM); got D={D!r}")
     return d
 
 

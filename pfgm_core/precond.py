@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .errors import ConfigError
 from .kernel import as_batch_sigma
 
 __all__ = ["Denoiser", "CategoricalDenoiser", "estimate_sigma_data"]
@@ -35,7 +36,7 @@ class Denoiser(nn.Module):
     def __init__(self, backbone: nn.Module, sigma_data: float = 0.5):
         super().__init__()
         if not sigma_data > 0:
-            raise ValueError(f"sigma_data must be > 0; got {sigma_data}")
+            raise ConfigError(f"sigma_data must be > 0; got {sigma_data}")
         self.backbone = backbone
         self.sigma_data = float(sigma_data)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .errors import ConfigError
+
 __all__ = ["quantize_tensor", "quantized_state_dict"]
 
 
@@ -18,7 +20,7 @@ def quantize_tensor(w: Tensor, bits: int) -> Tensor:
 
     A constant tensor is returned unchanged (its one level is exact)."""
     if isinstance(bits, bool) or not isinstance(bits, int) or bits < 2:
-        raise ValueError(f"bits must be a whole number ≥ 2, got {bits!r}")
+        raise ConfigError(f"bits must be a whole number ≥ 2, got {bits!r}")
     lo, hi = w.min(), w.max()
     if not bool(hi > lo):
         return w.clone()

@@ -19,12 +19,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .errors import PfgmError
+
 __all__ = ["LOCK_NAME", "RunLocked", "RunLock", "read_lock", "live_owner"]
 
 LOCK_NAME = ".lock"
 
 
-class RunLocked(FileExistsError):
+class RunLocked(PfgmError, FileExistsError):
     """The run dir is held by another live training."""
 
 

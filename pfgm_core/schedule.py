@@ -11,6 +11,8 @@ import math
 import torch
 from torch import Tensor
 
+from .errors import ConfigError
+
 __all__ = ["karras_sigmas", "LogNormalSigma", "LogUniformSigma"]
 
 
@@ -20,9 +22,9 @@ def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float
     σ_i = (σ_max^(1/ρ) + i/(n−1) · (σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ,  i = 0 … n−1;  σ_n = 0.
     """
     if num_steps < 1:
-        raise ValueError(f"num_steps must be ≥ 1; got {num_steps}")
+        raise ConfigError(f"num_steps must be ≥ 1; got {num_steps}")
     if not (0 < sigma_min <= sigma_max):
-        raise ValueError(f"need 0 < sigma_min ≤ sigma_max; got sigma_min={sigma_min}, sigma_max={sigma_max}")
+        raise ConfigError(f"need 0 < sigma_min ≤ sigma_max; got sigma_min={sigma_min}, sigma_max={sigma_max}")
     if num_steps == 1:
         body = torch.tensor([float(sigma_max)], dtype=torch.float64, device=device)
     else:
@@ -37,7 +39,7 @@ class LogNormalSigma:
 
     def __init__(self, P_mean: float = -1.2, P_std: float = 1.2):
         if P_std <= 0:
-            raise ValueError(f"P_std must be > 0; got {P_std}")
+            raise ConfigError(f"P_std must be > 0; got {P_std}")
         self.P_mean, self.P_std = float(P_mean), float(P_std)
 
     def __call__(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
@@ -50,7 +52,7 @@ class LogUniformSigma:
 
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0):
         if not (0 < sigma_min < sigma_max):
-            raise ValueError(f"need 0 < sigma_min < sigma_max; got {sigma_min}, {sigma_max}")
+            raise ConfigError(f"need 0 < sigma_min < sigma_max; got {sigma_min}, {sigma_max}")
         self.lo, self.hi = math.log(sigma_min), math.log(sigma_max)
 
     def __call__(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:

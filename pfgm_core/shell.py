@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .errors import ConfigError
 from .kernel import per_sample_dims
 
 __all__ = ["shell_quantiles", "covering_D", "visited_log_ratio", "candidate_Ds"]
@@ -68,7 +69,7 @@ def covering_D(N: float, visited: float, level: float = 0.9, candidates: list[fl
     # (digits and community_small trained worst at D = 1 in every sampler cell of the sweep)
     cands = sorted((d for d in (candidates or candidate_Ds(N)) if d >= 2), reverse=True)
     if not cands:
-        raise ValueError(f"no candidate D ≥ 2 among {candidates}")
+        raise ConfigError(f"no candidate D ≥ 2 among {candidates}")
     for D in cands:
         if shell_quantiles(N, D, (level,))[0] >= visited:
             return D

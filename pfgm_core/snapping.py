@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 from torch import Tensor
 
+from .errors import ConfigError
+
 __all__ = ["ProjectedDenoiser", "SnappedDenoiser"]
 
 Project = Callable[[Tensor, "Tensor | None"], Tensor]
@@ -63,5 +65,5 @@ class SnappedDenoiser(ProjectedDenoiser):
 
     def __init__(self, denoiser: Callable[..., Tensor], snap: Project, below: float):
         if not below > 0:
-            raise ValueError(f"sampler.snap_below must be > 0 to snap at all, got {below}")
+            raise ConfigError(f"sampler.snap_below must be > 0 to snap at all, got {below}")
         super().__init__(denoiser, snap, 0.0, below)

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .errors import ConfigError
 from .steering import Steering, group_resample
 
 __all__ = ["sample", "sample_euler", "sample_heun", "sample_dpmpp_2m", "SOLVERS", "nfe_for"]
@@ -170,7 +171,7 @@ def nfe_for(solver: str, num_steps: int) -> int:
         return 2 * num_steps - 1
     if solver in SOLVERS:
         return num_steps
-    raise ValueError(f"unknown solver {solver!r}; available: {', '.join(SOLVERS)}")
+    raise ConfigError(f"unknown solver {solver!r}; available: {', '.join(SOLVERS)}")
 
 
 def sample(
@@ -204,7 +205,7 @@ def sample(
     Returns x at σ = 0 in x_init's dtype.
     """
     if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; available: {', '.join(SOLVERS)}")
+        raise ConfigError(f"unknown solver {solver!r}; available: {', '.join(SOLVERS)}")
     if sigmas.dim() != 1 or len(sigmas) < 2:
         raise ValueError("sigmas must be a 1-D tensor with at least 2 entries")
     sig = sigmas.to(device=x_init.device, dtype=torch.float64)
@@ -247,7 +248,7 @@ def sample(
     steer = steering is not None and steering.particles > 1
     if steer:
         if solver not in ("heun", "euler"):
-            raise ValueError(f"steering resamples the solver's state between steps: use heun or euler, not {solver!r}")
+            raise ConfigError(f"steering resamples the solver's state between steps: use heun or euler, not {solver!r}")
         k, user_callback = steering.particles, callback
         reward = torch.zeros(x_init.shape[0], dtype=torch.float64)  # r at the last resampling, per row
 

@@ -25,6 +25,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .errors import ConfigError
+
 __all__ = ["Steering", "group_resample", "check_lambda"]
 
 Potential = Callable[[Tensor, "Tensor | None"], Tensor]
@@ -32,7 +34,7 @@ Potential = Callable[[Tensor, "Tensor | None"], Tensor]
 
 def check_lambda(lam: float) -> None:
     if not (math.isfinite(lam) and lam >= 0):
-        raise ValueError(f"steering lambda (sampler.steer_lambda) must be a finite number ≥ 0, got {lam!r}")
+        raise ConfigError(f"steering lambda (sampler.steer_lambda) must be a finite number ≥ 0, got {lam!r}")
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Steering:
 
     def __post_init__(self) -> None:
         if isinstance(self.particles, bool) or not isinstance(self.particles, int) or self.particles < 1:
-            raise ValueError(f"steering particles must be a whole number ≥ 1, got {self.particles!r}")
+            raise ConfigError(f"steering particles must be a whole number ≥ 1, got {self.particles!r}")
         check_lambda(self.lam)
 
     def reward(self, x: Tensor, mask: Tensor | None) -> Tensor:

@@ -39,6 +39,7 @@ from .rng import rng_state, set_rng_state
 from .weights import EMA_WEIGHTS_NAME, export_weights
 from .distributed import DistInfo, all_reduce_mean
 from .ema import EMA, unwrap_model
+from .errors import ConfigError, DataError
 from .loss import PFGMLoss
 from .progress import MetricsLogger, Progress
 
@@ -123,8 +124,8 @@ class TrainerConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown trainer option(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown trainer option(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+                              f"known: {', '.join(sorted(known))}")
         out = {}
         for k, v in d.items():
             kind, lo, hi, optional = _TRAINER_RULES[k]
@@ -155,35 +156,35 @@ def _check_value(key: str, v: Any, kind: Any, lo: Any, hi: Any, optional: bool) 
     if v is None:
         if optional:
             return None
-        raise ValueError(f"{key} must be set, got null")
+        raise ConfigError(f"{key} must be set, got null")
     if isinstance(kind, tuple):
         if v not in kind:
-            raise ValueError(f"{key} must be one of {', '.join(map(repr, kind))}, got {v!r}")
+            raise ConfigError(f"{key} must be one of {', '.join(map(repr, kind))}, got {v!r}")
         return v
     if kind is bool:
         if not isinstance(v, bool):
-            raise ValueError(f"{key} must be true or false, got {v!r}")
+            raise ConfigError(f"{key} must be true or false, got {v!r}")
         return v
     if kind is str:
         if not isinstance(v, str) or not v.strip():
-            raise ValueError(f"{key} must be a non-empty string, got {v!r}")
+            raise ConfigError(f"{key} must be a non-empty string, got {v!r}")
         return v
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"{key} must be {'a whole number' if kind is int else 'a number'}, got {v!r}")
+        raise ConfigError(f"{key} must be {'a whole number' if kind is int else 'a number'}, got {v!r}")
     if kind is int:
         if isinstance(v, float) and not (math.isfinite(v) and v == int(v)):
-            raise ValueError(f"{key} must be a whole number, got {v!r}")
+            raise ConfigError(f"{key} must be a whole number, got {v!r}")
         v = int(v)
     else:
         v = float(v)
         if not math.isfinite(v):
-            raise ValueError(f"{key} must be a finite number, got {v!r}")
+            raise ConfigError(f"{key} must be a finite number, got {v!r}")
     name = key.rsplit(".", 1)[-1]
     pos, open_above = name in _POSITIVE, name in _OPEN_ABOVE
     if lo is not None and (v < lo or (pos and v <= lo)):
-        raise ValueError(f"{key} must be {'>' if pos else '≥'} {lo}, got {v!r}")
+        raise ConfigError(f"{key} must be {'>' if pos else '≥'} {lo}, got {v!r}")
     if hi is not None and (v > hi or (open_above and v >= hi)):
-        raise ValueError(f"{key} must be {'<' if open_above else '≤'} {hi}, got {v!r}")
+        raise ConfigError(f"{key} must be {'<' if open_above else '≤'} {hi}, got {v!r}")
     return v
 
 
@@ -193,7 +194,7 @@ class IndexStream:
 
     def __init__(self, size: int, batch_size: int, seed: int):
         if size < 1:
-            raise ValueError("the training data set is empty")
+            raise DataError("the training data set is empty")
         self.M, self.B, self.seed = size, batch_size, seed
         self._perm: dict[int, Tensor] = {}
 
@@ -220,10 +221,10 @@ def accumulation_rounds(cfg: TrainerConfig, world_size: int) -> int:
     B, W = cfg.batch_size, world_size
     if cfg.micro_batch is not None:
         if B % (W * cfg.micro_batch) != 0:
-            raise ValueError(f"trainer.batch_size={B} must be divisible by world_size×micro_batch = {W}×{cfg.micro_batch}")
+            raise ConfigError(f"trainer.batch_size={B} must be divisible by world_size×micro_batch = {W}×{cfg.micro_batch}")
         return B // (W * cfg.micro_batch)
     if B % (W * cfg.grad_accum) != 0:
-        raise ValueError(f"trainer.batch_size={B} must be divisible by world_size×grad_accum = {W}×{cfg.grad_accum}")
+        raise ConfigError(f"trainer.batch_size={B} must be divisible by world_size×grad_accum = {W}×{cfg.grad_accum}")
     return cfg.grad_accum
 
 
@@ -424,7 +425,7 @@ class Trainer:
         if cfg.lr_decay == "cosine":
             lr *= 0.5 * (1 + math.cos(math.pi * min(step, cfg.max_steps) / cfg.max_steps))
         elif cfg.lr_decay != "none":
-            raise ValueError(f"trainer.lr_decay must be 'none' or 'cosine'; got {cfg.lr_decay!r}")
+            raise ConfigError(f"trainer.lr_decay must be 'none' or 'cosine'; got {cfg.lr_decay!r}")
         return lr
 
     def train_step(self) -> float:

@@ -20,7 +20,6 @@ seconds from different machines can be compared.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -31,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pfgm.core.atomic import atomic_write_text
+from pfgm.core.atomic import atomic_write_text, file_sha256
 from pfgm.core.checkpoint import latest_state_path, load_state
 
 from . import ZOO_DIR, manifest, specs
@@ -77,14 +76,6 @@ def _run(cmd: list[str], env: dict) -> None:
     subprocess.run(cmd, cwd=REPO, env=env, check=True)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     spec = specs().get(name)
     if spec is None:
@@ -119,7 +110,7 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     shutil.copyfile(run_dir / "ema.safetensors", weights)
     cfg = state["config"]
     entry = {
-        "file": str(weights.relative_to(ZOO_DIR)), "sha256": sha256(weights), "size": weights.stat().st_size,
+        "file": str(weights.relative_to(ZOO_DIR)), "sha256": file_sha256(weights), "size": weights.stat().st_size,
         "recipe": spec["recipe"], "overrides": list(spec["overrides"]),
         "command": " ".join(["pfgm-train", *train_cmd[1:]]).replace(str(run_root), "runs/zoo"),
         "D": cfg["pfgm"]["D"], "steps": int(state["step"]), "commit": built["commit"], "dirty_tree": built["dirty"],
@@ -171,7 +162,7 @@ def reevaluate_shipped(name: str, spec: dict, sampler: dict, env: dict, bin_dir:
     if old is None:
         raise SystemExit(f"{name}: no training run under the run root and no manifest entry to re-evaluate")
     weights = ZOO_DIR / old["file"]
-    if sha256(weights) != old["sha256"]:
+    if file_sha256(weights) != old["sha256"]:
         raise SystemExit(f"{name}: {weights} does not match its manifest sha256; rebuild it instead")
     _, cfg, _ = load_weights(weights)
     n, seed = eval_size(spec)

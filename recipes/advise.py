@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from pfgm.core.errors import ConfigError
 from pfgm.core.generate import generate
 from pfgm.core.shell import candidate_Ds, covering_D, shell_quantiles, visited_log_ratio
 
@@ -48,7 +49,7 @@ GOALS = {
 def goal_sampler(goal: str, sampler: dict[str, Any], alpha: float) -> dict[str, Any]:
     """The sampler section the pilot is probed with for ``goal``."""
     if goal not in GOALS:
-        raise ValueError(f"goal must be one of {', '.join(GOALS)}; got {goal!r}")
+        raise ConfigError(f"goal must be one of {', '.join(GOALS)}; got {goal!r}")
     if goal == "few_step":
         return {**sampler, "solver": "heun", "steps": 5}
     if goal == "robust":
@@ -59,23 +60,23 @@ def goal_sampler(goal: str, sampler: dict[str, Any], alpha: float) -> dict[str, 
 def _check(c: dict[str, Any]) -> None:
     """Every setting, before the pilot trains."""
     if c.get("goal") not in GOALS:
-        raise ValueError(f"goal must be one of {', '.join(GOALS)}; got {c.get('goal')!r}")
+        raise ConfigError(f"goal must be one of {', '.join(GOALS)}; got {c.get('goal')!r}")
     for key, lo in (("num_samples", 16), ("pilot_steps", 1)):
         v = c.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
-            raise ValueError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
+            raise ConfigError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
     f = c.get("pilot_fraction")
     if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
-        raise ValueError(f"pilot_fraction must be a number in (0, 1], got {f!r}")
+        raise ConfigError(f"pilot_fraction must be a number in (0, 1], got {f!r}")
     a = c.get("alpha")
     if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 < a < 10:
-        raise ValueError(f"alpha (the robust goal's error scale) must be a number in (0, 10), got {a!r}")
+        raise ConfigError(f"alpha (the robust goal's error scale) must be a number in (0, 10), got {a!r}")
     fl = c.get("sigma_floor")
     if isinstance(fl, bool) or not isinstance(fl, (int, float)) or not 0 <= fl < 10:
-        raise ValueError(f"sigma_floor (in units of sigma_data) must be a number in [0, 10), got {fl!r}")
+        raise ConfigError(f"sigma_floor (in units of sigma_data) must be a number in [0, 10), got {fl!r}")
     lv = c.get("level")
     if isinstance(lv, bool) or not isinstance(lv, (int, float)) or not 0.5 <= lv < 1:
-        raise ValueError(f"level (the shell quantile that must reach the states) must be in [0.5, 1), got {lv!r}")
+        raise ConfigError(f"level (the shell quantile that must reach the states) must be in [0.5, 1), got {lv!r}")
 
 
 def _pilot(c: dict[str, Any], recipe: str, dist: Any) -> tuple[str, int, float]:
@@ -99,6 +100,8 @@ def advise(c: dict[str, Any], dist: Any) -> dict[str, Any]:
     recipe = c.get("recipe_name") or (c.get("modality") or {}).get("name", "run")
     goal = c.get("goal", "quality")
     candidates = parse_ladder(c["candidates"]) if c.get("candidates") is not None else None
+    if candidates is not None and not any(d >= 2 for d in candidates):  # before the pilot trains
+        raise ConfigError(f"candidates must hold a D ≥ 2 (D = 1 is never advised), got {c['candidates']!r}")
     ckpt, pilot_steps, pilot_s = _pilot(c, recipe, dist)
     t0 = time.perf_counter()
     modality, den, config = load_checkpoint(ckpt, dist.device)

@@ -90,7 +90,8 @@ def _hydra_main(command: str | None) -> None:
     @hydra.main(version_base="1.3", config_path="pkg://pfgm.configs", config_name=config_name)
     def app(cfg) -> None:
         apply_group_choices(cfg, HydraConfig.get().overrides.task, config_name)  # pfgm=edm wins over the recipe
-        c = plain(cfg)
+        with user_errors(label):
+            c = plain(cfg)
         if not c.get("modality"):
             print_catalogue()
             return

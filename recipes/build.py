@@ -9,6 +9,7 @@ in a config is ever imported or called.
 from __future__ import annotations
 
 import re
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from pfgm.modalities.base import Modality, ModalityUnavailable, build_modality, 
 from pfgm.modalities.shared.onehot import ONEHOT_SHIFT
 from pfgm.core.checkpoint import CheckpointError, load_state, resolve_checkpoint
 from pfgm.core.config import PFGMConfig
+from pfgm.core.errors import ConfigError, first_line
 from pfgm.core.generate import GenerateConfig
 from pfgm.core.precond import CategoricalDenoiser, Denoiser
 from pfgm.core.schedule import karras_sigmas
@@ -30,13 +32,20 @@ __all__ = [
 
 
 def plain(cfg: Any) -> Any:
-    """An OmegaConf node → plain dict/list/scalars (resolved); plain data passes through."""
+    """An OmegaConf node → plain dict/list/scalars (resolved); plain data passes through.
+
+    An interpolation that does not resolve (``seed='${oops}'``) is a :class:`ConfigError` naming the setting."""
     try:
         from omegaconf import DictConfig, ListConfig, OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
     except ImportError:  # pragma: no cover - hydra is a dependency
         return cfg
     if isinstance(cfg, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(cfg, resolve=True)
+        try:
+            return OmegaConf.to_container(cfg, resolve=True)
+        except OmegaConfBaseException as e:
+            key = getattr(e, "full_key", None)
+            raise ConfigError(f"{key + ': ' if key else ''}cannot resolve the value: {first_line(str(e))}") from None
     return cfg
 
 
@@ -59,7 +68,7 @@ def check_targets(cfg: Any, where: str = "config") -> None:
             if k == "_target_":
                 allowed = _allowed_targets()
                 if str(v) not in allowed:
-                    raise ValueError(
+                    raise ConfigError(
                         f"{where}._target_={v!r} is not allowed; only registered modalities can be named: "
                         f"{', '.join(sorted(n for n in allowed if '.' not in n))}"
                     )
@@ -74,7 +83,7 @@ def make_modality(options: dict[str, Any]) -> Modality:
     """``{name: <registered>, ...}`` or ``{_target_: <registered class path>, ...}`` → Modality."""
     opts = dict(options or {})
     if not opts:
-        raise ValueError("no modality configured: pass recipe=<name> (run pfgm-train alone to list recipes)")
+        raise ConfigError("no modality configured: pass recipe=<name> (run pfgm-train alone to list recipes)")
     check_targets(opts, "modality")
     if "_target_" in opts:
         opts["name"] = _allowed_targets()[str(opts.pop("_target_"))]
@@ -84,8 +93,8 @@ def make_modality(options: dict[str, Any]) -> Modality:
 def check_objective(modality: Modality, objective: str) -> None:
     """``pfgm.objective=categorical`` only for data that is one-hot on its last axis (before any data is loaded)."""
     if objective == "categorical" and not modality.one_hot_classes:
-        raise ValueError(f"pfgm.objective=categorical needs data that is one-hot on its last axis; the {modality.name} "
-                         "modality's is not: use pfgm.objective=denoising")
+        raise ConfigError(f"pfgm.objective=categorical needs data that is one-hot on its last axis; the {modality.name} "
+                          "modality's is not: use pfgm.objective=denoising")
 
 
 def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: float, objective: str = "denoising") -> Denoiser:
@@ -102,8 +111,13 @@ def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: floa
         m = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         if m is None:
             raise
-        raise ValueError(f"backbone.{m.group(1)} is not an option of the {modality.name} backbone "
-                         f"(given: {', '.join(sorted(options)) or 'none'})") from None
+        raise ConfigError(f"backbone.{m.group(1)} is not an option of the {modality.name} backbone "
+                          f"(given: {', '.join(sorted(options)) or 'none'})") from None
+    except ValueError as e:  # torch refusing a value it was handed (nn.Dropout(p=2)): the setting's fault
+        if isinstance(e, ConfigError) or "torch" not in Path(traceback.extract_tb(e.__traceback__)[-1].filename).parts:
+            raise
+        given = ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "none"
+        raise ConfigError(f"the {modality.name} backbone cannot be built from backbone: {given}: {first_line(str(e))}") from None
     if objective == "categorical":
         return CategoricalDenoiser(net, sigma_data=float(sigma_data), shift=ONEHOT_SHIFT)
     return Denoiser(net, sigma_data=float(sigma_data))
@@ -157,9 +171,9 @@ def load_guide(path: str, config: dict[str, Any], modality: Modality,
     mine, theirs = config["modality"], g_config["modality"]
     probe = lambda m: tuple(m.blank(1, torch.Generator().manual_seed(0)).x.shape)  # noqa: E731
     if g_modality.name != modality.name or probe(g_modality) != probe(modality):
-        raise ValueError(f"sampler.guide={path} does not encode data as the model does (modality {g_modality.name!r}, "
-                         f"sample shape {probe(g_modality)} vs the model's {modality.name!r}, {probe(modality)}); "
-                         "a guide must be a run of the same modality and encoding")
+        raise ConfigError(f"sampler.guide={path} does not encode data as the model does (modality {g_modality.name!r}, "
+                          f"sample shape {probe(g_modality)} vs the model's {modality.name!r}, {probe(modality)}); "
+                          "a guide must be a run of the same modality and encoding")
     differs = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
     return guide, differs
 
@@ -174,7 +188,7 @@ def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, nu
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     bad = sorted(set(s) - known) + sorted(set(given) - known)
     if bad:
-        raise ValueError(f"unknown sampler option(s) {', '.join('sampler.' + k for k in bad)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"unknown sampler option(s) {', '.join('sampler.' + k for k in bad)}; known: {', '.join(sorted(known))}")
     s.update(given)
     pf = PFGMConfig.from_dict(config.get("pfgm"), "pfgm")
     s.setdefault("sigma_min", pf.sigma_min)

@@ -14,17 +14,17 @@ import tempfile
 import warnings
 from pathlib import Path
 from importlib import resources
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
-from pfgm.modalities.base import ModalityUnavailable
-from pfgm.core.checkpoint import CheckpointError
+from pfgm.core.errors import PfgmError
 
 CONFIG_MODULE = "pfgm.configs"
-#: errors that are the user's input, reported in one line (a bug still shows its traceback)
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, KeyError,
-               CheckpointError, PermissionError, ModalityUnavailable)
+#: errors reported in one line: the project's user errors (:class:`~pfgm.core.errors.PfgmError`: a setting, an
+#: input file, a checkpoint) and the environment's (a missing or unwritable path). Anything else, a plain
+#: ValueError or KeyError included, is a bug and keeps its traceback.
+USER_ERRORS = (PfgmError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 #: the exit status of a diverged training (distinct from a user error's 1, so a scheduler can tell them apart)
@@ -74,8 +74,7 @@ def user_errors(prog: str, run_dir: Any = None) -> Iterator[None]:
                   "(temporary files removed)", file=sys.stderr)
             sys.exit(128 + signum)
         if isinstance(e, USER_ERRORS):
-            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-            print(f"{prog}: error: {msg}", file=sys.stderr)
+            print(f"{prog}: error: {e}", file=sys.stderr)
             sys.exit(1)
         if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
             where = f" writing {e.filename}" if e.filename else ""
@@ -210,7 +209,7 @@ def _lookup(d: Any, path: tuple[str, ...]) -> Any:
     return d
 
 
-def apply_group_choices(cfg: Any, overrides: list[str] | tuple[str, ...], config_name: str) -> None:
+def apply_group_choices(cfg: Any, overrides: Sequence[str], config_name: str) -> None:
     """Make the group options named on the command line win over the recipe, in place.
 
     Hydra applies a recipe (``# @package _global_``) after the groups of the defaults list, so the
@@ -222,8 +221,10 @@ def apply_group_choices(cfg: Any, overrides: list[str] | tuple[str, ...], config
     DictConfig; Hydra must be initialized (inside ``@hydra.main``, ``initialize_config_module``).
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import open_dict
+    from omegaconf import ListConfig, OmegaConf, open_dict
 
+    if isinstance(overrides, ListConfig):  # Hydra's overrides.task: the strings as typed, '${...}' not resolved
+        overrides = OmegaConf.to_container(overrides, resolve=False)
     defaults = _group_defaults(config_name)
     if not defaults or not overrides:
         return

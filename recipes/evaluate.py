@@ -13,6 +13,7 @@ from pathlib import Path
 from pfgm.core.atomic import atomic_write_bytes
 from pfgm.core.checkpoint import resolve_checkpoint
 from pfgm.core.distributed import cleanup, init_distributed
+from pfgm.core.errors import ConfigError
 
 from .build import plain
 from .cli import check_writable, job_path, multirun_job, run_hydra, sigterm_as_interrupt, user_errors
@@ -54,8 +55,8 @@ def _image_metric_options(c: dict, modality) -> None:
     if not given:
         return
     if not set(given) <= set(getattr(modality, "SAMPLE_OPTIONS", ())):
-        raise ValueError(f"{'/'.join(f'{k}=' for k in given)} choose the image metrics of cifar10 and edm checkpoints; "
-                         f"the {modality.name} modality computes its own")
+        raise ConfigError(f"{'/'.join(f'{k}=' for k in given)} choose the image metrics of cifar10 and edm checkpoints; "
+                          f"the {modality.name} modality computes its own")
     modality.set_sample_options(**given)
 
 
@@ -64,8 +65,8 @@ def _hydra_main() -> None:
 
     @hydra.main(version_base="1.3", config_path="pkg://pfgm.configs", config_name="eval")
     def app(cfg) -> None:
-        c = plain(cfg)
         with user_errors("pfgm-eval"), sigterm_as_interrupt():
+            c = plain(cfg)
             check_eval(c)
             dist = init_distributed(c.get("device", "auto"))
             out = Path(c["out"]) if c.get("out") else _default_out(c["checkpoint"])

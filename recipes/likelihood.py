@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from pfgm.core.config import PFGMConfig
+from pfgm.core.errors import ConfigError, DataError
 from pfgm.core.kernel import per_sample_dims
 from pfgm.core.likelihood import log_likelihood
 
@@ -27,15 +28,15 @@ def held_out_likelihood(modality: Any, den: Any, config: dict[str, Any], D: floa
                         device: torch.device | str = "cpu") -> dict[str, float]:
     """Mean negative log-likelihood of the first ``num_items`` test items (bits/dim, nats/token)."""
     if isinstance(num_items, bool) or not isinstance(num_items, int) or num_items < 2:
-        raise ValueError(f"likelihood_samples must be a whole number ≥ 2, got {num_items!r}")
+        raise ConfigError(f"likelihood_samples must be a whole number ≥ 2, got {num_items!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"likelihood_steps must be a whole number ≥ 2, got {steps!r}")
+        raise ConfigError(f"likelihood_steps must be a whole number ≥ 2, got {steps!r}")
     pfgm = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm")
     kernel = pfgm.kernel(D)
     data = modality.dataset("test")
     n = min(num_items, len(data))
     if n < 2:
-        raise ValueError(f"the test split holds {len(data)} item(s); the likelihood needs at least 2")
+        raise DataError(f"the test split holds {len(data)} item(s); the likelihood needs at least 2")
     gen = torch.Generator(device=device).manual_seed(seed)
     dtype = next(den.parameters()).dtype
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from pfgm.core.errors import ConfigError
+
 __all__ = ["RECIPE_GROUP", "plugin_recipes", "register_plugin_recipes"]
 
 RECIPE_GROUP = "pfgm.recipes"
@@ -40,9 +42,9 @@ def plugin_recipes() -> dict[str, tuple[str, dict[str, Any]]]:
                 try:
                     data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
                 except yaml.YAMLError as e:
-                    raise ValueError(f"{module}/{f.name}: not a recipe YAML ({e})") from None
+                    raise ConfigError(f"{module}/{f.name}: not a recipe YAML ({e})") from None
                 if not isinstance(data, dict):
-                    raise ValueError(f"{module}/{f.name}: a recipe must be a mapping, got {type(data).__name__}")
+                    raise ConfigError(f"{module}/{f.name}: a recipe must be a mapping, got {type(data).__name__}")
                 out.setdefault(f.name[:-5], (module, data))
     return out
 

@@ -15,7 +15,6 @@ so `torchrun --nproc_per_node=K -m pfgm.recipes.sample ...` writes the same file
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,7 +35,8 @@ from pfgm.core.snapping import ProjectedDenoiser
 from .build import generate_config, load_checkpoint, load_guide, plain, sigmas_for
 from .cli import check_writable, job_path, multirun_job, run_hydra, sigterm_as_interrupt, user_errors
 from .validate import check_sample
-from pfgm.core.atomic import atomic_write_bytes, remove_stale_temps, temp_tag
+from pfgm.core.atomic import atomic_write_bytes, file_sha256, remove_stale_temps, temp_tag
+from pfgm.core.errors import ConfigError
 
 __all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "stream_samples", "publish", "pfgm_wrote", "sample_D",
            "open_overrides", "main"]
@@ -65,7 +65,7 @@ def sample_D(c: dict[str, Any], trained: Any) -> float:
         warnings.warn(f"D={alias} is deprecated: use pfgm.D={alias} (the same setting); D= goes in the next release",
                       FutureWarning, stacklevel=2)
     if given is not None and alias is not None and parse_D(given) != parse_D(alias):
-        raise ValueError(f"pfgm.D={given} and D={alias} disagree; give one of them")
+        raise ConfigError(f"pfgm.D={given} and D={alias} disagree; give one of them")
     D_trained = parse_D(trained)
     D = parse_D(given if given is not None else alias) if (given is not None or alias is not None) else D_trained
     if D != D_trained:
@@ -180,25 +180,17 @@ def written_record(path: Path) -> Path:
     return path.with_name(f".{path.name}.pfgm")
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def record_written(path: Path) -> None:
     """Record that pfgm-sample wrote ``path`` as it is now (see :func:`written_record`)."""
     if path.is_file():
-        atomic_write_bytes(written_record(path), json.dumps({"size": path.stat().st_size, "sha256": _digest(path)}).encode())
+        atomic_write_bytes(written_record(path), json.dumps({"size": path.stat().st_size, "sha256": file_sha256(path)}).encode())
 
 
 def pfgm_wrote(path: Path) -> bool:
     """Whether ``path`` is a sample file pfgm-sample wrote and nobody changed since."""
     try:
         rec = json.loads(written_record(path).read_text())
-        return rec.get("size") == path.stat().st_size and rec.get("sha256") == _digest(path)
+        return rec.get("size") == path.stat().st_size and rec.get("sha256") == file_sha256(path)
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -222,7 +214,7 @@ def check_out(modality: Any, out: Path, overwrite: bool = False) -> None:
         ext = "" if _is_folder_out(out) else out.suffix.lower()
         if ext not in formats:
             shown = ", ".join("a folder" if f == "" else f for f in formats)
-            raise ValueError(f"out={out}: modality {modality.name!r} cannot write {ext or 'a folder'}; it writes {shown}")
+            raise ConfigError(f"out={out}: modality {modality.name!r} cannot write {ext or 'a folder'}; it writes {shown}")
     if out.exists() and not out.is_dir() and _is_folder_out(out):
         raise NotADirectoryError(f"out={out} is a file; give a folder or a file name with an extension")
     if out.is_file() and not overwrite and not pfgm_wrote(out):
@@ -303,8 +295,8 @@ def _hydra_main() -> None:
 
     @hydra.main(version_base="1.3", config_path="pkg://pfgm.configs", config_name="sample")
     def app(cfg) -> None:
-        c = plain(cfg)
         with user_errors("pfgm-sample"), sigterm_as_interrupt():  # SIGTERM like Ctrl-C: temp files removed
+            c = plain(cfg)
             check_sample(c)
             dist = init_distributed(c.get("device", "auto"))
             out = Path(job_path(c["out"], multirun_job()))  # --multirun: every job its own output

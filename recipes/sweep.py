@@ -32,6 +32,7 @@ import torch
 
 from pfgm.core.config import format_D, parse_D
 from pfgm.core.distributed import init_distributed
+from pfgm.core.errors import ConfigError, DataError
 from pfgm.core.quantize import quantized_state_dict
 from pfgm.core.weights import export_weights
 
@@ -74,34 +75,34 @@ def default_ladder(N: int) -> list[float]:
 
 def parse_ladder(ladder: Any) -> list[float]:
     if not isinstance(ladder, list) or not ladder:
-        raise ValueError(f"ladder must be a non-empty list of D such as [1,16,inf], got {ladder!r}")
+        raise ConfigError(f"ladder must be a non-empty list of D such as [1,16,inf], got {ladder!r}")
     out = []
     for i, D in enumerate(ladder):
         try:
             out.append(parse_D(D))
         except ValueError as e:
-            raise ValueError(f"ladder[{i}]={D!r}: {e}") from None
+            raise ConfigError(f"ladder[{i}]={D!r}: {e}") from None
     return out
 
 
 def parse_cells(cells: Any) -> list[dict[str, Any]]:
     """Each cell: {solver, steps, alpha (default 0), bits (default null = the float weights)}."""
     if not isinstance(cells, list) or not cells:
-        raise ValueError(f"cells must be a non-empty list of {{solver, steps, alpha, bits}}, got {cells!r}")
+        raise ConfigError(f"cells must be a non-empty list of {{solver, steps, alpha, bits}}, got {cells!r}")
     out = []
     for i, c in enumerate(cells):
         if not isinstance(c, dict):
-            raise ValueError(f"cells[{i}] must be a mapping such as {{solver: heun, steps: 18}}, got {c!r}")
+            raise ConfigError(f"cells[{i}] must be a mapping such as {{solver: heun, steps: 18}}, got {c!r}")
         unknown = sorted(set(c) - {"solver", "steps", "alpha", "bits"})
         if unknown:
-            raise ValueError(f"cells[{i}]: unknown key(s) {', '.join(unknown)}; known: solver, steps, alpha, bits")
+            raise ConfigError(f"cells[{i}]: unknown key(s) {', '.join(unknown)}; known: solver, steps, alpha, bits")
         steps, alpha, bits = c.get("steps", 18), c.get("alpha", 0.0), c.get("bits")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"cells[{i}].steps must be a whole number ≥ 1, got {steps!r}")
+            raise ConfigError(f"cells[{i}].steps must be a whole number ≥ 1, got {steps!r}")
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (0 <= alpha < math.inf):
-            raise ValueError(f"cells[{i}].alpha must be a finite number ≥ 0, got {alpha!r}")
+            raise ConfigError(f"cells[{i}].alpha must be a finite number ≥ 0, got {alpha!r}")
         if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 16):
-            raise ValueError(f"cells[{i}].bits must be a whole number in [2, 16] (or null for the float weights), got {bits!r}")
+            raise ConfigError(f"cells[{i}].bits must be a whole number in [2, 16] (or null for the float weights), got {bits!r}")
         out.append({"solver": str(c.get("solver", "heun")), "steps": steps, "alpha": float(alpha), "bits": bits})
     return out
 
@@ -130,7 +131,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             if i == len(lines):
                 print(f"pfgm-bench sweep: {path}:{i}: an unfinished last line is ignored", file=sys.stderr)
                 continue
-            raise ValueError(f"{path}:{i}: not a JSON record ({e.msg})") from None
+            raise DataError(f"{path}:{i}: not a JSON record ({e.msg})") from None
     return out
 
 
@@ -175,10 +176,10 @@ def run_sweep(c: dict[str, Any]) -> list[dict[str, Any]]:
     cells = parse_cells(c.get("cells"))
     seeds = c.get("seeds")
     if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of whole numbers ≥ 0, got {seeds!r}")
+        raise ConfigError(f"seeds must be a non-empty list of whole numbers ≥ 0, got {seeds!r}")
     n_samples = c.get("num_samples")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"num_samples must be a whole number ≥ 2, got {n_samples!r}")
+        raise ConfigError(f"num_samples must be a whole number ≥ 2, got {n_samples!r}")
     modality = make_modality(c["modality"])
     dims = data_dimension(modality.dataset("train"))
     ladder = parse_ladder(c["ladder"]) if c.get("ladder") is not None else default_ladder(dims["N"])
@@ -189,7 +190,7 @@ def run_sweep(c: dict[str, Any]) -> list[dict[str, Any]]:
     sample_seed = int(c.get("sample_seed", 0))
     lik_n = c.get("likelihood_samples", 0)
     if isinstance(lik_n, bool) or not isinstance(lik_n, int) or lik_n < 0 or lik_n == 1:
-        raise ValueError(f"likelihood_samples must be 0 (off) or a whole number ≥ 2, got {lik_n!r}")
+        raise ConfigError(f"likelihood_samples must be 0 (off) or a whole number ≥ 2, got {lik_n!r}")
     # the held-out likelihood is one more cell per trained run: solver "likelihood", steps = ODE steps
     lik_cell = None if not lik_n else {"solver": "likelihood", "steps": int(c.get("likelihood_steps", 32)), "alpha": 0.0,
                                        "bits": None, "n_samples": lik_n, "sample_seed": sample_seed}

@@ -31,6 +31,7 @@ from pfgm.core.atomic import TMP_SUFFIX, atomic_write_bytes, remove_stale_temps
 from pfgm.core.checkpoint import CHECKPOINT_DIR, latest_state_path, load_latest_state
 from pfgm.core.config import PFGMConfig
 from pfgm.core.distributed import DistInfo, broadcast_object, cleanup, init_distributed
+from pfgm.core.errors import ConfigError
 from pfgm.core.generate import generate
 from pfgm.core.precond import estimate_sigma_data
 from pfgm.core.run_lock import LOCK_NAME, RunLock
@@ -229,8 +230,8 @@ def init_weights(denoiser: torch.nn.Module, source: str, config: dict[str, Any])
     differs += [f"{k}: {tuple(weights[k].shape) if k in weights else 'absent'} there, {tuple(own[k].shape) if k in own else 'absent'} here"
                 for k in sorted(set(weights) | set(own)) if k not in weights or k not in own or weights[k].shape != own[k].shape][:3]
     if differs:
-        raise ValueError(f"init_from={source}: its network is not the one this run builds ({'; '.join(differs)}); "
-                         "fine-tuning needs the same modality encoding, backbone and objective")
+        raise ConfigError(f"init_from={source}: its network is not the one this run builds ({'; '.join(differs)}); "
+                          "fine-tuning needs the same modality encoding, backbone and objective")
     denoiser.load_state_dict(weights)
     digest = tensors_digest(weights)
     sigma_then, sigma_now = (src_cfg.get("pfgm") or {}).get("sigma_data"), config["pfgm"].get("sigma_data")
@@ -254,7 +255,8 @@ def _hydra_main() -> None:
         from .build import plain
 
         apply_group_choices(cfg, HydraConfig.get().overrides.task, "train")  # pfgm=edm wins over the recipe
-        c = plain(cfg)
+        with user_errors("pfgm-train", run_dir=HydraConfig.get().runtime.output_dir):  # a refused config leaves no run dir
+            c = plain(cfg)
         if not c.get("modality"):
             print_catalogue()
             own = Path(HydraConfig.get().runtime.output_dir)  # nothing to train: leave no empty run dir behind

@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from pfgm.core.config import PFGMConfig, parse_D
+from pfgm.core.errors import ConfigError
 from pfgm.core.trainer import TrainerConfig
 
 __all__ = ["check_train", "check_sample", "check_eval", "check_bench", "resume_mode", "RESUME_MODES"]
@@ -44,15 +45,15 @@ def resume_mode(value: Any) -> str:
         return value.strip().lower()
     if isinstance(value, str) and value.strip().endswith(".pt"):
         return "state"
-    raise ValueError(f"resume must be true, false, auto (resume if a checkpoint exists), force "
-                     f"(resume even though the model or objective changed) or a state file of the run dir "
-                     f"(checkpoints/state-*.pt: go back to it), got {value!r}")
+    raise ConfigError(f"resume must be true, false, auto (resume if a checkpoint exists), force "
+                      f"(resume even though the model or objective changed) or a state file of the run dir "
+                      f"(checkpoints/state-*.pt: go back to it), got {value!r}")
 
 
 def _keys(c: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(c) - known)
     if unknown:
-        raise ValueError(f"unknown {where} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"unknown {where} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 def _section(c: dict[str, Any], key: str) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def _section(c: dict[str, Any], key: str) -> dict[str, Any]:
     if v is None:
         return {}
     if not isinstance(v, dict):
-        raise ValueError(f"{key} must be a section of key: value pairs, got {v!r}")
+        raise ConfigError(f"{key} must be a section of key: value pairs, got {v!r}")
     return v
 
 
@@ -70,12 +71,12 @@ SEED_MAX = 2**63 - 1
 
 def _int(v: Any, key: str, lo: int, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not (math.isfinite(v) and v == int(v))):
-        raise ValueError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
+        raise ConfigError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
     if int(v) < lo:
-        raise ValueError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
+        raise ConfigError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
     if hi is not None and int(v) > hi:
-        raise ValueError(f"{key} must be a whole number in [{lo}, {hi}] (2**63 - 1: a 64-bit generator seed), got {v!r}"
-                         if hi == SEED_MAX else f"{key} must be a whole number in [{lo}, {hi}], got {v!r}")
+        raise ConfigError(f"{key} must be a whole number in [{lo}, {hi}] (2**63 - 1: a 64-bit generator seed), got {v!r}"
+                          if hi == SEED_MAX else f"{key} must be a whole number in [{lo}, {hi}], got {v!r}")
     return int(v)
 
 
@@ -83,14 +84,14 @@ def _path(v: Any, key: str, what: str) -> str:
     if isinstance(v, os.PathLike):
         v = os.fspath(v)
     if not isinstance(v, str) or not v.strip() or v == "???":
-        raise ValueError(f"{key} must name {what}, got {v!r}" + (" (empty: is a variable unset?)" if v in ("", None) else ""))
+        raise ConfigError(f"{key} must name {what}, got {v!r}" + (" (empty: is a variable unset?)" if v in ("", None) else ""))
     return v
 
 
 def _modality(c: dict[str, Any]) -> None:
     m = _section(c, "modality")
     if m and "name" not in m and "_target_" not in m:
-        raise ValueError("modality needs a 'name' naming a registered modality")
+        raise ConfigError("modality needs a 'name' naming a registered modality")
 
 
 #: sampler numbers that must be ≥ 0 / > 0 (GenerateConfig checks the types; these are the ranges)
@@ -107,9 +108,9 @@ def _sampler(c: dict[str, Any], pfgm: dict[str, Any] | None) -> None:
         if v is None or isinstance(v, (bool, str)) or not isinstance(v, (int, float)):
             continue
         if math.isnan(v) or (math.isinf(v) and k != "churn_sigma_max"):
-            raise ValueError(f"sampler.{k} must be a finite number, got {v!r}")
+            raise ConfigError(f"sampler.{k} must be a finite number, got {v!r}")
         if (k in _SAMPLER_NONNEG and v < 0) or (k in _SAMPLER_POS and v <= 0):
-            raise ValueError(f"sampler.{k} must be {'> 0' if k in _SAMPLER_POS else '≥ 0'}, got {v!r}")
+            raise ConfigError(f"sampler.{k} must be {'> 0' if k in _SAMPLER_POS else '≥ 0'}, got {v!r}")
 
 
 def _trained(c: dict[str, Any]) -> PFGMConfig:
@@ -129,8 +130,8 @@ def check_train(c: dict[str, Any]) -> str:
     _path(c.get("run_dir"), "run_dir", "the run directory to write")
     mode = resume_mode(c.get("resume", False))
     if c.get("init_from") is not None and (not isinstance(c["init_from"], str) or not c["init_from"].strip()):
-        raise ValueError(f"init_from must be a checkpoint to fine-tune from (a run dir, a .safetensors or .pt file, or "
-                         f"zoo:NAME), got {c['init_from']!r}")
+        raise ConfigError(f"init_from must be a checkpoint to fine-tune from (a run dir, a .safetensors or .pt file, or "
+                          f"zoo:NAME), got {c['init_from']!r}")
     _trained(c)
     return mode
 
@@ -140,12 +141,12 @@ def check_bench(c: dict[str, Any]) -> str:
     _keys(c, BENCH_KEYS, "top-level")
     Ds = c.get("Ds")
     if not isinstance(Ds, list) or not Ds:
-        raise ValueError(f"Ds must be a non-empty list such as [128,inf], got {Ds!r}")
+        raise ConfigError(f"Ds must be a non-empty list such as [128,inf], got {Ds!r}")
     for i, D in enumerate(Ds):
         try:
             parse_D(D)
         except ValueError as e:
-            raise ValueError(f"Ds[{i}]: {e}") from None
+            raise ConfigError(f"Ds[{i}]: {e}") from None
     _int(c.get("num_samples"), "num_samples", 1)
     _int(c.get("seed", 0), "seed", 0, SEED_MAX)
     _path(c.get("run_root"), "run_root", "the folder the benchmark's runs go in")
@@ -169,7 +170,7 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
         _path(c.get("out"), "out", "a folder or file to write the samples to")
     for key in ("progress", "overwrite"):
         if c.get(key) is not None and not isinstance(c[key], bool):
-            raise ValueError(f"{key} must be true or false, got {c[key]!r}")
+            raise ConfigError(f"{key} must be true or false, got {c[key]!r}")
     for key in ("D",):
         if c.get(key) is not None:
             parse_D(c[key])
@@ -191,9 +192,9 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
 def check_eval(c: dict[str, Any]) -> None:
     check_sample(c, eval_=True)
     if c.get("likelihood") is not None and not isinstance(c["likelihood"], bool):
-        raise ValueError(f"likelihood must be true or false, got {c['likelihood']!r}")
+        raise ConfigError(f"likelihood must be true or false, got {c['likelihood']!r}")
     if c.get("likelihood_exact") is not None and not isinstance(c["likelihood_exact"], bool):
-        raise ValueError(f"likelihood_exact must be true or false, got {c['likelihood_exact']!r}")
+        raise ConfigError(f"likelihood_exact must be true or false, got {c['likelihood_exact']!r}")
     _int(c.get("likelihood_samples", 256), "likelihood_samples", 2)
     _int(c.get("likelihood_steps", 64), "likelihood_steps", 2)
 
@@ -264,7 +265,7 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], source: str, mode
     model or the objective, unless ``mode`` is "force". Returns the notices to print."""
     refused, noted = config_changes(old, new)
     if refused and mode != "force":
-        raise ValueError(f"{source} was trained with another model or objective: {'; '.join(refused)}. "
-                         "Use a new run_dir, undo the change, or pass resume=force to continue anyway")
+        raise ConfigError(f"{source} was trained with another model or objective: {'; '.join(refused)}. "
+                          "Use a new run_dir, undo the change, or pass resume=force to continue anyway")
     return (["resume=force: continuing despite " + "; ".join(refused)] if refused else []) + (
         ["changed on resume: " + "; ".join(noted)] if noted else [])

@@ -10,6 +10,7 @@ initialisation F ≡ 0 (the preconditioned denoiser starts as c_skip·x).
 
 from __future__ import annotations
 
+from pfgm.core.errors import ConfigError
 import math
 
 import torch
@@ -44,7 +45,7 @@ class DiffWave(nn.Module):
     def __init__(self, channels: int = 64, layers: int = 12, dilation_cycle: int = 6, num_classes: int = 0, in_channels: int = 1):
         super().__init__()
         if layers < 1 or dilation_cycle < 1:
-            raise ValueError(f"layers and dilation_cycle must be >= 1, got {layers}, {dilation_cycle}")
+            raise ConfigError(f"layers and dilation_cycle must be >= 1, got {layers}, {dilation_cycle}")
         self.num_classes, self.in_channels = int(num_classes), int(in_channels)
         emb_ch = 4 * channels
         self.noise_embed = SigmaEmbedding(channels, 0.1, 100.0)

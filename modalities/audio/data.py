@@ -8,6 +8,7 @@ Every source returns a :class:`Clips`: variable-length mono waves at one sample 
 
 from __future__ import annotations
 
+from pfgm.core.errors import ConfigError, DataError, PfgmError
 import hashlib
 import io
 import json
@@ -51,11 +52,11 @@ TONE_NAMES = ("C4", "D4", "E4", "G4", "A4", "C5", "D5", "E5")
 SYNTH_VERSION = 1
 
 
-class AudioFolderError(ValueError):
+class AudioFolderError(DataError):
     """A WAV folder cannot be used as a data set (missing, empty, mixed layout, unknown files)."""
 
 
-class EspeakMissingError(FileNotFoundError):
+class EspeakMissingError(PfgmError, FileNotFoundError):
     """espeak-ng is not installed; the message says how to install it (a FileNotFoundError, so the CLI
     prints it as one line)."""
 
@@ -82,7 +83,7 @@ def split_indices(n: int, split: str, test_fraction: float, seed: int) -> Tensor
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = int(round(n * test_fraction))
     if n and n_test >= n:
-        raise ValueError(f"{n} clip(s), and modality.test_fraction={test_fraction} holds out {n_test} for the test split, "
+        raise DataError(f"{n} clip(s), and modality.test_fraction={test_fraction} holds out {n_test} for the test split, "
                          "leaving none to train on; add clips, or lower modality.test_fraction (0: no held-out split)")
     return perm[n - n_test :].sort().values if split == "test" else perm[: n - n_test].sort().values
 
@@ -120,7 +121,7 @@ def _speak(exe: str, word: str, voice: str, pitch: int, speed: int, tmp: Path) -
     cmd = [exe, "-w", str(wav), "-v", voice, "-p", str(int(pitch)), "-s", str(int(speed)), word]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if res.returncode != 0 or not wav.is_file():
-        raise ValueError(f"espeak-ng failed for voice {voice!r} ({' '.join(cmd)}): {res.stderr.strip()[:200]}")
+        raise ConfigError(f"espeak-ng failed for voice {voice!r} ({' '.join(cmd)}): {res.stderr.strip()[:200]}")
     return read_audio(wav)
 
 
@@ -281,7 +282,7 @@ def load_wav_folder(
     counting files read, skipped (non-audio, too short) and cut.
     """
     if long_files not in LONG_FILE_POLICIES:
-        raise ValueError(f"long_files must be one of {', '.join(LONG_FILE_POLICIES)}, got {long_files!r}")
+        raise ConfigError(f"long_files must be one of {', '.join(LONG_FILE_POLICIES)}, got {long_files!r}")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise AudioFolderError(f"{root}: no such folder (expected a folder of .wav/.flac files)")

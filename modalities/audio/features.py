@@ -16,6 +16,7 @@ Waveform: x (B, 1, L), the samples themselves.
 
 from __future__ import annotations
 
+from pfgm.core.errors import ConfigError
 import math
 from dataclasses import dataclass
 
@@ -48,13 +49,13 @@ class MelCodec:
 
     def __post_init__(self) -> None:
         if self.hop_length > self.n_fft:
-            raise ValueError(f"hop_length {self.hop_length} exceeds n_fft {self.n_fft}: the STFT would skip samples")
+            raise ConfigError(f"hop_length {self.hop_length} exceeds n_fft {self.n_fft}: the STFT would skip samples")
         if self.frames < 2 or self.n_mels < 1:
-            raise ValueError(f"need frames >= 2 and n_mels >= 1, got {self.frames}, {self.n_mels}")
+            raise ConfigError(f"need frames >= 2 and n_mels >= 1, got {self.frames}, {self.n_mels}")
         if self.griffin_lim_iters < 1:
-            raise ValueError(f"griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
+            raise ConfigError(f"griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
         if self.clip_samples is not None and 1 + int(self.clip_samples) // self.hop_length < self.frames:
-            raise ValueError(f"clip_samples {self.clip_samples} gives {1 + int(self.clip_samples) // self.hop_length} frames "
+            raise ConfigError(f"clip_samples {self.clip_samples} gives {1 + int(self.clip_samples) // self.hop_length} frames "
                              f"at hop_length {self.hop_length}, fewer than frames={self.frames}")
         self._mods: dict | None = None
 

@@ -8,6 +8,7 @@ of thousands is found at once.
 
 from __future__ import annotations
 
+from pfgm.core.errors import ConfigError, DataError
 import io
 import os
 import struct
@@ -38,7 +39,7 @@ __all__ = [
 AUDIO_SUFFIXES = (".wav", ".flac")
 
 
-class AudioFileError(ValueError):
+class AudioFileError(DataError):
     """An audio file cannot be used. ``path`` names it; the message starts with it."""
 
     def __init__(self, path: str | os.PathLike, message: str):
@@ -93,7 +94,7 @@ def read_audio(path: str | os.PathLike, mono: str = "mix") -> tuple[np.ndarray, 
 
     path = Path(path)
     if mono not in ("mix", "first", "error"):
-        raise ValueError(f"mono must be 'mix', 'first' or 'error', got {mono!r}")
+        raise ConfigError(f"mono must be 'mix', 'first' or 'error', got {mono!r}")
     if not path.is_file():
         raise AudioFileError(path, "no such file")
     short = _wav_shortfall(path)
@@ -189,7 +190,7 @@ def fit_duration(wave: np.ndarray, length: int, align: str = "center") -> tuple[
     the end only).
     """
     if align not in ("center", "start"):
-        raise ValueError(f"align must be 'center' or 'start', got {align!r}")
+        raise ConfigError(f"align must be 'center' or 'start', got {align!r}")
     a = np.asarray(wave, dtype=np.float32)
     n = a.shape[0]
     out = np.zeros(length, np.float32)

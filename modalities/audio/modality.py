@@ -4,6 +4,7 @@ SC09-style classifier metrics."""
 
 from __future__ import annotations
 
+from pfgm.core.errors import ConfigError, DataError
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -110,13 +111,13 @@ class AudioModality(Modality):
         judge_metrics: bool = True,
     ):
         if dataset not in DATASETS:
-            raise ValueError(f"unknown audio data set {dataset!r}; expected one of {', '.join(DATASETS)}")
+            raise ConfigError(f"unknown audio data set {dataset!r}; expected one of {', '.join(DATASETS)}")
         if representation not in REPRESENTATIONS:
-            raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+            raise ConfigError(f"representation must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
         if dataset in ("folder", "sc09") and root is None:
-            raise ValueError(f"dataset={dataset!r} needs modality.root (the folder of {'clips' if dataset == 'folder' else 'SpeechCommands'})")
+            raise ConfigError(f"dataset={dataset!r} needs modality.root (the folder of {'clips' if dataset == 'folder' else 'SpeechCommands'})")
         if not 0.0 <= float(test_fraction) < 1.0:
-            raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+            raise ConfigError(f"test_fraction must be in [0, 1), got {test_fraction}")
         self.dataset_name, self.representation = dataset, representation
         self.root = None if root is None else Path(root).expanduser()
         self.download = bool(download)
@@ -132,9 +133,9 @@ class AudioModality(Modality):
         self.class_cond = bool(class_cond)
         self.mono, self.skip_non_audio = str(mono), bool(skip_non_audio)
         if long_files not in LONG_FILE_POLICIES:
-            raise ValueError(f"modality.long_files must be one of {', '.join(LONG_FILE_POLICIES)}, got {long_files!r}")
+            raise ConfigError(f"modality.long_files must be one of {', '.join(LONG_FILE_POLICIES)}, got {long_files!r}")
         if not float(min_duration) >= 0.0:
-            raise ValueError(f"modality.min_duration must be a number of seconds >= 0, got {min_duration!r}")
+            raise ConfigError(f"modality.min_duration must be a number of seconds >= 0, got {min_duration!r}")
         self.long_files, self.min_duration = str(long_files), float(min_duration)
         self.report: LoadReport | None = None  # a folder's load report, once read
         self.test_fraction, self.seed = float(test_fraction), int(seed)
@@ -181,9 +182,9 @@ class AudioModality(Modality):
                                     clip_samples=self.num_samples, long_files=self.long_files, min_duration=self.min_duration)
                 self.report = c.report
                 if self.class_cond and c.labels is None:
-                    raise ValueError(f"{self.root}: class_cond needs class subfolders (one folder of clips per class)")
+                    raise DataError(f"{self.root}: class_cond needs class subfolders (one folder of clips per class)")
                 if self._classes is not None and c.classes and c.classes != self._classes:
-                    raise ValueError(f"{self.root}: class folders {c.classes} differ from the configured classes {self._classes}")
+                    raise DataError(f"{self.root}: class folders {c.classes} differ from the configured classes {self._classes}")
                 self._classes = c.classes
             self._clips["all"] = c
         return self._clips["all"]
@@ -201,7 +202,7 @@ class AudioModality(Modality):
                 try:
                     idx = split_indices(len(c), split, self.test_fraction, self.seed).tolist()
                 except ValueError as e:  # the split took every clip: name the data set
-                    raise ValueError(f"{self.root or self.dataset_name}: {e}") from None
+                    raise DataError(f"{self.root or self.dataset_name}: {e}") from None
                 labels = None if c.labels is None else c.labels[idx]
                 self._clips[split] = Clips([c.waves[i] for i in idx], c.sample_rate, labels, c.classes)
         return self._clips[split]
@@ -236,7 +237,7 @@ class AudioModality(Modality):
         if not self.class_cond:
             return 0
         if not self.classes:
-            raise ValueError(f"{self.root}: class_cond needs class subfolders (one folder of clips per class)")
+            raise DataError(f"{self.root}: class_cond needs class subfolders (one folder of clips per class)")
         return len(self.classes)
 
     def encode_waves(self, waves: Tensor) -> Tensor:
@@ -286,7 +287,7 @@ class AudioModality(Modality):
             derived["image_size"] = [self.mel.n_mels, self.mel.frames]
         for key, value in derived.items():
             if key in kwargs and kwargs[key] is not None and kwargs[key] != value and list(np.atleast_1d(kwargs[key])) != list(np.atleast_1d(value)):
-                raise ValueError(f"backbone.{key}={kwargs[key]} contradicts the data ({key}={value}); leave it unset")
+                raise ConfigError(f"backbone.{key}={kwargs[key]} contradicts the data ({key}={value}); leave it unset")
             kwargs[key] = value
         if self.representation == "mel":
             from ..shared.unet import UNet
@@ -302,7 +303,7 @@ class AudioModality(Modality):
     def check_sample_options(self) -> None:
         self._label_index()
         if int(self.griffin_lim_iters) < 1:
-            raise ValueError(f"modality.griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
+            raise ConfigError(f"modality.griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
 
     def blank(self, num: int, generator: torch.Generator) -> Encoded:
         """``num`` zero clips of the model's shape; with class_cond, labels: ``label`` if set, else drawn uniformly
@@ -378,7 +379,7 @@ class AudioModality(Modality):
             assert c.labels is not None
             templates = [i for d in range(len(DIGIT_WORDS)) for i in torch.nonzero(c.labels == d).flatten()[:8].tolist()]
         else:
-            raise ValueError(f"the outside judge knows spoken digits (speech_digits, sc09), not dataset={self.dataset_name!r}")
+            raise ConfigError(f"the outside judge knows spoken digits (speech_digits, sc09), not dataset={self.dataset_name!r}")
         w, _ = fixed_length(c, self.num_samples, self.align, self.noise_dbfs, seed=self.seed * 2 + 7)
         assert c.labels is not None
         return w, c.labels, torch.tensor(templates)

@@ -8,6 +8,7 @@ them (for listening to a batch at once); ``.png`` writes the sheet only. Every f
 
 from __future__ import annotations
 
+from pfgm.core.errors import ConfigError
 import io
 import math
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ def write_audio(clips: Sequence[AudioClip | None], out: Path, spectrogram: Calla
     rate = rates.pop()
     suffix = out.suffix.lower()
     if suffix and suffix not in FILE_FORMATS:
-        raise ValueError(f"{out}: unknown audio output format {out.suffix!r}; use a folder, {' or '.join(FILE_FORMATS)}")
+        raise ConfigError(f"{out}: unknown audio output format {out.suffix!r}; use a folder, {' or '.join(FILE_FORMATS)}")
     sheet = lambda: _png_bytes(spectrogram_sheet([spectrogram(c.wave) for _, c in good]))  # noqa: E731
     if suffix == ".png":
         data = sheet()

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError
 from ..shared.conditioning import SigmaEmbedding, film
 from .flat import GraphLayout
 from .pairs import PairIndex
@@ -121,7 +122,7 @@ class GraphTransformerBlock(nn.Module):
         super().__init__()
         self.triangle = TriangleUpdate(de) if triangle else None
         if dn % heads:
-            raise ValueError(f"node width {dn} must be divisible by heads {heads}")
+            raise ConfigError(f"node width {dn} must be divisible by heads {heads}")
         self.h, self.dh = heads, dn // heads
         self.norm_n1 = nn.LayerNorm(dn, elementwise_affine=False)
         self.norm_n2 = nn.LayerNorm(dn, elementwise_affine=False)
@@ -197,17 +198,17 @@ class _GraphNetBase(nn.Module):
         self.layout = GraphLayout(n_max, node_dim, edge_dim)
         self.self_condition = bool(self_condition)
         if spectral and not self.self_condition:
-            raise ValueError("spectral features are read off the self-conditioning estimate: set self_condition: true")
+            raise ConfigError("spectral features are read off the self-conditioning estimate: set self_condition: true")
         if components and not self.self_condition:
-            raise ValueError("component features are read off the self-conditioning estimate: set self_condition: true")
+            raise ConfigError("component features are read off the self-conditioning estimate: set self_condition: true")
         self.components = bool(components)
         if distances and not self.self_condition:
-            raise ValueError("distance features are read off the self-conditioning estimate: set self_condition: true")
+            raise ConfigError("distance features are read off the self-conditioning estimate: set self_condition: true")
         if not 0 <= distances < n_max:
-            raise ValueError(f"distances must lie in [0, n_max={n_max}), got {distances}")
+            raise ConfigError(f"distances must lie in [0, n_max={n_max}), got {distances}")
         self.distances = int(distances)
         if not 0 <= spectral <= n_max:
-            raise ValueError(f"spectral must lie in [0, n_max={n_max}], got {spectral}")
+            raise ConfigError(f"spectral must lie in [0, n_max={n_max}], got {spectral}")
         self.spectral = int(spectral)
         if self.self_condition:
             extra_node, extra_pair = (3, 1) if self.components else (0, 0)
@@ -398,7 +399,7 @@ def build_backbone(n_max: int, node_dim: int, edge_dim: int, type: str = "transf
     """The graph transformer (``type: transformer``, the only one); other keys go to its constructor."""
     kw.pop("_target_", None)
     if type != "transformer":
-        raise ValueError(f"unknown graph backbone type {type!r}; use 'transformer'")
+        raise ConfigError(f"unknown graph backbone type {type!r}; use 'transformer'")
     return GraphTransformer(n_max, node_dim, edge_dim, **kw)
 
 

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from pfgm.core.errors import ConfigError, DataError
 from ..shared.paths import data_root
 from ..shared.records import numbered_lines
 
@@ -76,7 +77,7 @@ def community_small_file(path: str | None = None, seed: int = 0):
     """community-small from a description file ('SIZE:u-v,…' lines, '#' comments), e.g. the exact
     100 graphs of the GDSS benchmark, in the file's order (so GDSS's split applies). ``seed`` is unused."""
     if not path:
-        raise ValueError("dataset community_small_file needs data.path: a file of 'SIZE:u-v,u-v' lines")
+        raise ConfigError("dataset community_small_file needs data.path: a file of 'SIZE:u-v,u-v' lines")
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"community-small description file {p} does not exist")
@@ -90,10 +91,10 @@ def community_small_file(path: str | None = None, seed: int = 0):
         ok = sep and size_s.isdigit() and int(size_s) >= 2 and int(size_s) % 2 == 0 and all(
             len(e) == 2 and e[0].isdigit() and e[1].isdigit() and max(int(e[0]), int(e[1])) < int(size_s) for e in pairs)
         if not ok:
-            raise ValueError(f"{p}, line {no}: expected 'SIZE:u-v,u-v' with an even SIZE and nodes < SIZE, got {text!r}")
+            raise DataError(f"{p}, line {no}: expected 'SIZE:u-v,u-v' with an even SIZE and nodes < SIZE, got {text!r}")
     graphs = community_small_from_spec(lines)
     if not graphs:
-        raise ValueError(f"{p} holds no graphs (only comments or blank lines)")
+        raise DataError(f"{p} holds no graphs (only comments or blank lines)")
     return graphs
 
 
@@ -134,7 +135,7 @@ def ego_small(num: int = 200, seed: int = 0, min_nodes: int = 4, max_nodes: int 
         G = nx.powerlaw_cluster_graph(4000, 2, 0.3, seed=seed)
         order = list(np.random.default_rng(seed).permutation(G.number_of_nodes()))
     else:
-        raise ValueError(f"ego_small source must be 'synthetic' or 'citeseer', got {source!r}")
+        raise ConfigError(f"ego_small source must be 'synthetic' or 'citeseer', got {source!r}")
     out = []
     for v in order:
         e = nx.ego_graph(G, v, radius=1)
@@ -156,7 +157,7 @@ def load_graphs(name: str, seed: int = 0, **kw):
     try:
         fn = GRAPH_DATASETS[name]
     except KeyError:
-        raise ValueError(f"unknown graph data set {name!r}; choose from {sorted(GRAPH_DATASETS)}") from None
+        raise ConfigError(f"unknown graph data set {name!r}; choose from {sorted(GRAPH_DATASETS)}") from None
     return fn(seed=seed, **kw)
 
 

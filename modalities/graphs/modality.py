@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError, DataError
 from ..base import Encoded, EncodedDataset, Evaluation, Modality, SampleSink, register_modality
 from ..shared.sizes import SizeHistogram
 from .backbone import build_backbone
@@ -56,7 +57,7 @@ def molecule_properties(mols: Sequence, names: Sequence[str]) -> np.ndarray:
     fns = _prop_fns()
     bad = [n for n in names if n not in fns]
     if bad:
-        raise ValueError(f"unknown molecule properties {bad}; available: {list(PROPERTY_NAMES)}")
+        raise ConfigError(f"unknown molecule properties {bad}; available: {list(PROPERTY_NAMES)}")
     return np.array([[float(fns[n](m)) for n in names] for m in mols], dtype=np.float64).reshape(len(mols), len(names))
 
 
@@ -64,7 +65,7 @@ def _check_num_nodes(num_nodes: Any, n_max: int) -> None:
     if num_nodes is None:
         return
     if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or not 1 <= num_nodes <= n_max:
-        raise ValueError(f"modality.num_nodes must be an integer in [1, {n_max}] (the checkpoint's n_max), got {num_nodes!r}")
+        raise ConfigError(f"modality.num_nodes must be an integer in [1, {n_max}] (the checkpoint's n_max), got {num_nodes!r}")
 
 
 def _node_counts(num_nodes: int | None, sizes: SizeHistogram, num: int, generator: torch.Generator) -> Tensor:
@@ -125,7 +126,7 @@ class MoleculeModality(Modality):
         from .molecule_sources import check_fragments
 
         if unknown_atoms not in ("error", "other", "skip"):
-            raise ValueError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
+            raise ConfigError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
         self.fragments = None if fragments is None else check_fragments(fragments, "modality.fragments")
         self.source, self.path, self.column = source, path, column
         self.max_atoms, self.kekulize, self.charges, self.hydrogens = max_atoms, kekulize, charges, hydrogens
@@ -171,9 +172,9 @@ class MoleculeModality(Modality):
             perm = np.random.default_rng(self.seed).permutation(len(main))
             k = max(1, int(round(self.test_fraction * len(main)))) if self.test_fraction > 0 else 0
             if k >= len(main):  # the held-out split took every molecule: say so, not "none left after filtering"
-                raise ValueError(f"{main.report.source}: {len(main)} usable molecule(s), and modality.test_fraction="
-                                 f"{self.test_fraction} holds out {k} for the test split, leaving none to train on; give "
-                                 "more molecules, or modality.test_fraction=0 (no held-out split)")
+                raise DataError(f"{main.report.source}: {len(main)} usable molecule(s), and modality.test_fraction="
+                                f"{self.test_fraction} holds out {k} for the test split, leaving none to train on; give "
+                                "more molecules, or modality.test_fraction=0 (no held-out split)")
             te, tr = perm[:k], perm[k:]
             train_m, train_s = main.mols.take(tr), [main.smiles[i] for i in tr]
             test_m, test_s = main.mols.take(te), [main.smiles[i] for i in te]
@@ -188,7 +189,7 @@ class MoleculeModality(Modality):
         self.test_mols, self.test_smiles, skipped_test = self._encodable(test_m, test_s)
         self.skipped += skipped_test
         if not self.train_mols:
-            raise ValueError(f"no training molecules left from {self.source} after filtering")
+            raise DataError(f"no training molecules left from {self.source} after filtering")
         if self._sizes is None:
             self._sizes = SizeHistogram.from_sizes([m.GetNumAtoms() for m in self.train_mols], n_max)
         if self.cond_properties and self._cond_stats is None:
@@ -278,11 +279,11 @@ class MoleculeModality(Modality):
     def check_sample_options(self) -> None:
         _check_num_nodes(self.num_nodes, self.graph_layout.n_max)
         if not isinstance(self.cond_target, dict):
-            raise ValueError(f"modality.cond_target must be a mapping {{property: value}}, got {self.cond_target!r}")
+            raise ConfigError(f"modality.cond_target must be a mapping {{property: value}}, got {self.cond_target!r}")
         unknown = sorted(set(self.cond_target) - set(self.cond_properties))
         if unknown:
-            raise ValueError(f"modality.cond_target names {unknown}, but the model is conditioned on "
-                             f"{list(self.cond_properties) or 'no properties'}")
+            raise ConfigError(f"modality.cond_target names {unknown}, but the model is conditioned on "
+                              f"{list(self.cond_properties) or 'no properties'}")
 
     def blank(self, num: int, generator: torch.Generator) -> Encoded:
         self.check_sample_options()
@@ -400,12 +401,12 @@ class GraphModality(Modality):
 
             graphs = load_graphs(self.dataset_name, seed=self.seed, **self.data)
             if not graphs:
-                raise ValueError(f"graph data set {self.dataset_name!r} is empty")
+                raise DataError(f"graph data set {self.dataset_name!r} is empty")
             train, test = split_graphs(graphs, self.test_fraction)
             largest = max(g.number_of_nodes() for g in graphs)
             n_max = self.max_nodes or largest
             if largest > n_max:
-                raise ValueError(f"{self.dataset_name}: graphs have up to {largest} nodes but max_nodes={n_max}")
+                raise ConfigError(f"{self.dataset_name}: graphs have up to {largest} nodes but max_nodes={n_max}")
             self.max_nodes = n_max
             if self._sizes is None:
                 self._sizes = SizeHistogram.from_sizes([g.number_of_nodes() for g in train], n_max)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pfgm.core.errors import ConfigError, DataError
 from .flat import GraphLayout, encode_classes
 from .mol_repair import BOND_CLASS, bond_types, gdss_charge_rule, sanitize_or_none
 
@@ -32,14 +33,14 @@ def parse_atom_key(key: str) -> tuple[str, int, int]:
     """'N+' -> ('N', +1, 0); 'NH' -> ('N', 0, 1); 'Sb-3' -> ('Sb', -3, 0)."""
     m = _KEY_RE.match(key)
     if not m:
-        raise ValueError(f"not an atom type name: {key!r} (expected e.g. 'C', 'N+', 'O-', 'Co+3', 'NH')")
+        raise ConfigError(f"not an atom type name: {key!r} (expected e.g. 'C', 'N+', 'O-', 'Co+3', 'NH')")
     sym, h, q = m.groups()
     num_h = 0 if not h else (1 if h == "H" else int(h[1:]))
     charge = 0 if not q else (1 if q[0] == "+" else -1) * (int(q[1:]) if len(q) > 1 else 1)
     return sym, charge, num_h
 
 
-class UnsupportedMolecule(ValueError):
+class UnsupportedMolecule(DataError):
     """A molecule the vocabulary cannot encode (element, bond type, radical, size)."""
 
 
@@ -69,9 +70,9 @@ class MolVocab:
 
     def __post_init__(self) -> None:
         if self.unknown_atoms not in ("error", "other"):
-            raise ValueError(f"unknown_atoms must be 'error' or 'other', got {self.unknown_atoms!r}")
+            raise ConfigError(f"unknown_atoms must be 'error' or 'other', got {self.unknown_atoms!r}")
         if self.hydrogens and not self.kekulize:
-            raise ValueError("hydrogens: true needs kekulize: true (aromatic mode types only [nH]-like atoms by H)")
+            raise ConfigError("hydrogens: true needs kekulize: true (aromatic mode types only [nH]-like atoms by H)")
         types = list(dict.fromkeys(self.atom_types))  # dedupe, keep order
         for t in types:
             parse_atom_key(t)

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from pfgm.core.errors import ConfigError, DataError
 from ..shared.paths import data_root
 from ..shared.records import LoadReport, RecordError, numbered_lines
 from .mol_list import MolList
@@ -66,7 +67,7 @@ def default_fragments(source: str) -> str:
 
 def check_fragments(fragments: str, key: str = "fragments") -> str:
     if fragments not in FRAGMENT_POLICIES:
-        raise ValueError(f"{key} must be one of {', '.join(FRAGMENT_POLICIES)}, got {fragments!r}")
+        raise ConfigError(f"{key} must be one of {', '.join(FRAGMENT_POLICIES)}, got {fragments!r}")
     return fragments
 
 
@@ -131,7 +132,7 @@ def read_smiles_records(
         else:
             rows.append((i, s.split(delimiter) if delimiter else s.split()))
     if not rows:
-        raise ValueError(f"{p}: file is empty (no SMILES records)")
+        raise DataError(f"{p}: file is empty (no SMILES records)")
 
     first = rows[0][1]
     has_header: bool
@@ -143,10 +144,10 @@ def read_smiles_records(
 
     if isinstance(column, str):
         if not has_header:
-            raise ValueError(f"{p}: column {column!r} given by name but the file has no header row")
+            raise DataError(f"{p}: column {column!r} given by name but the file has no header row")
         names = [c.lower() for c in first]
         if column.lower() not in names:
-            raise ValueError(f"{p}: no column named {column!r}; columns are {first}")
+            raise DataError(f"{p}: no column named {column!r}; columns are {first}")
         col = names.index(column.lower())
     elif isinstance(column, int):
         col = column
@@ -157,7 +158,7 @@ def read_smiles_records(
     body = rows[1:] if has_header else rows
     out = [(i, r[col] if col < len(r) else "") for i, r in body]
     if not out:
-        raise ValueError(f"{p}: file has a header but no SMILES records")
+        raise DataError(f"{p}: file has a header but no SMILES records")
     return out, has_header
 
 
@@ -213,7 +214,7 @@ def filter_molecules(pairs: Iterable[tuple[object, str]], report: LoadReport, ma
             break
     report.kept = len(mols)
     if report.kept == 0:
-        raise ValueError(f"{report.source}: no usable molecules ({report.summary()})")
+        raise DataError(f"{report.source}: no usable molecules ({report.summary()})")
     report.warn()
     return MoleculeSet(mols, smiles, report)
 
@@ -265,7 +266,7 @@ def load_sdf(path: str | os.PathLike, max_atoms: int | None = 20, limit: int | N
     if not p.exists():
         raise FileNotFoundError(f"SDF file not found: {p}")
     if p.stat().st_size == 0:
-        raise ValueError(f"{p}: file is empty (no SDF records)")
+        raise DataError(f"{p}: file is empty (no SDF records)")
     report = LoadReport(source=str(p))
 
     def pairs():
@@ -360,7 +361,7 @@ def zinc250k_test_rows(path: str | os.PathLike | None = None) -> set[int]:
 
 def _check_split(split: str) -> None:
     if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be train, test or all; got {split!r}")
+        raise ConfigError(f"split must be train, test or all; got {split!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,7 +404,7 @@ def _read_qm9pack(data_dir: str) -> tuple[tuple[int, str], ...]:
             try:
                 ci, cs = header.index("Index"), header.index("SMILES")
             except ValueError:
-                raise ValueError(f"{p}: expected columns 'Index' and 'SMILES', found {header[:6]}") from None
+                raise DataError(f"{p}: expected columns 'Index' and 'SMILES', found {header[:6]}") from None
             for row in reader:
                 if len(row) > max(ci, cs):  # blank separator lines have no fields
                     out.append((int(row[ci]), row[cs]))
@@ -532,10 +533,10 @@ def read_zinc250k_csv(path: str | os.PathLike, column: str = "smiles") -> list[t
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
-            raise ValueError(f"{path}: file is empty (no ZINC250k records)")
+            raise DataError(f"{path}: file is empty (no ZINC250k records)")
         names = [h.strip().lower() for h in header]
         if column.lower() not in names:
-            raise ValueError(f"{path}: no column named {column!r}; columns are {header}")
+            raise DataError(f"{path}: no column named {column!r}; columns are {header}")
         col = names.index(column.lower())
         start = reader.line_num + 1
         for row in reader:
@@ -543,7 +544,7 @@ def read_zinc250k_csv(path: str | os.PathLike, column: str = "smiles") -> list[t
                 rows.append((len(rows), start, row[col].strip() if col < len(row) else ""))
             start = reader.line_num + 1
     if not rows:
-        raise ValueError(f"{path}: file has a header but no records")
+        raise DataError(f"{path}: file has a header but no records")
     return rows
 
 
@@ -579,7 +580,7 @@ def load_molecules(source: str = "nci", path: str | os.PathLike | None = None, c
         return load_nci(max_atoms, limit, fragments=f)
     if s in ("smiles", "smi", "csv", "txt", "file", "sdf"):
         if path is None:
-            raise ValueError(f"source {source!r} needs a path")
+            raise ConfigError(f"source {source!r} needs a path")
         sfx = "".join(Path(path).suffixes).lower()
         if s == "sdf" or ".sdf" in sfx:
             return load_sdf(path, max_atoms, limit, fragments=f)
@@ -593,4 +594,4 @@ def load_molecules(source: str = "nci", path: str | os.PathLike | None = None, c
             return load_zinc250k_csv(path, split, max_atoms, limit, column=column if isinstance(column, str) else "smiles",
                                      fragments=f)
         return load_zinc250k(root, split, max_atoms, limit, fragments=f)
-    raise ValueError(f"unknown molecule source {source!r}; use nci, smiles, csv, sdf, moses, qm9 or zinc250k")
+    raise ConfigError(f"unknown molecule source {source!r}; use nci, smiles, csv, sdf, moses, qm9 or zinc250k")

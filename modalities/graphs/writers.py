@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from pfgm.modalities.base import SampleSink
 from pfgm.core.atomic import AtomicAppender, atomic_write, atomic_write_text
+from pfgm.core.errors import ConfigError
 
 MOL_FORMATS = (".smi", ".sdf", ".png")
 GRAPH_FORMATS = (".txt", ".edgelist", ".png")
@@ -71,7 +72,7 @@ class MoleculeSink(SampleSink):
             self.targets = {out.suffix.lower(): out}
             self.side = out.with_suffix(".json")
         elif out.suffix:
-            raise ValueError(f"cannot write molecules to {out}: use a folder or a file ending in {', '.join(MOL_FORMATS)}")
+            raise ConfigError(f"cannot write molecules to {out}: use a folder or a file ending in {', '.join(MOL_FORMATS)}")
         else:
             self.targets = {".smi": out / "samples.smi", ".sdf": out / "samples.sdf", ".png": out / "samples.png"}
             self.side = out / "summary.json"
@@ -195,7 +196,7 @@ def write_graphs(graphs: Sequence[Any], out: Path) -> tuple[list[Path], dict[str
         targets = [out]
         side = out.with_suffix(".json")
     elif out.suffix:
-        raise ValueError(f"cannot write graphs to {out}: use a folder or a file ending in {', '.join(GRAPH_FORMATS)}")
+        raise ConfigError(f"cannot write graphs to {out}: use a folder or a file ending in {', '.join(GRAPH_FORMATS)}")
     else:
         out.mkdir(parents=True, exist_ok=True)
         targets = [out / "graphs.edgelist", out / "graphs.png"]

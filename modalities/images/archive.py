@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from pfgm.core.errors import DataError
+
 __all__ = ["ArchiveError", "RestrictedUnpickler", "safe_loads", "find_cifar10", "load_cifar10", "download_cifar10",
            "write_cifar10_archive",
            "CIFAR10_CLASSES", "CIFAR10_ARCHIVE", "CIFAR10_FOLDER"]
@@ -39,7 +41,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 IMAGE_BYTES = 3 * 32 * 32
 
 
-class ArchiveError(ValueError):
+class ArchiveError(DataError):
     """The archive is missing, truncated, not in the expected format, or holds something it should not."""
 
 

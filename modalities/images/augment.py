@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pfgm.core.errors import ConfigError
+
 __all__ = ["EDMAugment", "AUGMENT_DIM"]
 
 #: label width of the full pipeline (x-flip, y-flip, scale, rotation ×2, anisotropy ×2, translation ×2)
@@ -63,7 +65,7 @@ class EDMAugment:
                  rotate: float = 1.0, aniso: float = 1.0, translate: float = 1.0, scale_std: float = 0.2,
                  aniso_std: float = 0.2, aniso_rotate_prob: float = 0.5, translate_std: float = 0.125):
         if not 0.0 <= float(p) <= 1.0:
-            raise ValueError(f"augmentation probability must be in [0, 1], got {p}")
+            raise ConfigError(f"augmentation probability must be in [0, 1], got {p}")
         self.p = float(p)
         self.mult = dict(xflip=xflip, yflip=yflip, scale=scale, rotate=rotate, aniso=aniso, translate=translate)
         self.scale_std, self.aniso_std = float(scale_std), float(aniso_std)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pfgm.core.errors import ConfigError, DataError
 from ..shared.records import LoadReport
 
 #: file extensions the folder loader decodes with Pillow (compared lower-case)
@@ -26,7 +27,7 @@ DEFAULT_FOLDER_IMAGE_SIZE = 32
 DIGITS_SHAPE = (1, 8, 8)
 
 
-class ImageFolderError(ValueError):
+class ImageFolderError(DataError):
     """Base class of the folder loader's input errors (all are ValueErrors)."""
 
 
@@ -59,7 +60,7 @@ def split_indices(n: int, split: str, test_fraction: float, seed: int) -> Tensor
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+        raise ConfigError(f"test_fraction must be in [0, 1), got {test_fraction}")
     n_test = min(int(round(test_fraction * n)), n - 1)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     idx = perm[n - n_test :] if split == "test" else perm[: n - n_test]
@@ -275,9 +276,9 @@ def load_image_folder(
     """
     size = DEFAULT_FOLDER_IMAGE_SIZE if image_size is None else int(image_size)
     if size < 1:
-        raise ValueError(f"image_size must be positive, got {image_size}")
+        raise ConfigError(f"image_size must be positive, got {image_size}")
     if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None (infer), got {channels}")
+        raise ConfigError(f"channels must be 1, 3 or None (infer), got {channels}")
     listing = list_image_folder(root, skip_non_images)
     if report is not None:
         folder_report(listing, report).warn()

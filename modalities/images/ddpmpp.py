@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError
 from ..shared.conditioning import SigmaEmbedding
 
 __all__ = ["DDPMpp", "noise_embedding"]
@@ -126,7 +127,7 @@ class DDPMpp(nn.Module):
                  num_blocks: int = 4, attn_resolutions: Sequence[int] = (16,), dropout: float = 0.1):
         super().__init__()
         if image_size % (2 ** (len(channel_mult) - 1)):
-            raise ValueError(f"image_size {image_size} must be divisible by 2^{len(channel_mult) - 1} (one halving per level)")
+            raise ConfigError(f"image_size {image_size} must be divisible by 2^{len(channel_mult) - 1} (one halving per level)")
         self.num_classes, self.augment_dim = int(num_classes), int(augment_dim)
         noise_ch, emb_ch = model_channels, model_channels * channel_mult_emb
         self.map_noise = noise_embedding(noise_ch)

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError, PfgmError
+
 __all__ = ["METRICS", "FEATURES", "INCEPTION_FILE", "InceptionWeightsMissing", "inception_weights_path",
            "check_features", "feature_network", "FeatureStats", "extract", "frechet_distance", "reference_stats",
            "image_metrics", "parse_metrics"]
@@ -44,7 +46,7 @@ POOL_DIM, LOGITS_DIM = 2048, 1008
 CACHE_VERSION = 1
 
 
-class InceptionWeightsMissing(FileNotFoundError):
+class InceptionWeightsMissing(PfgmError, FileNotFoundError):
     """The Inception-v3 weights FID needs are not on this machine (the message says how to get them)."""
 
 
@@ -61,7 +63,7 @@ def inception_weights_path(override: str | os.PathLike | None = None) -> Path:
 def check_features(features: str, weights: str | os.PathLike | None = None) -> None:
     """Raise, in one line, what the chosen feature network needs and this machine lacks."""
     if features not in FEATURES:
-        raise ValueError(f"fid_features must be one of {', '.join(FEATURES)}, got {features!r}")
+        raise ConfigError(f"fid_features must be one of {', '.join(FEATURES)}, got {features!r}")
     try:
         import torch_fidelity  # noqa: F401
     except ImportError:
@@ -229,7 +231,7 @@ def parse_metrics(metrics: str | Sequence[str] | None) -> tuple[str, ...]:
     names = [m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if str(m).strip()]
     bad = [m for m in names if m not in METRICS]
     if bad or not names:
-        raise ValueError(f"metrics must name some of {', '.join(METRICS)}, got {metrics!r}")
+        raise ConfigError(f"metrics must name some of {', '.join(METRICS)}, got {metrics!r}")
     return tuple(dict.fromkeys(names))
 
 

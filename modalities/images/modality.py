@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pfgm.core.errors import ConfigError, DataError
 from ..base import Encoded, EncodedDataset, Evaluation, Modality, register_modality
 from ..shared.labels import blank_labels, label_index
 from ..shared.records import LoadReport
@@ -73,33 +74,33 @@ class ImageModality(Modality):
         fid_batch: int = 100,
     ):
         if dataset not in DATASETS:
-            raise ValueError(f"unknown image data set {dataset!r}; expected one of {', '.join(DATASETS)}")
+            raise ConfigError(f"unknown image data set {dataset!r}; expected one of {', '.join(DATASETS)}")
         if channels not in (None, 1, 3):
-            raise ValueError(f"channels must be 1, 3 or null (infer), got {channels!r}")
+            raise ConfigError(f"channels must be 1, 3 or null (infer), got {channels!r}")
         if dataset == "digits":
             if root is not None:
-                raise ValueError("modality.root is only used with dataset='folder' (digits ship with scikit-learn)")
+                raise ConfigError("modality.root is only used with dataset='folder' (digits ship with scikit-learn)")
             if image_size not in (None, DIGITS_SHAPE[1]) or channels not in (None, 1):
-                raise ValueError(f"digits are 1×8×8; got image_size={image_size}, channels={channels}")
+                raise ConfigError(f"digits are 1×8×8; got image_size={image_size}, channels={channels}")
             image_size, channels = DIGITS_SHAPE[1], 1
         elif dataset == "cifar10":
             if image_size not in (None, 32) or channels not in (None, 3):
-                raise ValueError(f"CIFAR-10 images are 3×32×32; got image_size={image_size}, channels={channels}")
+                raise ConfigError(f"CIFAR-10 images are 3×32×32; got image_size={image_size}, channels={channels}")
             image_size, channels = 32, 3
             if root is None:
                 from ..shared.paths import data_root
 
                 root = data_root() / "cifar10"
         elif root is None:
-            raise ValueError(f"dataset='{dataset}' needs modality.root, the {'folder of images' if dataset == 'folder' else 'zip or folder'}")
+            raise ConfigError(f"dataset='{dataset}' needs modality.root, the {'folder of images' if dataset == 'folder' else 'zip or folder'}")
         if download and dataset != "cifar10":
-            raise ValueError("modality.download is for dataset='cifar10' (other data sets are given by path)")
+            raise ConfigError("modality.download is for dataset='cifar10' (other data sets are given by path)")
         if not 0.0 <= float(augment) <= 1.0:
-            raise ValueError(f"modality.augment is a probability in [0, 1], got {augment}")
+            raise ConfigError(f"modality.augment is a probability in [0, 1], got {augment}")
         if float(augment) > 0 and dataset not in STORED:
-            raise ValueError("modality.augment needs dataset='cifar10' or 'edm' (and the ddpmpp backbone)")
+            raise ConfigError("modality.augment needs dataset='cifar10' or 'edm' (and the ddpmpp backbone)")
         if not 0.0 <= float(test_fraction) < 1.0:
-            raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+            raise ConfigError(f"test_fraction must be in [0, 1), got {test_fraction}")
         self.dataset_name = dataset
         self.root = None if root is None else Path(root).expanduser()
         self.image_size = None if image_size is None else int(image_size)
@@ -150,7 +151,7 @@ class ImageModality(Modality):
             u8 = torch.from_numpy(np.ascontiguousarray(u8))
             lab = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
             if self.class_cond and lab is None:
-                raise ValueError(f"{self.root}: class_cond needs labels (dataset.json with 'labels')")
+                raise DataError(f"{self.root}: class_cond needs labels (dataset.json with 'labels')")
             self.image_size, self.channels = int(u8.shape[-1]), int(u8.shape[1])
             self._stored[split] = (u8, lab)
         return self._stored[split]
@@ -169,9 +170,9 @@ class ImageModality(Modality):
                 x, labels, classes = load_image_folder(self.root, self.image_size, self.channels, self.skip_non_images,
                                                        self.report)
                 if self.class_cond and labels is None:
-                    raise ValueError(f"{self.root}: class_cond needs class subfolders (one folder of images per class)")
+                    raise DataError(f"{self.root}: class_cond needs class subfolders (one folder of images per class)")
                 if self._classes is not None and self.class_cond and classes != self._classes:
-                    raise ValueError(f"{self.root}: class folders {classes} differ from the configured classes {self._classes}")
+                    raise DataError(f"{self.root}: class folders {classes} differ from the configured classes {self._classes}")
                 self._classes = classes
                 self.image_size, self.channels = x.shape[-1], x.shape[1]
                 self._data = (x, labels)
@@ -207,7 +208,7 @@ class ImageModality(Modality):
             return 0
         n = len(self.classes)
         if n == 0:
-            raise ValueError(f"{self.root}: class_cond needs class subfolders (one folder of images per class)")
+            raise DataError(f"{self.root}: class_cond needs class subfolders (one folder of images per class)")
         return n
 
     def split(self, split: str = "train") -> tuple[Tensor, Tensor | None]:
@@ -262,9 +263,9 @@ class ImageModality(Modality):
         come from the data."""
         arch = kwargs.pop("arch", None) or "unet"
         if arch not in ARCHS:
-            raise ValueError(f"backbone.arch={arch!r} is not an image backbone; expected one of {', '.join(ARCHS)}")
+            raise ConfigError(f"backbone.arch={arch!r} is not an image backbone; expected one of {', '.join(ARCHS)}")
         if self.augment > 0 and arch != "ddpmpp":
-            raise ValueError("modality.augment needs backbone.arch=ddpmpp (the network that takes augmentation labels)")
+            raise ConfigError("modality.augment needs backbone.arch=ddpmpp (the network that takes augmentation labels)")
         c, s, _ = self.shape
         derived = {"in_channels": c, "image_size": s, "num_classes": self.num_classes}
         if arch == "ddpmpp":
@@ -273,7 +274,7 @@ class ImageModality(Modality):
             derived["augment_dim"] = AUGMENT_DIM if self.augment > 0 else 0
         for key, value in derived.items():
             if key in kwargs and kwargs[key] is not None and int(kwargs[key]) != value:
-                raise ValueError(f"backbone.{key}={kwargs[key]} contradicts the data ({key}={value}); leave it unset")
+                raise ConfigError(f"backbone.{key}={kwargs[key]} contradicts the data ({key}={value}); leave it unset")
             kwargs[key] = value
         if arch == "ddpmpp":
             from .ddpmpp import DDPMpp
@@ -292,15 +293,15 @@ class ImageModality(Modality):
         self._label_index()
         if self.metrics is not None or self.fid_features != "inception":
             if self.dataset_name not in STORED:
-                raise ValueError("metrics= / fid_features= score cifar10 and edm data in Inception features; "
-                                 f"this checkpoint's data is {self.dataset_name!r}")
+                raise ConfigError("metrics= / fid_features= score cifar10 and edm data in Inception features; "
+                                  f"this checkpoint's data is {self.dataset_name!r}")
             from .fid import FEATURES, parse_metrics
 
             parse_metrics(self.metrics)
             if self.fid_features not in FEATURES:
-                raise ValueError(f"fid_features must be one of {', '.join(FEATURES)}, got {self.fid_features!r}")
+                raise ConfigError(f"fid_features must be one of {', '.join(FEATURES)}, got {self.fid_features!r}")
         if int(self.fid_batch) < 1:
-            raise ValueError(f"fid_batch must be ≥ 1, got {self.fid_batch}")
+            raise ConfigError(f"fid_batch must be ≥ 1, got {self.fid_batch}")
 
     def check_evaluate(self) -> None:
         """cifar10 / edm: torch-fidelity and (unless fid_features=random) the Inception weights, named in one line."""
@@ -354,7 +355,7 @@ class ImageModality(Modality):
         names = parse_metrics(self.metrics)
         arrays = [np.asarray(o) for o in objects if o is not None]
         if len(arrays) < 2:
-            raise ValueError(f"image metrics need at least 2 valid samples, got {len(arrays)}")
+            raise ConfigError(f"image metrics need at least 2 valid samples, got {len(arrays)}")
         bs, dev = self.fid_batch, "cuda" if torch.cuda.is_available() else "cpu"
         net = feature_network(self.fid_features, self.fid_weights, device=dev)
         gen = extract((arrays[i:i + bs] for i in range(0, len(arrays), bs)), net, device=dev)

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from pfgm.core.atomic import atomic_write
+from pfgm.core.errors import ConfigError, DataError
 
 FILE_FORMATS = (".png", ".npz")
 
@@ -71,7 +72,7 @@ def write_images(images: Sequence[np.ndarray], out: str | os.PathLike, **extra: 
     # an invalid sample (None: non-finite) is not written; the others keep their index in the file names
     index = [i for i, im in enumerate(images) if im is not None]
     if images and not index:
-        raise ValueError(f"all {len(images)} samples are invalid (non-finite); no image to write")
+        raise DataError(f"all {len(images)} samples are invalid (non-finite); no image to write")
     arr = _check_images([images[i] for i in index])
     out = Path(out).expanduser()
     suffix = out.suffix.lower()
@@ -84,4 +85,4 @@ def write_images(images: Sequence[np.ndarray], out: str | os.PathLike, **extra: 
         return [save_png(make_grid(arr), out)]
     if suffix == ".npz":
         return [save_npz(arr, out, **extra)]
-    raise ValueError(f"{out}: unknown image output format {suffix!r} (expected a folder, or a file ending in .png or .npz)")
+    raise ConfigError(f"{out}: unknown image output format {suffix!r} (expected a folder, or a file ending in .png or .npz)")

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from pfgm.core.errors import ConfigError, DataError
+
 __all__ = ["PROTEIN", "RNA", "GAP", "AMBIGUITY", "Alphabet", "SymbolError"]
 
 #: the 20 standard amino acids, alphabetical by one-letter code
@@ -29,7 +31,7 @@ GAP = "-"
 AMBIGUITY = {"protein": frozenset("XBZJUO*"), "rna": frozenset("NRYKMSWBDHV")}
 
 
-class SymbolError(ValueError):
+class SymbolError(DataError):
     """A cleaned sequence holds a character that is not a symbol. ``position`` is 0-based."""
 
     def __init__(self, char: str, position: int, kind: str, ambiguous: bool):
@@ -45,14 +47,14 @@ class Alphabet:
     def __init__(self, kind: str = "protein", symbols: str | Sequence[str] | None = None, gap: bool = False):
         kind = str(kind).lower()
         if kind not in ("protein", "rna", "custom"):
-            raise ValueError(f"alphabet must be protein, rna or custom, got {kind!r}")
+            raise ConfigError(f"alphabet must be protein, rna or custom, got {kind!r}")
         base = {"protein": PROTEIN, "rna": RNA}.get(kind)
         syms = "".join(symbols) if symbols is not None else base
         if syms is None:
-            raise ValueError("a custom alphabet needs its symbols, e.g. symbols: ACGT")
+            raise ConfigError("a custom alphabet needs its symbols, e.g. symbols: ACGT")
         syms = syms.upper()
         if len(set(syms)) != len(syms) or GAP in syms:
-            raise ValueError(f"alphabet symbols must be distinct single characters without '-': {syms!r}")
+            raise ConfigError(f"alphabet symbols must be distinct single characters without '-': {syms!r}")
         self.kind, self.gap = kind, bool(gap)
         self.symbols = syms + (GAP if gap else "")
         self._index = {c: i for i, c in enumerate(self.symbols)}

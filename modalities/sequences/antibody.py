@@ -23,6 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pfgm.core.errors import ConfigError
+
 __all__ = ["olga_model", "generate_heavy", "assemble_vh", "find_cdr3", "log10_pgen", "CDR3_PATTERN"]
 
 #: a VH's CDR3 (IMGT 105–117, without the conserved C and W): after the Cys that follows the
@@ -39,7 +41,7 @@ def olga_model(name: str = "human_B_heavy") -> dict[str, Any]:
 
     folder = os.path.join(os.path.dirname(lm.__file__), "default_models", name)
     if not os.path.isdir(folder):
-        raise ValueError(f"OLGA has no bundled model {name!r}; it ships: {', '.join(sorted(os.listdir(os.path.dirname(folder))))}")
+        raise ConfigError(f"OLGA has no bundled model {name!r}; it ships: {', '.join(sorted(os.listdir(os.path.dirname(folder))))}")
     gd = lm.GenomicDataVDJ()
     gd.load_igor_genomic_data(os.path.join(folder, "model_params.txt"), os.path.join(folder, "V_gene_CDR3_anchors.csv"),
                               os.path.join(folder, "J_gene_CDR3_anchors.csv"))

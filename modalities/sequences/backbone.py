@@ -31,6 +31,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError
 from ..shared.conditioning import SigmaEmbedding, film
 from .fold_features import FoldFeatures
 from .helix_attention import HelixAttention
@@ -91,7 +92,7 @@ def _extra_channels(net: nn.Module, channels: int) -> int:
 
 def _fold(net: nn.Module, fold: FoldFeatures | None) -> FoldFeatures | None:
     if fold is not None and not net.self_condition:
-        raise ValueError("backbone.fold_features folds the self-conditioning estimate: set backbone.self_condition=true")
+        raise ConfigError("backbone.fold_features folds the self-conditioning estimate: set backbone.self_condition=true")
     return fold
 
 
@@ -183,7 +184,7 @@ class ByteNet(nn.Module):
         super().__init__()
         self.max_length, self.bucket_overhead = int(max_length), bucket_overhead
         if kernel % 2 != 1:
-            raise ValueError(f"backbone.kernel must be odd (centred convolutions), got {kernel}")
+            raise ConfigError(f"backbone.kernel must be odd (centred convolutions), got {kernel}")
         self.end_positions, self.self_condition = bool(end_positions), bool(self_condition)
         self.register_buffer("partners", _partner_index(partners, self.max_length), persistent=False)
         self.fold = _fold(self, fold)
@@ -195,7 +196,7 @@ class ByteNet(nn.Module):
         # helix attention after evenly spaced blocks (the last one among them): see helix_attention.py
         n = int(helix_attention)
         if not 0 <= n <= depth:
-            raise ValueError(f"backbone.helix_attention must be between 0 and depth={depth}, got {helix_attention}")
+            raise ConfigError(f"backbone.helix_attention must be between 0 and depth={depth}, got {helix_attention}")
         after = sorted({depth - 1 - (i * depth) // n for i in range(n)}) if n else []
         self.helix = nn.ModuleDict({str(i): HelixAttention(width, emb_dim) for i in after})
         self.norm = nn.LayerNorm(width)
@@ -265,4 +266,4 @@ def build_backbone(channels: int, max_length: int, type: str = "bytenet", **kw) 
         return ByteNet(channels, max_length, **kw)
     if type == "transformer":
         return SequenceTransformer(channels, max_length, **kw)
-    raise ValueError(f"unknown sequence backbone.type {type!r}; expected bytenet or transformer")
+    raise ConfigError(f"unknown sequence backbone.type {type!r}; expected bytenet or transformer")

@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from pfgm.core.errors import ConfigError
 from pfgm.modalities.shared.onehot import OneHotCodec
 
 from .alphabet import GAP, Alphabet
@@ -25,7 +26,7 @@ class SequenceCodec:
 
     def __init__(self, alphabet: Alphabet, max_length: int):
         if int(max_length) < 1:
-            raise ValueError(f"max_length must be ≥ 1, got {max_length}")
+            raise ConfigError(f"max_length must be ≥ 1, got {max_length}")
         self.alphabet, self.max_length = alphabet, int(max_length)
         self.onehot = OneHotCodec(alphabet.size)
 

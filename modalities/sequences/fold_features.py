@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pfgm.core.errors import ConfigError
 from .rna import fold_with_target
 from .rna import partners as structure_partners
 
@@ -37,7 +38,7 @@ class FoldFeatures:
 
     def __init__(self, symbols: str, target: str | None = None):
         if sorted(symbols) != sorted("ACGU"):
-            raise ValueError(f"backbone.fold_features folds RNA: the alphabet must be ACGU, got {symbols!r}")
+            raise ConfigError(f"backbone.fold_features folds RNA: the alphabet must be ACGU, got {symbols!r}")
         self.symbols, self.target = symbols, target
         self._target_partner = None if target is None else torch.tensor(structure_partners(target), dtype=torch.long)
 

@@ -40,6 +40,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pfgm.core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 __all__ = ["REGIONS", "IMGT_REGIONS", "FRAMEWORKS", "Gene", "GermlineCall", "germline_genes", "gene",
@@ -141,8 +143,8 @@ def gene(name: str, model: str = "human_B_heavy") -> Gene:
     if name in by:
         return by[name]
     close = difflib.get_close_matches(name, list(by), n=5, cutoff=0.5)
-    raise ValueError(f"unknown germline gene {name!r} in OLGA's {model}; close names: "
-                     f"{', '.join(close) if close else 'none'} ({len(vs)} V and {len(js)} J genes)")
+    raise ConfigError(f"unknown germline gene {name!r} in OLGA's {model}; close names: "
+                      f"{', '.join(close) if close else 'none'} ({len(vs)} V and {len(js)} J genes)")
 
 
 # -- numbering --------------------------------------------------------------------------------------
@@ -350,7 +352,7 @@ def _anarci_works() -> str | None:
 def numbering_method(method: str = "auto") -> tuple[str, str]:
     """(the method used: anarci | alignment, a one-line note saying which and why)."""
     if method not in ("auto", "anarci", "alignment"):
-        raise ValueError(f"numbering must be auto, anarci or alignment, got {method!r}")
+        raise ConfigError(f"numbering must be auto, anarci or alignment, got {method!r}")
     if method == "alignment":
         return "alignment", "germline regions by alignment to germline genes (IMGT numbers from ANARCI's table)"
     why = _anarci_works()
@@ -506,7 +508,7 @@ def identity_to(seq: str, v: str, j: str | None = None, method: str = "alignment
     """Per-region identity of one sequence to the named V gene (and FR4 to the named J gene)."""
     gv = gene(v, model)
     if not gv.name.startswith("IGHV"):
-        raise ValueError(f"{v!r} is not a V gene")
+        raise ConfigError(f"{v!r} is not a V gene")
     gj = gene(j, model) if j is not None else None
     _, js = germline_genes(model)
     used, _ = numbering_method(method)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError, DataError
 from pfgm.modalities.shared.sizes import SizeHistogram
 
 from ..base import Encoded, EncodedDataset, Evaluation, Modality
@@ -57,10 +58,10 @@ def parse_positions(spec: str, length: int) -> list[int]:
     for part in str(spec).replace(" ", "").split(","):
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
         if not m:
-            raise ValueError(f"modality.redesign: cannot read {part!r}; give a region name (cdr3) or positions like 95-102,110")
+            raise ConfigError(f"modality.redesign: cannot read {part!r}; give a region name (cdr3) or positions like 95-102,110")
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if not 1 <= a <= b <= length:
-            raise ValueError(f"modality.redesign: positions {part} outside the template's 1..{length}")
+            raise ConfigError(f"modality.redesign: positions {part} outside the template's 1..{length}")
         out.update(range(a - 1, b))
     return sorted(out)
 
@@ -98,11 +99,11 @@ class SequenceModality(Modality):
                  template: str | None = None, redesign: str | None = None, eval_reference: int = 500,
                  pgen_samples: int = 1000, write_pgen: bool = True, numbering: str = "auto", antiberty: int = 0):
         if source not in SOURCES:
-            raise ValueError(f"modality.source must be one of {', '.join(SOURCES)}, got {source!r}")
+            raise ConfigError(f"modality.source must be one of {', '.join(SOURCES)}, got {source!r}")
         if unknown not in ("error", "skip"):
-            raise ValueError(f"modality.unknown must be error or skip, got {unknown!r}")
+            raise ConfigError(f"modality.unknown must be error or skip, got {unknown!r}")
         if source.startswith("olga") and alphabet != "protein":
-            raise ValueError(f"source {source} makes protein sequences; alphabet must be protein, got {alphabet!r}")
+            raise ConfigError(f"source {source} makes protein sequences; alphabet must be protein, got {alphabet!r}")
         if source.startswith("rna_family"):
             alphabet = "rna"
         self.source, self.path, self.format, self.column, self.id_column = source, path, format, column, id_column
@@ -112,15 +113,15 @@ class SequenceModality(Modality):
         self.aligned = bool(aligned)
         self.kind = kind or _default_kind(source, alphabet)
         if self.kind not in KINDS:
-            raise ValueError(f"modality.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+            raise ConfigError(f"modality.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         from .rna import TARGETS
 
         if target is None and family is not None:
             if family not in TARGETS:
-                raise ValueError(f"modality.family must be one of {', '.join(TARGETS)} (or give target: <dot-bracket>), got {family!r}")
+                raise ConfigError(f"modality.family must be one of {', '.join(TARGETS)} (or give target: <dot-bracket>), got {family!r}")
             target = TARGETS[family]
         if source.startswith("rna_family") and target is None:
-            raise ValueError(f"source {source} needs family: hairpin | trna, or target: <dot-bracket structure>")
+            raise ConfigError(f"source {source} needs family: hairpin | trna, or target: <dot-bracket structure>")
         self.family, self.target = family, target
         if max_length is None and source == "olga_cdr3":
             max_length = 30  # 99.5 % of OLGA's IGH CDR3s; longer ones are skipped and counted
@@ -133,10 +134,10 @@ class SequenceModality(Modality):
         self.length, self.template, self.redesign = length, template, redesign
         self.eval_reference, self.pgen_samples, self.write_pgen = int(eval_reference), int(pgen_samples), bool(write_pgen)
         if numbering not in ("auto", "anarci", "alignment"):
-            raise ValueError(f"modality.numbering must be auto, anarci or alignment, got {numbering!r}")
+            raise ConfigError(f"modality.numbering must be auto, anarci or alignment, got {numbering!r}")
         self.numbering = numbering
         if isinstance(antiberty, bool) or not isinstance(antiberty, int) or antiberty < 0:
-            raise ValueError(f"modality.antiberty must be a number of sequences >= 0 (0 = off), got {antiberty!r}")
+            raise ConfigError(f"modality.antiberty must be a number of sequences >= 0 (0 = off), got {antiberty!r}")
         self.antiberty = antiberty
         self._data: dict[str, list[str]] | None = None
         self._templates: list[tuple[str, str, list[int]]] | None = None
@@ -182,7 +183,7 @@ class SequenceModality(Modality):
         from .writers import write_fasta
 
         if self.alphabet.kind != "protein":
-            raise ValueError("source: file needs path: <FASTA / Stockholm / GenBank / CSV file> (the demo file is protein)")
+            raise ConfigError("source: file needs path: <FASTA / Stockholm / GenBank / CSV file> (the demo file is protein)")
         path = cache_dir() / f"demo_cdr3_v{_DATA_VERSION}.fasta"
         if not path.exists():
             recs = generate_heavy(5000, seed=7)
@@ -222,11 +223,11 @@ class SequenceModality(Modality):
             log.warning(self.report.summary())
         split = self._split(len(seqs))
         if seqs and not len(split["train"]):  # the held-out split took every sequence
-            raise ValueError(f"{self.report.source}: {len(seqs)} usable sequence(s), and modality.test_fraction="
-                             f"{self.test_fraction} holds out {len(split['test'])} for the test split, leaving none to "
-                             "train on; give more sequences, or modality.test_fraction=0 (no held-out split)")
+            raise DataError(f"{self.report.source}: {len(seqs)} usable sequence(s), and modality.test_fraction="
+                            f"{self.test_fraction} holds out {len(split['test'])} for the test split, leaving none to "
+                            "train on; give more sequences, or modality.test_fraction=0 (no held-out split)")
         if len(seqs) < 2:
-            raise ValueError(f"{self.report.source}: need at least 2 sequences, kept {len(seqs)}")
+            raise DataError(f"{self.report.source}: need at least 2 sequences, kept {len(seqs)}")
         self._data = {name: [seqs[i] for i in idx] for name, idx in split.items()}
         if self.max_length is None:
             self.max_length = max(len(s) for s in seqs)
@@ -244,8 +245,8 @@ class SequenceModality(Modality):
         """olga_vh with aligned: the CDR3 slots of the IMGT layout (germline.aligned_vh): max_length less 1–104 and FR4."""
         w = int(self.max_length) - self._fixed_slots()
         if w < 13:
-            raise ValueError(f"aligned olga_vh lays chains on IMGT slots: 115 framework slots and the CDR3 in the rest of "
-                             f"max_length; max_length {self.max_length} leaves {w} CDR3 slots, give at least 128")
+            raise ConfigError(f"aligned olga_vh lays chains on IMGT slots: 115 framework slots and the CDR3 in the rest of "
+                              f"max_length; max_length {self.max_length} leaves {w} CDR3 slots, give at least 128")
         return w
 
     def _split(self, n: int) -> dict[str, np.ndarray]:
@@ -286,21 +287,21 @@ class SequenceModality(Modality):
         L = self.max_length if self.max_length else self.codec.max_length
         pair_features = kw.pop("pair_features", False)
         if pair_features not in (False, True, "extended"):
-            raise ValueError(f"backbone.pair_features must be false, true or extended, got {pair_features!r}")
+            raise ConfigError(f"backbone.pair_features must be false, true or extended, got {pair_features!r}")
         if pair_features:
             if self.target is None or len(self.target) != L:
-                raise ValueError("backbone.pair_features needs an RNA target structure as long as the sequences "
-                                 f"(modality.family or modality.target); have target={self.target!r}, length {L}")
+                raise ConfigError("backbone.pair_features needs an RNA target structure as long as the sequences "
+                                  f"(modality.family or modality.target); have target={self.target!r}, length {L}")
             from .rna import helix_extensions, partners
 
             kw["partners"] = [partners(self.target)] + ([helix_extensions(self.target)] if pair_features == "extended" else [])
         fold_features = kw.pop("fold_features", False)
         if not isinstance(fold_features, bool):
-            raise ValueError(f"backbone.fold_features must be true or false, got {fold_features!r}")
+            raise ConfigError(f"backbone.fold_features must be true or false, got {fold_features!r}")
         if fold_features:
             if self.alphabet.kind != "rna" or self.aligned:
-                raise ValueError(f"backbone.fold_features folds RNA with ViennaRNA: needs an unaligned rna alphabet, "
-                                 f"have {self.alphabet.kind}{' (aligned)' if self.aligned else ''}")
+                raise ConfigError(f"backbone.fold_features folds RNA with ViennaRNA: needs an unaligned rna alphabet, "
+                                  f"have {self.alphabet.kind}{' (aligned)' if self.aligned else ''}")
             from .fold_features import FoldFeatures
 
             target = self.target if self.target is not None and len(self.target) == L else None
@@ -313,13 +314,13 @@ class SequenceModality(Modality):
         if self.length is not None:
             L = self.max_length if self.max_length is not None else self.codec.max_length
             if isinstance(self.length, bool) or not isinstance(self.length, int) or not 1 <= self.length <= L:
-                raise ValueError(f"modality.length must be an integer in [1, {L}] (the checkpoint's max_length), got {self.length!r}")
+                raise ConfigError(f"modality.length must be an integer in [1, {L}] (the checkpoint's max_length), got {self.length!r}")
         for name in ("eval_reference", "pgen_samples"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"modality.{name} must be a positive integer, got {v!r}")
+                raise ConfigError(f"modality.{name} must be a positive integer, got {v!r}")
         if (self.template is None) != (self.redesign is None):
-            raise ValueError("region redesign needs both modality.template=<file> and modality.redesign=<region or positions>")
+            raise ConfigError("region redesign needs both modality.template=<file> and modality.redesign=<region or positions>")
         self._templates = None
         if self.template is not None:
             self._template_list()
@@ -334,20 +335,20 @@ class SequenceModality(Modality):
         out = []
         for it in items:
             if len(it.seq) > self.max_length:
-                raise ValueError(f"template {it.id} has length {len(it.seq)} > the checkpoint's max_length {self.max_length}")
+                raise DataError(f"template {it.id} has length {len(it.seq)} > the checkpoint's max_length {self.max_length}")
             spec = str(self.redesign).strip().lower()
             if spec == "cdr3":
                 from .antibody import find_cdr3
 
                 span = (1, len(it.seq) - 1) if self.kind == "cdr3" else find_cdr3(it.seq)
                 if span is None:
-                    raise ValueError(f"template {it.id}: no CDR3 found (a Y[YFH]C … WG.G motif); give positions instead, e.g. modality.redesign=99-110")
+                    raise DataError(f"template {it.id}: no CDR3 found (a Y[YFH]C … WG.G motif); give positions instead, e.g. modality.redesign=99-110")
                 free = list(range(*span))
             else:
                 free = parse_positions(spec, len(it.seq))
             out.append((it.id, it.seq, free))
         if not out:
-            raise ValueError(f"template file {self.template} holds no sequences")
+            raise DataError(f"template file {self.template} holds no sequences")
         self._templates = out
         return out
 
@@ -384,14 +385,14 @@ class SequenceModality(Modality):
         (ViennaRNA), 0 when the target is its MFE structure. ``sampler.particles=k`` steers by it
         (pfgm_core.steering): the family tilted toward sequences with no stabler alternative fold."""
         if self.kind != "rna" or self.target is None:
-            raise ValueError("sampler.particles steers by the folding energy gap: it needs RNA with a target structure "
-                             f"(modality.family or modality.target); have kind={self.kind!r}, target={self.target!r}")
+            raise ConfigError("sampler.particles steers by the folding energy gap: it needs RNA with a target structure "
+                              f"(modality.family or modality.target); have kind={self.kind!r}, target={self.target!r}")
         from .rna import fold_with_target
 
         seqs = self.decode(x, mask)
         if any(len(s) != len(self.target) for s in seqs):
-            raise ValueError(f"steering by the folding gap needs sequences as long as the target ({len(self.target)} nt); "
-                             f"got lengths {sorted({len(s) for s in seqs})}")
+            raise ConfigError(f"steering by the folding gap needs sequences as long as the target ({len(self.target)} nt); "
+                              f"got lengths {sorted({len(s) for s in seqs})}")
         _, mfe, e_target = fold_with_target(seqs, self.target)
         return torch.as_tensor(mfe - e_target, dtype=torch.float64)
 

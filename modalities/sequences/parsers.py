@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pfgm.core.errors import ConfigError
 from pfgm.modalities.shared.records import LoadReport, RecordError, numbered_lines, open_text
 
 from .alphabet import Alphabet, SymbolError
@@ -60,7 +61,7 @@ def guess_format(path: str | Path) -> str:
     for fmt, exts in FORMATS.items():
         if name.endswith(exts):
             return fmt
-    raise ValueError(f"cannot tell the format of {path} from its extension; set format: fasta | stockholm | genbank | csv")
+    raise ConfigError(f"cannot tell the format of {path} from its extension; set format: fasta | stockholm | genbank | csv")
 
 
 def _admit(item: SeqItem, raw: str, alphabet: Alphabet, policy: str, max_length: int | None,
@@ -145,7 +146,7 @@ def _read_biopython(path: Path, fmt: str, emit) -> None:
 
 def _read_csv(path: Path, column: str | int | None, id_column: str | int | None, emit) -> None:
     if column is None:
-        raise ValueError(f"{path}: a CSV source needs column: <name or index> (e.g. cdr3_aa, sequence_alignment_aa)")
+        raise ConfigError(f"{path}: a CSV source needs column: <name or index> (e.g. cdr3_aa, sequence_alignment_aa)")
     delim = "\t" if ".tsv" in path.name.lower() else ","
     with open_text(path, "CSV file") as f:
         try:
@@ -187,9 +188,9 @@ def read_sequences(path: str | Path, alphabet: Alphabet, format: str | None = No
     """(kept records, report) from one file. policy: error | skip (ambiguity codes, foreign characters, empty records);
     stop_codons: strip | keep (a protein record's trailing '*')."""
     if policy not in ("error", "skip"):
-        raise ValueError(f"unknown: must be error or skip, got {policy!r}")
+        raise ConfigError(f"unknown: must be error or skip, got {policy!r}")
     if stop_codons not in STOP_CODON_POLICIES:
-        raise ValueError(f"stop_codons must be {' or '.join(STOP_CODON_POLICIES)}, got {stop_codons!r}")
+        raise ConfigError(f"stop_codons must be {' or '.join(STOP_CODON_POLICIES)}, got {stop_codons!r}")
     path = Path(path).expanduser()
     fmt = (format or guess_format(path)).lower()
     report = LoadReport(str(path))
@@ -202,7 +203,7 @@ def read_sequences(path: str | Path, alphabet: Alphabet, format: str | None = No
     elif fmt in ("csv", "tsv"):
         _read_csv(path, column, id_column, emit)
     else:
-        raise ValueError(f"unknown sequence format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown sequence format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if alphabet.gap and out and len({len(i.seq) for i in out}) > 1:
         lens = sorted({len(i.seq) for i in out})
         bad = next(i for i in out if len(i.seq) != len(out[0].seq))

@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from pfgm.core.errors import ConfigError, DataError
+
 __all__ = ["TARGETS", "inverse_family", "positive_design", "fold", "fold_with_target", "bp_distance", "gc_content", "pair_rate",
            "helices", "misfold_report"]
 
@@ -79,7 +81,7 @@ def positive_design(members: Sequence[str], target: str, num: int, seed: int) ->
     A model of it is the guide that points autoguidance at the negative design (docs/sequences.md).
     """
     if not members or any(len(m) != len(target) for m in members):
-        raise ValueError(f"positive_design needs members of the target's length {len(target)}")
+        raise DataError(f"positive_design needs members of the target's length {len(target)}")
     rng = np.random.default_rng(seed)
     arr = np.array([list(m) for m in members])
     out = np.empty((num, len(target)), dtype="<U1")
@@ -141,12 +143,12 @@ def target_pairs(target: str) -> list[tuple[int, int]]:
             stack.append(i)
         elif c == ")":
             if not stack:
-                raise ValueError(f"target structure {target!r}: ')' at position {i + 1} closes nothing")
+                raise ConfigError(f"target structure {target!r}: ')' at position {i + 1} closes nothing")
             pairs.append((stack.pop(), i))
         elif c != ".":
-            raise ValueError(f"target structure {target!r}: {c!r} at position {i + 1}; use '(', ')' and '.'")
+            raise ConfigError(f"target structure {target!r}: {c!r} at position {i + 1}; use '(', ')' and '.'")
     if stack:
-        raise ValueError(f"target structure {target!r}: '(' at position {stack[-1] + 1} is never closed")
+        raise ConfigError(f"target structure {target!r}: '(' at position {stack[-1] + 1} is never closed")
     return sorted(pairs)
 
 
@@ -209,7 +211,7 @@ def misfold_report(seqs: Sequence[str], target: str, top: int = 8) -> dict:
     RNA = _rna()
     seqs = [s for s in seqs if len(s) == len(target)]
     if not seqs:
-        raise ValueError(f"no sequence of the target's length {len(target)}")
+        raise DataError(f"no sequence of the target's length {len(target)}")
     structs, mfe = fold(seqs)
     e_target = np.asarray([RNA.fold_compound(s).eval_structure(target) for s in seqs], dtype=np.float64)
     gap = e_target - mfe

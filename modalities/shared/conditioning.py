@@ -21,6 +21,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError
+
 __all__ = ["SigmaEmbedding", "film"]
 
 
@@ -36,7 +38,7 @@ class SigmaEmbedding(nn.Module):
                  scale: float = 1.0, sin_first: bool = False, dtype: torch.dtype = torch.float64):
         super().__init__()
         if dim < 2 or dim % 2:
-            raise ValueError(f"noise embedding dim must be even and positive, got {dim}")
+            raise ConfigError(f"the noise embedding width (the backbone's channels) must be even and positive, got {dim}")
         if first <= 0 or last <= 0:
             raise ValueError(f"noise embedding frequencies must be positive, got {first} and {last}")
         n = dim // 2

@@ -12,6 +12,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from pfgm.core.errors import ConfigError
+
 __all__ = ["label_index", "blank_labels"]
 
 
@@ -28,7 +30,7 @@ def label_index(label: int | str | None, class_cond: bool, classes: Sequence[str
     if label is None:
         return None
     if not class_cond:
-        raise ValueError("modality.label needs a class-conditional model (class_cond: true); this one is not")
+        raise ConfigError("modality.label needs a class-conditional model (class_cond: true); this one is not")
     names = list(classes)
     if isinstance(label, str) and label in names:
         return names.index(label)
@@ -37,9 +39,9 @@ def label_index(label: int | str | None, class_cond: bool, classes: Sequence[str
     try:
         i = int(label)
     except (TypeError, ValueError):
-        raise ValueError(f"modality.label {label!r} is not a class; classes: {names}") from None
+        raise ConfigError(f"modality.label {label!r} is not a class; classes: {names}") from None
     if not 0 <= i < len(names):
-        raise ValueError(f"modality.label must be a class index in [0, {len(names)}) or a class name, got {label!r}")
+        raise ConfigError(f"modality.label must be a class index in [0, {len(names)}) or a class name, got {label!r}")
     return i
 
 

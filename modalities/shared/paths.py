@@ -7,13 +7,15 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from pfgm.core.errors import PfgmError
+
 __all__ = ["CacheDirError", "cache_dir", "check_cache_setting", "data_root"]
 
 #: the fallback cache chosen in this process when ~/.cache/pfgm cannot be written (warned about once)
 _fallback: list[Path] = []
 
 
-class CacheDirError(NotADirectoryError):
+class CacheDirError(PfgmError, NotADirectoryError):
     """``$PFGM_CACHE`` names a file, or a folder that cannot be created or written. One line naming the setting."""
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
+from pfgm.core.errors import DataError
+
 __all__ = ["MAX_REPORTED", "RecordError", "DataLoadWarning", "LoadReport", "open_text", "numbered_lines"]
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 MAX_REPORTED = 5
 
 
-class RecordError(ValueError):
+class RecordError(DataError):
     """A record (or the whole file) cannot be read. ``str()`` is ``path:line: [record] message``."""
 
     def __init__(self, path: str | os.PathLike, line: int | None, message: str, record: str | None = None):

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pfgm.core.errors import ConfigError
 from .conditioning import SigmaEmbedding
 
 
@@ -102,7 +103,7 @@ class SelfAttention(nn.Module):
         super().__init__()
         self.heads = max(1, ch // head_channels)
         if ch % self.heads:
-            raise ValueError(f"{ch} channels do not split into {self.heads} heads")
+            raise ConfigError(f"{ch} channels do not split into {self.heads} heads")
         self.norm = _norm(ch)
         self.qkv = nn.Conv2d(ch, 3 * ch, 1)
         self.proj = _zero(nn.Conv2d(ch, ch, 1))
@@ -148,11 +149,11 @@ class UNet(nn.Module):
         channel_mult = tuple(int(m) for m in channel_mult)
         attn_resolutions = tuple(int(r) for r in attn_resolutions)
         if not channel_mult:
-            raise ValueError("channel_mult needs at least one level")
+            raise ConfigError("channel_mult needs at least one level")
         factor = 2 ** (len(channel_mult) - 1)
         hw = (int(image_size), int(image_size)) if isinstance(image_size, (int, float)) else tuple(int(v) for v in image_size)
         if len(hw) != 2 or hw[0] % factor or hw[1] % factor:
-            raise ValueError(
+            raise ConfigError(
                 f"image_size {image_size} must be S or (H, W) with sides divisible by 2^(levels-1) = {factor} "
                 f"for channel_mult {channel_mult}"
             )
