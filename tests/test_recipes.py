@@ -63,7 +63,10 @@ def _override_data(name: str, cfg: dict, tmp_path: Path) -> None:
         rate = int(cfg["modality"].get("sample_rate", 16000))
         t = np.arange(rate) / rate
         for i, f0 in enumerate((220, 330, 440, 550, 660, 880)):
-            sf.write(root / f"tone{i}.wav", 0.5 * np.sin(2 * np.pi * f0 * t), rate, subtype="PCM_16")
+            # a class-conditional recipe (sc09) needs class subfolders: low and high tones
+            folder = root / ("low" if f0 < 500 else "high") if cfg["modality"].get("class_cond") else root
+            folder.mkdir(exist_ok=True)
+            sf.write(folder / f"tone{i}.wav", 0.5 * np.sin(2 * np.pi * f0 * t), rate, subtype="PCM_16")
         cfg["modality"] = {**cfg["modality"], "dataset": "folder", "root": str(root)}
         cfg["modality"].pop("download", None)
     if cfg["modality"].get("name") == "sequences" and "num_sequences" in cfg["modality"]:
