@@ -51,7 +51,8 @@ def main() -> None:
         "griffin_lim_iters": getattr(modality, "griffin_lim_iters", None), "wall_seconds": round(total, 3),
         "decode_seconds": round(decode, 3), "rtf": round(audio_s / total, 3), "rtf_decode_only": round(audio_s / decode, 2),
         "reference_mlp_steps_per_s": round(statistics.median(refs), 1),
-        "command": f"OMP_NUM_THREADS={a.threads} python benchmarks/audio_rtf.py --checkpoint {a.checkpoint} --num-samples {a.num_samples}",
+        "command": f"OMP_NUM_THREADS={a.threads} python benchmarks/audio_rtf.py --checkpoint {a.checkpoint} --num-samples {a.num_samples} "
+                   f"--repeats {a.repeats} --threads {a.threads} --out {a.out}",
     }  # fmt: skip
     print("| samples | audio s | NFE/sample | wall s (sample+decode) | decode s | RTF | RTF decode only | reference MLP steps/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
