@@ -412,9 +412,11 @@ class AudioModality(Modality):
             return info
 
         model, info = cached_model("audio_judge", key, lambda: DigitJudge(self.sample_rate, len(self.classes)), train, verbose=verbose)
-        w, y, wc = data()
+        if not state:  # a cached judge: only the templates need the codec round trip
+            state["w"], state["y"], state["t"] = self.judge_data()
         t = state["t"]
-        return model, info, wc[t], y[t]
+        templates = state["wc"][t] if "wc" in state else self.codec_round_trip(state["w"][t])
+        return model, info, templates, state["y"][t]
 
     def judge_report(self, clips: Sequence[Any], verbose: bool = False) -> tuple[dict[str, dict], dict]:
         """The outside judge's scores (:func:`~.judge.judge_report`) of ``clips`` beside held-out real clips
