@@ -75,11 +75,36 @@ def _zero_linear(fan_in: int, fan_out: int) -> nn.Linear:
     return layer
 
 
+class LabelFields(nn.Module):
+    """One embedding table per label field, summed: cond (B, k) long, −1 = that field unset (row 0).
+
+    Several fields (a heavy chain's V and J gene) share the data better than one table over their
+    combinations: a V gene's framework is learnt from every chain that uses it, whatever its J gene.
+    """
+
+    def __init__(self, sizes: Sequence[int], dim: int):
+        super().__init__()
+        self.tables = nn.ModuleList(nn.Embedding(int(n) + 1, dim) for n in sizes)
+
+    def forward(self, cond: Tensor) -> Tensor:
+        cond = cond.long().clamp_min(-1) + 1
+        return sum(t(cond[:, i]) for i, t in enumerate(self.tables))
+
+
+def _label_embedding(num_classes: int | Sequence[int], dim: int) -> nn.Module | None:
+    """nn.Embedding for one field of ``num_classes`` classes, LabelFields for a list of sizes, None for 0."""
+    if isinstance(num_classes, (list, tuple)):
+        if not num_classes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in num_classes):
+            raise ConfigError(f"backbone num_classes must be a number of classes or a list of them (each >= 1), got {num_classes!r}")
+        return LabelFields(num_classes, dim)
+    return nn.Embedding(num_classes + 1, dim) if num_classes else None
+
+
 def _embedding(net: nn.Module, c_noise: Tensor, cond: Tensor | None) -> Tensor:
     """The σ embedding (B, emb_dim), plus the class label's when the net has labels (−1, no label → row 0)."""
     e = net.emb(c_noise)
     if net.label is not None and cond is not None:
-        e = e + net.label(cond.long().clamp_min(-1) + 1)
+        e = e + (net.label(cond) if isinstance(net.label, LabelFields) else net.label(cond.long().clamp_min(-1) + 1))
     return e
 
 
@@ -178,7 +203,7 @@ class ByteNet(nn.Module):
     """Dilated residual 1-D CNN over (B, L, K) one-hot sequences."""
 
     def __init__(self, channels: int, max_length: int = 512, width: int = 128, depth: int = 8, kernel: int = 5,
-                 dilations=(1, 2, 4, 8), emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0,
+                 dilations=(1, 2, 4, 8), emb_dim: int = 128, dropout: float = 0.0, num_classes: int | Sequence[int] = 0,
                  end_positions: bool = False, self_condition: bool = False, bucket_overhead: float | None = 64.0,
                  partners: Sequence[int] | None = None, helix_attention: int = 0, fold: FoldFeatures | None = None):
         super().__init__()
@@ -190,7 +215,7 @@ class ByteNet(nn.Module):
         self.fold = _fold(self, fold)
         self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
         self.emb = noise_embedding(emb_dim)
-        self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+        self.label = _label_embedding(num_classes, emb_dim)
         self.blocks = nn.ModuleList(_ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout)
                                     for i in range(depth))
         # helix attention after evenly spaced blocks (the last one among them): see helix_attention.py
@@ -225,7 +250,7 @@ class SequenceTransformer(nn.Module):
     """Pre-norm transformer encoder over (B, L, K) one-hot sequences; σ enters by FiLM before every layer."""
 
     def __init__(self, channels: int, max_length: int, width: int = 128, depth: int = 4, heads: int = 4,
-                 ff_mult: int = 2, emb_dim: int = 128, dropout: float = 0.0, num_classes: int = 0,
+                 ff_mult: int = 2, emb_dim: int = 128, dropout: float = 0.0, num_classes: int | Sequence[int] = 0,
                  end_positions: bool = False, self_condition: bool = False, partners: Sequence[int] | None = None,
                  fold: FoldFeatures | None = None):
         super().__init__()
@@ -236,7 +261,7 @@ class SequenceTransformer(nn.Module):
         self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
         self.pos = nn.Parameter(torch.randn(1, max_length, width) * 0.02)
         self.emb = noise_embedding(emb_dim)
-        self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+        self.label = _label_embedding(num_classes, emb_dim)
         self.films = nn.ModuleList(nn.Linear(emb_dim, 2 * width) for _ in range(depth))
         self.layers = nn.ModuleList(
             nn.TransformerEncoderLayer(width, heads, ff_mult * width, dropout, activation="gelu", batch_first=True, norm_first=True)

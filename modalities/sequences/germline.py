@@ -45,7 +45,7 @@ from pfgm.core.errors import ConfigError
 log = logging.getLogger(__name__)
 
 __all__ = ["REGIONS", "IMGT_REGIONS", "FRAMEWORKS", "Gene", "GermlineCall", "germline_genes", "gene",
-           "numbering_method", "number", "aligned_vh", "germline_calls", "germline_summary", "identity_to"]
+           "numbering_method", "number", "aligned_vh", "germline_calls", "germline_summary", "identity_to", "label_matches"]
 
 #: IMGT regions (inclusive position ranges)
 IMGT_REGIONS = {"fr1": (1, 26), "cdr1": (27, 38), "fr2": (39, 55), "cdr2": (56, 65), "fr3": (66, 104),
@@ -524,6 +524,30 @@ def identity_to(seq: str, v: str, j: str | None = None, method: str = "alignment
     out["v"] = float(total[0])
     if gj is not None:
         out["fr4"] = _identity(n.j, gj.codes(_J_LEN, _J0), n.j_ins)
+    return out
+
+
+def label_matches(calls: Sequence[GermlineCall], requested: Sequence[tuple[str | None, str | None]],
+                  model: str = "human_B_heavy") -> dict[str, float]:
+    """Share of samples whose nearest V (J) gene is the one they were generated with, over samples with a request.
+
+    Alleles with the same amino acids cannot be told apart by any caller, so a call counts as the request
+    when the two genes' germline amino acids are equal.
+    """
+    vs, js = germline_genes(model)
+    aa = {g.name: g.aa for g in (*vs, *js)}
+    same = lambda call, req: call is not None and (call == req or (req in aa and aa.get(call) == aa[req]))  # noqa: E731
+    rows = [(c, r) for c, r in zip(calls, requested) if r[0] is not None or r[1] is not None]
+    if not rows:
+        return {}
+    v = [same(c.v, r[0]) for c, r in rows if r[0] is not None]
+    j = [same(c.j, r[1]) for c, r in rows if r[1] is not None]
+    both = [(r[0] is None or same(c.v, r[0])) and (r[1] is None or same(c.j, r[1])) for c, r in rows]
+    out = {"germline_label_match": float(np.mean(both))}
+    if v:
+        out["germline_v_match"] = float(np.mean(v))
+    if j:
+        out["germline_j_match"] = float(np.mean(j))
     return out
 
 

@@ -84,9 +84,12 @@ class SequenceModality(Modality):
         likelihood per residue (plm.py, 8 residues each; ~4 s a sequence on one CPU thread); 0 = off
       write_pgen: put log10 Pgen in the FASTA descriptions (OLGA, ~0.1-0.2 s per sequence)
       length: sample-time fixed length; template + redesign: sample-time region redesign
+      germline_cond: olga_vh, condition on each chain's V and J gene (germline_labels.py; train with
+        pfgm.cond_drop_prob > 0 for guidance); label: sample-time request V/J (IGHV3-23/IGHJ4, or a V gene
+        alone: J drawn as training pairs it), ``none`` = unconditional; unset = pairs drawn by training frequency
     """
 
-    SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples", "eval_reference", "numbering", "antiberty")
+    SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples", "eval_reference", "numbering", "antiberty", "label")
     #: what ``write`` takes: a folder ("" — samples.fasta inside) or a FASTA file
     OUT_FORMATS = ("", ".fasta", ".fa", ".fas", ".faa", ".fna")
 
@@ -97,7 +100,8 @@ class SequenceModality(Modality):
                  olga_model: str = "human_B_heavy", kind: str | None = None, family: str | None = None,
                  target: str | None = None, lengths: Sequence[int] | None = None, length: int | None = None,
                  template: str | None = None, redesign: str | None = None, eval_reference: int = 500,
-                 pgen_samples: int = 1000, write_pgen: bool = True, numbering: str = "auto", antiberty: int = 0):
+                 pgen_samples: int = 1000, write_pgen: bool = True, numbering: str = "auto", antiberty: int = 0,
+                 germline_cond: bool = False, germline: dict[str, Any] | None = None, label: str | None = None):
         if source not in SOURCES:
             raise ConfigError(f"modality.source must be one of {', '.join(SOURCES)}, got {source!r}")
         if unknown not in ("error", "skip"):
@@ -139,6 +143,13 @@ class SequenceModality(Modality):
         if isinstance(antiberty, bool) or not isinstance(antiberty, int) or antiberty < 0:
             raise ConfigError(f"modality.antiberty must be a number of sequences >= 0 (0 = off), got {antiberty!r}")
         self.antiberty = antiberty
+        if germline_cond and source != "olga_vh":
+            raise ConfigError(f"modality.germline_cond labels chains by their V and J genes: it needs source olga_vh, got {source!r}")
+        self.germline_cond, self.label = bool(germline_cond), label
+        from .germline_labels import GermlineVocab
+
+        self.vocab = GermlineVocab.from_config(germline) if germline is not None else None
+        self._genes: dict[str, list[tuple[str, str]]] | None = None
         self._data: dict[str, list[str]] | None = None
         self._templates: list[tuple[str, str, list[int]]] | None = None
         self.notes: list[str] = []
@@ -156,6 +167,7 @@ class SequenceModality(Modality):
             vh = self.source == "olga_vh"
             key = {"v": _DATA_VERSION, "model": self.olga_model, "n": n, "seed": self.seed, "vh": vh}
             recs = cached_json("olga_heavy", key, lambda: generate_heavy(n, self.seed, self.olga_model, vh=vh))
+            self._raw_genes = [(r["v"], r["j"]) for r in recs]
             if vh and self.aligned:  # fixed IMGT slots; None where the CDR3 does not fit (skipped and counted)
                 from .germline import aligned_vh
 
@@ -206,8 +218,9 @@ class SequenceModality(Modality):
         else:
             raw = self._generated()
             self.report = LoadReport(f"{self.source} (seed {self.seed})")
-            seqs = []
-            for s in raw:
+            seqs, genes = [], []
+            raw_genes = getattr(self, "_raw_genes", [None] * len(raw))
+            for s, g in zip(raw, raw_genes):
                 self.report.seen()
                 if s is None:
                     self.report.skip(f"CDR3 longer than the aligned layout's {self._cdr3_slots()} CDR3 slots "
@@ -218,6 +231,7 @@ class SequenceModality(Modality):
                     continue
                 self.report.keep()
                 seqs.append(s)
+                genes.append(g)
         if self.report.skipped or self.report.fixed:
             self.notes.append(self.report.summary())
             log.warning(self.report.summary())
@@ -229,6 +243,12 @@ class SequenceModality(Modality):
         if len(seqs) < 2:
             raise DataError(f"{self.report.source}: need at least 2 sequences, kept {len(seqs)}")
         self._data = {name: [seqs[i] for i in idx] for name, idx in split.items()}
+        if self.source != "file":
+            self._genes = {name: [genes[i] for i in idx] for name, idx in split.items()}
+        if self.germline_cond and self.vocab is None:
+            from .germline_labels import GermlineVocab
+
+            self.vocab = GermlineVocab.from_records(self._genes["train"])
         if self.max_length is None:
             self.max_length = max(len(s) for s in seqs)
         if self.hist is None:
@@ -270,12 +290,16 @@ class SequenceModality(Modality):
         cfg = {**super().config(), "alphabet": self.alphabet.kind, "symbols": self.alphabet.to_config()["symbols"],
                "aligned": self.aligned, "max_length": self.max_length, "lengths": self.hist.to_config(), "kind": self.kind,
                "target": self.target}
-        for k in ("template", "redesign", "length"):
+        if self.germline_cond:
+            cfg["germline"] = self.vocab.to_config()
+        for k in ("template", "redesign", "length", "label"):
             cfg.pop(k, None)  # sample-time options are not part of the trained model
         return cfg
 
     def dataset(self, split: str = "train") -> torch.utils.data.Dataset:
         x, mask = self.codec.encode(self._load()[split])
+        if self.germline_cond:
+            return EncodedDataset(x, mask, self.vocab.encode(self._genes[split]))
         return EncodedDataset(x, mask)
 
     def backbone(self, **kw: Any) -> nn.Module:
@@ -306,6 +330,8 @@ class SequenceModality(Modality):
 
             target = self.target if self.target is not None and len(self.target) == L else None
             kw["fold"] = FoldFeatures(self.alphabet.to_config()["symbols"], target)
+        if self.germline_cond:
+            kw["num_classes"] = self.vocab.sizes
         return build_backbone(self.alphabet.size, L, **kw)
 
     # -- sampling ------------------------------------------------------------------------
@@ -322,6 +348,11 @@ class SequenceModality(Modality):
         if (self.template is None) != (self.redesign is None):
             raise ConfigError("region redesign needs both modality.template=<file> and modality.redesign=<region or positions>")
         self._templates = None
+        if self.label is not None:
+            if not self.germline_cond:
+                raise ConfigError("modality.label asks for V/J genes: it needs a model trained with modality.germline_cond=true")
+            if str(self.label).lower() != "none":
+                self.vocab.parse(self.label)
         if self.template is not None:
             self._template_list()
 
@@ -365,13 +396,24 @@ class SequenceModality(Modality):
             fixed = mask.clone()
             for k, (_, _, free) in enumerate(pick):
                 fixed[k, free] = 0
-            return Encoded(x, mask, None, fixed)
+            return Encoded(x, mask, self._blank_labels(num, generator, templates=True), fixed)
         if self.length is not None:
             lengths = torch.full((num,), int(self.length), dtype=torch.long)
         else:
             lengths = self.hist.sample(num, generator)
         mask = codec.length_mask(lengths)
-        return Encoded(torch.zeros_like(mask), mask)
+        return Encoded(torch.zeros_like(mask), mask, self._blank_labels(num, generator))
+
+    def _blank_labels(self, num: int, generator: torch.Generator, templates: bool = False) -> Tensor | None:
+        """(num, 2) V/J labels of a germline-conditioned model: the request, or pairs drawn by training frequency;
+        −1 (none) for ``label=none`` and for templates (their genes are not known)."""
+        if not self.germline_cond:
+            return None
+        labels = self.vocab.draw(num, generator, None if self.label is None or str(self.label).lower() == "none"
+                                 else self.vocab.parse(self.label))
+        if templates or (self.label is not None and str(self.label).lower() == "none"):
+            labels.fill_(-1)
+        return labels
 
     def decode(self, x: Tensor, mask: Tensor | None = None, cond: Tensor | None = None) -> list[Any]:
         return SequenceCodec(self.alphabet, self.max_length).decode(x, mask)
@@ -460,6 +502,13 @@ class SequenceModality(Modality):
                 r["redesign"] = str(self.redesign).replace(" ", "")
         return [write_fasta(out, list(objects), all_rows, all_st)]
 
+    def _requested(self, objects: Sequence[Any], samples: Encoded | None) -> list[tuple[str | None, str | None]] | None:
+        """The (V, J) alleles each decodable sample was generated with (germline_cond), aligned with them."""
+        if not self.germline_cond or samples is None or samples.cond is None:
+            return None
+        names = self.vocab.names(samples.cond.cpu())
+        return [n for o, n in zip(objects, names) if o is not None]
+
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
         """Metrics of generated sequences vs held-out ones; every metric also for the held-out set itself
         (``<name>_heldout``: the train split scored the same way against it, the ceiling)."""
@@ -486,7 +535,7 @@ class SequenceModality(Modality):
             notes += more
             if self.kind == "vh":
                 vh, more = scoring.vh_metrics(gen, test, train_all, self._cdr3_of, self.numbering, self.pgen_samples,
-                                              self.antiberty)
+                                              self.antiberty, requested=self._requested(objects, samples))
                 m.update(vh)
                 notes += more
         else:

@@ -119,12 +119,16 @@ def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga
 
 
 def vh_metrics(gen: Sequence[str], test: Sequence[str], train_all: Sequence[str], cdr3_of: Callable[[Sequence[str]], list[str]],
-               numbering: str = "auto", limit: int = 1000, antiberty: int = 0) -> tuple[dict[str, float], list[str]]:
+               numbering: str = "auto", limit: int = 1000, antiberty: int = 0,
+               requested: Sequence[tuple[str | None, str | None]] | None = None) -> tuple[dict[str, float], list[str]]:
     """Heavy chains: germline identity per IMGT region (germline.py) and CDR3 novelty, each beside the held-out set's.
 
     ``germline_<region>_identity``: mean identity to the nearest germline V (FR1–FR3, CDR1–2) or J (FR4);
     ``germline_frameworks_90``: the share whose FR1–FR3 are ≥ 90 % identical to one V gene and FR4 to one J;
     ``cdr3_novelty``: the share whose CDR3 (C … W) is found and is not the CDR3 of any training sequence.
+    ``requested`` (V, J) per sample (germline-conditioned models): ``germline_label_match`` is the share of the
+    labelled samples whose nearest V and J genes are the requested ones (or germline-identical to them),
+    ``germline_v_match`` / ``germline_j_match`` each alone.
     The first ``limit`` samples are scored. ``antiberty=n``: also AntiBERTy's pseudo-log-likelihood per residue
     (``antiberty_pll`` and its SE) of the first n samples and n held-out sequences, 8 residues each (plm.py).
     """
@@ -137,6 +141,10 @@ def vh_metrics(gen: Sequence[str], test: Sequence[str], train_all: Sequence[str]
     calls, note = germline_calls(g, numbering)
     ref_calls, _ = germline_calls(list(test), numbering)
     m = germline_summary(calls)
+    if requested is not None:
+        from .germline import label_matches
+
+        m.update(label_matches(calls, list(requested[:limit])))
     m.update({f"{k}_heldout": v for k, v in germline_summary(ref_calls).items()})
     train_cdr3 = {c for c in cdr3_of(train_all) if c}
     novel = lambda x: float(np.mean([bool(c) and c not in train_cdr3 for c in cdr3_of(x)])) if len(x) else math.nan  # noqa: E731
