@@ -9,12 +9,16 @@
 
 The console scripts and this API share one code path: ``model.sample`` draws the same objects as
 ``pfgm-sample`` with the same checkpoint, seed and options, and ``pfgm.train`` trains the same
-weights as ``pfgm-train`` with the same overrides.
+weights as ``pfgm-train`` with the same overrides. What a user gave that cannot be used (a setting, a
+file, a checkpoint) raises a :class:`PfgmError` (``except pfgm.PfgmError``); anything else is a bug.
 """
 
 from __future__ import annotations
 
+from pfgm.core.errors import CheckpointError, ConfigError, DataError, PfgmError, UnknownNameError
+
 from .model import SAMPLER_OPTIONS, Metrics, Model, Samples, load
 from .training import compose_train, train
 
-__all__ = ["load", "train", "Model", "Samples", "Metrics", "SAMPLER_OPTIONS", "compose_train"]
+__all__ = ["load", "train", "Model", "Samples", "Metrics", "SAMPLER_OPTIONS", "compose_train",
+           "PfgmError", "ConfigError", "DataError", "CheckpointError", "UnknownNameError"]

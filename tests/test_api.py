@@ -97,8 +97,9 @@ def test_options_by_name_and_one_line_errors(trained):
     assert any(not np.array_equal(a, b) for a, b in zip(few, euler))
     _same_objects(trained.sample(4, seed=0, steps=np.int64(3)), few)
 
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(pfgm.ConfigError) as e:  # the user-error types are part of the API
         trained.sample(2, seed=0, stepz=3)
+    assert isinstance(e.value, pfgm.PfgmError) and isinstance(e.value, ValueError)
     msg = str(e.value)
     assert "'stepz'" in msg and "steps" in msg and "label" in msg and "\n" not in msg
     with pytest.raises(ValueError, match="sampler.steps"):

@@ -122,3 +122,24 @@ def test_reference_statistics_are_computed_once_per_data_set(cifar_checkpoint, t
     again = _random_features_report(cifar_checkpoint, tmp_path, "fid")
     assert any("read from the cache" in n for n in again["notes"])
     assert again["metrics"]["fid_random_features"] == pytest.approx(first["metrics"]["fid_random_features"], rel=1e-9)
+
+
+def test_an_unreadable_reference_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch):
+    import torch
+
+    from pfgm.modalities.images import fid
+
+    made = FeatureStats(keep=4)
+    made.add(torch.ones(3, 2048), torch.zeros(3, 1008))
+    calls = []
+    monkeypatch.setattr(fid, "feature_network", lambda *a, **k: None)
+    monkeypatch.setattr(fid, "extract", lambda batches, net, keep, device: calls.append(1) or made)
+    ident = {"path": "data", "count": 3}
+    _, cached = fid.reference_stats(ident, [], features="random", cache=tmp_path)
+    (npz,) = tmp_path.glob("ref-*.npz")
+    npz.write_bytes(npz.read_bytes()[:100])  # cut short, as a killed copy leaves it
+    with pytest.warns(UserWarning, match="unreadable reference statistics"):
+        s, cached_again = fid.reference_stats(ident, [], features="random", cache=tmp_path)
+    assert not cached and not cached_again and len(calls) == 2 and s.n == 3
+    s, cached = fid.reference_stats(ident, [], features="random", cache=tmp_path)
+    assert cached and s.n == 3 and len(calls) == 2

@@ -23,6 +23,8 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -211,10 +213,15 @@ def reference_stats(identity: dict, batches: Iterable[Tensor], features: str = "
         cache = cache_dir() / "fid"
     path = Path(cache) / f"ref-{_dataset_key(identity, features, weights, seed)}.npz"
     if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            s = FeatureStats(keep=keep, n=int(z["n"]), total=z["total"], outer=z["outer"],
-                             features=[z["features"]], logits=[z["logits"]])
-        return s, True
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                s = FeatureStats(keep=keep, n=int(z["n"]), total=z["total"], outer=z["outer"],
+                                 features=[z["features"]], logits=[z["logits"]])
+            return s, True
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            # a cache is derived data: one that cannot be read (cut short, written by something else) is rebuilt
+            warnings.warn(f"{path}: unreadable reference statistics ({type(e).__name__}: {e}); computing them again",
+                          stacklevel=2)
     s = extract(batches, feature_network(features, weights, seed, device), keep, device)
     path.parent.mkdir(parents=True, exist_ok=True)
     f, lg = s.kept()
