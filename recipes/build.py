@@ -25,8 +25,12 @@ from pfgm.core.precond import CategoricalDenoiser, Denoiser
 from pfgm.core.schedule import karras_sigmas
 from pfgm.core.weights import load_weights
 
+#: options this version removed (experiments that measured no gain): a checkpoint trained before may still
+#: carry one at its off value, which builds the same network, so it is dropped; any other value cannot load
+RETIRED = {("backbone", "helix_attention"): 0}
+
 __all__ = [
-    "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "load_guide", "generate_config",
+    "RETIRED", "drop_retired", "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "load_guide", "generate_config",
     "sigmas_for",
 ]
 
@@ -123,6 +127,19 @@ def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: floa
     return Denoiser(net, sigma_data=float(sigma_data))
 
 
+def drop_retired(config: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """``config`` without the :data:`RETIRED` options it holds at their off value; one at another value is an error."""
+    out = dict(config)
+    for (section, key), off in RETIRED.items():
+        block = out.get(section)
+        if isinstance(block, dict) and key in block:
+            if block[key] != off:
+                raise CheckpointError(path, f"trained with {section}.{key}={block[key]!r}, an option this version of pfgm "
+                                            "removed; sample it with the version that trained it")
+            out[section] = {k: v for k, v in block.items() if k != key}
+    return out
+
+
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[Modality, Denoiser, dict[str, Any]]:
     """A run dir, an EMA ``.safetensors`` export, a ``.pt`` training state or ``zoo:NAME`` (a shipped
     checkpoint, see :mod:`pfgm_zoo`) → (modality, EMA denoiser, config).
@@ -144,6 +161,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     for key in ("modality", "backbone", "pfgm"):
         if not isinstance(config.get(key), dict):
             raise CheckpointError(p, f"its config has no '{key}' section; not a pfgm checkpoint")
+    config = drop_retired(config, p)
     if pfgm_zoo.is_zoo(str(path)) and (extra := pfgm_zoo.sampler_overrides(str(path))):
         config = {**config, "sampler": {**(config.get("sampler") or {}), **extra}}
     check_targets(config, "checkpoint config")

@@ -172,3 +172,16 @@ def test_steering_on_a_checkpoint(name, steers, tmp_path):
     modality, objects, info, samples = out
     assert info["particles"] == 3 and len(objects) == 2 and samples.x.shape[0] == 2
     assert modality.reward(samples.x, samples.mask).shape == (2,)
+
+
+def test_a_retired_option_at_its_off_value_is_dropped_and_at_another_value_refused(tmp_path):
+    from pfgm.core.checkpoint import CheckpointError
+    from pfgm.recipes.build import RETIRED, drop_retired
+
+    (section, key), off = next(iter(RETIRED.items()))
+    config = {section: {"width": 8, key: off}, "pfgm": {"D": 128}}
+    assert drop_retired(config, tmp_path / "run") == {section: {"width": 8}, "pfgm": {"D": 128}}
+    assert key in config[section]  # the caller's config is left as it was
+    with pytest.raises(CheckpointError, match=rf"{section}\.{key}=2, an option this version of pfgm removed") as e:
+        drop_retired({section: {key: 2}}, tmp_path / "run")
+    assert str(tmp_path / "run") in str(e.value)

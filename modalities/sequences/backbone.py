@@ -17,8 +17,6 @@ from positions alone (stem pair rate 0.47, random 0.375, after 2,000–3,000 ste
 bases at hand, complementarity is a per-position function.
 ``fold`` (a :class:`~.fold_features.FoldFeatures`, needs self_condition) gives every position what the
 estimate folds into: its MFE partner's estimate and whether that differs from the target (negative design).
-``helix_attention`` (ByteNet, N layers) interleaves self-attention whose logits see stacked pairs
-(helix_attention.py): the partner map names the target's pairs, helix attention every alternative.
 * ``transformer``: pre-norm encoder layers with a key-padding mask, learned positions.
 """
 
@@ -34,7 +32,6 @@ from torch import Tensor, nn
 from pfgm.core.errors import ConfigError
 from ..shared.conditioning import SigmaEmbedding, film
 from .fold_features import FoldFeatures
-from .helix_attention import HelixAttention
 
 __all__ = ["noise_embedding", "ByteNet", "SequenceTransformer", "build_backbone"]
 
@@ -205,7 +202,7 @@ class ByteNet(nn.Module):
     def __init__(self, channels: int, max_length: int = 512, width: int = 128, depth: int = 8, kernel: int = 5,
                  dilations=(1, 2, 4, 8), emb_dim: int = 128, dropout: float = 0.0, num_classes: int | Sequence[int] = 0,
                  end_positions: bool = False, self_condition: bool = False, bucket_overhead: float | None = 64.0,
-                 partners: Sequence[int] | None = None, helix_attention: int = 0, fold: FoldFeatures | None = None):
+                 partners: Sequence[int] | None = None, fold: FoldFeatures | None = None):
         super().__init__()
         self.max_length, self.bucket_overhead = int(max_length), bucket_overhead
         if kernel % 2 != 1:
@@ -218,12 +215,6 @@ class ByteNet(nn.Module):
         self.label = _label_embedding(num_classes, emb_dim)
         self.blocks = nn.ModuleList(_ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout)
                                     for i in range(depth))
-        # helix attention after evenly spaced blocks (the last one among them): see helix_attention.py
-        n = int(helix_attention)
-        if not 0 <= n <= depth:
-            raise ConfigError(f"backbone.helix_attention must be between 0 and depth={depth}, got {helix_attention}")
-        after = sorted({depth - 1 - (i * depth) // n for i in range(n)}) if n else []
-        self.helix = nn.ModuleDict({str(i): HelixAttention(width, emb_dim) for i in after})
         self.norm = nn.LayerNorm(width)
         self.out = _zero_linear(width, channels)  # F starts at 0: the denoiser starts as c_skip·x
 
@@ -238,10 +229,8 @@ class ByteNet(nn.Module):
         m = _positions_mask(mask, x)
         e = _embedding(self, c_noise, cond)
         h = self.inp(_inputs(self, x, m, self_cond)) * m
-        for i, blk in enumerate(self.blocks):
+        for blk in self.blocks:
             h = blk(h, e, m)
-            if str(i) in self.helix:
-                h = self.helix[str(i)](h, e, m)
         y = self.out(nn.functional.gelu(self.norm(h)))
         return y * (m if mask is None else mask.to(y.dtype))
 
