@@ -8,30 +8,38 @@ k-diffusion style:
 
 ``model(x, sigma)`` returns the denoised estimate (float64) for x (B, *shape) at the float sigma; ``sigmas`` is a
 decreasing 1-D tensor ending in 0 (see schedule.py). The step arithmetic runs in float64; the
-network runs in its own dtype (``sample`` does the casting). Only the current state is kept, so
-memory does not grow with the number of steps.
+network runs in its own dtype (``sample`` builds ``model`` from the network with the wrappers of
+denoiser_wrappers.py). Only the current state is kept, so memory does not grow with the number of steps.
 
 ``alpha`` injects errors as in PFGM++'s robustness study: x ← x + α·σ_i·ε, ε ~ N(0, I), before
 each step. Every solver works on its own copy of ``x``: the caller's tensor is never changed.
 ``callback`` receives a dict with i, x, sigma, sigma_next, denoised (live tensors that
 the solver keeps updating in place: clone what you keep).
+
+heun and euler also take ``step_hook(d) -> x``: called after ``callback`` with the same dict, it
+returns the x the solve goes on from, d["x"] itself or a new (B, *shape) float64 tensor that the
+solver then owns and updates in place (steering returns the resampled particles, x[rows]). A hook
+returns a new tensor rather than writing into d["x"], so the solver's state has a single writer.
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Callable
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .denoiser_wrappers import Counted, SelfConditioned, guided, in_net_dtype
 from .errors import ConfigError
-from .steering import Steering, group_resample
+from .steering import Resampler, Steering
 
 __all__ = ["sample", "sample_euler", "sample_heun", "sample_dpmpp_2m", "SOLVERS", "nfe_for"]
 
 Model = Callable[[Tensor, Tensor], Tensor]
+StepHook = Callable[[dict], Tensor]
 
 
 def _steps(sigmas: Tensor, disable: bool):
@@ -65,6 +73,16 @@ def _churn(x: Tensor, s: float, gamma: float, churn_sigma_min: float, churn_sigm
     return x.add_(eps, alpha=churn_noise * math.sqrt(s_hat**2 - s**2)), s_hat
 
 
+def _end_step(x: Tensor, i: int, s: float, s_next: float, den: Tensor, callback, step_hook: StepHook | None) -> Tensor:
+    """Show the finished step to ``callback``, then let ``step_hook`` say which x the solve goes on from."""
+    if callback is None and step_hook is None:
+        return x
+    d = {"i": i, "x": x, "sigma": s, "sigma_next": s_next, "denoised": den}
+    if callback is not None:
+        callback(d)
+    return x if step_hook is None else step_hook(d)
+
+
 def _gamma(churn: float, num_steps: int) -> float:
     return min(churn / num_steps, math.sqrt(2) - 1) if churn > 0 else 0.0
 
@@ -72,7 +90,8 @@ def _gamma(churn: float, num_steps: int) -> float:
 @torch.no_grad()
 def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
                  alpha: float = 0.0, mask: Tensor | None = None, generator=None, churn: float = 0.0,
-                 churn_sigma_min: float = 0.0, churn_sigma_max: float = math.inf, churn_noise: float = 1.0) -> Tensor:
+                 churn_sigma_min: float = 0.0, churn_sigma_max: float = math.inf, churn_noise: float = 1.0,
+                 step_hook: StepHook | None = None) -> Tensor:
     """First-order Euler steps in σ (1 NFE per step); churn > 0 adds EDM's stochastic step as in
     :func:`sample_heun` (k-diffusion's ``s_churn``)."""
     sig = sigmas.tolist()
@@ -85,15 +104,15 @@ def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disa
         den = model(x, s)
         # x ← x + (σ' − σ)(x − D)/σ  =  (σ'/σ)·x + (1 − σ'/σ)·D
         x = x.mul_(s_next / s).add_(den, alpha=1 - s_next / s)
-        if callback is not None:
-            callback({"i": i, "x": x, "sigma": s, "sigma_next": s_next, "denoised": den})
+        x = _end_step(x, i, s, s_next, den, callback, step_hook)
     return x
 
 
 @torch.no_grad()
 def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
                 alpha: float = 0.0, mask: Tensor | None = None, generator=None, churn: float = 0.0,
-                churn_sigma_min: float = 0.0, churn_sigma_max: float = math.inf, churn_noise: float = 1.0) -> Tensor:
+                churn_sigma_min: float = 0.0, churn_sigma_max: float = math.inf, churn_noise: float = 1.0,
+                step_hook: StepHook | None = None) -> Tensor:
     """EDM's 2nd-order sampler (Karras et al. 2022): Heun's method, Euler on the last step to σ = 0.
     NFE = 2·steps − 1.
 
@@ -119,8 +138,7 @@ def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disab
             x = x.add_(d, alpha=0.5 * h)
         else:
             x = x.add_(d, alpha=h)
-        if callback is not None:
-            callback({"i": i, "x": x, "sigma": s, "sigma_next": s_next, "denoised": den})
+        x = _end_step(x, i, s, s_next, den, callback, step_hook)
     return x
 
 
@@ -174,6 +192,21 @@ def nfe_for(solver: str, num_steps: int) -> int:
     raise ConfigError(f"unknown solver {solver!r}; available: {', '.join(SOLVERS)}")
 
 
+def _steering_hook(particles: Resampler, self_cond: SelfConditioned | None) -> StepHook:
+    """Steering as a step hook: the solve goes on from the resampled rows of x, and the
+    self-conditioning estimate moves with its particle (it is that particle's last estimate)."""
+
+    def hook(d: dict) -> Tensor:
+        rows = particles.after_step(d["denoised"], d["sigma_next"])
+        if rows is None:
+            return d["x"]
+        if self_cond is not None:
+            self_cond.reorder(rows)
+        return d["x"][rows.to(d["x"].device)]
+
+    return hook
+
+
 def sample(
     denoiser: Callable[..., Tensor],
     x_init: Tensor,
@@ -211,67 +244,31 @@ def sample(
     sig = sigmas.to(device=x_init.device, dtype=torch.float64)
     if not bool((sig[1:] < sig[:-1]).all()) or float(sig[-1]) < 0:
         raise ValueError("sigmas must be strictly decreasing and non-negative")
-    net_dtype = x_init.dtype
-    use_cfg = cond is not None and guidance != 1.0
-    calls = 0
-    self_conditioning = bool(getattr(denoiser, "self_condition", False))
-    previous: Tensor | None = None  # the last denoised estimate, fed back when self-conditioning
+    steer = steering is not None and steering.particles > 1
+    if steer and solver not in ("heun", "euler"):
+        raise ConfigError(f"steering resamples the solver's state between steps: use heun or euler, not {solver!r}")
 
-    def model(x: Tensor, s: float) -> Tensor:
-        nonlocal calls, previous
-        calls += 1
-        xn = x.to(net_dtype)
-        sn = torch.full((x.shape[0],), s, dtype=net_dtype if net_dtype.is_floating_point else torch.float32, device=x.device)
-        extra = {}
-        if self_conditioning:
-            extra["self_cond"] = torch.zeros_like(xn) if previous is None else previous
-        if cond is None and mask is None and not extra:
-            den = denoiser(xn, sn)
-        elif not use_cfg:
-            den = denoiser(xn, sn, cond=cond, mask=mask, **extra)
-        else:
-            null = torch.full_like(cond, -1 if not cond.is_floating_point() else math.nan)
-            m2 = None if mask is None else torch.cat([mask, mask])
-            if extra:
-                extra["self_cond"] = extra["self_cond"].repeat(2, *([1] * (xn.dim() - 1)))
-            both = denoiser(torch.cat([xn, xn]), torch.cat([sn, sn]), cond=torch.cat([cond, null]), mask=m2, **extra)
-            d_c, d_u = both.to(torch.float64).chunk(2)
-            den = d_u.add_(d_c.sub_(d_u), alpha=guidance)
-            if self_conditioning:
-                previous = den.to(net_dtype, copy=True)
-            return den
-        if self_conditioning:
-            previous = den.to(net_dtype, copy=True)
-        return den.to(torch.float64)
+    # the solvers' model(x, σ), layered as in denoiser_wrappers.py
+    self_conditioning = bool(getattr(denoiser, "self_condition", False))
+    net = denoiser
+    if cond is not None and guidance != 1.0:
+        net = guided(denoiser, cond, guidance, mask)
+    elif cond is not None or mask is not None or self_conditioning:
+        net = partial(denoiser, cond=cond, mask=mask)  # else denoiser(x, σ) alone: a bare net need take no keywords
+    self_cond = SelfConditioned(net) if self_conditioning else None
+    model = Counted(in_net_dtype(net if self_cond is None else self_cond, x_init.dtype))
 
     m64 = None if mask is None else mask.to(torch.float64)
-    steer = steering is not None and steering.particles > 1
     if steer:
-        if solver not in ("heun", "euler"):
-            raise ConfigError(f"steering resamples the solver's state between steps: use heun or euler, not {solver!r}")
-        k, user_callback = steering.particles, callback
-        reward = torch.zeros(x_init.shape[0], dtype=torch.float64)  # r at the last resampling, per row
-
-        def callback(d: dict) -> None:  # noqa: F811 - the user's callback runs first
-            nonlocal previous, reward
-            if user_callback is not None:
-                user_callback(d)
-            if 0 < d["sigma_next"] <= steering.sigma_max:
-                r = steering.reward(d["denoised"], m64)
-                idx = group_resample(steering.lam * (r - reward), k, generator)  # w = exp(λ(r_i − r_{i−1}))
-                d["x"].copy_(d["x"][idx.to(d["x"].device)])
-                if previous is not None:  # the self-conditioning estimate follows its particle
-                    previous = previous[idx.to(previous.device)]
-                reward = r[idx]
-
+        particles = Resampler(steering, x_init.shape[0], m64, generator)
+        solver_options = {**solver_options, "step_hook": _steering_hook(particles, self_cond)}
     x = SOLVERS[solver](model, x_init.to(torch.float64), sig, callback=callback, disable=disable,
                         alpha=alpha, mask=m64, generator=generator, **solver_options)
     if m64 is not None:
         x = x * m64
     if steer:
-        r = steering.reward(x, m64)
-        x = x[group_resample(steering.lam * (r - reward), k, generator).to(x.device)]
+        x = x[particles.final(x).to(x.device)]
     if info is not None:
-        info["nfe"] = calls
+        info["nfe"] = model.calls
         info["solver"] = solver
     return x.to(x_init.dtype)

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .errors import ConfigError
 
-__all__ = ["Steering", "group_resample", "check_lambda"]
+__all__ = ["Steering", "Resampler", "group_resample", "check_lambda"]
 
 Potential = Callable[[Tensor, "Tensor | None"], Tensor]
 
@@ -57,6 +57,38 @@ class Steering:
         if r.numel() != x.shape[0] or not bool(torch.isfinite(r).all()):
             raise ValueError(f"the steering potential must give one finite reward per row ({x.shape[0]}), got {r.tolist()[:8]}…")
         return r
+
+
+class Resampler:
+    """The resampling of one steered solve; it picks rows and never touches the solver's state.
+
+    ``reward`` (B,) float64 is each row's r at its last resampling (0 before the first), so the
+    log-weights λ·(r_i − r_{i−1}) of the docstring above need no history. The caller moves its
+    rows, and whatever it keeps per row (a self-conditioning estimate), to the indices returned.
+    """
+
+    def __init__(self, steering: Steering, batch: int, mask: Tensor | None, generator: torch.Generator | None):
+        self.steering, self.mask, self.generator = steering, mask, generator
+        self.reward = torch.zeros(batch, dtype=torch.float64)
+
+    def _resample(self, x: Tensor) -> Tensor:
+        r = self.steering.reward(x, self.mask)
+        # log w_i = λ·(r_i − r_{i−1}): the weights of the module docstring
+        rows = group_resample(self.steering.lam * (r - self.reward), self.steering.particles, self.generator)
+        self.reward = r[rows]
+        return rows
+
+    def after_step(self, denoised: Tensor, sigma_next: float) -> Tensor | None:
+        """(B,) rows to continue from after a step to σ_next, weighed by the reward of ``denoised``
+        (B, *shape), the step's estimate; None where σ_next is outside (0, sigma_max] (no resampling:
+        at σ_next = 0 :meth:`final` does it on the output itself)."""
+        if not 0 < sigma_next <= self.steering.sigma_max:
+            return None
+        return self._resample(denoised)
+
+    def final(self, x: Tensor) -> Tensor:
+        """(B,) rows of the output x (B, *shape) at σ = 0: the last resampling, by the reward of x."""
+        return self._resample(x)
 
 
 def group_resample(log_w: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:

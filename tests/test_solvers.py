@@ -7,7 +7,7 @@ import torch
 from scipy import stats
 
 from pfgm.core import OracleDenoiser, PFGMKernel, karras_sigmas, sample
-from pfgm.core.solvers import nfe_for
+from pfgm.core.solvers import SOLVERS, nfe_for
 
 N, K, NS = 16, 5, 2000
 W = torch.tensor([0.1, 0.15, 0.2, 0.25, 0.3], dtype=torch.float64)
@@ -204,3 +204,22 @@ def test_alpha_injection_noise_has_scale_alpha_sigma_at_each_step(solver):
     var = x.var().item()
     assert abs(var - want) < 4 * want * math.sqrt(2 / x.numel())  # 4 standard errors of a sample variance
     assert abs(x.mean().item()) < 4 * math.sqrt(want / x.numel())
+
+
+@pytest.mark.parametrize("solver", ["euler", "heun"])
+def test_step_hook_returns_the_x_the_solver_goes_on_from(solver):
+    """The hook's tensor (here x with its rows swapped, after every step) is what the solve continues
+    from, and the tensor it was shown is not written to afterwards: the solver owns its state."""
+    model = lambda x, s: 0.5 * x  # noqa: E731 - row-wise linear, so swapping rows commutes with the solve
+    x0 = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    sig = karras_sigmas(3, 0.01, 10.0)
+    shown = []
+
+    def swap_rows(d):
+        shown.append((d["x"], d["x"].clone()))
+        return d["x"].flip(0)
+
+    x = SOLVERS[solver](model, x0, sig, step_hook=swap_rows)
+    assert len(shown) == 3
+    assert torch.equal(x, SOLVERS[solver](model, x0, sig).flip(0))  # three swaps: swapped
+    assert all(torch.equal(t, kept) for t, kept in shown)

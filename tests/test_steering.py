@@ -69,3 +69,26 @@ def test_steering_refuses_what_it_cannot_do():
         Steering(lambda x, m: x, 0)
     with pytest.raises(ValueError, match="lambda"):
         Steering(lambda x, m: x, 2, lam=-1.0)
+
+
+def test_resampling_moves_the_self_conditioning_estimate_with_its_particle():
+    """With D(x) = x Heun's particles stand still (both slopes are exactly 0), so a self-conditioning net
+    must be handed back exactly its own row of x on every call: after a resampling the last estimate
+    of each particle has to move with it. Guard: the resampling did reorder rows."""
+    fed = []
+
+    class Echo:
+        self_condition = True
+
+        def __call__(self, x, s, cond=None, mask=None, self_cond=None):
+            fed.append((x.clone(), self_cond.clone()))
+            return x.clone()
+
+    x0 = torch.randn(16, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    steering = Steering(lambda x, m: 2.0 * x[:, 0], particles=4)
+    x = sample(Echo(), x0, karras_sigmas(5, 0.002, 10.0), "heun", steering=steering,
+               generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(x, x0)  # some rows were replaced by others of their group
+    assert torch.equal(fed[0][1], torch.zeros_like(x0))
+    for x_in, self_cond in fed[1:]:
+        assert torch.equal(self_cond, x_in)
