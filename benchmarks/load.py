@@ -116,7 +116,7 @@ def train_child(run_dir: str, smiles: str, steps: int) -> dict[str, Any]:
 
     warnings.filterwarnings("ignore")
     import pfgm.recipes.train  # noqa: F401  (imports before the baseline: they are not the data)
-    import pfgm.modalities.graphs  # noqa: F401
+    import pfgm.modalities.molecules  # noqa: F401
 
     base = _rss_mb()
     with PeakRSS() as peak:
@@ -154,7 +154,7 @@ def sampling_table(counts: list[int], work: Path, train_steps: int = 300) -> lis
 
 
 def qm9_smiles(n: int, path: Path) -> Path:
-    from pfgm.modalities.graphs.molecule_sources import qm9pack_data_dir, read_qm9pack
+    from pfgm.modalities.molecules.molecule_sources import qm9pack_data_dir, read_qm9pack
 
     d = qm9pack_data_dir()
     if d is None:

@@ -30,8 +30,8 @@ import torch
 from rdkit import RDLogger
 
 from pfgm.modalities.graphs.flat import decode_classes
-from pfgm.modalities.graphs.fragments import components, graph_stats, join_fragments
-from pfgm.modalities.graphs.mol_repair import fragment_count, sanitize_or_none
+from pfgm.modalities.molecules.fragments import components, graph_stats, join_fragments
+from pfgm.modalities.molecules.mol_repair import fragment_count, sanitize_or_none
 from pfgm.core.generate import generate
 from pfgm.core.kernel import PFGMKernel
 from pfgm.core.config import parse_D

@@ -413,7 +413,7 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def smiles_bom():
         _needs("rdkit")
-        from pfgm.modalities.graphs.molecule_sources import read_smiles_records
+        from pfgm.modalities.molecules.molecule_sources import read_smiles_records
 
         (w / "m.csv").write_text("\ufeffsmiles,name\nCCO,ethanol\n", encoding="utf-8")
         got = read_smiles_records(w / "m.csv")
@@ -421,7 +421,7 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def named_molecule():
         _needs("rdkit")
-        from pfgm.modalities.graphs.molecule_sources import read_smiles_records
+        from pfgm.modalities.molecules.molecule_sources import read_smiles_records
 
         (w / "named.smi").write_text("".join(f"{s}\tmolecule number {k}\n" for k, s in enumerate(["CCO", "CCN", "CCC"], 1)))
         got = read_smiles_records(w / "named.smi")
@@ -439,7 +439,7 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
     def salts(fragments: str | None, want: list[str]):
         def case():
             _needs("rdkit")
-            from pfgm.modalities.graphs.molecule_sources import load_molecules
+            from pfgm.modalities.molecules.molecule_sources import load_molecules
 
             (w / "salts.smi").write_text("CC(=O)[O-].[Na+]\nCCO\nc1ccccc1.Cl\n")
             ms = quiet(load_molecules, "smiles", w / "salts.smi", fragments=fragments)
@@ -835,8 +835,8 @@ FIXES = [
     "| constant 16-bit PNG | decoded black (per-image min-max stretch) | scaled by bit depth (16-bit /257, float 0..1) | ::test_constant_16_bit_png_keeps_its_brightness, ::test_16_bit_gradient_matches_its_8_bit_version |",
     "| zip bomb / flipped bit in a .pt | torch inflates it / loads a changed weight silently | compressed members, sizes beyond the file and CRC-32 failures are refused before torch reads the file | ::test_crafted_checkpoints_are_refused_before_anything_runs, ::test_a_flipped_bit_in_tensor_data_is_refused_not_loaded |",
     "| NaN / negative sampler numbers | accepted | refused naming the key | tests/test_fuzz_inputs.py::test_config_entry_point_fuzz |",
-    "| 100,000 samples | every sample held in memory, then written | pfgm-sample streams: `generate_batches` yields one batch, the modality's sink appends it to a temp file (molecules .smi/.sdf) published whole at close | tests/test_generate.py, tests/test_reliability_outputs.py::test_sample_cli_streams_batches_to_the_sink, ::test_an_appended_file_appears_whole_or_not_at_all, tests/test_graphs_data.py::test_molecule_sink_streams_batches_into_the_same_files |",
-    "| 10x data set | molecules held as RDKit Mols, ~12 KB each: 10x QM9 grew RSS by 515 MB for 43 MB of encoded tensors | molecules kept as pickles (`modalities/graphs/mol_list.py`), rebuilt when read | tests/test_graphs_data.py::test_mol_list_is_compact_and_encodes_exactly_like_mols |",
+    "| 100,000 samples | every sample held in memory, then written | pfgm-sample streams: `generate_batches` yields one batch, the modality's sink appends it to a temp file (molecules .smi/.sdf) published whole at close | tests/test_generate.py, tests/test_reliability_outputs.py::test_sample_cli_streams_batches_to_the_sink, ::test_an_appended_file_appears_whole_or_not_at_all, tests/test_molecules_writers.py::test_molecule_sink_streams_batches_into_the_same_files |",
+    "| 10x data set | molecules held as RDKit Mols, ~12 KB each: 10x QM9 grew RSS by 515 MB for 43 MB of encoded tensors | molecules kept as pickles (`modalities/molecules/mol_list.py`), rebuilt when read | tests/test_mol_list.py::test_mol_list_is_compact_and_encodes_exactly_like_mols |",
     # issue 33: what a demanding new user tried
     "| divergence (`trainer.lr=1000`, `pfgm.P_mean=100`, bf16) | exit 0 with a NaN loss; keep_last rotated the finite states out; ema.safetensors overwritten with NaN | a non-finite loss or gradient is skipped and counted; after `trainer.nonfinite_patience` the run stops with one line (step, loss, likely cause, the last finite checkpoint and the command to resume from it), exit 3; nothing non-finite is saved; the state a run resumed from is never rotated out | tests/test_divergence.py::test_lr_1000_on_a_healthy_run_stops_with_one_line_and_keeps_the_finite_checkpoints, ::test_divergence_stops_every_modality_and_writes_nothing_non_finite |",
     "| NaN weights sampled, resumed or fine-tuned from | black PNGs, `C.C.C` SMILES and `\"invalid\": 0`; a 46-line torch assert for audio | refused at load naming the file and the first non-finite tensor; a non-finite sample decodes to None (counted invalid) in every modality | tests/test_divergence.py::test_cli_sample_eval_and_init_from_refuse_non_finite_weights, ::test_a_non_finite_sample_decodes_to_none_and_the_others_as_before |",

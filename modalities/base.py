@@ -291,7 +291,8 @@ _REGISTRY: dict[str, type[Modality]] = {}
 ENTRY_POINT_GROUP = "pfgm.modalities"
 #: the pip extra a built-in modality's module needs, named when its import fails
 EXTRAS: dict[str, str] = {"pfgm.modalities.images": "images", "pfgm.modalities.graphs": "graphs",
-                          "pfgm.modalities.sequences": "sequences", "pfgm.modalities.audio": "audio"}
+                          "pfgm.modalities.molecules": "graphs", "pfgm.modalities.sequences": "sequences",
+                          "pfgm.modalities.audio": "audio"}
 
 
 class ModalityUnavailable(PfgmError, ImportError):

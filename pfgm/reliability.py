@@ -389,13 +389,13 @@ def _images(p: Path) -> Any:
 
 
 def _smiles(p: Path) -> Any:
-    from pfgm.modalities.graphs.molecule_sources import load_smiles_file
+    from pfgm.modalities.molecules.molecule_sources import load_smiles_file
 
     return load_smiles_file(p)
 
 
 def _sdf(p: Path) -> Any:
-    from pfgm.modalities.graphs.molecule_sources import load_sdf
+    from pfgm.modalities.molecules.molecule_sources import load_sdf
 
     return load_sdf(p)
 

@@ -93,7 +93,7 @@ def molecule_run(tmp_path_factory):
 
 def test_molecule_checkpoint_samples_and_writes_without_its_data(molecule_run, tmp_path, monkeypatch):
     run, smi = molecule_run
-    from pfgm.modalities.graphs import molecule_sources
+    from pfgm.modalities.molecules import molecule_sources
 
     def refuse(*a, **k):
         raise AssertionError("sampling read the training data")

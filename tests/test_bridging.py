@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pfgm.modalities.graphs.flat import GraphLayout, decode_classes, encode_classes
-from pfgm.modalities.graphs.mol_vocab import MolVocab
+from pfgm.modalities.molecules.mol_vocab import MolVocab
 from pfgm.core.generate import GenerateConfig
 from pfgm.core.snapping import ProjectedDenoiser
 

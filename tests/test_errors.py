@@ -55,7 +55,7 @@ def test_user_error_types_keep_the_builtin_bases_callers_catch():
 def test_the_project_error_classes_are_user_errors():
     from pfgm.core.run_lock import RunLocked
     from pfgm.modalities.base import ModalityUnavailable
-    from pfgm.modalities.graphs.mol_vocab import UnsupportedMolecule
+    from pfgm.modalities.molecules.mol_vocab import UnsupportedMolecule
     from pfgm.modalities.images.archive import ArchiveError
     from pfgm.modalities.images.data import ImageFolderError, ImageFolderNotFoundError
     from pfgm.modalities.images.fid import InceptionWeightsMissing

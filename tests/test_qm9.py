@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from pfgm.modalities.graphs import molecule_sources as ms  # noqa: E402
-from pfgm.modalities.graphs.modality import MoleculeModality  # noqa: E402
+from pfgm.modalities.molecules import molecule_sources as ms  # noqa: E402
+from pfgm.modalities.molecules.modality import MoleculeModality  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qm9_test_idx_moflow.json"  # ../shared beside the checkout
 HEADER = "XYZ_file,Index,SMILES,InChi,N_atoms,XYZ_Ang\n\n"  # qm9pack leaves a blank line after the header
@@ -91,7 +91,7 @@ def test_real_qm9pack_counts():
 def test_protocol_metrics_by_hand():
     from rdkit import Chem
 
-    from pfgm.modalities.graphs.metrics import molecule_metrics
+    from pfgm.modalities.molecules.metrics import molecule_metrics
 
     mol = Chem.MolFromSmiles
     ref = [mol("CCO"), mol("c1ccccc1")]

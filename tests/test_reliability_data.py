@@ -25,13 +25,13 @@ def quiet(fn, *a, **k):
 
 def test_a_salt_keeps_its_largest_fragment_by_default_counted(tmp_path):
     pytest.importorskip("rdkit")
-    from pfgm.modalities.graphs.molecule_sources import load_smiles_file
+    from pfgm.modalities.molecules.molecule_sources import load_smiles_file
 
     p = tmp_path / "salts.smi"
     p.write_text(SALTS)
     ms = quiet(load_smiles_file, p)
     assert ms.smiles == ["CC(=O)[O-]", "CCO", "c1ccccc1", "CCCCO"]
-    from pfgm.modalities.graphs.molecule_sources import LARGEST_FRAGMENT
+    from pfgm.modalities.molecules.molecule_sources import LARGEST_FRAGMENT
 
     assert ms.report.fixed == {LARGEST_FRAGMENT: 3} and ms.report.skipped == {"above max_atoms": 1}
     assert (f"3 {LARGEST_FRAGMENT} (e.g. CC(=O)[O-].[Na+], c1ccccc1.Cl, CCN.CCCCO)" in ms.report.summary())
@@ -44,7 +44,7 @@ def test_fragments_skip_drops_multi_fragment_records_counted_and_the_modality_ta
     m = build_modality({"name": "molecules", "source": "smiles", "path": str(p), "fragments": "skip", "test_fraction": 0})
     quiet(m.dataset, "train")
     assert sorted(m.train_smiles) == ["CCC", "CCCl", "CCO"]
-    from pfgm.modalities.graphs.molecule_sources import MULTI_FRAGMENT_SKIPPED
+    from pfgm.modalities.molecules.molecule_sources import MULTI_FRAGMENT_SKIPPED
 
     assert m.reports[0].skipped == {MULTI_FRAGMENT_SKIPPED: 4} and m.reports[0].fixed == {}
     assert m.config()["fragments"] == "skip"
@@ -54,7 +54,7 @@ def test_fragments_skip_drops_multi_fragment_records_counted_and_the_modality_ta
 
 def test_the_nci_benchmark_keeps_its_multi_fragment_records_whole_and_counts_them():
     pytest.importorskip("rdkit")
-    from pfgm.modalities.graphs.molecule_sources import load_molecules
+    from pfgm.modalities.molecules.molecule_sources import load_molecules
 
     ms = quiet(load_molecules, "nci")
     assert len(ms) == 3876 and sum("." in s for s in ms.smiles) == 43  # the published set, as measured

@@ -181,7 +181,7 @@ def test_bom_is_stripped_in_fasta_and_csv(tmp_path):
 
 def test_bom_is_stripped_in_smiles(tmp_path):
     pytest.importorskip("rdkit")
-    from pfgm.modalities.graphs.molecule_sources import read_smiles_records
+    from pfgm.modalities.molecules.molecule_sources import read_smiles_records
 
     p = tmp_path / "m.csv"
     p.write_text(BOM + "smiles,name\nCCO,ethanol\n", encoding="utf-8")
@@ -193,7 +193,7 @@ def test_bom_is_stripped_in_smiles(tmp_path):
 
 def test_a_record_whose_name_says_molecule_is_not_a_header_and_a_header_is_reported(tmp_path):
     pytest.importorskip("rdkit")
-    from pfgm.modalities.graphs.molecule_sources import load_smiles_file, read_smiles_records
+    from pfgm.modalities.molecules.molecule_sources import load_smiles_file, read_smiles_records
 
     p = tmp_path / "named.smi"
     p.write_text("".join(f"{s}\tmolecule number {k}\n" for k, s in enumerate(["CCO", "CCN", "CCC"], 1)))

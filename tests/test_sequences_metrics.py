@@ -17,10 +17,10 @@ def test_uniqueness_novelty():
 
 
 def test_one_definition_per_set_metric():
-    from pfgm.modalities.graphs import metrics as G
+    from pfgm.modalities.molecules import metrics as Mol
     from pfgm.modalities.shared import sets
 
-    assert M.novelty is G.novelty is sets.novelty and M.uniqueness is G.uniqueness is sets.uniqueness
+    assert M.novelty is Mol.novelty is sets.novelty and M.uniqueness is Mol.uniqueness is sets.uniqueness
 
 
 def test_edit_distances():

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from pfgm.modalities.graphs import molecule_sources as ms  # noqa: E402
-from pfgm.modalities.graphs.modality import MoleculeModality  # noqa: E402
+from pfgm.modalities.molecules import molecule_sources as ms  # noqa: E402
+from pfgm.modalities.molecules.modality import MoleculeModality  # noqa: E402
 
 ZINC_TYPES = {"C", "N", "O", "F", "P", "S", "Cl", "Br", "I"}
 
@@ -58,7 +58,7 @@ def test_gdss_split_on_a_few_hundred_rows(tmp_path, nci_smiles):
     assert len(test) == len(expected_test) and len(train) + len(test) == len(smiles)
     assert not set(test.smiles) & set(train.smiles) or len(set(smiles)) < len(smiles)
     # row 2 (the third molecule) is the split's first test row
-    from pfgm.modalities.graphs.mol_repair import canonical_smiles
+    from pfgm.modalities.molecules.mol_repair import canonical_smiles
     from rdkit import Chem
 
     assert canonical_smiles(Chem.MolFromSmiles(smiles[2])) in test.smiles

@@ -1,12 +1,11 @@
-"""Graph and molecule modality: graphs as one flat masked vector (nodes + upper-triangle edges).
+"""Generic graph modality: graphs as one flat masked vector (nodes + upper-triangle edges).
 
-Importing this package registers two modalities for recipes:
-  ``molecules`` — :class:`MoleculeModality` (RDKit molecules: NCI, SMILES/SDF files, MOSES, QM9, ZINC250k);
-  ``graphs``    — :class:`GraphModality` (generic graphs, adjacency only: community_small, ego_small, grid).
+Importing this package registers :class:`GraphModality` as ``modality: {name: graphs}`` (generic
+graphs, adjacency only: community_small, ego_small, grid). The flat layout, the graph transformer,
+the graph MMDs and NSPDK here are shared with the molecule modality (:mod:`modalities.molecules`).
 """
 
 from .flat import GraphLayout, pack, unpack
-from .modality import GraphModality, MoleculeModality
-from .mol_vocab import MolVocab
+from .modality import GraphModality
 
-__all__ = ["GraphLayout", "MolVocab", "pack", "unpack", "MoleculeModality", "GraphModality"]
+__all__ = ["GraphLayout", "pack", "unpack", "GraphModality"]

@@ -322,7 +322,7 @@ def load_moses(split: str = "train", max_atoms: int | None = None, limit: int | 
 
 
 # --------------------------------------------------------------------------------------------
-# Benchmark splits (package data: modalities/graphs/splits/, see its NOTICE.md)
+# Benchmark splits (package data: modalities/molecules/splits/, see its NOTICE.md)
 # --------------------------------------------------------------------------------------------
 
 #: rows of the full QM9 file (GDB indices 1..133,885) that the benchmark split indexes

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from pfgm.core.errors import ConfigError, DataError
-from .flat import GraphLayout, encode_classes
+from ..graphs.flat import GraphLayout, encode_classes
 from .mol_repair import BOND_CLASS, bond_types, gdss_charge_rule, sanitize_or_none
 
 _KEY_RE = re.compile(r"^(\*|[A-Z][a-z]?)(H\d*)?([+-]\d*)?$")
@@ -217,7 +217,7 @@ class MolVocab:
 
     def decode(self, x: Tensor, mask: Tensor, n_max: int) -> list:
         """x, mask (B, dim) of the n_max layout (the inverse of :meth:`encode`) -> sanitized Mol or None each."""
-        from .flat import decode_classes
+        from ..graphs.flat import decode_classes
 
         return [self.decode_graph(a, b) for a, b in decode_classes(self.layout(n_max), x, mask)]
 

@@ -1,4 +1,4 @@
-"""The fragment diagnosis's graph pieces (pfgm.modalities.graphs.fragments): components, stats, joining."""
+"""The fragment diagnosis's graph pieces (modalities/molecules/fragments.py): components, stats, joining."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from pfgm.modalities.graphs import fragments as frag  # noqa: E402
-from pfgm.modalities.graphs.mol_vocab import MolVocab  # noqa: E402
+from pfgm.modalities.molecules import fragments as frag  # noqa: E402
+from pfgm.modalities.molecules.mol_vocab import MolVocab  # noqa: E402
 
 VOCAB = MolVocab(["C", "N", "O", "F"], kekulize=True, charges=False)
 
