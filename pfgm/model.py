@@ -27,12 +27,12 @@ from pfgm.modalities.base import Encoded, Modality
 from pfgm.core.config import parse_D
 from pfgm.core.distributed import DistInfo, init_distributed
 from pfgm.core.errors import ConfigError
-from pfgm.core.generate import GenerateConfig, generate_batches
+from pfgm.core.generate import SAMPLER_KEYS, generate_batches
 
 __all__ = ["Model", "Samples", "Metrics", "load", "SAMPLER_OPTIONS"]
 
 #: the keys of the sampler section (``sampler.X=`` on the command line), taken by name by sample/stream
-SAMPLER_OPTIONS: tuple[str, ...] = tuple(sorted(set(GenerateConfig.__dataclass_fields__) - {"num_samples", "seed"}))
+SAMPLER_OPTIONS: tuple[str, ...] = tuple(sorted(SAMPLER_KEYS))
 
 
 class Samples(list):

@@ -607,12 +607,12 @@ CONFIG_VALUES = [0, -1, -1e9, 1e30, 0.5, "abc", "", True, [1], {"a": 1}, None, f
 def config_keys() -> dict[str, list[str]]:
     """Every key of the trainer, pfgm and sampler sections (the dataclasses' fields)."""
     from pfgm.core.config import PFGMConfig
-    from pfgm.core.generate import GenerateConfig
+    from pfgm.core.generate import SAMPLER_KEYS
     from pfgm.core.trainer import TrainerConfig
 
     return {"trainer": [f.name for f in dataclasses.fields(TrainerConfig)],
             "pfgm": [f.name for f in dataclasses.fields(PFGMConfig)],
-            "sampler": [f for f in GenerateConfig.__dataclass_fields__ if f not in ("num_samples", "seed")]}
+            "sampler": list(SAMPLER_KEYS)}
 
 
 def random_config_case(r: random.Random) -> tuple[str, str]:

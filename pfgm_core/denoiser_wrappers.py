@@ -7,6 +7,7 @@ inside out:
 
     denoiser(x, σ, cond=…, mask=…, self_cond=…)    the network, in its own dtype
     guided(denoiser, cond, w, mask)                classifier-free guidance, one batched call
+    wrap(…)                                        the caller's own layer, if any (redesign.KeepKnown)
     SelfConditioned(…)                             feeds back the previous estimate
     in_net_dtype(…, dtype)                         float64 ⇄ the network's dtype, σ float → (B,)
     Counted(…)                                     counts the calls (the NFE)

@@ -26,7 +26,7 @@ from .progress import Progress
 from .solvers import sample
 from .steering import Steering, check_lambda
 
-__all__ = ["GenerateConfig", "generate", "generate_batches"]
+__all__ = ["GenerateConfig", "SAMPLER_KEYS", "generate", "generate_batches"]
 
 
 @dataclass
@@ -95,6 +95,12 @@ class GenerateConfig:
             return {}
         return {"churn": float(self.churn), "churn_sigma_min": float(self.churn_sigma_min),
                 "churn_sigma_max": float(self.churn_sigma_max), "churn_noise": float(self.churn_noise)}
+
+
+#: the keys of a sampler section, in field order: what pfgm-sample/pfgm-eval take as sampler.X= (their
+#: configs/sampler_from_checkpoint.yaml lists the same), pfgm.Model.sample by name, and a checkpoint stores.
+#: num_samples and seed are the run's own arguments, not sampler settings.
+SAMPLER_KEYS: tuple[str, ...] = tuple(f for f in GenerateConfig.__dataclass_fields__ if f not in ("num_samples", "seed"))
 
 
 Batch = tuple[int, Tensor, "Tensor | None", "Tensor | None"]  # (first index, x, mask, cond), on the CPU

@@ -19,6 +19,10 @@ Use with any solver of :mod:`pfgm_core.solvers`:
     x = redesign_sample(denoiser, x0, sigmas, state, solver="heun", mask=mask)
 
 or wrap the model yourself, ``KeepKnown(model, state)``, for a solver function called directly.
+
+The known entries are put back on the solver's rows, before classifier-free guidance doubles the
+batch (``solvers.sample(..., wrap=...)``): both halves of a guided call, conditional and not, see
+the same reset x, as in a guided solve without redesign.
 """
 
 from __future__ import annotations
@@ -52,8 +56,11 @@ class RedesignState:
         return RedesignState(*(t.to(device) for t in (self.known, self.fixed, self.s, self.g_known)))
 
     def reset(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        """x with its known entries set to y*_known + σ·s·g_known (σ scalar or per sample); x's dtype."""
+        """x (B, *shape) with its known entries set to y*_known + σ·s·g_known (σ scalar or (B,)); x's dtype."""
         B = x.shape[0]
+        if B != self.s.shape[0]:  # e.g. a guided batch (2B rows): reset before it is built, see redesign_sample
+            raise ValueError(f"x has {B} rows but the redesign state {self.s.shape[0]}: put the known entries back "
+                             "on the solver's rows (solvers.sample(..., wrap=...), as redesign_sample does)")
         sig = as_batch_sigma(sigma, B, x.dim(), x.device) * self.s.reshape(B, *([1] * (x.dim() - 1)))
         on_path = self.known + sig * self.g_known
         x64 = x.to(torch.float64)
@@ -63,8 +70,9 @@ class RedesignState:
 class KeepKnown:
     """A model for the solvers whose input has the known entries put back on their path first.
 
-    model(x, sigma, **kw) → denoised; the wrapper has the same signature, so it works with
-    ``solvers.sample`` (which may pass cond/mask/self_cond) and with a solver function called directly.
+    model(x (B, *shape), sigma, **kw) → denoised, one row per row of the state; the wrapper has the same
+    signature, so it works as ``solvers.sample``'s ``wrap`` layer (kw: self_cond) and as the model of a
+    solver function called directly.
     The free entries of the solver's state move as usual; the known entries of that state are never
     read by the network (each call resets them), and :func:`redesign_sample` sets them to y* at the end.
     """
@@ -123,7 +131,8 @@ def redesign_sample(denoiser: Callable[..., Tensor], x_init: Tensor, sigmas: Ten
     holds exactly y* on the known entries and the solved values on the free ones; x_init's dtype.
     """
     state = state.to(x_init.device)
-    x = sample(KeepKnown(denoiser, state), x_init, sigmas, solver, **solver_kw)
+    # KeepKnown as sample's wrap layer, inside the guidance: it sees the B solver rows, not guidance's 2B
+    x = sample(denoiser, x_init, sigmas, solver, wrap=lambda net: KeepKnown(net, state), **solver_kw)
     out = torch.where(state.fixed > 0, state.known, x.to(torch.float64))
     mask = solver_kw.get("mask")
     if mask is not None:

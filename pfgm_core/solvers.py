@@ -222,6 +222,7 @@ def sample(
     disable: bool = True,
     info: dict | None = None,
     steering: Steering | None = None,
+    wrap: Callable[[Callable[..., Tensor]], Callable[..., Tensor]] | None = None,
     **solver_options: float,
 ) -> Tensor:
     """Solve the probability-flow ODE from ``x_init`` (the prior draw at sigmas[0]) to σ = 0.
@@ -235,6 +236,10 @@ def sample(
     ``steering`` (heun, euler; :mod:`pfgm_core.steering`): x_init holds ``particles`` consecutive rows per
     sample, resampled within their group after every step by the reward of the denoised estimate and
     once more at σ = 0; every row of a group is then a draw from the tilted law (take one per group).
+    ``wrap``, when given, is the caller's own layer: wrap(net) → a callable of net's signature, where
+    net(x (B, *shape), σ (B,), [self_cond=…]) is the denoiser with cond, mask and guidance applied, one row
+    per sample of x_init (guidance's doubled batch is built inside net). Region redesign puts its known
+    entries back here (redesign.KeepKnown).
     Returns x at σ = 0 in x_init's dtype.
     """
     if solver not in SOLVERS:
@@ -255,6 +260,8 @@ def sample(
         net = guided(denoiser, cond, guidance, mask)
     elif cond is not None or mask is not None or self_conditioning:
         net = partial(denoiser, cond=cond, mask=mask)  # else denoiser(x, σ) alone: a bare net need take no keywords
+    if wrap is not None:
+        net = wrap(net)
     self_cond = SelfConditioned(net) if self_conditioning else None
     model = Counted(in_net_dtype(net if self_cond is None else self_cond, x_init.dtype))
 

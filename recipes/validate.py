@@ -179,10 +179,9 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
     if pf.get("D") is not None:
         parse_D(pf["D"])
     s = _section(c, "sampler")
-    from pfgm.core.generate import GenerateConfig
+    from pfgm.core.generate import SAMPLER_KEYS
 
-    known = set(GenerateConfig.__dataclass_fields__) - {"num_samples", "seed"}
-    _keys(s, known, "sampler")
+    _keys(s, set(SAMPLER_KEYS), "sampler")
     given = {k: v for k, v in s.items() if v is not None}
     if given:  # types and ranges, against the default σ range (the checkpoint's is checked again at load)
         _sampler({"sampler": given}, None)

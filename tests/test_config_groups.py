@@ -12,6 +12,8 @@ import warnings
 
 import pytest
 
+from pfgm import SAMPLER_OPTIONS
+from pfgm.core.generate import SAMPLER_KEYS
 from pfgm.recipes.cli import _shipped_recipes, compose
 
 INF = float("inf")
@@ -93,3 +95,13 @@ def test_every_entry_point_applies_it(tmp_path):
     assert p.returncode == 0, p.stderr
     jobs = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
     assert [(float(j["D"]), j["batch_size"]) for j in jobs] == [(INF, 512), (128, 512)], p.stdout
+
+
+@pytest.mark.parametrize("app", ["sample", "eval"])
+def test_sample_and_eval_take_every_sampler_key_as_null(app):
+    """sample.yaml and eval.yaml compose one shared sampler section (configs/sampler_from_checkpoint.yaml):
+    every key of GenerateConfig's (SAMPLER_KEYS, pfgm.SAMPLER_OPTIONS), null = the checkpoint's value."""
+    sampler = compose(app, ["checkpoint=x"])["sampler"]
+    assert sorted(sampler) == sorted(SAMPLER_KEYS) == list(SAMPLER_OPTIONS)
+    assert all(v is None for v in sampler.values())
+    assert compose(app, ["checkpoint=x", "sampler.steps=5"])["sampler"]["steps"] == 5

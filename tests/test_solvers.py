@@ -223,3 +223,22 @@ def test_step_hook_returns_the_x_the_solver_goes_on_from(solver):
     assert len(shown) == 3
     assert torch.equal(x, SOLVERS[solver](model, x0, sig).flip(0))  # three swaps: swapped
     assert all(torch.equal(t, kept) for t, kept in shown)
+
+
+def test_wrap_layer_sees_one_row_per_sample_inside_guidance():
+    """sample's ``wrap`` wraps the net after cond, mask and guidance are applied: it is called with the
+    B solver rows (guidance builds its 2B batch inside), and an identity wrap changes nothing."""
+    den = lambda x, s, cond=None, mask=None: torch.where(cond[:, None] >= 0, x * 0.5 + 0.1 * cond[:, None], x * 0.9)  # noqa: E731
+    x0 = torch.randn(3, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 10
+    sig, cond = karras_sigmas(4, 0.01, 10.0), torch.tensor([0, 1, 2])
+    rows = []
+
+    def wrap(net):
+        def wrapped(x, s, **kw):
+            rows.append(x.shape[0])
+            return net(x, s, **kw)
+        return wrapped
+
+    x = sample(den, x0, sig, "heun", cond=cond, guidance=2.0, wrap=wrap)
+    assert rows and set(rows) == {3}
+    assert torch.equal(x, sample(den, x0, sig, "heun", cond=cond, guidance=2.0))
