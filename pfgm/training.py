@@ -102,9 +102,6 @@ def compose_train(recipe: str, run_dir: str | os.PathLike[str] | None = None,
         line = _unknown_key("pfgm.train", e.__cause__) if e.__cause__ is not None else None
         raise ConfigError(line.split(": error: ", 1)[1] if line else f"overrides {args[1:]}: {first}") from e
     # what hydra.main hands the app: the recipe it chose, the run dir as its output dir (absolute), no hydra node
-    from pfgm.recipes.cli import warn_renamed
-
-    warn_renamed(cfg.hydra.runtime.choices)
     choice = cfg.hydra.runtime.choices.get("recipe")
     output_dir = os.path.abspath(str(cfg.hydra.run.dir))
     with open_dict(cfg):

@@ -25,7 +25,7 @@ from pfgm.core.distributed import cleanup, init_distributed
 from pfgm.core.config import parse_D
 
 from .build import plain
-from .cli import apply_group_choices, print_catalogue, run_hydra, user_errors, warn_renamed
+from .cli import apply_group_choices, print_catalogue, run_hydra, user_errors
 from .sample import generate_from_checkpoint
 from .train import run_training
 from .validate import TRAIN_KEYS, check_bench
@@ -95,7 +95,6 @@ def _hydra_main(command: str | None) -> None:
         if not c.get("modality"):
             print_catalogue()
             return
-        warn_renamed(HydraConfig.get().runtime.choices)
         c["recipe_name"] = HydraConfig.get().runtime.choices.get("recipe")
         with user_errors(label):
             try:

@@ -20,14 +20,18 @@ from pfgm.modalities.shared.onehot import ONEHOT_SHIFT
 from pfgm.core.checkpoint import CheckpointError, load_state, resolve_checkpoint
 from pfgm.core.config import PFGMConfig
 from pfgm.core.errors import ConfigError, first_line
-from pfgm.core.generate import GenerateConfig
+from pfgm.core.generate import SAMPLER_KEYS, GenerateConfig
 from pfgm.core.precond import CategoricalDenoiser, Denoiser
 from pfgm.core.schedule import karras_sigmas
 from pfgm.core.weights import load_weights
 
 #: options this version removed (experiments that measured no gain): a checkpoint trained before may still
 #: carry one at its off value, which builds the same network, so it is dropped; any other value cannot load
-RETIRED = {("backbone", "helix_attention"): 0}
+RETIRED = {
+    ("backbone", "helix_attention"): 0,  # sequences: helix attention
+    ("backbone", "triangle"): False,  # graphs/molecules: TriangleUpdate, edge-to-edge messages
+    ("modality", "hydrogens"): False,  # molecules: atom types carrying their H count
+}
 
 __all__ = [
     "RETIRED", "drop_retired", "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "load_guide", "generate_config",
@@ -201,7 +205,7 @@ def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, nu
 
     An unknown key is an error naming it and the known ones.
     """
-    known = set(GenerateConfig.__dataclass_fields__) - {"num_samples", "seed"}
+    known = set(SAMPLER_KEYS)
     s = {k: v for k, v in (config.get("sampler") or {}).items() if v is not None}
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     bad = sorted(set(s) - known) + sorted(set(given) - known)

@@ -11,7 +11,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 from importlib import resources
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -152,21 +151,6 @@ def print_catalogue(file=sys.stdout) -> None:
             print(f"    {name:<18} {desc}", file=file)
 
 
-#: group options renamed (group → {old: new}): the old name composes the same file and warns, for one release
-RENAMED_OPTIONS = {"trainer": {"cpu": "default"}, "pfgm": {"pfgm": "D1"}}
-
-
-def warn_renamed(choices: Mapping[str, Any]) -> None:
-    """A FutureWarning naming the new name for each renamed group option a composition chose
-    (``trainer=cpu`` → ``trainer=default``, ``pfgm=pfgm`` → ``pfgm=D1``); ``choices`` is Hydra's
-    ``hydra.runtime.choices``."""
-    for group, renamed in RENAMED_OPTIONS.items():
-        old = choices.get(group)
-        if old in renamed:
-            warnings.warn(f"{group}={old} is deprecated: use {group}={renamed[old]} (the same settings); "
-                          f"{group}={old} goes in the next release", FutureWarning, stacklevel=2)
-
-
 def _group_defaults(config_name: str) -> dict[str, str]:
     """{group: option} of a shipped primary config's defaults list (train.yaml: pfgm, sampler, trainer;
     not the recipe, which has no option by default, nor Hydra's own groups)."""
@@ -261,7 +245,6 @@ def compose(config_name: str, overrides: list[str] | None = None) -> dict[str, A
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         cfg = hcompose(config_name=config_name, overrides=list(overrides or []), return_hydra_config=True)
         apply_group_choices(cfg, list(overrides or []), config_name)
-    warn_renamed(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
     return OmegaConf.to_container(cfg, resolve=False)

@@ -97,7 +97,8 @@ def _hydra_main() -> None:
 
 
 def main() -> None:
-    sys.argv[1:] = open_overrides(sys.argv[1:])
+    with user_errors("pfgm-eval"):
+        sys.argv[1:] = open_overrides(sys.argv[1:])
     _hydra_main()
 
 

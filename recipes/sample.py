@@ -47,27 +47,25 @@ OPEN_GROUPS = ("modality",)
 
 def open_overrides(argv: list[str], groups: tuple[str, ...] = OPEN_GROUPS) -> list[str]:
     """``modality.X=v`` → ``++modality.X=v``: Hydra then adds the key whatever it is, so a modality's
-    sample-time options need no entry in sample.yaml/eval.yaml. Other arguments pass unchanged."""
+    sample-time options need no entry in sample.yaml/eval.yaml. Other arguments pass unchanged.
+
+    A top-level ``D=v`` is a ConfigError naming ``pfgm.D=v`` (the prior's D is a key of the pfgm section)."""
+    for a in argv:
+        if a.lstrip("+").startswith("D="):
+            raise ConfigError(f"D= is not a key: use pfgm.D={a.lstrip('+')[2:]}")
     pat = re.compile(rf"^({'|'.join(map(re.escape, groups))})\.[^=]+=")
     return [f"++{a}" if pat.match(a) else a for a in argv]
 
 
 def sample_D(c: dict[str, Any], trained: Any) -> float:
-    """The prior's D: ``pfgm.D`` if given, else the trained one. ``D=``, a deprecated alias of ``pfgm.D``,
-    still works with a FutureWarning naming ``pfgm.D=`` until the next release.
+    """The prior's D: ``pfgm.D`` if given, else the trained one.
 
     A network trained with finite D sampled at another D works (the sampling ODE is the same for
     every D; only the prior changes) and says so once.
     """
     given = (c.get("pfgm") or {}).get("D")
-    alias = c.get("D")
-    if alias is not None:
-        warnings.warn(f"D={alias} is deprecated: use pfgm.D={alias} (the same setting); D= goes in the next release",
-                      FutureWarning, stacklevel=2)
-    if given is not None and alias is not None and parse_D(given) != parse_D(alias):
-        raise ConfigError(f"pfgm.D={given} and D={alias} disagree; give one of them")
     D_trained = parse_D(trained)
-    D = parse_D(given if given is not None else alias) if (given is not None or alias is not None) else D_trained
+    D = parse_D(given) if given is not None else D_trained
     if D != D_trained:
         fmt = lambda d: "inf" if math.isinf(d) else f"{d:g}"
         warnings.warn(f"sampling at D={fmt(D)} a network trained at D={fmt(D_trained)}: the prior changes, "
@@ -315,7 +313,8 @@ def _hydra_main() -> None:
 
 
 def main() -> None:
-    sys.argv[1:] = open_overrides(sys.argv[1:])
+    with user_errors("pfgm-sample"):
+        sys.argv[1:] = open_overrides(sys.argv[1:])
     _hydra_main()
 
 

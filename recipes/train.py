@@ -40,8 +40,8 @@ from pfgm.core.trainer import Trainer, TrainerConfig
 from pfgm.core.progress import METRICS_NAME, PLOT_NAME
 from pfgm.core.weights import EMA_WEIGHTS_NAME, tensors_digest
 
-from .build import check_objective, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
-from .cli import apply_group_choices, multirun_job, print_catalogue, run_hydra, user_errors, warn_renamed
+from .build import check_objective, drop_retired, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
+from .cli import apply_group_choices, multirun_job, print_catalogue, run_hydra, user_errors
 from .validate import check_compatible, check_train, config_changes
 
 __all__ = ["run_training", "check_run_dir", "RUN_DIR_NAMES", "main"]
@@ -185,7 +185,9 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
     resolved = dict(cfg)
     resolved.update(pfgm=pfgm.to_dict(), run_dir=str(run_dir), modality={"name": modality.name, **modality.config()})
     found = load_latest_state(run_dir) if mode != "never" else None
-    notices = [] if found is None else check_compatible(found[1].get("config") or {}, resolved, str(found[0]), mode)
+    # a run from before an option was retired (recipes.build.RETIRED) resumes when it had it off
+    notices = [] if found is None else check_compatible(drop_retired(found[1].get("config") or {}, found[0]), resolved,
+                                                        str(found[0]), mode)
     torch.manual_seed(tcfg.seed)  # the network's initial weights are a function of the seed
     kernel = pfgm.kernel()
     denoiser = make_denoiser(modality, cfg.get("backbone") or {}, float(pfgm.sigma_data), pfgm.objective)
@@ -264,7 +266,6 @@ def _hydra_main() -> None:
             with contextlib.suppress(OSError):
                 own.parent.rmdir()  # only succeeds if empty (e.g. the default runs/)
             return
-        warn_renamed(HydraConfig.get().runtime.choices)
         c["recipe_name"] = HydraConfig.get().runtime.choices.get("recipe")
         with user_errors("pfgm-train", run_dir=c.get("run_dir")):
             check_train(c)  # the empty run_dir= check needs the value as given, before Hydra's own is taken

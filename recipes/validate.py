@@ -32,7 +32,7 @@ BENCH_KEYS = _COMMON | {"Ds", "num_samples", "seed", "run_root", "out", "resume"
 LIKELIHOOD_KEYS = {"likelihood", "likelihood_samples", "likelihood_steps", "likelihood_exact"}
 #: pfgm-eval's image-metric choices (forwarded to the images modality: modalities/images/fid.py)
 IMAGE_METRIC_KEYS = {"metrics", "fid_features"}
-SAMPLE_KEYS = {"checkpoint", "num_samples", "seed", "out", "device", "D", "pfgm", "modality", "sampler", "progress"}
+SAMPLE_KEYS = {"checkpoint", "num_samples", "seed", "out", "device", "pfgm", "modality", "sampler", "progress"}
 
 
 def resume_mode(value: Any) -> str:
@@ -171,9 +171,6 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
     for key in ("progress", "overwrite"):
         if c.get(key) is not None and not isinstance(c[key], bool):
             raise ConfigError(f"{key} must be true or false, got {c[key]!r}")
-    for key in ("D",):
-        if c.get(key) is not None:
-            parse_D(c[key])
     pf = _section(c, "pfgm")
     _keys(pf, {"D"}, "pfgm (at sample time only D may be given)")
     if pf.get("D") is not None:

@@ -137,8 +137,14 @@ def test_sampling_at_another_D_warns_once_naming_both(molecule_run):
     with pytest.warns(UserWarning, match=r"D=inf a network trained at D=128") as rec:
         _, _, info, _ = generate_from_checkpoint({**c, "pfgm": {"D": "inf"}})
     assert math.isinf(info["D"]) and sum("trained at D" in str(w.message) for w in rec) == 1
-    with pytest.raises(ValueError, match="disagree"), pytest.warns(FutureWarning, match=r"D=8 is deprecated: use pfgm\.D=8"):
-        generate_from_checkpoint({**c, "pfgm": {"D": 4}, "D": 8})
+    with pytest.warns(UserWarning, match=r"D=8 a network trained at D=128"):
+        _, _, info, _ = generate_from_checkpoint({**c, "pfgm": {"D": 8}})
+    assert info["D"] == 8
+    # D=, once an alias of pfgm.D=, is refused by the console script in one line naming pfgm.D=
+    code = "import sys; from pfgm.recipes.sample import main; sys.argv=['pfgm-sample', *sys.argv[1:]]; main()"
+    p = subprocess.run([sys.executable, "-c", code, f"checkpoint={run}", "D=8", "num_samples=2", "out=never"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and p.stderr.strip() == "pfgm-sample: error: D= is not a key: use pfgm.D=8", p.stderr
 
 
 def test_typos_under_pfgm_backbone_sampler_are_errors_naming_the_key(tmp_path):

@@ -172,7 +172,7 @@ def test_checkpoint_samples_and_writes_without_data(tmp_path, monkeypatch):
         monkeypatch.setattr(audio_modality, name, no_data)
         monkeypatch.setattr(audio_data, name, no_data)
     modality, objects, info, _ = generate_from_checkpoint(
-        {"checkpoint": str(tmp_path / "run"), "num_samples": 3, "seed": 0, "device": "cpu", "D": None,
+        {"checkpoint": str(tmp_path / "run"), "num_samples": 3, "seed": 0, "device": "cpu",
          "sampler": {"steps": 2}, "progress": False})  # fmt: skip
     assert len(objects) == 3 and all(o.wave.shape == (modality.num_samples,) for o in objects)
     paths = modality.write(objects, tmp_path / "wavs")

@@ -52,34 +52,37 @@ def test_every_recipe_composes(recipe):
 @pytest.mark.parametrize("name", ["sample", "eval"])
 def test_sample_and_eval_configs_compose(name):
     cfg = compose(name, ["checkpoint=x", "sampler.steps=5", "pfgm.D=inf"])
-    assert cfg["sampler"]["steps"] == 5 and cfg["pfgm"]["D"] == float("inf") and cfg["D"] is None
+    assert cfg["sampler"]["steps"] == 5 and cfg["pfgm"]["D"] == float("inf") and "D" not in cfg
 
 
-def test_renamed_options_compose_as_before_and_warn_naming_the_new_name(tmp_path):
-    """trainer=cpu is trainer=default (device auto uses CUDA when present), pfgm=pfgm is pfgm=D1, D= is pfgm.D=:
-    the old names give the same config for one release, with a FutureWarning naming the new one."""
-    import warnings
+def test_old_spellings_are_refused_in_one_line_naming_the_new_one(tmp_path):
+    """trainer=cpu (now trainer=default), pfgm=pfgm (now pfgm=D1) and pfgm-sample/pfgm-eval's D= (now pfgm.D=)
+    are gone: each is one line naming the new spelling, and nothing is written."""
+    for old, new in (("trainer=cpu", "default"), ("pfgm=pfgm", "D1")):
+        p = run("train", "recipe=digits", old, "trainer.max_steps=1", f"run_dir={tmp_path / 'r'}", cwd=tmp_path)
+        _one_line_error(p, f"Could not find '{old.replace('=', '/')}'; available: ")
+        assert new in p.stderr.strip().split("available: ")[1].split(", "), p.stderr
+    for app in ("sample", "eval"):
+        for old in ("D=8", "+D=8"):
+            p = run(app, "checkpoint=zoo:digits", old, "num_samples=2", f"out={tmp_path / 'o'}", cwd=tmp_path)
+            _one_line_error(p, "D= is not a key: use pfgm.D=8")
+            assert p.stderr.strip() == f"pfgm-{app}: error: D= is not a key: use pfgm.D=8", p.stderr
+    assert sorted(tmp_path.iterdir()) == []
 
-    from pfgm.recipes.sample import sample_D
+
+def test_new_spellings_give_the_config_the_old_ones_gave():
+    """trainer=default and pfgm=D1 compose what trainer=cpu and pfgm=pfgm did (those files only listed them
+    in their defaults); pfgm.D= sets the prior's D of pfgm-sample and pfgm-eval."""
+    from pfgm.recipes.sample import open_overrides, sample_D
 
     new = compose("train", ["recipe=molecules", "trainer=default", "pfgm=D1"])
     assert new == compose("train", ["recipe=molecules", "pfgm=D1"]) and new["pfgm"]["D"] == 1  # default is the default
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        old = compose("train", ["recipe=molecules", "trainer=cpu", "pfgm=pfgm"])
-        assert sample_D({"D": "inf", "pfgm": {"D": None}}, "inf") == float("inf")
-    assert old == new
-    said = [str(w.message) for w in caught if w.category is FutureWarning]
-    assert said == ["trainer=cpu is deprecated: use trainer=default (the same settings); trainer=cpu goes in the next release",
-                    "pfgm=pfgm is deprecated: use pfgm=D1 (the same settings); pfgm=pfgm goes in the next release",
-                    "D=inf is deprecated: use pfgm.D=inf (the same setting); D= goes in the next release"], said
-    # the console script says it too, before anything else (here: a refused value, so nothing trains)
-    p = subprocess.run([sys.executable, "-c", "import sys; sys.argv=['pfgm-train', *sys.argv[1:]]; "
-                        "from pfgm.recipes.train import main; main()", "recipe=digits", "trainer=cpu", "trainer.max_steps=-1",
-                        f"run_dir={tmp_path / 'r'}"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                       env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"})
-    assert p.returncode == 1 and "FutureWarning: trainer=cpu is deprecated: use trainer=default" in p.stderr, p.stderr
-    assert "trainer.max_steps" in p.stderr.strip().splitlines()[-1] and not (tmp_path / "r").exists()
+    assert new["trainer"] == compose("train", ["recipe=molecules"])["trainer"]
+    for name in ("sample", "eval"):
+        cfg = compose(name, open_overrides(["checkpoint=x", "pfgm.D=inf"]))
+        assert "D" not in cfg and sample_D({**cfg, "pfgm": {"D": None}}, 8) == 8  # the trained D
+        with pytest.warns(UserWarning, match="D=inf a network trained at D=128"):
+            assert sample_D(cfg, 128) == float("inf")
 
 
 def test_unknown_recipe(tmp_path):

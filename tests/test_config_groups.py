@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -58,12 +57,17 @@ def test_named_sampler_option_wins_over_the_recipe():
     assert s["churn"] == 0.0 and "sigma_max" not in s
 
 
-def test_renamed_options_still_win_and_warn():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        old = compose("train", ["recipe=digits", "pfgm=pfgm", "trainer=cpu"])
-    assert _D(old) == 1 and old == compose("train", ["recipe=digits", "pfgm=D1", "trainer=default"])
-    assert sum(w.category is FutureWarning for w in caught) == 2
+def test_old_option_names_are_refused_naming_the_new_ones():
+    """pfgm=pfgm and trainer=cpu are gone (pfgm=D1, trainer=default): Hydra's refusal lists the new name, and the
+    new names win over the recipe as the old ones did (D = 1; trainer=default keeps the recipe's trainer)."""
+    from hydra.errors import MissingConfigException
+
+    for old, new in (("pfgm=pfgm", "D1"), ("trainer=cpu", "default")):
+        with pytest.raises(MissingConfigException, match=rf"Could not find '{old.replace('=', '/')}'") as e:
+            compose("train", ["recipe=digits", old])
+        assert new in e.value.options, e.value.options
+    cfg = compose("train", ["recipe=digits", "pfgm=D1", "trainer=default"])
+    assert _D(cfg) == 1 and cfg["trainer"] == compose("train", ["recipe=digits"])["trainer"]
 
 
 @pytest.mark.parametrize("recipe", sorted(_shipped_recipes()))

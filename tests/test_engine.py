@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pfgm.modalities.base import register_modality
-from pfgm.core.checkpoint import latest_state_path, load_state
+from pfgm.core.checkpoint import CheckpointError, latest_state_path, load_state
 from pfgm.core.weights import load_weights
 from pfgm.core.distributed import init_distributed
 from pfgm.recipes.cli import compose
@@ -79,6 +79,25 @@ def test_resume_is_bit_exact(tmp_path):
     # metrics.jsonl: increasing steps, nothing duplicated by the resume (3 = the end of the first leg)
     steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 3, 4, 6]
+
+
+def test_a_run_from_before_an_option_was_retired_resumes_when_it_had_it_off(tmp_path):
+    """A state whose config carries a RETIRED option (recipes.build) at its off value resumes under a
+    config without it; at another value the resume is refused naming it."""
+    run = tmp_path / "run"
+    run_training(_points_cfg(run, max_steps=2, ckpt_every=2))
+    for value, steps in ((False, 4), (True, 6)):
+        path = latest_state_path(run)
+        state = load_state(path)
+        state["config"]["backbone"]["triangle"] = value
+        torch.save(state, path)
+        cfg = {**_points_cfg(run, max_steps=steps, ckpt_every=2), "resume": True}
+        if value:
+            with pytest.raises(CheckpointError, match=r"backbone\.triangle=True, an option this version of pfgm removed"):
+                run_training(cfg)
+        else:
+            out = run_training(cfg)
+            assert out["resumed"] and out["step"] == steps
 
 
 def test_refuses_to_overwrite_a_run(tmp_path):

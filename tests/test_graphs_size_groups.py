@@ -79,8 +79,7 @@ def test_sub_layout_positions_read_the_trimmed_graph():
         L.sub(7)
 
 
-@pytest.mark.parametrize("options,F,C", [({}, 5, 4), ({"self_condition": True, "spectral": 3}, 5, 4),
-                                         ({"triangle": True}, 5, 4), ({}, 0, 1)])
+@pytest.mark.parametrize("options,F,C", [({}, 5, 4), ({"self_condition": True, "spectral": 3}, 5, 4), ({}, 0, 1)])
 def test_trimmed_groups_compute_the_padded_function_and_gradient(options, F, C):
     torch.manual_seed(0)
     net = build_backbone(12, F, C, node_width=32, edge_width=16, depth=2, heads=4, **options).double()

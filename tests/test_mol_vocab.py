@@ -54,15 +54,15 @@ def nci1000():
     return _nci_sample(1000)
 
 
-@pytest.mark.parametrize("kekulize,hydrogens", [(True, False), (False, False), (True, True)])
-def test_nci_smiles_roundtrip(nci1000, kekulize, hydrogens):
+@pytest.mark.parametrize("kekulize", [True, False])
+def test_nci_smiles_roundtrip(nci1000, kekulize):
     mols, smis = nci1000
     assert len(mols) == 1000
     # the sample covers aromatic, charged and multi-ring molecules
     assert sum(any(a.GetIsAromatic() for a in m.GetAtoms()) for m in mols) > 300
     assert sum(any(a.GetFormalCharge() for a in m.GetAtoms()) for m in mols) > 30
     assert sum(m.GetRingInfo().NumRings() >= 2 for m in mols) > 200
-    vocab = vocab_from_mols(mols, kekulize=kekulize, hydrogens=hydrogens)
+    vocab = vocab_from_mols(mols, kekulize=kekulize)
     t0 = time.perf_counter()
     x, mask = vocab.encode(mols, 20, smis)
     t_enc = time.perf_counter() - t0
@@ -79,41 +79,6 @@ def test_vocab_types_from_data(nci1000):
     assert vocab.atom_types[0] == "C"
     assert {"N", "O", "N+", "O-", "Cl"} <= set(vocab.atom_types)
     assert vocab.edge_dim == 4 and vocab_from_mols(nci1000[0], kekulize=False).edge_dim == 5
-
-
-def test_hydrogen_typed_atoms():
-    mols = [Chem.MolFromSmiles(s) for s in ["CCO", "C=CC#N", "c1ccccc1C(F)(F)F"]]
-    v = vocab_from_mols(mols, hydrogens=True)
-    assert {"CH3", "CH2", "OH", "CH", "C", "N", "F"} == set(v.atom_types)
-    assert [v.atom_types[k] for k in v.mol_to_graph(mols[0])[0]] == ["CH3", "CH2", "OH"]
-    # each type fixes its bond-order sum: element valence minus H count, in every training molecule
-    for m in mols:
-        atoms, bonds = v.mol_to_graph(m)
-        order = [0] * len(atoms)
-        for i, j, k in bonds:
-            order[i] += k
-            order[j] += k
-        for a, o in zip(atoms, order):
-            sym, _, h = parse_atom_key(v.atom_types[a])
-            assert o + h == {"C": 4, "N": 3, "O": 2, "F": 1}[sym]
-    assert v.to_dict()["hydrogens"] is True
-
-
-def test_hydrogen_count_is_a_hint_not_a_rule_when_decoding():
-    v = MolVocab(["CH3", "C"], hydrogens=True)
-    # two 'CH3' atoms joined by a double bond: decoding keeps element and bonds and lets RDKit fill H
-    mol = v.decode_graph([0, 0], np.array([[0, 2], [2, 0]]))
-    assert canonical_smiles(mol) == "C=C"
-    # an over-valent carbon is still invalid: the types never correct valence
-    bonds = np.zeros((6, 6), dtype=int)
-    bonds[0, 1:] = bonds[1:, 0] = 1
-    bonds[0, 1] = bonds[1, 0] = 2
-    assert v.decode_graph([1] * 6, bonds) is None
-
-
-def test_hydrogen_types_need_kekule_mode():
-    with pytest.raises(ValueError, match="kekulize"):
-        MolVocab(["CH3"], kekulize=False, hydrogens=True)
 
 
 def test_aromatic_mode_needs_nh_type():

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from pfgm.core.solvers import nfe_for
+from pfgm.recipes.build import RETIRED, drop_retired
 from pfgm.recipes.cli import compose, recipe_catalogue
 from pfgm.recipes.sample import generate_from_checkpoint
 from pfgm.recipes.train import run_training
@@ -174,14 +175,14 @@ def test_steering_on_a_checkpoint(name, steers, tmp_path):
     assert modality.reward(samples.x, samples.mask).shape == (2,)
 
 
-def test_a_retired_option_at_its_off_value_is_dropped_and_at_another_value_refused(tmp_path):
+@pytest.mark.parametrize("section, key, off", [(s, k, off) for (s, k), off in RETIRED.items()])
+def test_a_retired_option_at_its_off_value_is_dropped_and_at_another_value_refused(section, key, off, tmp_path):
     from pfgm.core.checkpoint import CheckpointError
-    from pfgm.recipes.build import RETIRED, drop_retired
 
-    (section, key), off = next(iter(RETIRED.items()))
+    on = (not off) if isinstance(off, bool) else off + 2
     config = {section: {"width": 8, key: off}, "pfgm": {"D": 128}}
     assert drop_retired(config, tmp_path / "run") == {section: {"width": 8}, "pfgm": {"D": 128}}
     assert key in config[section]  # the caller's config is left as it was
-    with pytest.raises(CheckpointError, match=rf"{section}\.{key}=2, an option this version of pfgm removed") as e:
-        drop_retired({section: {key: 2}}, tmp_path / "run")
+    with pytest.raises(CheckpointError, match=rf"{section}\.{key}={on!r}, an option this version of pfgm removed") as e:
+        drop_retired({section: {key: on}}, tmp_path / "run")
     assert str(tmp_path / "run") in str(e.value)

@@ -18,7 +18,7 @@ import pytest
 
 import pfgm.reliability as rel
 
-from pfgm.recipes.cli import RENAMED_OPTIONS, compose
+from pfgm.recipes.cli import compose
 from pfgm.recipes.sample import open_overrides
 from pfgm.recipes.train import run_training
 
@@ -277,12 +277,10 @@ def test_help_shows_only_syntax_that_works(app):
         groups = {g.strip(): opts.split(", ") for g, opts in (ln.split(":", 1) for ln in block.strip().splitlines())}
     for group, options in groups.items():
         for option in options:
-            if option.strip() in RENAMED_OPTIONS.get(group, {}):  # an old name, listed for one release: it warns
-                with pytest.warns(FutureWarning, match=f"use {group}={RENAMED_OPTIONS[group][option.strip()]}"):
-                    compose(app, [*base, f"{group}={option.strip()}"])
-            else:
-                compose(app, [*base, f"{group}={option.strip()}"])
+            compose(app, [*base, f"{group}={option.strip()}"])
     if app in ("sample", "eval"):
         assert not groups and "group=option" not in text and "sampler.solver=euler" in text
     else:
         assert set(groups) == {"pfgm", "recipe", "sampler", "trainer"}
+        # the pre-release names (trainer=cpu, pfgm=pfgm) are gone, not listed
+        assert "cpu" not in map(str.strip, groups["trainer"]) and "pfgm" not in map(str.strip, groups["pfgm"])

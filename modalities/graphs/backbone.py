@@ -85,42 +85,11 @@ def _gate(g: Tensor, x: Tensor) -> Tensor:
     return g.view((x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)) * x
 
 
-class TriangleUpdate(nn.Module):
-    """Edge-to-edge messages through shared nodes: t_ij = Σ_k a_ik ⊙ b_kj (AlphaFold 2's "triangle
-    multiplicative update", Jumper et al. 2021, Alg. 11), symmetrised.
-
-    Node attention sees pairs only through a scalar bias, so a bond cannot directly ask its
-    neighbouring bonds what they are; yet a kekulé ring is valid only if its double bonds alternate,
-    a relation between adjacent edges. The sum over k also counts (valence) where attention averages.
-    """
-
-    def __init__(self, de: int, hidden: int | None = None):
-        super().__init__()
-        hidden = hidden or de
-        self.norm = nn.LayerNorm(de, elementwise_affine=False)
-        self.ab = nn.Linear(de, 4 * hidden)  # a, b and their sigmoid gates
-        self.out_norm = nn.LayerNorm(hidden)
-        self.out = nn.Linear(hidden, de)
-        self.gate = nn.Linear(de, de)
-
-    def forward(self, e: Tensor, pair_mask: Tensor) -> Tensor:
-        en = self.norm(e)
-        a, ga, b, gb = self.ab(en).chunk(4, dim=-1)
-        pm = pair_mask.unsqueeze(-1)
-        a = a * torch.sigmoid(ga) * pm
-        b = b * torch.sigmoid(gb) * pm
-        t = torch.einsum("bikd,bkjd->bijd", a, b)
-        t = 0.5 * (t + t.transpose(1, 2))
-        return torch.sigmoid(self.gate(en)) * self.out(self.out_norm(t)) * pm
-
-
 class GraphTransformerBlock(nn.Module):
     """Node self-attention biased by edge features, node MLP, and an edge update from node pairs."""
 
-    def __init__(self, dn: int, de: int, heads: int, emb: int, mlp_ratio: float = 2.0, dropout: float = 0.0,
-                 triangle: bool = False):
+    def __init__(self, dn: int, de: int, heads: int, emb: int, mlp_ratio: float = 2.0, dropout: float = 0.0):
         super().__init__()
-        self.triangle = TriangleUpdate(de) if triangle else None
         if dn % heads:
             raise ConfigError(f"node width {dn} must be divisible by heads {heads}")
         self.h, self.dh = heads, dn // heads
@@ -179,10 +148,6 @@ class GraphTransformerBlock(nn.Module):
         sym = pairs.to_pairs((logits + logits.transpose(-1, -2)).permute(0, 2, 3, 1))
         e = e + _gate(ge, self.edge_mlp(torch.cat([en, a_i + a_j, b_i * b_j, sym], dim=-1)))
         e = e * pair_mask.unsqueeze(-1)
-        if self.triangle is not None:
-            # edge-to-edge messages need every (i, k), (k, j): the dense form, then back to pairs
-            full_mask = pairs.to_full(pair_mask)
-            e = e + pairs.to_pairs(self.triangle(pairs.to_full(e), full_mask))
         return h, e
 
 
@@ -329,7 +294,6 @@ class GraphTransformer(_GraphNetBase):
     Args: n_max, node_dim (F), edge_dim (C) fix the layout; node_width/edge_width the stream
     widths; depth blocks; heads attention heads; cond_dim float properties (0 = none).
     self_condition: also read a previous clean estimate (see the module docstring).
-    triangle: add a :class:`TriangleUpdate` (edge-to-edge messages) to every block.
     spectral: K leading eigenvectors of the self-conditioning estimate as features (0 = none).
     components: connected-component features of the thresholded estimate.
     distances: one-hot shortest-path distances 1…K in the thresholded estimate (0 = none).
@@ -341,7 +305,7 @@ class GraphTransformer(_GraphNetBase):
 
     def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
                  depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0,
-                 self_condition: bool = False, triangle: bool = False, spectral: int = 0, components: bool = False,
+                 self_condition: bool = False, spectral: int = 0, components: bool = False,
                  distances: int = 0, trim_padding: bool = True, group_overhead: float | None = None):
         super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral,
                          components, distances)
@@ -350,7 +314,7 @@ class GraphTransformer(_GraphNetBase):
         # benchmarks/graph_size_groups.py)
         self.group_overhead = float(group_overhead if group_overhead is not None else 2.0 * graph_cost(n_max))
         self.blocks = nn.ModuleList(
-            GraphTransformerBlock(node_width, edge_width, heads, node_width, mlp_ratio, dropout, triangle)
+            GraphTransformerBlock(node_width, edge_width, heads, node_width, mlp_ratio, dropout)
             for _ in range(depth)
         )
 

@@ -72,7 +72,6 @@ class MoleculeModality(Modality):
       max_atoms: heavy-atom limit; larger molecules are filtered with a count. Also n_max of the layout.
       kekulize: bonds none/single/double/triple (True) or + aromatic (False).
       charges: formal-charge variants are separate atom types.
-      hydrogens: atom types also carry the H count (CH3, CH2, …; see :class:`MolVocab`).
       atom_types: explicit list like [C, N, O, F, N+, O-]; default: every type in the data set.
       unknown_atoms: error | other | skip — an atom type outside atom_types raises (naming SMILES
         and element), becomes the '*' type, or drops the molecule (counted).
@@ -103,7 +102,7 @@ class MoleculeModality(Modality):
                  test_fraction: float = 0.1, seed: int = 0, cond_properties: Sequence[str] = (),
                  atom_types: Sequence[str] | None = None, cond_target: dict[str, float] | None = None,
                  num_nodes: int | None = None, limit: int | None = None, root: str | None = None,
-                 largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True, hydrogens: bool = False,
+                 largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True,
                  gdss_metrics: bool = False, size_histogram: Sequence[int] | None = None, cond_stats: dict[str, list[float]] | None = None,
                  fragments: str | None = None):
         from .molecule_sources import check_fragments
@@ -112,7 +111,7 @@ class MoleculeModality(Modality):
             raise ConfigError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
         self.fragments = None if fragments is None else check_fragments(fragments, "modality.fragments")
         self.source, self.path, self.column = source, path, column
-        self.max_atoms, self.kekulize, self.charges, self.hydrogens = max_atoms, kekulize, charges, hydrogens
+        self.max_atoms, self.kekulize, self.charges = max_atoms, kekulize, charges
         self.unknown_atoms, self.test_fraction, self.seed = unknown_atoms, test_fraction, seed
         self.cond_properties = tuple(cond_properties or ())
         self.atom_types = list(atom_types) if atom_types else None
@@ -130,7 +129,7 @@ class MoleculeModality(Modality):
 
     def _make_vocab(self, atom_types: Sequence[str]) -> MolVocab:
         mode = "error" if self.unknown_atoms == "skip" else self.unknown_atoms
-        return MolVocab(list(atom_types), self.kekulize, self.charges, mode, self.hydrogens)
+        return MolVocab(list(atom_types), self.kekulize, self.charges, mode)
 
     def _pinned(self) -> bool:
         return self._vocab is not None and self._sizes is not None and (not self.cond_properties or self._cond_stats is not None)
@@ -165,7 +164,7 @@ class MoleculeModality(Modality):
         if self._vocab is None:
             # every type present (train and test), so the whole data set is encodable
             self._vocab = vocab_from_mols(train_m + test_m, self.kekulize, self.charges,
-                                          "other" if self.unknown_atoms == "other" else "error", hydrogens=self.hydrogens)
+                                          "other" if self.unknown_atoms == "other" else "error")
         n_max = self.max_atoms or max(m.GetNumAtoms() for m in train_m + test_m)
 
         self.train_mols, self.train_smiles, self.skipped = self._encodable(train_m, train_s)

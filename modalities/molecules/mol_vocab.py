@@ -55,24 +55,17 @@ class MolVocab:
       decoding puts +1 on N/O/S atoms whose valence exceeds the default by one, as GDSS does).
     unknown_atoms: what to do with an atom type outside ``atom_types``: 'error' (raise
       :class:`UnsupportedMolecule` naming SMILES and element) or 'other' (the '*' type).
-    hydrogens: the type also carries the atom's hydrogen count ('C', 'CH', 'CH2', 'CH3', 'NH2'…;
-      kekulé mode only). A typed atom's bond orders then sum to a known number, so valence becomes a
-      local, per-atom fact the network can check. Decoding reads only element and charge and lets
-      RDKit add the hydrogens the bonds leave room for: the count is a learned hint, not a rule.
     """
 
     atom_types: list[str]
     kekulize: bool = True
     charges: bool = True
     unknown_atoms: str = "error"
-    hydrogens: bool = False
     _index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.unknown_atoms not in ("error", "other"):
             raise ConfigError(f"unknown_atoms must be 'error' or 'other', got {self.unknown_atoms!r}")
-        if self.hydrogens and not self.kekulize:
-            raise ConfigError("hydrogens: true needs kekulize: true (aromatic mode types only [nH]-like atoms by H)")
         types = list(dict.fromkeys(self.atom_types))  # dedupe, keep order
         for t in types:
             parse_atom_key(t)
@@ -126,7 +119,7 @@ class MolVocab:
 
     def to_dict(self) -> dict:
         return {"atom_types": list(self.atom_types), "kekulize": self.kekulize, "charges": self.charges,
-                "unknown_atoms": self.unknown_atoms, "hydrogens": self.hydrogens}
+                "unknown_atoms": self.unknown_atoms}
 
     # -- encoding ------------------------------------------------------------------------
 
@@ -136,7 +129,7 @@ class MolVocab:
         # In aromatic mode an aromatic heteroatom's H count is not implied by its bonds (pyridine n
         # vs pyrrole [nH] both have two aromatic bonds), so it becomes part of the type.
         aromatic_h = not self.kekulize and atom.GetIsAromatic() and atom.GetSymbol() != "C"
-        num_h = atom.GetTotalNumHs() if aromatic_h or self.hydrogens else 0
+        num_h = atom.GetTotalNumHs() if aromatic_h else 0
         return atom_key(atom.GetSymbol(), charge, num_h)
 
     def index_of(self, atom, smiles: str = "") -> int:
@@ -198,7 +191,7 @@ class MolVocab:
             sym, charge, num_h = parse_atom_key(self.atom_types[int(a)])
             atom = Chem.Atom(0 if sym == OTHER else sym)
             atom.SetFormalCharge(charge)
-            if num_h and not self.hydrogens:
+            if num_h:
                 atom.SetNumExplicitHs(num_h)
                 atom.SetIsAromatic(True)
             rw.AddAtom(atom)
@@ -227,11 +220,11 @@ class MolVocab:
 
 
 def vocab_from_mols(mols: Iterable, kekulize: bool = True, charges: bool = True, unknown_atoms: str = "error",
-                    min_count: int = 1, hydrogens: bool = False) -> MolVocab:
+                    min_count: int = 1) -> MolVocab:
     """Atom types present in ``mols`` (those seen in ≥ min_count molecules), most frequent first."""
     from collections import Counter
 
-    probe = MolVocab(["C"], kekulize=kekulize, charges=charges, hydrogens=hydrogens)
+    probe = MolVocab(["C"], kekulize=kekulize, charges=charges)
     per_mol: Counter[str] = Counter()
     total: Counter[str] = Counter()
     for m in mols:
@@ -239,4 +232,4 @@ def vocab_from_mols(mols: Iterable, kekulize: bool = True, charges: bool = True,
         total.update(keys)
         per_mol.update(set(keys))
     types = sorted((k for k in per_mol if per_mol[k] >= min_count), key=lambda k: (-total[k], k))
-    return MolVocab(types, kekulize=kekulize, charges=charges, unknown_atoms=unknown_atoms, hydrogens=hydrogens)
+    return MolVocab(types, kekulize=kekulize, charges=charges, unknown_atoms=unknown_atoms)
