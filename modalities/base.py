@@ -11,17 +11,19 @@ The core only ever sees ``Encoded``: a float tensor ``x`` of shape (B, *shape), 
 means "no label" (classifier-free guidance), or float properties of shape (B, k) where NaN
 means "no value".
 
-A new modality subclasses :class:`Modality`, registers it with ``@register_modality("name")``
-and is then usable from any recipe as ``modality: {name: <name>, ...options}``. See
-docs/adding_a_modality.md.
+A new modality subclasses :class:`Modality`, declares its options as a dataclass (``Options``),
+registers it with ``@register_modality("name")`` and is then usable from any recipe as
+``modality: {name: <name>, ...options}``. See docs/adding_a_modality.md.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -94,8 +96,9 @@ class Evaluation:
 class Modality(abc.ABC):
     """Adapter between one modality's objects and the core's tensors.
 
-    Subclasses take their options as keyword arguments (they come from the recipe's
-    ``modality:`` config block) and implement the abstract methods below.
+    Subclasses take their options as keyword arguments (they come from the recipe's ``modality:``
+    config block, or from a checkpoint's stored :meth:`config`), declare them in an ``Options``
+    dataclass that checks them (:meth:`parse_options`), and implement the abstract methods below.
     """
 
     #: registry name, set by :func:`register_modality`
@@ -105,6 +108,10 @@ class Modality(abc.ABC):
     #: options a user may change on a trained checkpoint at sample time (``pfgm-sample modality.X=...``);
     #: each names a constructor option stored under the same attribute name
     SAMPLE_OPTIONS: ClassVar[tuple[str, ...]] = ()
+    #: the dataclass of this modality's options: one field per option (its type, its default, a docstring) and a
+    #: ``check()`` method that holds every rule on their values, each once. ``__init__(**options)`` turns the
+    #: options into it with :meth:`parse_options`. None: the ``__init__`` keywords are the options (a plugin's).
+    Options: ClassVar[type | None] = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Modality":
         # Remember the constructor options so config() can rebuild the modality from a checkpoint.
@@ -120,6 +127,38 @@ class Modality(abc.ABC):
         layout and decoder. Override to add derived facts. Plain types only.
         """
         return dict(getattr(self, "_options", {}))
+
+    @classmethod
+    def option_names(cls) -> list[str] | None:
+        """The options this modality takes, in order: the fields of its ``Options``, else its ``__init__``'s
+        keywords; None when that takes ``**kwargs`` and no ``Options`` names them (any name goes)."""
+        if cls.Options is not None:
+            return [f.name for f in dataclasses.fields(cls.Options)]
+        params = inspect.signature(cls.__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return None
+        return [k for k in params if k != "self"]
+
+    @classmethod
+    def check_option_names(cls, names: Iterable[str]) -> None:
+        """Raise a one-line :class:`~pfgm.core.errors.ConfigError` naming each option in ``names`` this modality
+        does not take, and listing those it does."""
+        known = cls.option_names()
+        unknown = [] if known is None else sorted(set(names) - set(known))
+        if unknown:
+            raise ConfigError(f"modality {cls.name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}")
+
+    @classmethod
+    def parse_options(cls, options: Mapping[str, Any]) -> Any:
+        """The options given (a recipe's ``modality:`` block less its name, or a stored :meth:`config`) as an
+        ``Options`` instance, checked: an unknown name or a refused value is a ConfigError naming it. Options not
+        given take the dataclass's defaults; :meth:`config` still returns only those given."""
+        if cls.Options is None:
+            raise TypeError(f"{cls.__qualname__} declares no Options dataclass")
+        cls.check_option_names(options)
+        parsed = cls.Options(**options)
+        parsed.check()
+        return parsed
 
     def set_sample_options(self, **options: Any) -> None:
         """Apply sample-time options (e.g. a fixed node count or class label) to a loaded modality.
@@ -361,16 +400,9 @@ def build_modality(options: dict[str, Any]) -> Modality:
 
     An option the class does not take is an error naming it and the options it has.
     """
-    import inspect
-
     opts = dict(options)
     if "name" not in opts:
         raise ConfigError("modality config needs a 'name' field naming a registered modality")
     cls = get_modality(str(opts.pop("name")))
-    params = inspect.signature(cls.__init__).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        known = [k for k in params if k != "self"]
-        unknown = sorted(set(opts) - set(known))
-        if unknown:
-            raise ConfigError(f"modality {cls.name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}")
+    cls.check_option_names(opts)
     return cls(**opts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pfgm.core.errors import ConfigError, DataError
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,115 +39,139 @@ DATASETS = ("speech_digits", "tones", "folder", "sc09")
 REPRESENTATIONS = ("mel", "wave")
 
 
+@dataclass(frozen=True)
+class AudioOptions:
+    """The options of the ``audio`` modality (the recipe's ``modality:`` block), and their rules (:meth:`check`)."""
+
+    dataset: str = "speech_digits"
+    """"speech_digits" (espeak-ng's spoken digits, offline), "tones" (procedural, needs nothing), "folder"
+    (``root``: .wav/.flac files, class subfolders optional) or "sc09" (SpeechCommands digits under ``root``)."""
+    root: str | os.PathLike | None = None
+    """folder: the folder of clips; sc09: the SpeechCommands folder."""
+    download: bool = False
+    """sc09: fetch it once into ``root``."""
+    representation: str = "mel"
+    """"mel" (log-mel for the U-Net; back to audio by Griffin-Lim) or "wave" (raw samples for DiffWave)."""
+    sample_rate: int = 8000
+    """Samples per second (clips are resampled to it)."""
+    n_fft: int = 512
+    """The mel spectrogram's FFT size."""
+    hop_length: int = 192
+    """The mel spectrogram's hop, in samples."""
+    n_mels: int = 32
+    """Mel bands (the height of the U-Net's image)."""
+    frames: int = 32
+    """Mel frames (its width); a longer clip's mel keeps the first ``frames`` frames."""
+    duration: float | None = None
+    """The clip length in seconds for both representations (unset: (frames − 1)·hop_length samples)."""
+    f_min: float = 20.0
+    """The lowest mel frequency, Hz."""
+    f_max: float | None = None
+    """The highest mel frequency, Hz (unset: sample_rate / 2)."""
+    top_db: float = 70.0
+    """The mel's dynamic range below ``ref_db``."""
+    ref_db: float | None = None
+    """The loudest training bin in dB (mapped to +1); measured from the data and pinned by ``config()``."""
+    griffin_lim_iters: int = 32
+    """Phase-recovery iterations when decoding a mel (also a sample-time option)."""
+    loudness_dbfs: float = -20.0
+    """Every clip is silence-trimmed (not SC09) and RMS-normalised to this loudness."""
+    noise_dbfs: float | None = -50.0
+    """White noise added to every fitted clip at this level (unset: none), so that silence has one floor."""
+    align: str = "center"
+    """Where a clip sits when padded/trimmed to the clip length (centred by default)."""
+    voices: Sequence[str] = DEFAULT_VOICES
+    """speech_digits: espeak-ng's voices (all combinations of voices, pitches and speeds × the ten words)."""
+    pitches: Sequence[int] = DEFAULT_PITCHES
+    """speech_digits: espeak-ng's pitches (-p)."""
+    speeds: Sequence[int] = DEFAULT_SPEEDS
+    """speech_digits: espeak-ng's speeds (-s, words per minute)."""
+    num_tones: int = 2000
+    """tones: how many tones to make."""
+    class_cond: bool = False
+    """Condition on the label (digit, note, subfolder)."""
+    label: int | str | None = None
+    """Sample-time, class_cond: sample this class (an index or a name) instead of drawn labels."""
+    mono: str = "mix"
+    """Stereo input is "mix"ed down, or its "first" channel taken, or refused ("error")."""
+    skip_non_audio: bool = False
+    """folder: ignore non-audio files instead of raising (counted in the load report)."""
+    long_files: str = "cut"
+    """folder: a file more than twice the clip length is "cut" into consecutive clips, or refused ("error");
+    never fitted to one clip."""
+    min_duration: float = 0.05
+    """folder: clips shorter than this many seconds (after silence trimming) are skipped, counted in the load report."""
+    test_fraction: float = 0.15
+    """The held-out share, in [0, 1) (SC09 uses its own lists)."""
+    seed: int = 0
+    """Seeds the split and the noise floor."""
+    classes: Sequence[str] | None = None
+    """The class names, pinned by ``config()``."""
+    judge_metrics: bool = True
+    """pfgm-eval adds the outside judge's scores for spoken digits (:mod:`.judge`)."""
+
+    def check(self) -> None:
+        """Raise a ConfigError naming the first option whose value is refused (the sample-time values that need
+        the trained model, label and griffin_lim_iters, by ``AudioModality.check_sample_options``)."""
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown audio data set {self.dataset!r}; expected one of {', '.join(DATASETS)}")
+        if self.representation not in REPRESENTATIONS:
+            raise ConfigError(f"representation must be one of {', '.join(REPRESENTATIONS)}, got {self.representation!r}")
+        if self.dataset in ("folder", "sc09") and self.root is None:
+            raise ConfigError(f"dataset={self.dataset!r} needs modality.root (the folder of "
+                              f"{'clips' if self.dataset == 'folder' else 'SpeechCommands'})")
+        if not 0.0 <= float(self.test_fraction) < 1.0:
+            raise ConfigError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
+        if self.long_files not in LONG_FILE_POLICIES:
+            raise ConfigError(f"modality.long_files must be one of {', '.join(LONG_FILE_POLICIES)}, got {self.long_files!r}")
+        if not float(self.min_duration) >= 0.0:
+            raise ConfigError(f"modality.min_duration must be a number of seconds >= 0, got {self.min_duration!r}")
+
+
 @register_modality("audio")
 class AudioModality(Modality):
     """Fixed-duration mono clips. Objects are :class:`~modalities.audio.writers.AudioClip` (float32 wave, rate, label).
 
-    Options (the recipe's ``modality:`` block):
-      dataset: "speech_digits" (espeak-ng's spoken digits, offline), "tones" (procedural, needs nothing),
-        "folder" (``root``: .wav/.flac files, class subfolders optional), "sc09" (SpeechCommands digits
-        under ``root``; ``download: true`` fetches it once).
-      representation: "mel" (log-mel for the U-Net; back to audio by Griffin-Lim) or "wave" (raw samples).
-      sample_rate, n_fft, hop_length, n_mels, frames, f_min, f_max, top_db: the mel spectrogram.
-      duration: the clip length in seconds for both representations (null: (frames − 1)·hop_length samples);
-        the mel keeps the first ``frames`` frames of a longer clip.
-      griffin_lim_iters: phase-recovery iterations when decoding a mel (also a sample-time option).
-      ref_db: the loudest training bin in dB (mapped to +1); measured from the data and pinned by config().
-      loudness_dbfs, noise_dbfs, align: every clip is silence-trimmed (not SC09), RMS-normalised to
-        loudness_dbfs, padded/trimmed to the clip length (centred by default) and given white noise at
-        noise_dbfs (null = none) so that silence has one floor everywhere.
-      voices, pitches, speeds: speech_digits' espeak-ng grid (all combinations × the ten words).
-      num_tones: how many tones to make.
-      class_cond: condition on the label (digit, note, subfolder); label: sample this class (index or name).
-      mono: stereo input is "mix"ed down (default), or "first" channel, or "error".
-      skip_non_audio: ignore non-audio files in a folder instead of raising (counted in the load report).
-      long_files: a folder file more than twice the clip length is "cut" into consecutive clips (default)
-        or refused ("error"); never fitted to one clip. min_duration: folder clips shorter than this many
-        seconds (after silence trimming) are skipped, counted in the load report (default 0.05).
-      test_fraction, seed: the train/test split (SC09 uses its own lists).
-      classes: class names, pinned by config().
-      judge_metrics: pfgm-eval adds the outside judge's scores for spoken digits (:mod:`.judge`; default true).
-
+    Options: :class:`AudioOptions`. Every clip is silence-trimmed (not SC09), RMS-normalised to
+    ``loudness_dbfs``, padded/trimmed to the clip length and given white noise at ``noise_dbfs``.
     The padding mask from fitting clips to length is not given to the core: silence is part of a
     clip, and the model must generate it (the length is not known at sample time).
     """
 
+    Options = AudioOptions
     SAMPLE_OPTIONS = ("label", "griffin_lim_iters", "judge_metrics")
     #: what ``write`` takes: a folder (""), one joined .wav, or the .png sheet; pfgm-sample checks it before sampling
     OUT_FORMATS = ("", ".wav", ".png")
 
-    def __init__(
-        self,
-        dataset: str = "speech_digits",
-        root: str | os.PathLike | None = None,
-        download: bool = False,
-        representation: str = "mel",
-        sample_rate: int = 8000,
-        n_fft: int = 512,
-        hop_length: int = 192,
-        n_mels: int = 32,
-        frames: int = 32,
-        duration: float | None = None,
-        f_min: float = 20.0,
-        f_max: float | None = None,
-        top_db: float = 70.0,
-        ref_db: float | None = None,
-        griffin_lim_iters: int = 32,
-        loudness_dbfs: float = -20.0,
-        noise_dbfs: float | None = -50.0,
-        align: str = "center",
-        voices: Sequence[str] = DEFAULT_VOICES,
-        pitches: Sequence[int] = DEFAULT_PITCHES,
-        speeds: Sequence[int] = DEFAULT_SPEEDS,
-        num_tones: int = 2000,
-        class_cond: bool = False,
-        label: int | str | None = None,
-        mono: str = "mix",
-        skip_non_audio: bool = False,
-        long_files: str = "cut",
-        min_duration: float = 0.05,
-        test_fraction: float = 0.15,
-        seed: int = 0,
-        classes: Sequence[str] | None = None,
-        judge_metrics: bool = True,
-    ):
-        if dataset not in DATASETS:
-            raise ConfigError(f"unknown audio data set {dataset!r}; expected one of {', '.join(DATASETS)}")
-        if representation not in REPRESENTATIONS:
-            raise ConfigError(f"representation must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
-        if dataset in ("folder", "sc09") and root is None:
-            raise ConfigError(f"dataset={dataset!r} needs modality.root (the folder of {'clips' if dataset == 'folder' else 'SpeechCommands'})")
-        if not 0.0 <= float(test_fraction) < 1.0:
-            raise ConfigError(f"test_fraction must be in [0, 1), got {test_fraction}")
-        self.dataset_name, self.representation = dataset, representation
-        self.root = None if root is None else Path(root).expanduser()
-        self.download = bool(download)
-        self.mel = MelCodec(int(sample_rate), int(n_fft), int(hop_length), int(n_mels), int(frames), float(f_min),
-                            None if f_max is None else float(f_max), float(top_db), 0.0 if ref_db is None else float(ref_db),
-                            int(griffin_lim_iters), clip_samples=None if duration is None else int(round(float(duration) * int(sample_rate))))  # fmt: skip
-        self._ref_db_pinned = ref_db is not None
-        self.loudness_dbfs = float(loudness_dbfs)
-        self.noise_dbfs = None if noise_dbfs is None else float(noise_dbfs)
-        self.align = str(align)
-        self.voices, self.pitches, self.speeds = list(voices), [int(p) for p in pitches], [int(s) for s in speeds]
-        self.num_tones = int(num_tones)
-        self.class_cond = bool(class_cond)
-        self.mono, self.skip_non_audio = str(mono), bool(skip_non_audio)
-        if long_files not in LONG_FILE_POLICIES:
-            raise ConfigError(f"modality.long_files must be one of {', '.join(LONG_FILE_POLICIES)}, got {long_files!r}")
-        if not float(min_duration) >= 0.0:
-            raise ConfigError(f"modality.min_duration must be a number of seconds >= 0, got {min_duration!r}")
-        self.long_files, self.min_duration = str(long_files), float(min_duration)
+    def __init__(self, **options: Any):
+        o: AudioOptions = self.parse_options(options)
+        self.options = o
+        self.dataset_name, self.representation = o.dataset, o.representation
+        self.root = None if o.root is None else Path(o.root).expanduser()
+        self.download = bool(o.download)
+        rate = int(o.sample_rate)
+        self.mel = MelCodec(rate, int(o.n_fft), int(o.hop_length), int(o.n_mels), int(o.frames), float(o.f_min),
+                            None if o.f_max is None else float(o.f_max), float(o.top_db), 0.0 if o.ref_db is None else float(o.ref_db),
+                            int(o.griffin_lim_iters), clip_samples=None if o.duration is None else int(round(float(o.duration) * rate)))  # fmt: skip
+        self._ref_db_pinned = o.ref_db is not None
+        self.loudness_dbfs = float(o.loudness_dbfs)
+        self.noise_dbfs = None if o.noise_dbfs is None else float(o.noise_dbfs)
+        self.align = str(o.align)
+        self.voices, self.pitches, self.speeds = list(o.voices), [int(p) for p in o.pitches], [int(s) for s in o.speeds]
+        self.num_tones = int(o.num_tones)
+        self.class_cond = bool(o.class_cond)
+        self.mono, self.skip_non_audio = str(o.mono), bool(o.skip_non_audio)
+        self.long_files, self.min_duration = str(o.long_files), float(o.min_duration)
         self.report: LoadReport | None = None  # a folder's load report, once read
-        self.test_fraction, self.seed = float(test_fraction), int(seed)
-        self._classes: list[str] | None = list(classes) if classes is not None else None
-        if dataset in ("speech_digits", "sc09"):
+        self.test_fraction, self.seed = float(o.test_fraction), int(o.seed)
+        self._classes: list[str] | None = list(o.classes) if o.classes is not None else None
+        if o.dataset in ("speech_digits", "sc09"):
             self._classes = list(DIGIT_WORDS)
-        elif dataset == "tones" and self._classes is None:
+        elif o.dataset == "tones" and self._classes is None:
             self._classes = make_tones(0).classes
-        self.label = label
-        self.griffin_lim_iters = int(griffin_lim_iters)
-        self.judge_metrics = bool(judge_metrics)
+        self.label = o.label
+        self.griffin_lim_iters = int(o.griffin_lim_iters)
+        self.judge_metrics = bool(o.judge_metrics)
         self._clips: dict[str, Clips] = {}
         self._waves: dict[str, tuple[Tensor, Tensor | None]] = {}
 

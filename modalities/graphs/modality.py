@@ -9,6 +9,7 @@ uses ``num_nodes``), with the caller's generator only. The molecule modality
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,34 +42,59 @@ def node_counts(num_nodes: int | None, sizes: SizeHistogram, num: int, generator
     return sizes.sample(num, generator)
 
 
+@dataclass(frozen=True)
+class GraphOptions:
+    """The options of the ``graphs`` modality (the recipe's ``modality:`` block), and their rules (:meth:`check`)."""
+
+    dataset: str = "community_small"
+    """community_small | community_small_file | ego_small | grid (graph_sources.GRAPH_DATASETS)."""
+    max_nodes: int | None = None
+    """n_max of the layout (unset: the data set's largest graph); pinned by ``config()``."""
+    seed: int = 0
+    """Seeds the data generation."""
+    test_fraction: float = 0.2
+    """The held-out share (GDSS: the first 20 % are the test set)."""
+    num_nodes: int | None = None
+    """Sample-time: every sample this many nodes (unset: drawn from the training histogram)."""
+    data: dict | None = None
+    """Extra keyword arguments for the generator, e.g. {num: 100}, or for grid {min_side: 4, max_side: 6}."""
+    orbit_kernel: str = "gaussian"
+    """The orbit MMD's kernel: 'gaussian' as GDSS, or 'gaussian_tv'."""
+    remove_isolates: bool = False
+    """Drop isolated nodes of decoded graphs, as GDSS's adjs_to_graphs does for its padded adjacencies (off by
+    default: the mask already fixes the size)."""
+    nspdk: bool = True
+    """Compute the NSPDK MMD in evaluate."""
+    size_histogram: Sequence[int] | None = None
+    """The node-count histogram, pinned by ``config()`` (with max_nodes) so a checkpoint samples without the data."""
+
+    def check(self) -> None:
+        """No rule on these values alone: the data set is checked when it is read (graph_sources.load_graphs), and
+        num_nodes against the trained n_max by ``GraphModality.check_sample_options``."""
+
+
 @register_modality("graphs")
 class GraphModality(Modality):
     """Generic undirected graphs (adjacency only): community_small, ego_small, grid.
 
     Encoding: F = 0 node channels, C = 1 edge channel (±0.5 adjacency bit, upper triangle).
-    Options: dataset; max_nodes (layout n_max; default the data set's largest graph); seed (data
-    generation); test_fraction (GDSS: the first 20 % are the test set); num_nodes (fixed sample
-    size); data (extra keyword arguments for the generator, e.g. {num: 100} or for grid
-    {min_side: 4, max_side: 6}); orbit_kernel ('gaussian' as GDSS, or 'gaussian_tv');
-    remove_isolates (drop isolated nodes of decoded graphs, as GDSS's adjs_to_graphs does for
-    its padded adjacencies; off by default since the mask already fixes the size);
-    size_histogram (pinned by :meth:`config`, with max_nodes, so a checkpoint samples without the data).
+    Options: :class:`GraphOptions`.
     """
 
+    Options = GraphOptions
     SAMPLE_OPTIONS = ("num_nodes",)
     OUT_FORMATS = ("",) + GRAPH_FORMATS  # a folder, or one edge-list / .png file
 
-    def __init__(self, dataset: str = "community_small", max_nodes: int | None = None, seed: int = 0,
-                 test_fraction: float = 0.2, num_nodes: int | None = None, data: dict | None = None,
-                 orbit_kernel: str = "gaussian", remove_isolates: bool = False, nspdk: bool = True,
-                 size_histogram: Sequence[int] | None = None):
-        self.dataset_name, self.seed, self.test_fraction, self.data = dataset, seed, test_fraction, dict(data or {})
-        self.max_nodes = max_nodes
-        self.num_nodes, self.orbit_kernel = num_nodes, orbit_kernel
-        self.remove_isolates, self.use_nspdk = remove_isolates, nspdk
+    def __init__(self, **options: Any):
+        o: GraphOptions = self.parse_options(options)
+        self.options = o
+        self.dataset_name, self.seed, self.test_fraction, self.data = o.dataset, o.seed, o.test_fraction, dict(o.data or {})
+        self.max_nodes = o.max_nodes
+        self.num_nodes, self.orbit_kernel = o.num_nodes, o.orbit_kernel
+        self.remove_isolates, self.use_nspdk = o.remove_isolates, o.nspdk
         self.last_write_summary: dict[str, Any] | None = None
         self._graphs: tuple[list, list] | None = None
-        self._sizes = SizeHistogram(size_histogram) if size_histogram else None
+        self._sizes = SizeHistogram(o.size_histogram) if o.size_histogram else None
         if self._sizes is None:
             self._load()
 

@@ -4,6 +4,7 @@ U-Net or DDPM++ backbone, PNG/npz output."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,98 +27,120 @@ STORED = ("cifar10", "edm")
 ARCHS = ("unet", "ddpmpp")
 
 
+@dataclass(frozen=True)
+class ImageOptions:
+    """The options of the ``images`` modality (the recipe's ``modality:`` block), and their rules (:meth:`check`)."""
+
+    dataset: str = "digits"
+    """"digits" (scikit-learn, 8×8 grayscale, 10 classes), "folder" (``root``), "cifar10" (the python archive
+    cifar-10-python.tar.gz or its cifar-10-batches-py/ folder in ``root``; default root $PFGM_DATA/cifar10) or
+    "edm" (an EDM-style .zip or folder of same-size PNGs, labels in dataset.json)."""
+    root: str | os.PathLike | None = None
+    """The image folder (class subfolders give labels: sorted names → 0, 1, ...), archive or zip."""
+    image_size: int | None = None
+    """Folder images are resized (shorter side) and centre-cropped to this; default 32. Digits are 8×8 only,
+    CIFAR-10 32×32."""
+    channels: int | None = None
+    """1 or 3; default: 1 for digits, for folders 1 if every image is grayscale else 3."""
+    class_cond: bool = False
+    """Give the data set's labels as ``cond`` and sample uniformly drawn labels."""
+    skip_non_images: bool = False
+    """Skip non-image files in the folder instead of raising."""
+    test_fraction: float = 0.15
+    """The deterministic train/test split's held-out share, in [0, 1)."""
+    seed: int = 0
+    """Seeds the split."""
+    classes: Sequence[str] | None = None
+    """Folder class names, pinned by ``config()``, so that a checkpoint rebuilds the modality for sampling
+    without the folder present."""
+    label: int | str | None = None
+    """Sample-time, class_cond: sample this class (an index, or a class name) instead of drawn labels."""
+    download: bool = False
+    """cifar10 only: fetch the archive into ``root`` when it is not there (torchvision's downloader)."""
+    augment: float = 0.0
+    """EDM's augmentation probability p in [0, 1] (0 = off; cifar10 / edm); the ddpmpp backbone then takes a
+    9-d augmentation label."""
+    metrics: str | Sequence[str] | None = None
+    """Sample-time, cifar10 / edm evaluation (:mod:`.fid`): which of fid, kid, is, pr (default all)."""
+    fid_features: str = "inception"
+    """Sample-time: "inception" (the standard weights) or "random" (an untrained network of the same shape: the
+    pipeline without the weights, numbers labelled)."""
+    fid_weights: str | None = None
+    """Sample-time: a weights file for the feature network."""
+    fid_batch: int = 100
+    """Sample-time: images per batch of the feature network."""
+
+    def check(self) -> None:
+        """Raise a ConfigError naming the first option whose value is refused (the sample-time values, label and
+        the metric options, by ``ImageModality.check_sample_options``)."""
+        size, channels = self.image_size, self.channels
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown image data set {self.dataset!r}; expected one of {', '.join(DATASETS)}")
+        if channels not in (None, 1, 3):
+            raise ConfigError(f"channels must be 1, 3 or null (infer), got {channels!r}")
+        if self.dataset == "digits":
+            if self.root is not None:
+                raise ConfigError("modality.root is only used with dataset='folder' (digits ship with scikit-learn)")
+            if size not in (None, DIGITS_SHAPE[1]) or channels not in (None, 1):
+                raise ConfigError(f"digits are 1×8×8; got image_size={size}, channels={channels}")
+        elif self.dataset == "cifar10":
+            if size not in (None, 32) or channels not in (None, 3):
+                raise ConfigError(f"CIFAR-10 images are 3×32×32; got image_size={size}, channels={channels}")
+        elif self.root is None:
+            raise ConfigError(f"dataset='{self.dataset}' needs modality.root, the "
+                              f"{'folder of images' if self.dataset == 'folder' else 'zip or folder'}")
+        if self.download and self.dataset != "cifar10":
+            raise ConfigError("modality.download is for dataset='cifar10' (other data sets are given by path)")
+        if not 0.0 <= float(self.augment) <= 1.0:
+            raise ConfigError(f"modality.augment is a probability in [0, 1], got {self.augment}")
+        if float(self.augment) > 0 and self.dataset not in STORED:
+            raise ConfigError("modality.augment needs dataset='cifar10' or 'edm' (and the ddpmpp backbone)")
+        if not 0.0 <= float(self.test_fraction) < 1.0:
+            raise ConfigError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
+
+
 @register_modality("images")
 class ImageModality(Modality):
-    """Images as (C, H, W) float tensors in [-1, 1]; objects are uint8 numpy arrays (H, W, C).
-
-    Options (the recipe's ``modality:`` block):
-      dataset: "digits" (scikit-learn, 8×8 grayscale, 10 classes), "folder" (``root``), "cifar10" (the python
-        archive cifar-10-python.tar.gz or its cifar-10-batches-py/ folder in ``root``; default root
-        $PFGM_DATA/cifar10) or "edm" (an EDM-style .zip or folder of same-size PNGs, labels in dataset.json).
-      root: the image folder; class subfolders give labels (sorted names → 0, 1, ...).
-      download: cifar10 only: fetch the archive into ``root`` when it is not there (torchvision's downloader).
-      augment: EDM's augmentation probability p (0 = off); the backbone then takes a 9-d augmentation label.
-      metrics, fid_features, fid_weights, fid_batch: evaluation of cifar10 / edm data (:mod:`.fid`): which of
-        fid, kid, is, pr (default all); "inception" (the standard weights) or "random" (an untrained network of
-        the same shape: the pipeline without the weights, numbers labelled); a weights file; images per batch.
-      image_size: folder images are resized (shorter side) and centre-cropped to this; default 32.
-        Digits are 8×8 only.
-      channels: 1 or 3; default: 1 for digits, for folders 1 if every image is grayscale else 3.
-      class_cond: give the data set's labels as ``cond`` and sample uniformly drawn labels.
-      label: with class_cond, sample this class (an index, or a class name) instead of drawn labels.
-      skip_non_images: skip non-image files in the folder instead of raising.
-      test_fraction, seed: the deterministic train/test split.
-      classes: folder class names, pinned (filled in by :meth:`config`), so that a
-        checkpoint can rebuild the modality for sampling without the folder present.
+    """Images as (C, H, W) float tensors in [-1, 1]; objects are uint8 numpy arrays (H, W, C). Options: :class:`ImageOptions`.
 
     ``evaluate`` computes classifier metrics for digits (see :mod:`.metrics`); for folder data it
     returns an empty dict (no offline feature network exists for arbitrary images).
     """
 
-    def __init__(
-        self,
-        dataset: str = "digits",
-        root: str | os.PathLike | None = None,
-        image_size: int | None = None,
-        channels: int | None = None,
-        class_cond: bool = False,
-        skip_non_images: bool = False,
-        test_fraction: float = 0.15,
-        seed: int = 0,
-        classes: Sequence[str] | None = None,
-        label: int | str | None = None,
-        download: bool = False,
-        augment: float = 0.0,
-        metrics: str | Sequence[str] | None = None,
-        fid_features: str = "inception",
-        fid_weights: str | None = None,
-        fid_batch: int = 100,
-    ):
-        if dataset not in DATASETS:
-            raise ConfigError(f"unknown image data set {dataset!r}; expected one of {', '.join(DATASETS)}")
-        if channels not in (None, 1, 3):
-            raise ConfigError(f"channels must be 1, 3 or null (infer), got {channels!r}")
-        if dataset == "digits":
-            if root is not None:
-                raise ConfigError("modality.root is only used with dataset='folder' (digits ship with scikit-learn)")
-            if image_size not in (None, DIGITS_SHAPE[1]) or channels not in (None, 1):
-                raise ConfigError(f"digits are 1×8×8; got image_size={image_size}, channels={channels}")
+    Options = ImageOptions
+    SAMPLE_OPTIONS = ("label", "metrics", "fid_features", "fid_weights", "fid_batch")
+    #: what ``write`` takes: a folder ("") or a file of these extensions (checked before sampling)
+    OUT_FORMATS = ("", ".png", ".npz")
+
+    def __init__(self, **options: Any):
+        o: ImageOptions = self.parse_options(options)
+        self.options = o
+        root, image_size, channels = o.root, o.image_size, o.channels
+        if o.dataset == "digits":
             image_size, channels = DIGITS_SHAPE[1], 1
-        elif dataset == "cifar10":
-            if image_size not in (None, 32) or channels not in (None, 3):
-                raise ConfigError(f"CIFAR-10 images are 3×32×32; got image_size={image_size}, channels={channels}")
+        elif o.dataset == "cifar10":
             image_size, channels = 32, 3
             if root is None:
                 from ..shared.paths import data_root
 
                 root = data_root() / "cifar10"
-        elif root is None:
-            raise ConfigError(f"dataset='{dataset}' needs modality.root, the {'folder of images' if dataset == 'folder' else 'zip or folder'}")
-        if download and dataset != "cifar10":
-            raise ConfigError("modality.download is for dataset='cifar10' (other data sets are given by path)")
-        if not 0.0 <= float(augment) <= 1.0:
-            raise ConfigError(f"modality.augment is a probability in [0, 1], got {augment}")
-        if float(augment) > 0 and dataset not in STORED:
-            raise ConfigError("modality.augment needs dataset='cifar10' or 'edm' (and the ddpmpp backbone)")
-        if not 0.0 <= float(test_fraction) < 1.0:
-            raise ConfigError(f"test_fraction must be in [0, 1), got {test_fraction}")
-        self.dataset_name = dataset
+        self.dataset_name = o.dataset
         self.root = None if root is None else Path(root).expanduser()
         self.image_size = None if image_size is None else int(image_size)
         self.channels = channels
-        self.class_cond = bool(class_cond)
-        self.skip_non_images = bool(skip_non_images)
-        self.test_fraction = float(test_fraction)
-        self.seed = int(seed)
-        self._classes: list[str] | None = list(classes) if classes is not None else None
-        if dataset == "digits":
+        self.class_cond = bool(o.class_cond)
+        self.skip_non_images = bool(o.skip_non_images)
+        self.test_fraction = float(o.test_fraction)
+        self.seed = int(o.seed)
+        self._classes: list[str] | None = list(o.classes) if o.classes is not None else None
+        if o.dataset == "digits":
             self._classes = [str(i) for i in range(10)]
         self._data: tuple[Tensor, Tensor | None] | None = None  # all images (M, C, H, W), labels (M,)
         self.report: LoadReport | None = None  # a folder's load report (files seen, kept, skipped), once read
-        self.label = label
-        self.download = bool(download)
-        self.augment = float(augment)
-        self.metrics, self.fid_features, self.fid_weights, self.fid_batch = metrics, fid_features, fid_weights, int(fid_batch)
+        self.label = o.label
+        self.download = bool(o.download)
+        self.augment = float(o.augment)
+        self.metrics, self.fid_features, self.fid_weights, self.fid_batch = o.metrics, o.fid_features, o.fid_weights, int(o.fid_batch)
         self._stored: dict[str, tuple[Tensor, Tensor | None]] = {}  # uint8 images and labels of a STORED split
 
     # ------------------------------------------------------------------------------------------
@@ -281,10 +304,6 @@ class ImageModality(Modality):
 
             return DDPMpp(**kwargs)
         return UNet(**kwargs)
-
-    SAMPLE_OPTIONS = ("label", "metrics", "fid_features", "fid_weights", "fid_batch")
-    #: what ``write`` takes: a folder ("") or a file of these extensions (checked before sampling)
-    OUT_FORMATS = ("", ".png", ".npz")
 
     def _label_index(self) -> int | None:
         return label_index(self.label, self.class_cond, self.classes if self.class_cond else ())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -63,69 +64,104 @@ def molecule_properties(mols: Sequence, names: Sequence[str]) -> np.ndarray:
     return np.array([[float(fns[n](m)) for n in names] for m in mols], dtype=np.float64).reshape(len(mols), len(names))
 
 
+@dataclass(frozen=True)
+class MoleculeOptions:
+    """The options of the ``molecules`` modality (the recipe's ``modality:`` block), and their rules (:meth:`check`)."""
+
+    source: str = "nci"
+    """nci | smiles | csv | sdf | moses | qm9 | zinc250k."""
+    path: str | None = None
+    """The file of a smiles / csv / sdf source (zinc250k: its CSV)."""
+    column: str | int | None = None
+    """csv: the column holding the SMILES (a name or an index)."""
+    max_atoms: int | None = 20
+    """Heavy-atom limit: larger molecules are filtered with a count. Also n_max of the layout (unset: the largest)."""
+    kekulize: bool = True
+    """Bonds none/single/double/triple (True) or + aromatic (False)."""
+    charges: bool = True
+    """Formal-charge variants are separate atom types."""
+    unknown_atoms: str = "error"
+    """error | other | skip: an atom type outside ``atom_types`` raises (naming SMILES and element), becomes the
+    '*' type, or drops the molecule (counted)."""
+    test_fraction: float = 0.1
+    """The random held-out split (MOSES, QM9 and ZINC use their benchmark test splits: QM9's and
+    ZINC250k-from-CSV's are GDSS's, shipped in modalities/molecules/splits/)."""
+    seed: int = 0
+    """Seeds the random split."""
+    cond_properties: Sequence[str] = ()
+    """Properties to condition on, e.g. [qed, logp] (PROPERTY_NAMES); standardised with the training mean/std
+    into cond (B, k)."""
+    atom_types: Sequence[str] | None = None
+    """An explicit list like [C, N, O, F, N+, O-]; unset: every type in the data set. Pinned by ``config()``."""
+    cond_target: dict[str, float] | None = None
+    """Sample-time: {name: raw value} for conditional sampling (properties not named are NaN = null)."""
+    num_nodes: int | None = None
+    """Sample-time: sample this many atoms instead of drawing counts from the training set."""
+    limit: int | None = None
+    """Read at most this many molecules."""
+    root: str | None = None
+    """The download folder for QM9 / ZINC."""
+    largest_fragment: bool = True
+    """The corrected decoding keeps the largest fragment (GDSS)."""
+    fcd: bool = True
+    """Compute FCD in evaluate (loads ChemNet, ~2 s)."""
+    nspdk: bool = True
+    """Compute NSPDK MMD in evaluate (modalities/graphs/nspdk.py, EDeN's features)."""
+    gdss_metrics: bool = False
+    """evaluate also reports GDSS's table columns on the valency-corrected largest-fragment molecules
+    (uniqueness/novelty/fcd/nspdk ``_corrected``); the qm9 and zinc250k recipes turn it on. Never changes sampling."""
+    size_histogram: Sequence[int] | None = None
+    """The heavy-atom count histogram, pinned by ``config()`` so that a checkpoint samples without the data set."""
+    cond_stats: dict[str, list[float]] | None = None
+    """The property scaling ({mean: [...], std: [...]}), pinned by ``config()`` like ``size_histogram``."""
+    fragments: str | None = None
+    """largest | skip | keep: a salt or mixture record ("CC(=O)[O-].[Na+]") becomes its largest fragment, is
+    skipped, or is kept as a disconnected graph; counted in the load report. Unset: largest for smiles/csv/sdf
+    files, keep for the published sets (nci, moses, qm9, zinc250k)."""
+
+    def check(self) -> None:
+        """Raise a ConfigError naming the first option whose value is refused (the sample-time values that need
+        the trained model, num_nodes and cond_target, by ``MoleculeModality.check_sample_options``)."""
+        from .molecule_sources import check_fragments
+
+        if self.unknown_atoms not in ("error", "other", "skip"):
+            raise ConfigError(f"unknown_atoms must be error, other or skip; got {self.unknown_atoms!r}")
+        if self.fragments is not None:
+            check_fragments(self.fragments, "modality.fragments")
+
+
 @register_modality("molecules")
 class MoleculeModality(Modality):
     """Molecular graphs (heavy atoms; implicit hydrogens) from SMILES/SDF files, NCI, MOSES, QM9 or ZINC250k.
 
-    Options (the recipe's ``modality:`` block):
-      source: nci | smiles | csv | sdf | moses | qm9 | zinc250k; path/column for files.
-      max_atoms: heavy-atom limit; larger molecules are filtered with a count. Also n_max of the layout.
-      kekulize: bonds none/single/double/triple (True) or + aromatic (False).
-      charges: formal-charge variants are separate atom types.
-      atom_types: explicit list like [C, N, O, F, N+, O-]; default: every type in the data set.
-      unknown_atoms: error | other | skip — an atom type outside atom_types raises (naming SMILES
-        and element), becomes the '*' type, or drops the molecule (counted).
-      test_fraction, seed: random held-out split (MOSES, QM9 and ZINC use their benchmark test splits:
-        QM9's and ZINC250k-from-CSV's are GDSS's, shipped in modalities/molecules/splits/).
-      cond_properties: e.g. [qed, logp]; standardised with the training mean/std into cond (B, k).
-      cond_target: {name: raw value} used by ``blank`` for conditional sampling (others NaN = null).
-      num_nodes: sample this many atoms instead of drawing counts from the training set.
-      limit: read at most this many molecules; root: download folder for QM9/ZINC.
-      fragments: largest | skip | keep — a salt or mixture record ("CC(=O)[O-].[Na+]") becomes its largest
-        fragment, is skipped, or is kept as a disconnected graph; counted in the load report. Default:
-        largest for smiles/csv/sdf files, keep for the published sets (nci, moses, qm9, zinc250k).
-      largest_fragment: the corrected decoding keeps the largest fragment (GDSS).
-      fcd: compute FCD in evaluate (loads ChemNet, ~2 s).
-      nspdk: compute NSPDK MMD in evaluate (modalities/graphs/nspdk.py, EDeN's features).
-      gdss_metrics: evaluate also reports GDSS's table columns on the valency-corrected
-        largest-fragment molecules (uniqueness/novelty/fcd/nspdk ``_corrected``); the qm9 and
-        zinc250k recipes turn it on. Never changes sampling.
-      size_histogram, cond_stats: pinned by :meth:`config` (with atom_types) so that a checkpoint
-        samples, decodes and writes without reading the data set.
+    Options: :class:`MoleculeOptions`. The atom types, size histogram and property scaling are pinned by
+    :meth:`config`, so that a checkpoint samples, decodes and writes without reading the data set.
     """
 
+    Options = MoleculeOptions
     SAMPLE_OPTIONS = ("num_nodes", "cond_target")
     OUT_FORMATS = ("",) + MOL_FORMATS  # a folder, or one .smi / .sdf / .png file
 
-    def __init__(self, source: str = "nci", path: str | None = None, column: str | int | None = None,
-                 max_atoms: int | None = 20, kekulize: bool = True, charges: bool = True, unknown_atoms: str = "error",
-                 test_fraction: float = 0.1, seed: int = 0, cond_properties: Sequence[str] = (),
-                 atom_types: Sequence[str] | None = None, cond_target: dict[str, float] | None = None,
-                 num_nodes: int | None = None, limit: int | None = None, root: str | None = None,
-                 largest_fragment: bool = True, fcd: bool = True, nspdk: bool = True,
-                 gdss_metrics: bool = False, size_histogram: Sequence[int] | None = None, cond_stats: dict[str, list[float]] | None = None,
-                 fragments: str | None = None):
-        from .molecule_sources import check_fragments
-
-        if unknown_atoms not in ("error", "other", "skip"):
-            raise ConfigError(f"unknown_atoms must be error, other or skip; got {unknown_atoms!r}")
-        self.fragments = None if fragments is None else check_fragments(fragments, "modality.fragments")
-        self.source, self.path, self.column = source, path, column
-        self.max_atoms, self.kekulize, self.charges = max_atoms, kekulize, charges
-        self.unknown_atoms, self.test_fraction, self.seed = unknown_atoms, test_fraction, seed
-        self.cond_properties = tuple(cond_properties or ())
-        self.atom_types = list(atom_types) if atom_types else None
-        self.cond_target = dict(cond_target or {})
-        self.num_nodes, self.limit, self.root = num_nodes, limit, root
-        self.largest_fragment, self.use_fcd, self.use_nspdk = largest_fragment, fcd, nspdk
-        self.gdss_metrics = gdss_metrics
+    def __init__(self, **options: Any):
+        o: MoleculeOptions = self.parse_options(options)
+        self.options = o
+        self.fragments = o.fragments
+        self.source, self.path, self.column = o.source, o.path, o.column
+        self.max_atoms, self.kekulize, self.charges = o.max_atoms, o.kekulize, o.charges
+        self.unknown_atoms, self.test_fraction, self.seed = o.unknown_atoms, o.test_fraction, o.seed
+        self.cond_properties = tuple(o.cond_properties or ())
+        self.atom_types = list(o.atom_types) if o.atom_types else None
+        self.cond_target = dict(o.cond_target or {})
+        self.num_nodes, self.limit, self.root = o.num_nodes, o.limit, o.root
+        self.largest_fragment, self.use_fcd, self.use_nspdk = o.largest_fragment, o.fcd, o.nspdk
+        self.gdss_metrics = o.gdss_metrics
         self._datasets: dict[str, EncodedDataset] = {}
         self._loaded = False
         self.last_write_summary: dict[str, Any] | None = None
         # What sampling needs, pinned by a checkpoint's config; otherwise derived from the data on first use.
         self._vocab = self._make_vocab(self.atom_types) if self.atom_types else None
-        self._sizes = SizeHistogram(size_histogram) if size_histogram else None
-        self._cond_stats = None if cond_stats is None else (np.asarray(cond_stats["mean"]), np.asarray(cond_stats["std"]))
+        self._sizes = SizeHistogram(o.size_histogram) if o.size_histogram else None
+        self._cond_stats = None if o.cond_stats is None else (np.asarray(o.cond_stats["mean"]), np.asarray(o.cond_stats["std"]))
 
     def _make_vocab(self, atom_types: Sequence[str]) -> MolVocab:
         mode = "error" if self.unknown_atoms == "skip" else self.unknown_atoms

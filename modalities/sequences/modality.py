@@ -6,23 +6,14 @@ Region redesign: ``template`` (a sequence file) and ``redesign`` (a region name 
 1-based positions ``95-102,110``) make ``blank`` return the template with ``fixed`` marking every
 position outside the region; the core keeps those on their PFGM++ path (pfgm_core/redesign.py).
 
-Sources (``source:``):
-  olga_cdr3  CDR3 amino-acid sequences from OLGA's human IGH model (offline; default)
-  olga_vh    full heavy-chain variable regions assembled from OLGA's germline V/J (no hypermutation);
-             with ``aligned: true`` laid on fixed IMGT slots with '-' gaps (germline.aligned_vh): column i is
-             the same structural position in every chain, the CDR3 in max_length − 115 slots
-  rna_family members of an inverse-folded family (``family: hairpin | trna`` or ``target: <dot-bracket>``)
-  rna_family_null  the same family's positive-design null model (rna.positive_design of its training
-             split): target pairs and per-position bases as the family has them, drawn independently.
-             Trained with the family's recipe, it is the guide that points autoguidance
-             (``sampler.guide``) at what the null lacks: the family's negative design
-  file       ``path:`` to FASTA / Stockholm / GenBank / CSV (``column:``), alphabet declared
+The options (the recipe's ``modality:`` block, the sources among them) are :class:`SequenceOptions`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -66,89 +57,149 @@ def parse_positions(spec: str, length: int) -> list[int]:
     return sorted(out)
 
 
+@dataclass(frozen=True)
+class SequenceOptions:
+    """The options of the ``sequences`` modality (the recipe's ``modality:`` block), and their rules (:meth:`check`)."""
+
+    source: str = "olga_cdr3"
+    """Where the sequences come from. ``olga_cdr3``: CDR3 amino-acid sequences from OLGA's human IGH model
+    (offline). ``olga_vh``: full heavy-chain variable regions assembled from OLGA's germline V/J (no
+    hypermutation). ``rna_family``: members of an inverse-folded family (``family`` or ``target``).
+    ``rna_family_null``: the same family's positive-design null model (rna.positive_design of its training
+    split): target pairs and per-position bases as the family has them, drawn independently; trained with the
+    family's recipe, it is the guide that points autoguidance (``sampler.guide``) at what the null lacks, the
+    family's negative design. ``file``: ``path`` to a FASTA / Stockholm / GenBank / CSV file, alphabet declared."""
+    alphabet: str = "protein"
+    """protein | rna | custom (with ``symbols``). The olga sources need protein; the RNA families are rna."""
+    symbols: str | None = None
+    """The symbols of a custom alphabet."""
+    aligned: bool = False
+    """Fixed length with '-' gaps as a symbol. With olga_vh, chains are laid on fixed IMGT slots
+    (germline.aligned_vh): column i is the same structural position in every chain, the CDR3 in
+    max_length − 115 slots."""
+    path: str | None = None
+    """source file: the sequence file (unset: a demo FASTA of 5,000 OLGA CDR3s, written to the cache folder)."""
+    format: str | None = None
+    """source file: fasta | stockholm | genbank | csv | tsv (unset: from the file's extension)."""
+    column: str | int | None = None
+    """source file, CSV: the column holding the sequences (a name or an index)."""
+    id_column: str | int | None = None
+    """source file, CSV: the column holding the record ids."""
+    unknown: str = "error"
+    """error | skip: records with ambiguity codes, foreign characters or no sequence."""
+    max_length: int | None = None
+    """Longer records are skipped (counted); also L_max of the tensors. Unset: 30 for olga_cdr3 (99.5 % of
+    OLGA's IGH CDR3s), 140 for olga_vh, the target's length for an RNA family, else the longest sequence."""
+    num_sequences: int = 20000
+    """How many sequences a generated source (olga, rna_family) makes."""
+    test_fraction: float = 0.1
+    """The share held out as the test split (0: none)."""
+    seed: int = 0
+    """Seeds the generated data and the split."""
+    olga_model: str = "human_B_heavy"
+    """OLGA's recombination model (generation and Pgen)."""
+    kind: str | None = None
+    """cdr3 | vh | rna | protein: which scores evaluate and write report (unset: from the source and alphabet)."""
+    family: str | None = None
+    """The RNA target structure by name: hairpin | trna (rna.TARGETS)."""
+    target: str | None = None
+    """The RNA target structure as a dot-bracket string (instead of ``family``)."""
+    lengths: Sequence[int] | None = None
+    """The training length histogram, pinned by ``config()`` so that sampling reads no data."""
+    length: int | None = None
+    """Sample-time: every sample this long (unset: lengths drawn from the histogram)."""
+    template: str | None = None
+    """Sample-time region redesign: a sequence file of templates (sample s redesigns template s mod T)."""
+    redesign: str | None = None
+    """Sample-time region redesign: the region of each template to generate, a region name (cdr3) or
+    1-based positions like ``95-102,110``; the rest is kept."""
+    eval_reference: int = 500
+    """Held-out (and train-ceiling) sequences the metrics compare with; also at eval time
+    (``pfgm-eval … modality.eval_reference=2000``): log10 Pgen spreads ~3.9 orders, so 500 held-out CDR3s fix
+    their own mean only to ±0.18."""
+    pgen_samples: int = 1000
+    """At most this many generated sequences get OLGA Pgen (and, for vh, germline calls) in evaluate."""
+    write_pgen: bool = True
+    """Put log10 Pgen in the FASTA descriptions (OLGA, ~0.1-0.2 s per sequence)."""
+    numbering: str = "auto"
+    """vh germline identities by auto | anarci | alignment (germline.py; auto = ANARCI where it runs)."""
+    antiberty: int = 0
+    """vh, at eval time: score this many samples and held-out sequences by AntiBERTy's pseudo-log-likelihood per
+    residue (plm.py, 8 residues each; ~4 s a sequence on one CPU thread); 0 = off."""
+    germline_cond: bool = False
+    """olga_vh: condition on each chain's V and J gene (germline_labels.py; train with pfgm.cond_drop_prob > 0
+    for guidance)."""
+    germline: dict[str, Any] | None = None
+    """The V/J vocabulary of a germline-conditioned model, pinned by ``config()``."""
+    label: str | None = None
+    """Sample-time, germline_cond: the V/J genes to request (IGHV3-23/IGHJ4, or a V gene alone: J drawn as
+    training pairs it); ``none`` = unconditional; unset = pairs drawn by training frequency."""
+
+    def check(self) -> None:
+        """Raise a ConfigError naming the first option whose value is refused. The sample-time values that need
+        the trained model (length, label, template) are checked by ``SequenceModality.check_sample_options``."""
+        from .rna import TARGETS
+
+        if self.source not in SOURCES:
+            raise ConfigError(f"modality.source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if self.unknown not in ("error", "skip"):
+            raise ConfigError(f"modality.unknown must be error or skip, got {self.unknown!r}")
+        if self.source.startswith("olga") and self.alphabet != "protein":
+            raise ConfigError(f"source {self.source} makes protein sequences; alphabet must be protein, got {self.alphabet!r}")
+        if self.kind and self.kind not in KINDS:
+            raise ConfigError(f"modality.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.target is None and self.family is not None and self.family not in TARGETS:
+            raise ConfigError(f"modality.family must be one of {', '.join(TARGETS)} (or give target: <dot-bracket>), "
+                              f"got {self.family!r}")
+        if self.source.startswith("rna_family") and self.target is None and self.family is None:
+            raise ConfigError(f"source {self.source} needs family: hairpin | trna, or target: <dot-bracket structure>")
+        if self.numbering not in ("auto", "anarci", "alignment"):
+            raise ConfigError(f"modality.numbering must be auto, anarci or alignment, got {self.numbering!r}")
+        if isinstance(self.antiberty, bool) or not isinstance(self.antiberty, int) or self.antiberty < 0:
+            raise ConfigError(f"modality.antiberty must be a number of sequences >= 0 (0 = off), got {self.antiberty!r}")
+        if self.germline_cond and self.source != "olga_vh":
+            raise ConfigError(f"modality.germline_cond labels chains by their V and J genes: it needs source olga_vh, "
+                              f"got {self.source!r}")
+
+
 class SequenceModality(Modality):
-    """Options (the recipe's ``modality:`` block); see the module docstring for ``source``.
+    """Sequences as one-hot (B, L_max, K) with a per-position mask. Options: :class:`SequenceOptions`."""
 
-      alphabet: protein | rna | custom (with ``symbols``); aligned: fixed length with '-' gaps as a symbol
-      unknown: error | skip — records with ambiguity codes / foreign characters / no sequence
-      max_length: longer records are skipped (counted); also L_max of the tensors
-      num_sequences, seed, test_fraction: size and split of generated or read data
-      kind: cdr3 | vh | rna | protein — which scores evaluate/write report (default from source)
-      family / target: RNA target structure (built-in family name, or a dot-bracket string)
-      eval_reference: held-out (and train-ceiling) sequences the metrics compare with; also at eval
-        time (``pfgm-eval … modality.eval_reference=2000``): log10 Pgen spreads ~3.9 orders, so 500
-        held-out CDR3s fix their own mean only to ±0.18
-      pgen_samples: at most this many generated sequences get OLGA Pgen (and, for vh, germline calls) in evaluate
-      numbering: vh germline identities by auto | anarci | alignment (germline.py; auto = ANARCI where it runs)
-      antiberty: vh, at eval time: score this many samples and held-out sequences by AntiBERTy's pseudo-log-
-        likelihood per residue (plm.py, 8 residues each; ~4 s a sequence on one CPU thread); 0 = off
-      write_pgen: put log10 Pgen in the FASTA descriptions (OLGA, ~0.1-0.2 s per sequence)
-      length: sample-time fixed length; template + redesign: sample-time region redesign
-      germline_cond: olga_vh, condition on each chain's V and J gene (germline_labels.py; train with
-        pfgm.cond_drop_prob > 0 for guidance); label: sample-time request V/J (IGHV3-23/IGHJ4, or a V gene
-        alone: J drawn as training pairs it), ``none`` = unconditional; unset = pairs drawn by training frequency
-    """
-
+    Options = SequenceOptions
     SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples", "eval_reference", "numbering", "antiberty", "label")
     #: what ``write`` takes: a folder ("" — samples.fasta inside) or a FASTA file
     OUT_FORMATS = ("", ".fasta", ".fa", ".fas", ".faa", ".fna")
 
-    def __init__(self, source: str = "olga_cdr3", alphabet: str = "protein", symbols: str | None = None,
-                 aligned: bool = False, path: str | None = None, format: str | None = None,
-                 column: str | int | None = None, id_column: str | int | None = None, unknown: str = "error",
-                 max_length: int | None = None, num_sequences: int = 20000, test_fraction: float = 0.1, seed: int = 0,
-                 olga_model: str = "human_B_heavy", kind: str | None = None, family: str | None = None,
-                 target: str | None = None, lengths: Sequence[int] | None = None, length: int | None = None,
-                 template: str | None = None, redesign: str | None = None, eval_reference: int = 500,
-                 pgen_samples: int = 1000, write_pgen: bool = True, numbering: str = "auto", antiberty: int = 0,
-                 germline_cond: bool = False, germline: dict[str, Any] | None = None, label: str | None = None):
-        if source not in SOURCES:
-            raise ConfigError(f"modality.source must be one of {', '.join(SOURCES)}, got {source!r}")
-        if unknown not in ("error", "skip"):
-            raise ConfigError(f"modality.unknown must be error or skip, got {unknown!r}")
-        if source.startswith("olga") and alphabet != "protein":
-            raise ConfigError(f"source {source} makes protein sequences; alphabet must be protein, got {alphabet!r}")
-        if source.startswith("rna_family"):
-            alphabet = "rna"
-        self.source, self.path, self.format, self.column, self.id_column = source, path, format, column, id_column
-        self.unknown, self.num_sequences, self.test_fraction, self.seed = unknown, int(num_sequences), test_fraction, seed
-        self.olga_model = olga_model
-        self.alphabet = Alphabet(alphabet, symbols, gap=aligned)
-        self.aligned = bool(aligned)
-        self.kind = kind or _default_kind(source, alphabet)
-        if self.kind not in KINDS:
-            raise ConfigError(f"modality.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+    def __init__(self, **options: Any):
+        o: SequenceOptions = self.parse_options(options)
+        self.options = o
+        alphabet = "rna" if o.source.startswith("rna_family") else o.alphabet
+        self.source, self.path, self.format, self.column, self.id_column = o.source, o.path, o.format, o.column, o.id_column
+        self.unknown, self.num_sequences, self.test_fraction, self.seed = o.unknown, int(o.num_sequences), o.test_fraction, o.seed
+        self.olga_model = o.olga_model
+        self.alphabet = Alphabet(alphabet, o.symbols, gap=o.aligned)
+        self.aligned = bool(o.aligned)
+        self.kind = o.kind or _default_kind(o.source, alphabet)
         from .rna import TARGETS
 
-        if target is None and family is not None:
-            if family not in TARGETS:
-                raise ConfigError(f"modality.family must be one of {', '.join(TARGETS)} (or give target: <dot-bracket>), got {family!r}")
-            target = TARGETS[family]
-        if source.startswith("rna_family") and target is None:
-            raise ConfigError(f"source {source} needs family: hairpin | trna, or target: <dot-bracket structure>")
-        self.family, self.target = family, target
-        if max_length is None and source == "olga_cdr3":
+        target = TARGETS[o.family] if o.target is None and o.family is not None else o.target
+        self.family, self.target = o.family, target
+        max_length = o.max_length
+        if max_length is None and o.source == "olga_cdr3":
             max_length = 30  # 99.5 % of OLGA's IGH CDR3s; longer ones are skipped and counted
-        if max_length is None and source == "olga_vh":
+        if max_length is None and o.source == "olga_vh":
             max_length = 140
         if max_length is None and target is not None:
             max_length = len(target)
-        self.hist = SizeHistogram([int(c) for c in lengths]) if lengths is not None else None
+        self.hist = SizeHistogram([int(c) for c in o.lengths]) if o.lengths is not None else None
         self.max_length = int(max_length) if max_length is not None else (self.hist.max_size if self.hist else None)
-        self.length, self.template, self.redesign = length, template, redesign
-        self.eval_reference, self.pgen_samples, self.write_pgen = int(eval_reference), int(pgen_samples), bool(write_pgen)
-        if numbering not in ("auto", "anarci", "alignment"):
-            raise ConfigError(f"modality.numbering must be auto, anarci or alignment, got {numbering!r}")
-        self.numbering = numbering
-        if isinstance(antiberty, bool) or not isinstance(antiberty, int) or antiberty < 0:
-            raise ConfigError(f"modality.antiberty must be a number of sequences >= 0 (0 = off), got {antiberty!r}")
-        self.antiberty = antiberty
-        if germline_cond and source != "olga_vh":
-            raise ConfigError(f"modality.germline_cond labels chains by their V and J genes: it needs source olga_vh, got {source!r}")
-        self.germline_cond, self.label = bool(germline_cond), label
+        self.length, self.template, self.redesign = o.length, o.template, o.redesign
+        self.eval_reference, self.pgen_samples, self.write_pgen = int(o.eval_reference), int(o.pgen_samples), bool(o.write_pgen)
+        self.numbering, self.antiberty = o.numbering, o.antiberty
+        self.germline_cond, self.label = bool(o.germline_cond), o.label
         from .germline_labels import GermlineVocab
 
-        self.vocab = GermlineVocab.from_config(germline) if germline is not None else None
+        self.vocab = GermlineVocab.from_config(o.germline) if o.germline is not None else None
         self._genes: dict[str, list[tuple[str, str]]] | None = None
         self._data: dict[str, list[str]] | None = None
         self._templates: list[tuple[str, str, list[int]]] | None = None
