@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: install, train PFGM++ (D=128) on scikit-learn's digits,
+# The main job on the embedded default: install, train PFGM++ (D=16) on scikit-learn's digits,
 # write 64 samples and score 1,000 against the real-data floor.
 # Usage: bash scripts/digits.sh [RUN_DIR]   (default runs/digits)
 set -euo pipefail

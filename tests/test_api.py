@@ -58,7 +58,7 @@ def test_train_returns_the_run_dirs_weights_and_those_of_pfgm_train(trained, tmp
     weights, config, _ = load_weights(run_dir / "ema.safetensors")
     own = trained.denoiser.state_dict()
     assert own.keys() == weights.keys() and all(torch.equal(own[k], weights[k]) for k in own)
-    assert trained.summary["step"] == 8 and trained.config["recipe_name"] == "digits" and trained.D == 128
+    assert trained.summary["step"] == 8 and trained.config["recipe_name"] == "digits" and trained.D == 16
     assert trained.modality.name == "images" and trained.config == config
 
     p = cli("train", "recipe=digits", f"run_dir={tmp_path / 'cli'}", *TINY, cwd=tmp_path)

@@ -86,12 +86,12 @@ def test_every_entry_point_applies_it(tmp_path):
 
     assert _D(pfgm.compose_train("digits", tmp_path / "r", ["pfgm=edm"])) == INF
     assert _D(pfgm.compose_train("digits", tmp_path / "r", ["pfgm=edm", "pfgm.D=4"])) == 4
-    assert _D(pfgm.compose_train("digits", tmp_path / "r")) == 128
+    assert _D(pfgm.compose_train("digits", tmp_path / "r")) == 16  # the recipe's D (configs/recipe/digits.yaml)
     for app in ("bench", "sweep", "advise"):
         assert _D(compose(app, ["recipe=digits", "pfgm=edm"])) == INF, app
     # the console script, under --multirun: the config each job trains with (training itself stubbed out)
     code = ("import sys, pfgm.recipes.train as t; "
-            "t.run_training = lambda c, d: {'D': c['pfgm']['D'], 'batch_size': c['trainer']['batch_size']}; "
+            "t.run_training = lambda c, d, settings: {'D': c['pfgm']['D'], 'batch_size': c['trainer']['batch_size']}; "
             "sys.argv = ['pfgm-train', *sys.argv[1:]]; t.main()")
     p = subprocess.run([sys.executable, "-c", code, "--multirun", "recipe=digits", "pfgm=edm,default",
                         "trainer=ddp", f"run_dir={tmp_path / 'm'}"], cwd=tmp_path, capture_output=True, text=True,
