@@ -34,13 +34,13 @@ RECIPES = {
     "community_small": ("mmd_mean", False, "mean of the degree, clustering and orbit MMDs (lower is better)",
                         "pfgm-bench sweep recipe=community_small 'seeds=[0,1]' trainer.max_steps=1500 num_samples=256"),
     "rna_hairpin": ("fold_to_target", True, "share of samples that fold to the target hairpin (higher is better)",
-                    "pfgm-bench sweep recipe=rna_hairpin 'ladder=[1,15,120,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500"),
-    "speech_digits_8k": ("inception_score", True, "Inception Score (higher is better)",
-                      "pfgm-bench sweep recipe=speech_digits_8k 'seeds=[0]' trainer.max_steps=600 num_samples=256"),
+                    "pfgm-bench sweep recipe=rna_hairpin 'ladder=[1,15,120,inf]' 'seeds=[0,1]' trainer.max_steps=1500 num_samples=500"),
+    "speech_digits_8k": ("judge_is", True, "Inception Score in the outside judge's space (higher is better)",
+                         "pfgm-bench sweep recipe=speech_digits_8k 'ladder=[16,128,1024,inf]' 'seeds=[0]' trainer.max_steps=600 num_samples=256"),
     "molecules": ("validity", True, "validity (higher is better)",
-                  "pfgm-bench sweep recipe=molecules 'seeds=[0]' trainer.max_steps=1500 num_samples=500"),
+                  "pfgm-bench sweep recipe=molecules 'ladder=[11,86,689,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500"),
     "cdr3": ("pgen_positive", True, "share of CDR3s with OLGA Pgen > 0 (higher is better)",
-             "pfgm-bench sweep recipe=cdr3 'seeds=[0]' trainer.max_steps=2000 num_samples=500"),
+             "pfgm-bench sweep recipe=cdr3 'ladder=[6,45,360,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500"),
 }
 ADVISE = "pfgm-bench advise recipe={recipe} goal={goal} 'candidates={ladder}'"
 
