@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from pfgm.modalities.base import Encoded, Modality
-from pfgm.core.config import parse_D
+from pfgm.core.config import PFGMConfig
 from pfgm.core.distributed import DistInfo, init_distributed
 from pfgm.core.errors import ConfigError
 from pfgm.core.generate import SAMPLER_KEYS, generate_batches
@@ -103,17 +103,19 @@ class Model:
     """
 
     def __init__(self, modality: Modality, denoiser: torch.nn.Module, config: dict[str, Any], dist: DistInfo,
-                 source: str, summary: dict[str, Any] | None = None):
+                 source: str, summary: dict[str, Any] | None = None, pfgm: PFGMConfig | None = None):
         self.modality = modality
         self.denoiser = denoiser
         self.config = config
+        # config's pfgm section as the loader parsed it (recipes.build.Checkpoint.pfgm): D, the prior, the σ range
+        self._pfgm = pfgm if pfgm is not None else PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm")
         self.source = source
         self.summary = summary
         self._dist = dist
 
     @property
     def D(self) -> float:
-        return parse_D(self.config["pfgm"]["D"])
+        return self._pfgm.D
 
     @property
     def device(self) -> torch.device:
@@ -211,7 +213,7 @@ class Model:
              "pfgm": {"D": D}, "modality": modality_options, "progress": bool(progress)}
         check_sample(c, eval_=True)  # pfgm-sample's checks of types and ranges, before any work
         with self._options(modality_options):
-            args, kw, info = _generation(c, self._dist, self.modality, self.denoiser, self.config)
+            args, kw, info = _generation(c, self._dist, self.modality, self.denoiser, self.config, self._pfgm)
             for _, x, mask, cond in generate_batches(*args, **kw):
                 # decoded batch by batch, as pfgm-sample's stream does (a decoder may be batch-seeded);
                 # decode_samples: a diverged (non-finite) sample is None, as pfgm-sample counts it
@@ -346,5 +348,5 @@ def load(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto"
     if not isinstance(device, (str, torch.device)):
         raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}")
     dist = init_distributed(device)
-    modality, den, config = load_checkpoint(checkpoint, dist.device)
-    return Model(modality, den, config, dist, checkpoint)
+    ckpt = load_checkpoint(checkpoint, dist.device)
+    return Model(ckpt.modality, ckpt.denoiser, ckpt.config, dist, checkpoint, pfgm=ckpt.pfgm)

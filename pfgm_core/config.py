@@ -2,8 +2,11 @@
 
 Every entry point (training, sampling, evaluation, benchmarks) reads ``pfgm:`` through
 :meth:`PFGMConfig.from_dict`, so D is spelt and validated in one place, the defaults below are the
-only ones, and a typo is an error naming the key. The kernel for training and for the prior comes
-from :meth:`PFGMConfig.kernel`.
+only ones, and a typo is an error naming the key. It does so once per run, where the config comes in
+(training: ``recipes.validate.parse_train``; a checkpoint: ``recipes.build.load_checkpoint``), and the
+object travels from there: :meth:`PFGMConfig.kernel` is the perturbation kernel of training and the
+prior of sampling, :meth:`PFGMConfig.loss` the objective with its σ law, and the σ range the
+sampler's default (``recipes.build.generate_config``).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ entries stay on the PFGM++ perturbation of their values with the sample's own sc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -27,6 +28,13 @@ from .solvers import sample
 from .steering import Steering, check_lambda
 
 __all__ = ["GenerateConfig", "SAMPLER_KEYS", "generate", "generate_batches"]
+
+
+#: the fields that take any real number (the rest are whole numbers, the solver and the guide)
+_NUMBERS = ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise",
+            "snap_below", "connect_sigma_min", "connect_sigma_max", "steer_lambda", "steer_sigma_max")
+#: of those, the ones that must be ≥ 0 beyond the checks of __post_init__'s own lines (churn, snap_below, ...)
+_NONNEGATIVE = ("alpha", "churn_noise", "churn_sigma_min", "churn_sigma_max")
 
 
 @dataclass
@@ -61,8 +69,7 @@ class GenerateConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "num_samples" else 1):
                 raise ConfigError(f"sampler.{name} must be a whole number ≥ {0 if name == 'num_samples' else 1}, got {v!r}")
-        for name in ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise", "snap_below",
-                     "connect_sigma_min", "connect_sigma_max", "steer_lambda", "steer_sigma_max"):
+        for name in _NUMBERS:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"sampler.{name} must be a number, got {v!r}")
@@ -89,6 +96,15 @@ class GenerateConfig:
             raise ConfigError(f"sampler.guide_weight={self.guide_weight} needs sampler.guide (the weaker checkpoint to guide with)")
         if self.churn > 0 and self.solver not in ("heun", "euler"):
             raise ConfigError(f"sampler.churn is an option of the heun and euler solvers, not {self.solver!r}")
+        # NaN passes every comparison above and ∞ every lower bound; the two σ ceilings take ∞ (no ceiling)
+        for name in _NUMBERS:
+            v = getattr(self, name)
+            if math.isnan(v) or (math.isinf(v) and name not in ("churn_sigma_max", "steer_sigma_max")):
+                raise ConfigError(f"sampler.{name} must be a finite number, got {v!r}")
+            if name in _NONNEGATIVE and v < 0:
+                raise ConfigError(f"sampler.{name} must be ≥ 0, got {v!r}")
+        if self.rho <= 0:
+            raise ConfigError(f"sampler.rho must be > 0, got {self.rho!r}")
 
     def solver_options(self) -> dict[str, float]:
         if self.churn == 0:

@@ -116,21 +116,23 @@ class TrainerConfig:
     on_nonfinite: str = "skip"
     nonfinite_patience: int = 5
 
+    def __post_init__(self) -> None:
+        # every field's type and range (_TRAINER_RULES), however the config was made, so a bad value fails
+        # here, naming the key, the value and what was expected, not deep inside torch after the data is loaded
+        for f in fields(self):
+            kind, lo, hi, optional = _TRAINER_RULES[f.name]
+            setattr(self, f.name, _check_value(f"trainer.{f.name}", getattr(self, f.name), kind, lo, hi, optional))
+
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None, where: str = "trainer") -> "TrainerConfig":
-        """Parse and check every field (type and range), so a bad value fails here, naming the key,
-        the value and what was expected, and not deep inside torch after the data is loaded."""
+    def from_dict(cls, d: dict[str, Any] | None) -> "TrainerConfig":
+        """The ``trainer:`` section: an unknown key is an error naming it; the values are checked on construction."""
         d = dict(d or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ConfigError(f"unknown trainer option(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+            raise ConfigError(f"unknown trainer option(s) {', '.join(f'trainer.{k}' for k in unknown)}; "
                               f"known: {', '.join(sorted(known))}")
-        out = {}
-        for k, v in d.items():
-            kind, lo, hi, optional = _TRAINER_RULES[k]
-            out[k] = _check_value(f"{where}.{k}", v, kind, lo, hi, optional)
-        return cls(**out)
+        return cls(**d)
 
 
 # key → (kind, lower bound, upper bound, None allowed); bounds are inclusive except where noted in _check_value
@@ -422,10 +424,8 @@ class Trainer:
     def _lr(self, step: int) -> float:
         cfg = self.cfg
         lr = cfg.lr * (min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else 1.0)
-        if cfg.lr_decay == "cosine":
+        if cfg.lr_decay == "cosine":  # else "none": TrainerConfig admits no other value
             lr *= 0.5 * (1 + math.cos(math.pi * min(step, cfg.max_steps) / cfg.max_steps))
-        elif cfg.lr_decay != "none":
-            raise ConfigError(f"trainer.lr_decay must be 'none' or 'cosine'; got {cfg.lr_decay!r}")
         return lr
 
     def train_step(self) -> float:

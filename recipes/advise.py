@@ -104,16 +104,16 @@ def advise(c: dict[str, Any], dist: Any) -> dict[str, Any]:
         raise ConfigError(f"candidates must hold a D ≥ 2 (D = 1 is never advised), got {c['candidates']!r}")
     ckpt, pilot_steps, pilot_s = _pilot(c, recipe, dist)
     t0 = time.perf_counter()
-    modality, den, config = load_checkpoint(ckpt, dist.device)
-    dims = data_dimension(modality.dataset("train"))
+    loaded = load_checkpoint(ckpt, dist.device)
+    dims = data_dimension(loaded.modality.dataset("train"))
     N = float(dims["N"])
     sampler = goal_sampler(goal, dict(c.get("sampler") or {}), float(c["alpha"]))
     sc = {"num_samples": int(c["num_samples"]), "seed": int(c.get("seed", 0)), "sampler": sampler,
           "progress": c["trainer"].get("progress", True)}
-    args, kw, info = _generation(sc, dist, modality, den, config)
+    args, kw, info = _generation(sc, dist, *loaded, loaded.pfgm)
     # below a tenth of σ_data (by default) a state's value is decided: there ρ measures how the denoiser
     # rounds (a categorical head's softmax is never exactly one-hot), not where the trajectory went
-    floor = float(c["sigma_floor"]) * float(config["pfgm"]["sigma_data"])
+    floor = float(c["sigma_floor"]) * float(loaded.pfgm.sigma_data)
     seen = visited_log_ratio(args[0], lambda wrapped: generate(wrapped, *args[1:], **kw), sigma_min=floor)
     per_step = torch.quantile(seen["log_ratio"], 0.99, dim=1)
     worst = int(per_step.argmax())

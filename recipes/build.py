@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,8 @@ RETIRED = {
 }
 
 __all__ = [
-    "RETIRED", "drop_retired", "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "load_checkpoint", "load_guide", "generate_config",
-    "sigmas_for",
+    "RETIRED", "drop_retired", "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "Checkpoint",
+    "load_checkpoint", "load_guide", "generate_config", "sigmas_for",
 ]
 
 
@@ -144,9 +145,26 @@ def drop_retired(config: dict[str, Any], path: str | Path) -> dict[str, Any]:
     return out
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[Modality, Denoiser, dict[str, Any]]:
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: its modality, EMA denoiser, stored config, and that config's ``pfgm:`` section
+    parsed once (it built the network; sampling takes the prior's kernel and the σ range from it).
+
+    It unpacks as ``modality, denoiser, config``, the triple callers took before the parsed section
+    travelled with it."""
+
+    modality: Modality
+    denoiser: Denoiser
+    config: dict[str, Any]
+    pfgm: PFGMConfig
+
+    def __iter__(self):
+        return iter((self.modality, self.denoiser, self.config))
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
     """A run dir, an EMA ``.safetensors`` export, a ``.pt`` training state or ``zoo:NAME`` (a shipped
-    checkpoint, see :mod:`pfgm_zoo`) → (modality, EMA denoiser, config).
+    checkpoint, see :mod:`pfgm_zoo`) → :class:`Checkpoint` (modality, EMA denoiser, config, parsed pfgm).
 
     Loading never executes code from the file (safetensors / ``torch.load(weights_only=True)``), and
     the config inside may only name registered modalities.
@@ -166,8 +184,9 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
         if not isinstance(config.get(key), dict):
             raise CheckpointError(p, f"its config has no '{key}' section; not a pfgm checkpoint")
     config = drop_retired(config, p)
-    if pfgm_zoo.is_zoo(str(path)) and (extra := pfgm_zoo.sampler_overrides(str(path))):
-        config = {**config, "sampler": {**(config.get("sampler") or {}), **extra}}
+    if pfgm_zoo.is_zoo(str(path)):  # the entry's sampler_overrides: layer 2 of generate_config's order
+        extra = {k: v for k, v in pfgm_zoo.sampler_overrides(str(path)).items() if v is not None}  # null: not set here
+        config = {**config, "sampler": {**(config.get("sampler") or {}), **extra}} if extra else config
     check_targets(config, "checkpoint config")
     modality = make_modality(config["modality"])
     pfgm = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm")
@@ -176,7 +195,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
         den.load_state_dict(weights)
     except RuntimeError as e:
         raise CheckpointError(p, f"weights do not fit the network its config builds: {str(e).splitlines()[0]}") from None
-    return modality, den.to(device).eval(), config
+    return Checkpoint(modality, den.to(device).eval(), config, pfgm)
 
 
 def load_guide(path: str, config: dict[str, Any], modality: Modality,
@@ -200,21 +219,32 @@ def load_guide(path: str, config: dict[str, Any], modality: Modality,
     return guide, differs
 
 
-def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, num_samples: int, seed: int) -> GenerateConfig:
-    """Sampler settings: the checkpoint's sampler section and σ range, then the user's overrides.
+def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, num_samples: int, seed: int,
+                    pfgm: PFGMConfig | None = None) -> GenerateConfig:
+    """The sampler settings of one run. Each key takes its value from the first of these layers that
+    sets it; a null sets nothing, in every layer:
 
-    An unknown key is an error naming it and the known ones.
+    1. ``overrides``: the user's (``sampler.X=`` of pfgm-sample and pfgm-eval, ``Model.sample(X=...)``);
+    2. for ``zoo:NAME``, the entry's ``sampler_overrides`` (pfgm_zoo/manifest.json: the settings its
+       metrics were measured with), laid over ``config["sampler"]`` by :func:`load_checkpoint`;
+    3. ``config["sampler"]``: the run's sampler section as it was trained (the ``sampler=`` group, then
+       the recipe, then the training command line);
+    4. the run's ``pfgm:`` σ range, for ``sigma_min`` and ``sigma_max`` only (``pfgm``: that section as
+       the caller parsed it; parsed here from ``config["pfgm"]`` when not given);
+    5. :class:`GenerateConfig`'s defaults.
+
+    An unknown key in 1-3 is an error naming it and the known ones; GenerateConfig checks the values.
     """
     known = set(SAMPLER_KEYS)
-    s = {k: v for k, v in (config.get("sampler") or {}).items() if v is not None}
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    bad = sorted(set(s) - known) + sorted(set(given) - known)
+    stored = {k: v for k, v in (config.get("sampler") or {}).items() if v is not None}  # layers 2 and 3
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}  # layer 1
+    bad = sorted(set(stored) - known) + sorted(set(given) - known)
     if bad:
         raise ConfigError(f"unknown sampler option(s) {', '.join('sampler.' + k for k in bad)}; known: {', '.join(sorted(known))}")
+    pf = pfgm if pfgm is not None else PFGMConfig.from_dict(config.get("pfgm"), "pfgm")
+    s = {"sigma_min": pf.sigma_min, "sigma_max": pf.sigma_max}  # layer 4 (GenerateConfig fills in layer 5)
+    s.update(stored)
     s.update(given)
-    pf = PFGMConfig.from_dict(config.get("pfgm"), "pfgm")
-    s.setdefault("sigma_min", pf.sigma_min)
-    s.setdefault("sigma_max", pf.sigma_max)
     return GenerateConfig(num_samples=int(num_samples), seed=int(seed), **s)
 
 

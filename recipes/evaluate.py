@@ -42,11 +42,10 @@ def _likelihood(c: dict, dist) -> dict[str, float]:
     from .likelihood import held_out_likelihood
     from .sample import load_for_sampling, sample_D
 
-    modality, den, config = load_for_sampling(c, dist)
-    D = sample_D(c, config["pfgm"]["D"])
-    return held_out_likelihood(modality, den, config, D, num_items=c.get("likelihood_samples", 256),
-                               steps=c.get("likelihood_steps", 64), exact=bool(c.get("likelihood_exact")),
-                               seed=c.get("seed", 0), device=dist.device)
+    ckpt = load_for_sampling(c, dist)
+    return held_out_likelihood(ckpt.modality, ckpt.denoiser, ckpt.pfgm, sample_D(c, ckpt.pfgm.D),
+                               num_items=c.get("likelihood_samples", 256), steps=c.get("likelihood_steps", 64),
+                               exact=bool(c.get("likelihood_exact")), seed=c.get("seed", 0), device=dist.device)
 
 
 def _image_metric_options(c: dict, modality) -> None:
@@ -74,11 +73,11 @@ def _hydra_main() -> None:
             if dist.is_main:
                 check_out_file(out)  # before the work, not after it
             try:
-                modality, den, config = load_for_sampling(c, dist)
-                _image_metric_options(c, modality)
+                ckpt = load_for_sampling(c, dist)
+                _image_metric_options(c, ckpt.modality)
                 if dist.is_main:
-                    modality.check_evaluate()  # a missing tool the metrics need is named before sampling
-                modality, objects, info, samples = sample_loaded(c, dist, modality, den, config)
+                    ckpt.modality.check_evaluate()  # a missing tool the metrics need is named before sampling
+                modality, objects, info, samples = sample_loaded(c, dist, *ckpt, pfgm=ckpt.pfgm)
             finally:
                 cleanup()
             if not dist.is_main:

@@ -23,15 +23,15 @@ from pfgm.core.likelihood import log_likelihood
 __all__ = ["held_out_likelihood"]
 
 
-def held_out_likelihood(modality: Any, den: Any, config: dict[str, Any], D: float, *, num_items: int = 256,
+def held_out_likelihood(modality: Any, den: Any, pfgm: PFGMConfig, D: float, *, num_items: int = 256,
                         steps: int = 64, exact: bool = False, batch_size: int = 64, seed: int = 0,
                         device: torch.device | str = "cpu") -> dict[str, float]:
-    """Mean negative log-likelihood of the first ``num_items`` test items (bits/dim, nats/token)."""
+    """Mean negative log-likelihood of the first ``num_items`` test items (bits/dim, nats/token), under the
+    prior of ``pfgm`` (the checkpoint's parsed pfgm section: ``Checkpoint.pfgm``) at ``D``, on its σ range."""
     if isinstance(num_items, bool) or not isinstance(num_items, int) or num_items < 2:
         raise ConfigError(f"likelihood_samples must be a whole number ≥ 2, got {num_items!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ConfigError(f"likelihood_steps must be a whole number ≥ 2, got {steps!r}")
-    pfgm = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm")
     kernel = pfgm.kernel(D)
     data = modality.dataset("test")
     n = min(num_items, len(data))

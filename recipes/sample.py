@@ -32,7 +32,7 @@ from pfgm.core.distributed import cleanup, init_distributed
 from pfgm.core.generate import generate, generate_batches
 from pfgm.core.snapping import ProjectedDenoiser
 
-from .build import generate_config, load_checkpoint, load_guide, plain, sigmas_for
+from .build import Checkpoint, generate_config, load_checkpoint, load_guide, plain, sigmas_for
 from .cli import check_writable, job_path, multirun_job, run_hydra, sigterm_as_interrupt, user_errors
 from .validate import check_sample
 from pfgm.core.atomic import atomic_write_bytes, file_sha256, remove_stale_temps, temp_tag
@@ -73,20 +73,26 @@ def sample_D(c: dict[str, Any], trained: Any) -> float:
     return D
 
 
-def load_for_sampling(c: dict[str, Any], dist) -> tuple[Any, Any, dict[str, Any]]:
-    """(modality with the sample-time options applied, EMA denoiser, stored config): nothing sampled yet."""
-    modality, den, config = load_checkpoint(c["checkpoint"], dist.device)
+def load_for_sampling(c: dict[str, Any], dist) -> Checkpoint:
+    """The checkpoint (unpacks as modality, EMA denoiser, stored config; ``.pfgm`` its parsed pfgm section),
+    its modality with the sample-time options applied: nothing sampled yet."""
+    ckpt = load_checkpoint(c["checkpoint"], dist.device)
     options = {k: v for k, v in (c.get("modality") or {}).items() if v is not None}
     if options:
-        modality.set_sample_options(**options)
-    return modality, den, config
+        ckpt.modality.set_sample_options(**options)
+    return ckpt
 
 
-def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any]) -> tuple[tuple, dict, dict]:
-    """(generate's positional arguments, its keyword arguments, info) for a plain sample/eval config."""
-    D = sample_D(c, config["pfgm"]["D"])
-    kernel = PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm").kernel(D)
-    g = generate_config(config, c.get("sampler"), c["num_samples"], c["seed"])
+def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any],
+                pfgm: PFGMConfig | None = None) -> tuple[tuple, dict, dict]:
+    """(generate's positional arguments, its keyword arguments, info) for a plain sample/eval config.
+
+    ``pfgm``: the checkpoint's pfgm section as :func:`load_checkpoint` parsed it (``Checkpoint.pfgm``);
+    parsed from ``config`` for callers that hold only the dict."""
+    pfgm = pfgm if pfgm is not None else PFGMConfig.from_dict(config["pfgm"], "checkpoint pfgm")
+    D = sample_D(c, pfgm.D)
+    kernel = pfgm.kernel(D)
+    g = generate_config(config, c.get("sampler"), c["num_samples"], c["seed"], pfgm=pfgm)
     info: dict[str, Any] = dict(modality=modality.name, D=D, solver=g.solver, steps=g.steps, num_samples=g.num_samples,
                                 seed=g.seed)
     kw = dict(device=dist.device, rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
@@ -120,19 +126,22 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
     return (den, kernel, modality.blank, sigmas_for(g, dist.device), g), kw, info
 
 
-def sample_loaded(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any]) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
-    """Every sample in memory (what pfgm-eval needs for its metrics); pfgm-sample streams instead."""
-    args, kw, info = _generation(c, dist, modality, den, config)
+def sample_loaded(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any],
+                  pfgm: PFGMConfig | None = None) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
+    """Every sample in memory (what pfgm-eval needs for its metrics); pfgm-sample streams instead.
+    ``pfgm`` as in :func:`_generation`."""
+    args, kw, info = _generation(c, dist, modality, den, config, pfgm)
     x, mask, cond = generate(*args, **kw)
     return modality, modality.decode_samples(x, mask, cond), info, Encoded(x, mask, cond)
 
 
 def stream_samples(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any],
-                   out: Path) -> tuple[list[Path], dict[str, Any]]:
+                   out: Path, pfgm: PFGMConfig | None = None) -> tuple[list[Path], dict[str, Any]]:
     """Generate batch by batch and write each through the modality's sink as it comes (rank 0):
     memory holds one round of batches plus what the sink keeps, whatever num_samples is.
-    -> (paths written, info with the invalid count). Other ranks generate their batches, write nothing."""
-    args, kw, info = _generation(c, dist, modality, den, config)
+    -> (paths written, info with the invalid count). Other ranks generate their batches, write nothing.
+    ``pfgm`` as in :func:`_generation`."""
+    args, kw, info = _generation(c, dist, modality, den, config, pfgm)
     batches = generate_batches(*args, **kw)
     if not dist.is_main:
         for _ in batches:
@@ -161,8 +170,8 @@ def stream_samples(c: dict[str, Any], dist, modality: Any, den: Any, config: dic
 def generate_from_checkpoint(c: dict[str, Any], dist=None) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
     """(modality, decoded objects, info, the generated tensors) for a plain sample/eval config."""
     dist = dist or init_distributed(c.get("device", "auto"))
-    modality, den, config = load_for_sampling(c, dist)
-    return sample_loaded(c, dist, modality, den, config)
+    ckpt = load_for_sampling(c, dist)
+    return sample_loaded(c, dist, *ckpt, pfgm=ckpt.pfgm)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -299,10 +308,10 @@ def _hydra_main() -> None:
             dist = init_distributed(c.get("device", "auto"))
             out = Path(job_path(c["out"], multirun_job()))  # --multirun: every job its own output
             try:
-                modality, den, config = load_for_sampling(c, dist)
+                ckpt = load_for_sampling(c, dist)
                 if dist.is_main:
-                    check_out(modality, out, bool(c.get("overwrite")))  # before the work, not after it
-                paths, info = stream_samples(c, dist, modality, den, config, out)
+                    check_out(ckpt.modality, out, bool(c.get("overwrite")))  # before the work, not after it
+                paths, info = stream_samples(c, dist, *ckpt, out, pfgm=ckpt.pfgm)
             finally:
                 cleanup()
             if dist.is_main:

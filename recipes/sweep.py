@@ -248,8 +248,8 @@ def run_sweep(c: dict[str, Any]) -> list[dict[str, Any]]:
 def _likelihood_record(run_dir: Path, cell: dict[str, Any], dist: Any) -> dict[str, Any]:
     from .likelihood import held_out_likelihood
 
-    modality, den, config = load_checkpoint(run_dir, dist.device)
+    ckpt = load_checkpoint(run_dir, dist.device)
     t0 = time.perf_counter()
-    lik = held_out_likelihood(modality, den, config, parse_D(config["pfgm"]["D"]), num_items=cell["n_samples"],
+    lik = held_out_likelihood(ckpt.modality, ckpt.denoiser, ckpt.pfgm, ckpt.pfgm.D, num_items=cell["n_samples"],
                               steps=cell["steps"], seed=cell["sample_seed"], device=dist.device)
     return {"nfe": lik.pop("likelihood_nfe"), **lik, "sample_seconds": round(time.perf_counter() - t0, 3)}

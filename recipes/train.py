@@ -42,7 +42,7 @@ from pfgm.core.weights import EMA_WEIGHTS_NAME, tensors_digest
 
 from .build import check_objective, drop_retired, generate_config, load_checkpoint, make_denoiser, make_modality, sigmas_for
 from .cli import apply_group_choices, multirun_job, print_catalogue, run_hydra, user_errors
-from .validate import check_compatible, check_train, config_changes
+from .validate import TrainSettings, check_compatible, config_changes, parse_train
 
 __all__ = ["run_training", "check_run_dir", "RUN_DIR_NAMES", "main"]
 
@@ -60,9 +60,9 @@ def _estimate_sigma_data(dataset: Any, limit: int = 4096) -> float:
     return estimate_sigma_data(x, mask)
 
 
-def _preview_fn(modality: Modality, kernel, cfg: dict[str, Any], run_dir: Path, device):
+def _preview_fn(modality: Modality, pfgm: PFGMConfig, kernel, cfg: dict[str, Any], run_dir: Path, device):
     def preview(step: int, ema_model: torch.nn.Module) -> None:
-        g = generate_config(cfg, None, cfg.get("preview_samples", 64), seed=0)
+        g = generate_config(cfg, None, cfg.get("preview_samples", 64), seed=0, pfgm=pfgm)
         was = ema_model.training
         ema_model.eval()
         x, mask, cond = generate(ema_model, kernel, modality.blank, sigmas_for(g, device), g, device=device, progress=False)
@@ -72,19 +72,20 @@ def _preview_fn(modality: Modality, kernel, cfg: dict[str, Any], run_dir: Path, 
     return preview
 
 
-def run_training(cfg: dict[str, Any], dist: DistInfo | None = None) -> dict[str, Any]:
+def run_training(cfg: dict[str, Any], dist: DistInfo | None = None, settings: TrainSettings | None = None) -> dict[str, Any]:
     """Train from a plain config (the composed train.yaml). Returns a summary dict.
 
-    The whole config is checked first (recipes/validate.py); ``cfg["run_dir"]`` must be set (rank 0's
-    choice wins under torchrun) and is held by a lock file while training. ``resume``: false (a run dir
-    with a checkpoint is refused), true (continue; an error if there is no checkpoint), auto
-    (continue if there is one), force (continue even though the model or objective changed).
+    The whole config is checked first (recipes/validate.py), unless ``settings`` is given: what
+    :func:`~recipes.validate.parse_train` returned for this ``cfg`` (pfgm-train checks before it sets up the
+    processes), so the config is checked and its ``pfgm:`` and ``trainer:`` sections parsed once per run.
+    ``cfg["run_dir"]`` must be set (rank 0's choice wins under torchrun) and is held by a lock file while
+    training. ``resume``: false (a run dir with a checkpoint is refused), true (continue; an error if there
+    is no checkpoint), auto (continue if there is one), force (continue even though the model or objective changed).
     """
-    mode = check_train(cfg)
-    dist = dist or init_distributed(cfg.get("trainer", {}).get("device", "auto"))
+    settings = settings or parse_train(cfg)
+    mode, tcfg, pfgm = settings.mode, settings.trainer, settings.pfgm
+    dist = dist or init_distributed(tcfg.device)
     run_dir = Path(broadcast_object(str(cfg["run_dir"]) if dist.is_main else None))
-    tcfg = TrainerConfig.from_dict(dict(cfg.get("trainer") or {}))
-    pfgm = PFGMConfig.from_dict(cfg.get("pfgm"))
     if dist.is_main:
         check_run_dir(run_dir)  # before the lock: a refused folder gets nothing of ours written into it
     created = not run_dir.exists()
@@ -193,7 +194,7 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
     denoiser = make_denoiser(modality, cfg.get("backbone") or {}, float(pfgm.sigma_data), pfgm.objective)
     loss = pfgm.loss()
     wants_preview = tcfg.preview_every > 0 and int(cfg.get("preview_samples", 64)) > 0
-    preview = _preview_fn(modality, kernel, resolved, run_dir, dist.device) if wants_preview else None
+    preview = _preview_fn(modality, pfgm, kernel, resolved, run_dir, dist.device) if wants_preview else None
     if found is not None:  # a resumed run keeps what it started from; its state holds the weights
         resolved["init_from"] = (found[1].get("config") or {}).get("init_from")
     elif cfg.get("init_from"):
@@ -207,7 +208,7 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
         params = sum(p.numel() for p in denoiser.parameters())
         for note in notices:
             print(f"pfgm-train: {note}", file=sys.stderr)
-        print(f"pfgm-train: {modality.name} | D={pfgm.to_dict()['D']} | sigma_data={pfgm.sigma_data} | {len(data)} training items "
+        print(f"pfgm-train: {modality.name} | D={resolved['pfgm']['D']} | sigma_data={pfgm.sigma_data} | {len(data)} training items "
               f"| {params / 1e3:.0f}k parameters | device {dist.device} × {dist.world_size} | run_dir {run_dir}"
               + (f" | resumed at step {trainer.step}" if resumed else ""), file=sys.stderr)
     out = trainer.fit()
@@ -268,8 +269,10 @@ def _hydra_main() -> None:
             return
         c["recipe_name"] = HydraConfig.get().runtime.choices.get("recipe")
         with user_errors("pfgm-train", run_dir=c.get("run_dir")):
-            check_train(c)  # the empty run_dir= check needs the value as given, before Hydra's own is taken
-            dist = init_distributed(c.get("trainer", {}).get("device", "auto"))
+            # the run's one check, here because the empty run_dir= check needs the value as given, before
+            # Hydra's own is taken; run_training reuses what it parsed
+            settings = parse_train(c)
+            dist = init_distributed(settings.trainer.device)
             own = HydraConfig.get().runtime.output_dir
             job = multirun_job()  # under --multirun each job trains in its own run_dir/<job number>
             chosen = own if job is None else os.path.join(str(c["run_dir"]), str(job))
@@ -277,7 +280,7 @@ def _hydra_main() -> None:
             if not dist.is_main:
                 _drop_stray_run_dir(own, c["run_dir"])
             try:
-                summary = run_training(c, dist)
+                summary = run_training(c, dist, settings)
             finally:
                 cleanup()
             if dist.is_main:

@@ -1,10 +1,14 @@
 """One check of a whole resolved config before any work: every section, every key, every value.
 
-Each entry point (train, sample, eval, bench) calls its ``check_*`` first, so a typo or a bad value
+Each entry point (train, sample, eval, bench) calls its ``check_*`` once, first, so a typo or a bad value
 (``trainer.batch_size=0``, ``lr=abc``, ``bf16=maybe``, ``+pfgm.DD=3``, ``+sampler.stepz=3``, an empty
 ``run_dir=``) is a ValueError naming the key, the value and what was expected, raised before any
 data is read, any network built or any file written. Sections a modality owns (``modality:``,
 ``backbone:``) are checked by the modality itself when it is built, still before training.
+
+Each rule lives once, with what holds the key: the values of ``pfgm:``, ``trainer:`` and ``sampler:``
+are checked by the dataclasses that hold them (PFGMConfig, TrainerConfig, GenerateConfig), which this
+module builds; it keeps the top-level keys, the unknown-key checks and the rules across sections.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pfgm.core.config import PFGMConfig, parse_D
 from pfgm.core.errors import ConfigError
 from pfgm.core.trainer import TrainerConfig
 
-__all__ = ["check_train", "check_sample", "check_eval", "check_bench", "resume_mode", "RESUME_MODES"]
+__all__ = ["TrainSettings", "parse_train", "check_train", "check_sample", "check_eval", "check_bench", "resume_mode", "RESUME_MODES"]
 
 #: resume=false: refuse a run dir that has a checkpoint; true: continue it (an error if there is none);
 #: auto: continue if there is one, else start; force: continue even if the model/objective changed;
@@ -94,46 +98,44 @@ def _modality(c: dict[str, Any]) -> None:
         raise ConfigError("modality needs a 'name' naming a registered modality")
 
 
-#: sampler numbers that must be ≥ 0 / > 0 (GenerateConfig checks the types; these are the ranges)
-_SAMPLER_NONNEG = ("alpha", "churn", "churn_noise", "churn_sigma_min", "churn_sigma_max")
-_SAMPLER_POS = ("rho",)
-
-
-def _sampler(c: dict[str, Any], pfgm: dict[str, Any] | None) -> None:
+def _trained(c: dict[str, Any]) -> tuple[PFGMConfig, TrainerConfig]:
     from .build import generate_config
 
-    s = _section(c, "sampler")
-    generate_config({"sampler": s, "pfgm": pfgm}, None, 1, 0)  # unknown keys, types, solver, σ order
-    for k, v in s.items():
-        if v is None or isinstance(v, (bool, str)) or not isinstance(v, (int, float)):
-            continue
-        if math.isnan(v) or (math.isinf(v) and k != "churn_sigma_max"):
-            raise ConfigError(f"sampler.{k} must be a finite number, got {v!r}")
-        if (k in _SAMPLER_NONNEG and v < 0) or (k in _SAMPLER_POS and v <= 0):
-            raise ConfigError(f"sampler.{k} must be {'> 0' if k in _SAMPLER_POS else '≥ 0'}, got {v!r}")
-
-
-def _trained(c: dict[str, Any]) -> PFGMConfig:
     _section(c, "backbone")
     _modality(c)
     pfgm = PFGMConfig.from_dict(_section(c, "pfgm"))
-    _sampler(c, pfgm.to_dict())
-    TrainerConfig.from_dict(_section(c, "trainer"))
+    generate_config({"sampler": _section(c, "sampler")}, None, 1, 0, pfgm=pfgm)  # unknown keys; GenerateConfig the values
+    trainer = TrainerConfig.from_dict(_section(c, "trainer"))
     if "preview_samples" in c:
         _int(c["preview_samples"], "preview_samples", 0)
-    return pfgm
+    return pfgm, trainer
 
 
-def check_train(c: dict[str, Any]) -> str:
-    """Check a pfgm-train config; returns the resume mode."""
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """A checked pfgm-train config's typed parts: the resume mode and the ``pfgm:`` and ``trainer:``
+    sections, each parsed once; training builds the kernel, the loss and the prior from ``pfgm``."""
+
+    mode: str
+    pfgm: PFGMConfig
+    trainer: TrainerConfig
+
+
+def parse_train(c: dict[str, Any]) -> TrainSettings:
+    """Check a pfgm-train config and return its typed parts (:func:`check_train` when only the verdict matters)."""
     _keys(c, TRAIN_KEYS, "top-level")
     _path(c.get("run_dir"), "run_dir", "the run directory to write")
     mode = resume_mode(c.get("resume", False))
     if c.get("init_from") is not None and (not isinstance(c["init_from"], str) or not c["init_from"].strip()):
         raise ConfigError(f"init_from must be a checkpoint to fine-tune from (a run dir, a .safetensors or .pt file, or "
                           f"zoo:NAME), got {c['init_from']!r}")
-    _trained(c)
-    return mode
+    pfgm, trainer = _trained(c)
+    return TrainSettings(mode, pfgm, trainer)
+
+
+def check_train(c: dict[str, Any]) -> str:
+    """Check a pfgm-train config; returns the resume mode."""
+    return parse_train(c).mode
 
 
 def check_bench(c: dict[str, Any]) -> str:
@@ -181,7 +183,9 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
     _keys(s, set(SAMPLER_KEYS), "sampler")
     given = {k: v for k, v in s.items() if v is not None}
     if given:  # types and ranges, against the default σ range (the checkpoint's is checked again at load)
-        _sampler({"sampler": given}, None)
+        from .build import generate_config
+
+        generate_config({"sampler": given}, None, 1, 0, pfgm=PFGMConfig())
     _section(c, "modality")
 
 

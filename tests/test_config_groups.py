@@ -98,7 +98,8 @@ def test_every_entry_point_applies_it(tmp_path):
                        timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert p.returncode == 0, p.stderr
     jobs = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
-    assert [(float(j["D"]), j["batch_size"]) for j in jobs] == [(INF, 512), (128, 512)], p.stdout
+    recipe_D = _D(compose("train", ["recipe=digits"]))  # pfgm=default is the default option: the recipe's D stands
+    assert [(float(j["D"]), j["batch_size"]) for j in jobs] == [(INF, 512), (recipe_D, 512)], p.stdout
 
 
 @pytest.mark.parametrize("app", ["sample", "eval"])
