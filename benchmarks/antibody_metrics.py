@@ -67,9 +67,12 @@ def calibration_sets(n: int, seed: int) -> dict[str, list[str]]:
             s[i] = AAS[rng.integers(20)]
         return "".join(s)
 
-    return {"germline_v_genes": pick, "germline_v_random_cdr3_jh4": random_cdr3,
-            "random_cdr3_30pct_randomised": [randomise(s, 0.3) for s in random_cdr3],
-            "germline_v_shuffled": ["".join(rng.permutation(list(v))) for v in pick]}
+    return {
+        "germline_v_genes": pick,
+        "germline_v_random_cdr3_jh4": random_cdr3,
+        "random_cdr3_30pct_randomised": [randomise(s, 0.3) for s in random_cdr3],
+        "germline_v_shuffled": ["".join(rng.permutation(list(v))) for v in pick],
+    }
 
 
 def must_hold(m: dict[str, float]) -> dict[str, dict[str, float | bool]]:
@@ -78,8 +81,9 @@ def must_hold(m: dict[str, float]) -> dict[str, dict[str, float | bool]]:
 
     near, near_h = m.get("nearest_train_edit_median", math.nan), m.get("nearest_train_edit_median_heldout", math.nan)
     return {
-        "frameworks_90 >= 0.80": row(m.get("germline_frameworks_90"), m.get("germline_frameworks_90_heldout"),
-                                     m.get("germline_frameworks_90", 0) >= 0.8),
+        "frameworks_90 >= 0.80": row(
+            m.get("germline_frameworks_90"), m.get("germline_frameworks_90_heldout"), m.get("germline_frameworks_90", 0) >= 0.8
+        ),
         "nearest_train_edit_median <= 2x heldout": row(near, near_h, near <= 2 * near_h),
         "pgen_positive >= 0.90": row(m.get("pgen_positive"), m.get("pgen_positive_heldout"), m.get("pgen_positive", 0) >= 0.9),
         "uniqueness >= 0.95": row(m.get("uniqueness"), m.get("uniqueness_heldout"), m.get("uniqueness", 0) >= 0.95),
@@ -87,10 +91,12 @@ def must_hold(m: dict[str, float]) -> dict[str, dict[str, float | bool]]:
     }
 
 
-ABOUT = ("Heavy chains (vh) against germline and an outside antibody language model: each row one checkpoint's samples, "
-         "<metric>_heldout the held-out real VHs (the ceiling); germline_* from pfgm.modalities/sequences/germline.py "
-         "(IMGT regions), antiberty_pll AntiBERTy's pseudo-log-likelihood per residue (nats, 8 random residues a "
-         "sequence, _se its SE); antiberty_calibration: the same score on reference sets")
+ABOUT = (
+    "Heavy chains (vh) against germline and an outside antibody language model: each row one checkpoint's samples, "
+    "<metric>_heldout the held-out real VHs (the ceiling); germline_* from pfgm.modalities/sequences/germline.py "
+    "(IMGT regions), antiberty_pll AntiBERTy's pseudo-log-likelihood per residue (nats, 8 random residues a "
+    "sequence, _se its SE); antiberty_calibration: the same score on reference sets"
+)
 
 
 def _load(path: str | None) -> dict:
@@ -154,8 +160,14 @@ def main() -> None:
         samples = read_fasta(a.samples) if a.samples else list(model.sample(a.num, seed=0).objects)
         samples = [s.replace("-", "") for s in samples]  # an aligned model writes its gaps
         mod.numbering = a.numbering
-        row = {"arm": a.arm or str(a.checkpoint), "max_steps": int(model.config.get("trainer", {}).get("max_steps", -1)),
-               "aligned": bool(mod.aligned), "num_samples": len(samples), "command": command, "notes": list(a.note)}
+        row = {
+            "arm": a.arm or str(a.checkpoint),
+            "max_steps": int(model.config.get("trainer", {}).get("max_steps", -1)),
+            "aligned": bool(mod.aligned),
+            "num_samples": len(samples),
+            "command": command,
+            "notes": list(a.note),
+        }
         old = next((r for r in doc["rows"] if r.get("arm") == row["arm"]), None)
         if old is not None:  # keep what this invocation does not recompute
             row = {**old, **row, "notes": row["notes"] or old.get("notes", [])}

@@ -154,12 +154,16 @@ def main() -> None:
     for name, r in report.items():
         pc, st = result["project_classifier"][name], result["stats_judge"][name]
         cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) and math.isfinite(r[k]) else "—" for k in ROW_KEYS]
-        print(f"| {name} | {' | '.join(cells)} | {st['is']:.2f} | {st['entropy']:.2f} | {pc['is']:.2f} | {pc['entropy']:.2f} | "
-              f"{result['nearest_train_median'][name]:.2f} |")
+        print(
+            f"| {name} | {' | '.join(cells)} | {st['is']:.2f} | {st['entropy']:.2f} | {pc['is']:.2f} | {pc['entropy']:.2f} | "
+            f"{result['nearest_train_median'][name]:.2f} |"
+        )
     if "conditional" in result:
         c = result["conditional"]
-        print(f"requested-digit accuracy (judge): samples {c['samples'].get('accuracy', float('nan')):.3f}, "
-              f"real through the codec {c['real_codec'].get('accuracy', float('nan')):.3f}")
+        print(
+            f"requested-digit accuracy (judge): samples {c['samples'].get('accuracy', float('nan')):.3f}, "
+            f"real through the codec {c['real_codec'].get('accuracy', float('nan')):.3f}"
+        )
     if a.out:
         atomic_write_text(Path(a.out), json.dumps(result, indent=2) + "\n")
         print(f"→ {a.out}")

@@ -33,7 +33,15 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/audio_rtf.json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    c = {"checkpoint": a.checkpoint, "num_samples": a.num_samples, "seed": 0, "device": "cpu", "D": None, "sampler": {}, "progress": False}
+    c = {
+        "checkpoint": a.checkpoint,
+        "num_samples": a.num_samples,
+        "seed": 0,
+        "device": "cpu",
+        "D": None,
+        "sampler": {},
+        "progress": False,
+    }
     totals, decodes, refs = [], [], []
     for _ in range(a.repeats):
         refs.append(reference_speed())
@@ -54,10 +62,14 @@ def main() -> None:
         "command": f"OMP_NUM_THREADS={a.threads} python benchmarks/audio_rtf.py --checkpoint {a.checkpoint} --num-samples {a.num_samples} "
                    f"--repeats {a.repeats} --threads {a.threads} --out {a.out}",
     }  # fmt: skip
-    print("| samples | audio s | NFE/sample | wall s (sample+decode) | decode s | RTF | RTF decode only | reference MLP steps/s |")
+    print(
+        "| samples | audio s | NFE/sample | wall s (sample+decode) | decode s | RTF | RTF decode only | reference MLP steps/s |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| {a.num_samples} | {audio_s:.1f} | {row['nfe_per_sample']} | {total:.2f} | {decode:.2f} | {row['rtf']:.2f} | "
-          f"{row['rtf_decode_only']:.1f} | {row['reference_mlp_steps_per_s']} |")
+    print(
+        f"| {a.num_samples} | {audio_s:.1f} | {row['nfe_per_sample']} | {total:.2f} | {decode:.2f} | {row['rtf']:.2f} | "
+        f"{row['rtf_decode_only']:.1f} | {row['reference_mlp_steps_per_s']} |"
+    )
     out = Path(a.out)
     atomic_write_text(out, json.dumps(row, indent=2) + "\n")
     print(f"→ {out}")

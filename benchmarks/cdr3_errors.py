@@ -45,8 +45,16 @@ def ends(checkpoint: str, snap: float) -> None:
     from pfgm.modalities.sequences import metrics as M
     from pfgm.recipes.sample import generate_from_checkpoint
 
-    mod, gen, _, _ = generate_from_checkpoint({"checkpoint": checkpoint, "num_samples": 1000, "seed": 0, "device": "cpu",
-                                               "sampler": {"snap_below": snap} if snap else {}, "progress": False})
+    mod, gen, _, _ = generate_from_checkpoint(
+        {
+            "checkpoint": checkpoint,
+            "num_samples": 1000,
+            "seed": 0,
+            "device": "cpu",
+            "sampler": {"snap_below": snap} if snap else {},
+            "progress": False,
+        }
+    )
     data = mod._load()
     rng = np.random.default_rng(12345)  # pfgm-eval's reference draw (SequenceModality.evaluate)
     n = min(mod.eval_reference, len(data["test"]), len(data["train"]))

@@ -29,18 +29,42 @@ IMAGES = ROOT / "docs/img"
 
 #: recipe → (headline metric, higher is better, label, the sweep command); the metric's SE key is f"{metric}_se"
 RECIPES = {
-    "digits": ("digits_fd", False, "FD in the digits classifier's space (lower is better)",
-               "pfgm-bench sweep recipe=digits 'ladder=[1,4,16,64,512,inf]' 'seeds=[0,1,2]' trainer.max_steps=1500"),
-    "community_small": ("mmd_mean", False, "mean of the degree, clustering and orbit MMDs (lower is better)",
-                        "pfgm-bench sweep recipe=community_small 'seeds=[0,1]' trainer.max_steps=1500 num_samples=256"),
-    "rna_hairpin": ("fold_to_target", True, "share of samples that fold to the target hairpin (higher is better)",
-                    "pfgm-bench sweep recipe=rna_hairpin 'ladder=[1,15,120,inf]' 'seeds=[0,1]' trainer.max_steps=1500 num_samples=500"),
-    "speech_digits_8k": ("judge_is", True, "Inception Score in the outside judge's space (higher is better)",
-                         "pfgm-bench sweep recipe=speech_digits_8k 'ladder=[16,128,1024,inf]' 'seeds=[0]' trainer.max_steps=600 num_samples=256"),
-    "molecules": ("validity", True, "validity (higher is better)",
-                  "pfgm-bench sweep recipe=molecules 'ladder=[11,86,689,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500"),
-    "cdr3": ("pgen_positive", True, "share of CDR3s with OLGA Pgen > 0 (higher is better)",
-             "pfgm-bench sweep recipe=cdr3 'ladder=[6,45,360,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500"),
+    "digits": (
+        "digits_fd",
+        False,
+        "FD in the digits classifier's space (lower is better)",
+        "pfgm-bench sweep recipe=digits 'ladder=[1,4,16,64,512,inf]' 'seeds=[0,1,2]' trainer.max_steps=1500",
+    ),
+    "community_small": (
+        "mmd_mean",
+        False,
+        "mean of the degree, clustering and orbit MMDs (lower is better)",
+        "pfgm-bench sweep recipe=community_small 'seeds=[0,1]' trainer.max_steps=1500 num_samples=256",
+    ),
+    "rna_hairpin": (
+        "fold_to_target",
+        True,
+        "share of samples that fold to the target hairpin (higher is better)",
+        "pfgm-bench sweep recipe=rna_hairpin 'ladder=[1,15,120,inf]' 'seeds=[0,1]' trainer.max_steps=1500 num_samples=500",
+    ),
+    "speech_digits_8k": (
+        "judge_is",
+        True,
+        "Inception Score in the outside judge's space (higher is better)",
+        "pfgm-bench sweep recipe=speech_digits_8k 'ladder=[16,128,1024,inf]' 'seeds=[0]' trainer.max_steps=600 num_samples=256",
+    ),
+    "molecules": (
+        "validity",
+        True,
+        "validity (higher is better)",
+        "pfgm-bench sweep recipe=molecules 'ladder=[11,86,689,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500",
+    ),
+    "cdr3": (
+        "pgen_positive",
+        True,
+        "share of CDR3s with OLGA Pgen > 0 (higher is better)",
+        "pfgm-bench sweep recipe=cdr3 'ladder=[6,45,360,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500",
+    ),
 }
 ADVISE = "pfgm-bench advise recipe={recipe} goal={goal} 'candidates={ladder}'"
 
@@ -56,9 +80,13 @@ CELLS = {
     "4 bits": ("heun", 18, 0.0, 4),
 }
 GOAL_CELL = {"quality": "heun 18 (35 NFE)", "few_step": "heun 5 (9 NFE)", "robust": "α = 0.2"}
-CLAIMS = [("a sweet spot at the default sampler", "heun 18 (35 NFE)"), ("robust to large steps", "heun 5 (9 NFE)"),
-          ("robust to large steps (Euler)", "euler 5 (5 NFE)"), ("robust to injected errors", "α = 0.2"),
-          ("robust to 4-bit weights", "4 bits")]
+CLAIMS = [
+    ("a sweet spot at the default sampler", "heun 18 (35 NFE)"),
+    ("robust to large steps", "heun 5 (9 NFE)"),
+    ("robust to large steps (Euler)", "euler 5 (5 NFE)"),
+    ("robust to injected errors", "α = 0.2"),
+    ("robust to 4-bit weights", "4 bits"),
+]
 
 
 def _D_key(D) -> float:
@@ -170,13 +198,26 @@ def plot(recipe: str, tab: dict, label: str, path: Path) -> None:
     ax.set_title("quality vs D")
     ax.legend(fontsize=7)
     for ax, cells, xs, xlabel, title in (
-            (axes[1], ["euler 5 (5 NFE)", "heun 5 (9 NFE)", "heun 18 (35 NFE)"], [5, 9, 35], "NFE", "vs NFE"),
-            (axes[2], ["heun 18 (35 NFE)", "α = 0.1", "α = 0.2"], [0, 0.1, 0.2], "α", "vs injected error α"),
-            (axes[3], ["4 bits", "6 bits", "8 bits", "heun 18 (35 NFE)"], [4, 6, 8, 32], "weight bits (32 = float)", "vs weight bits")):
+        (axes[1], ["euler 5 (5 NFE)", "heun 5 (9 NFE)", "heun 18 (35 NFE)"], [5, 9, 35], "NFE", "vs NFE"),
+        (axes[2], ["heun 18 (35 NFE)", "α = 0.1", "α = 0.2"], [0, 0.1, 0.2], "α", "vs injected error α"),
+        (
+            axes[3],
+            ["4 bits", "6 bits", "8 bits", "heun 18 (35 NFE)"],
+            [4, 6, 8, 32],
+            "weight bits (32 = float)",
+            "vs weight bits",
+        ),
+    ):
         for D in Ds:
             pts = [(x, *err(c, D)) for x, c in zip(xs, cells)]
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
-                        label=f"D={_D_label(D)}")
+            ax.errorbar(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                yerr=[p[2] for p in pts],
+                marker="o",
+                capsize=3,
+                label=f"D={_D_label(D)}",
+            )
         ax.set_xlabel(xlabel)
         ax.set_title(title)
         if xlabel == "NFE":
@@ -200,12 +241,17 @@ def section(recipe: str, records: list[dict], advice: list[dict]) -> list[str]:
     r0 = records[0]
     seeds = sorted({r["seed"] for r in records})
     steps = sorted({r["max_steps"] for r in records})
-    lines = [f"## {recipe}", "",
-             f"N = {r0['N']} (10–90%: {r0['N_p10']}–{r0['N_p90']}); {len(seeds)} training seed(s) per D; "
-             f"{'/'.join(map(str, steps))} training steps; {r0['n_samples']} samples per cell. Metric: {label}. "
-             "Mean ± SE over training seeds (one seed: the metric's own sampling SE, or none); "
-             "**bold**: within two SE of the best D of the column (a column without SE bolds its best D only and ranks nothing).", "",
-             f"```\n{command}\n```", ""]
+    lines = [
+        f"## {recipe}",
+        "",
+        f"N = {r0['N']} (10–90%: {r0['N_p10']}–{r0['N_p90']}); {len(seeds)} training seed(s) per D; "
+        f"{'/'.join(map(str, steps))} training steps; {r0['n_samples']} samples per cell. Metric: {label}. "
+        "Mean ± SE over training seeds (one seed: the metric's own sampling SE, or none); "
+        "**bold**: within two SE of the best D of the column (a column without SE bolds its best D only and ranks nothing).",
+        "",
+        f"```\n{command}\n```",
+        "",
+    ]
     cells = [c for c in [*CELLS, "likelihood (bits/dim)"] if any(k[0] == c for k in tab)]
     # the likelihood is of the data dequantised by each D's own kernel at σ_min: not ranked across D
     tiers = {c: best_tier(tab, c, higher)[1] if c != "likelihood (bits/dim)" else set() for c in cells}
@@ -222,29 +268,44 @@ def section(recipe: str, records: list[dict], advice: list[dict]) -> list[str]:
             row.append(f"**{s}**" if D in tiers[c] and len(tiers[c]) < len(Ds) else s)
         lines.append("| " + " | ".join(row) + " |")
     if "likelihood (bits/dim)" in cells:
-        lines += ["", "Likelihood: held-out bits/dim of the data dequantised by each D's own kernel at σ_min, through the "
-                  "probability-flow ODE (32 steps, Hutchinson trace); across D it compares different dequantisations, so it "
-                  "is not ranked."]
+        lines += [
+            "",
+            "Likelihood: held-out bits/dim of the data dequantised by each D's own kernel at σ_min, through the "
+            "probability-flow ODE (32 steps, Hutchinson trace); across D it compares different dequantisations, so it "
+            "is not ranked.",
+        ]
     lines += ["", f"![{recipe}](img/d_{recipe}.png)", "", "| the paper's claim | cell | finite D vs D = ∞ |", "|---|---|---|"]
     lines += [f"| {claim} | {cell} | {compare(tab, cell, higher)} |" for claim, cell in CLAIMS]
     latest = {a["goal"]: a for a in advice if a["recipe"] == recipe}  # the last advice per goal counts
     mine = list(latest.values())
     if mine:
-        lines += ["", "The advisor (`pfgm-bench advise`), choosing from the swept ladder, against the sweep's best tier:", "",
-                  "| goal | advised D | probed with | sweep's best D | best tier (within 2 SE) | in tier | pilot | why |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "The advisor (`pfgm-bench advise`), choosing from the swept ladder, against the sweep's best tier:",
+            "",
+            "| goal | advised D | probed with | sweep's best D | best tier (within 2 SE) | in tier | pilot | why |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for a in sorted(mine, key=lambda a: list(GOAL_CELL).index(a["goal"])):
             best, tier = best_tier(tab, GOAL_CELL[a["goal"]], higher)
             D = _D_key(a["D"])
             ranked = best is not None and tab[(GOAL_CELL[a["goal"]], best)][1] is not None
             ok = ("yes" if D in tier else "no") if ranked else ("best D (no SE)" if D == best else "not ranked (no SE)")
-            pilot = (f"{a['pilot_steps']} of {a['recipe_steps']} steps; cost {a['cost_fraction']:.0%} of training"
-                     if a.get("cost_fraction") else a["pilot"])
+            pilot = (
+                f"{a['pilot_steps']} of {a['recipe_steps']} steps; cost {a['cost_fraction']:.0%} of training"
+                if a.get("cost_fraction")
+                else a["pilot"]
+            )
             probe = f"{a['solver']} {a['steps']}" + (f", α = {a['alpha']:g}" if a.get("alpha") else "")
-            lines.append(f"| {a['goal']} | {_D_label(D)} | {probe} | {_D_label(best) if best is not None else ''} | "
-                         f"{', '.join(_D_label(d) for d in sorted(tier))} | {ok} | {pilot} | {a['why']} |")
-        lines += ["", f"The sweep's cells for the goals: {', '.join(f'{g} → {c}' for g, c in GOAL_CELL.items())}; the advice "
-                  "probes the recipe's own sampler, which for some recipes differs from the cell (see \"probed with\")."]
+            lines.append(
+                f"| {a['goal']} | {_D_label(D)} | {probe} | {_D_label(best) if best is not None else ''} | "
+                f"{', '.join(_D_label(d) for d in sorted(tier))} | {ok} | {pilot} | {a['why']} |"
+            )
+        lines += [
+            "",
+            f"The sweep's cells for the goals: {', '.join(f'{g} → {c}' for g, c in GOAL_CELL.items())}; the advice "
+            'probes the recipe\'s own sampler, which for some recipes differs from the cell (see "probed with").',
+        ]
         ladder = "[" + ",".join(_D_label(D).replace("∞", "inf") for D in Ds) + "]"
         lines += ["", "```", *(ADVISE.format(recipe=recipe, goal=g, ladder=ladder) for g in GOAL_CELL), "```"]
     return lines + [""]
@@ -256,41 +317,54 @@ def build(sweep: Path = SWEEP, advice_path: Path = ADVICE, page: Path = PAGE, im
     by_recipe = defaultdict(list)
     for r in records:
         by_recipe[r["recipe"]].append(r)
-    lines = ["# Choosing D", "",
-             "PFGM++'s kernel is a Student-t with ν = D in the data's N dimensions: the radius of the noise has a spread of "
-             "about √(1/(2N) + 1/(2D)), so D matters only against N. D ≫ N is diffusion (D = ∞, EDM); D ≪ N is heavy-tailed. "
-             "This page is generated from `benchmarks/results/d_sweep.jsonl` (the sweep: every D of a ladder × training seeds, "
-             "scored at 35, 9 and 5 NFE, with errors injected, x += α·σ·ε per step, and with weights quantized per tensor to 8, 6 "
-             "and 4 bits) and `benchmarks/results/d_advice.jsonl` (the advisor) by:", "",
-             "```\npython benchmarks/choosing_d.py\n```", "",
-             "## Running a sweep", "",
-             "`pfgm-bench sweep recipe=NAME` trains every D of `ladder` (default {1, N/64, N/8, N, 8N, ∞}) for each of `seeds` "
-             "and scores every cell of `cells` (configs/sweep.yaml); each record is one line of `out`, keyed by recipe, D, seed, "
-             "training steps, solver, steps, α, bits and sample count. An interrupted sweep continues where it stopped and a "
-             "trained run is reused. On a cluster the same command fans out through Hydra's launchers with no code change, one "
-             "job per value, e.g. `pfgm-bench sweep --multirun recipe=digits 'ladder=[4],[16],[inf]' 'seeds=[0],[1],[2]' "
-             "hydra/launcher=submitit_slurm` (with hydra-submitit-launcher installed); every job appends to the same records file "
-             "under a lock.", "",
-             "## Which D to pick", "",
-             "`pfgm-bench advise recipe=NAME [goal=quality|few_step|robust]` trains a D = ∞ pilot for 8% of the recipe's "
-             "steps (or probes `pilot=<checkpoint>`), samples with the goal's sampler and measures, at every denoiser call, how "
-             "noisy the state is against what σ says: log ρ = log(‖x − D(x, σ)‖ / (σ√N)). Training at D spreads the states a "
-             "denoiser learns on over a shell of log ρ whose width grows as D falls; the advice is the largest D whose shell "
-             "(its 90% quantile) reaches the sampler's states (their 99% quantile), because a smaller D spends the network on "
-             "a heavier tail than sampling needs. Its last line is JSON, `{\"D\": …, \"why\": \"…\"}`. With an accurate "
-             "sampler the states sit in the Gaussian shell and the answer follows N alone (about N/4); few steps and injected "
-             "errors push states outward and the answer falls. D < 2 is never advised (no finite kernel variance; D = 1 trained "
-             "worst in every cell where it was swept), and calls below 0.1·σ_data are not counted (there a state's value is "
-             "decided and ρ measures the denoiser's rounding). How the rule was set, so the checks below can be read for what "
-             "they are: the two levels (90% / 99%) were chosen on digits; the σ floor was added after the first rna_hairpin "
-             "probe, whose categorical head gave log ρ = 7.5 at σ = 0.002; community_small was not used to set anything.", ""]
+    lines = [
+        "# Choosing D",
+        "",
+        "PFGM++'s kernel is a Student-t with ν = D in the data's N dimensions: the radius of the noise has a spread of "
+        "about √(1/(2N) + 1/(2D)), so D matters only against N. D ≫ N is diffusion (D = ∞, EDM); D ≪ N is heavy-tailed. "
+        "This page is generated from `benchmarks/results/d_sweep.jsonl` (the sweep: every D of a ladder × training seeds, "
+        "scored at 35, 9 and 5 NFE, with errors injected, x += α·σ·ε per step, and with weights quantized per tensor to 8, 6 "
+        "and 4 bits) and `benchmarks/results/d_advice.jsonl` (the advisor) by:",
+        "",
+        "```\npython benchmarks/choosing_d.py\n```",
+        "",
+        "## Running a sweep",
+        "",
+        "`pfgm-bench sweep recipe=NAME` trains every D of `ladder` (default {1, N/64, N/8, N, 8N, ∞}) for each of `seeds` "
+        "and scores every cell of `cells` (configs/sweep.yaml); each record is one line of `out`, keyed by recipe, D, seed, "
+        "training steps, solver, steps, α, bits and sample count. An interrupted sweep continues where it stopped and a "
+        "trained run is reused. On a cluster the same command fans out through Hydra's launchers with no code change, one "
+        "job per value, e.g. `pfgm-bench sweep --multirun recipe=digits 'ladder=[4],[16],[inf]' 'seeds=[0],[1],[2]' "
+        "hydra/launcher=submitit_slurm` (with hydra-submitit-launcher installed); every job appends to the same records file "
+        "under a lock.",
+        "",
+        "## Which D to pick",
+        "",
+        "`pfgm-bench advise recipe=NAME [goal=quality|few_step|robust]` trains a D = ∞ pilot for 8% of the recipe's "
+        "steps (or probes `pilot=<checkpoint>`), samples with the goal's sampler and measures, at every denoiser call, how "
+        "noisy the state is against what σ says: log ρ = log(‖x − D(x, σ)‖ / (σ√N)). Training at D spreads the states a "
+        "denoiser learns on over a shell of log ρ whose width grows as D falls; the advice is the largest D whose shell "
+        "(its 90% quantile) reaches the sampler's states (their 99% quantile), because a smaller D spends the network on "
+        'a heavier tail than sampling needs. Its last line is JSON, `{"D": …, "why": "…"}`. With an accurate '
+        "sampler the states sit in the Gaussian shell and the answer follows N alone (about N/4); few steps and injected "
+        "errors push states outward and the answer falls. D < 2 is never advised (no finite kernel variance; D = 1 trained "
+        "worst in every cell where it was swept), and calls below 0.1·σ_data are not counted (there a state's value is "
+        "decided and ρ measures the denoiser's rounding). How the rule was set, so the checks below can be read for what "
+        "they are: the two levels (90% / 99%) were chosen on digits; the σ floor was added after the first rna_hairpin "
+        "probe, whose categorical head gave log ρ = 7.5 at σ = 0.002; community_small was not used to set anything.",
+        "",
+    ]
     swept = [r for r in RECIPES if by_recipe.get(r)]
     if swept:
-        lines += ["## In one table", "",
-                  "Each claim: the best finite D against D = ∞ in that cell (holds: finite D better by more than 2 SE; tie: "
-                  "within 2 SE; not ranked: no SE). Advice: quality / few_step / robust.", "",
-                  "| recipe | N | " + " | ".join(cell for _, cell in CLAIMS) + " | advice |",
-                  "|---|---|" + "---|" * (len(CLAIMS) + 1)]
+        lines += [
+            "## In one table",
+            "",
+            "Each claim: the best finite D against D = ∞ in that cell (holds: finite D better by more than 2 SE; tie: "
+            "within 2 SE; not ranked: no SE). Advice: quality / few_step / robust.",
+            "",
+            "| recipe | N | " + " | ".join(cell for _, cell in CLAIMS) + " | advice |",
+            "|---|---|" + "---|" * (len(CLAIMS) + 1),
+        ]
         for recipe in swept:
             metric, higher, *_ = RECIPES[recipe]
             tab = table(by_recipe[recipe], metric)
@@ -308,8 +382,16 @@ def build(sweep: Path = SWEEP, advice_path: Path = ADVICE, page: Path = PAGE, im
             plot(recipe, table(by_recipe[recipe], RECIPES[recipe][0]), RECIPES[recipe][2], images / f"d_{recipe}.png")
     missing = [r for r in RECIPES if not by_recipe.get(r)]
     if missing:
-        lines += ["## Not swept yet", "", "No records yet for: " + ", ".join(missing) + ". Their commands:", "", "```",
-                  *(RECIPES[r][3] for r in missing), "```", ""]
+        lines += [
+            "## Not swept yet",
+            "",
+            "No records yet for: " + ", ".join(missing) + ". Their commands:",
+            "",
+            "```",
+            *(RECIPES[r][3] for r in missing),
+            "```",
+            "",
+        ]
     text = "\n".join(lines)
     page.write_text(text, encoding="utf-8")
     return text
@@ -319,8 +401,12 @@ def from_scratch() -> None:
     for recipe, (*_, command) in RECIPES.items():
         subprocess.run(command, shell=True, check=True, cwd=ROOT)
         for goal in GOAL_CELL:
-            subprocess.run(ADVISE.format(recipe=recipe, goal=goal, ladder="null").replace("'candidates=null'", ""),
-                           shell=True, check=True, cwd=ROOT)
+            subprocess.run(
+                ADVISE.format(recipe=recipe, goal=goal, ladder="null").replace("'candidates=null'", ""),
+                shell=True,
+                check=True,
+                cwd=ROOT,
+            )
 
 
 def main(argv: list[str] | None = None) -> None:

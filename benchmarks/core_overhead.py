@@ -73,6 +73,7 @@ def main() -> None:
     rows = {}
 
     with torch.no_grad():
+
         def solver():
             info = {}
             sample(den, x0, sigmas, "heun", info=info)
@@ -99,7 +100,8 @@ def main() -> None:
 
     like = torch.zeros(B, 3072)
     rows["kernel draw D=128, 256×3072 / torch.randn"] = paired_ratio(
-        lambda: kernel.noise(like, 1.0, generator=g), lambda: torch.randn(B, 3072, generator=g), args.repeats * 4)
+        lambda: kernel.noise(like, 1.0, generator=g), lambda: torch.randn(B, 3072, generator=g), args.repeats * 4
+    )
 
     report = {k: {"ratio_median": r, "core_s_median": a, "baseline_s_median": b} for k, (r, a, b) in rows.items()}
     report["_meta"] = {"threads": args.threads, "repeats": args.repeats, "torch": torch.__version__, "batch": B}

@@ -31,8 +31,15 @@ def make_trainer(cfg: dict, guarded: bool) -> Trainer:
     pfgm = PFGMConfig.from_dict({**cfg["pfgm"], "sigma_data": cfg["pfgm"].get("sigma_data") or 0.5})
     torch.manual_seed(0)
     den = make_denoiser(modality, cfg["backbone"], float(pfgm.sigma_data), pfgm.objective)
-    trainer = Trainer(den, pfgm.loss(), modality.dataset("train"), TrainerConfig.from_dict(cfg["trainer"]),
-                      init_distributed("cpu"), None, collate=modality.collate)
+    trainer = Trainer(
+        den,
+        pfgm.loss(),
+        modality.dataset("train"),
+        TrainerConfig.from_dict(cfg["trainer"]),
+        init_distributed("cpu"),
+        None,
+        collate=modality.collate,
+    )
     if not guarded:
         trainer._finite = lambda loss_sum, grad_norm: True
     return trainer
@@ -55,18 +62,26 @@ def main() -> None:
     ratios, tg, tb = [], [], []
     for i in range(args.repeats):
         times = {}
-        for name in (("guarded", "bare") if i % 2 == 0 else ("bare", "guarded")):  # alternate who goes first
+        for name in ("guarded", "bare") if i % 2 == 0 else ("bare", "guarded"):  # alternate who goes first
             t = time.perf_counter()
             (guarded if name == "guarded" else bare).train_step()
             times[name] = time.perf_counter() - t
         tg.append(times["guarded"]), tb.append(times["bare"]), ratios.append(times["guarded"] / times["bare"])
-    report = {"recipe": args.recipe, "ratio_median": statistics.median(ratios), "guarded_step_s_median": statistics.median(tg),
-              "unguarded_step_s_median": statistics.median(tb), "repeats": args.repeats, "threads": args.threads,
-              "command": f"python benchmarks/divergence_guard.py --recipe {args.recipe} --repeats {args.repeats} --threads {args.threads}"}
+    report = {
+        "recipe": args.recipe,
+        "ratio_median": statistics.median(ratios),
+        "guarded_step_s_median": statistics.median(tg),
+        "unguarded_step_s_median": statistics.median(tb),
+        "repeats": args.repeats,
+        "threads": args.threads,
+        "command": f"python benchmarks/divergence_guard.py --recipe {args.recipe} --repeats {args.repeats} --threads {args.threads}",
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print("| recipe | guarded / unguarded step (median) | guarded step (s) | unguarded step (s) |\n|---|---|---|---|")
-    print(f"| {args.recipe} | {report['ratio_median']:.4f} | {report['guarded_step_s_median']:.4f} | {report['unguarded_step_s_median']:.4f} |")
+    print(
+        f"| {args.recipe} | {report['ratio_median']:.4f} | {report['guarded_step_s_median']:.4f} | {report['unguarded_step_s_median']:.4f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -49,17 +49,26 @@ def main() -> None:
         nets = {}
         for arm in times:
             torch.manual_seed(0)
-            nets[arm] = build_backbone(4, L, width=128, depth=8, end_positions=True, self_condition=True,
-                                       partners=[partners(target), helix_extensions(target)],
-                                       fold=FoldFeatures("ACGU", target) if arm == "with" else None)
+            nets[arm] = build_backbone(
+                4,
+                L,
+                width=128,
+                depth=8,
+                end_positions=True,
+                self_condition=True,
+                partners=[partners(target), helix_extensions(target)],
+                fold=FoldFeatures("ACGU", target) if arm == "with" else None,
+            )
         gen = torch.Generator().manual_seed(0)
         for _ in range(3):  # interleaved rounds, so a change of machine load hits both arms
             for arm, net in nets.items():
                 times[arm] += step_seconds(net, batch, L, args.reps, gen)
         med = {arm: statistics.median(t) for arm, t in times.items()}
         report["families"][family] = {"batch": batch, "length": L, "median_step_s": med, "ratio": med["with"] / med["without"]}
-        print(f"{family}: batch {batch}, step {med['without'] * 1e3:.1f} ms without, {med['with'] * 1e3:.1f} ms with fold "
-              f"features ({med['with'] / med['without']:.2f}x)")
+        print(
+            f"{family}: batch {batch}, step {med['without'] * 1e3:.1f} ms without, {med['with'] * 1e3:.1f} ms with fold "
+            f"features ({med['with'] / med['without']:.2f}x)"
+        )
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
 

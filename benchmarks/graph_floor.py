@@ -21,10 +21,19 @@ def main() -> None:
     ap.add_argument("--file", help="a community-small description file ('SIZE:u-v,…' lines)")
     ap.add_argument("--test-fraction", type=float, default=0.2)
     args = ap.parse_args()
-    graphs = graph_sources.load_graphs("community_small_file", path=args.file) if args.file else graph_sources.load_graphs("community_small")
+    graphs = (
+        graph_sources.load_graphs("community_small_file", path=args.file)
+        if args.file
+        else graph_sources.load_graphs("community_small")
+    )
     train, test = graph_sources.split_graphs(graphs, args.test_fraction)
-    row = {"train": len(train), "test": len(test), "degree": M.degree_mmd(test, train),
-           "clustering": M.clustering_mmd(test, train), "orbit": M.orbit_mmd(test, train)}
+    row = {
+        "train": len(train),
+        "test": len(test),
+        "degree": M.degree_mmd(test, train),
+        "clustering": M.clustering_mmd(test, train),
+        "orbit": M.orbit_mmd(test, train),
+    }
     print(json.dumps(row))
 
 

@@ -28,8 +28,12 @@ DENSE_COMMIT = "a53d4cb^"  # the parent of "graph transformer: keep the symmetri
 
 
 def dense_backbone_module():
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{DENSE_COMMIT}:modalities/graphs/backbone.py"],
-                         check=True, capture_output=True, text=True).stdout
+    src = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{DENSE_COMMIT}:modalities/graphs/backbone.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "backbone_dense.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("pfgm.modalities.graphs.backbone_dense", path)
@@ -75,8 +79,16 @@ def main() -> None:
     b = cfg["backbone"]
     L = pairs_net.layout
     dense_net = dense_backbone_module().GraphTransformer(
-        L.n_max, L.node_dim, L.edge_dim, node_width=b["node_width"], edge_width=b["edge_width"], depth=b["depth"],
-        heads=b["heads"], self_condition=b.get("self_condition", False), spectral=b.get("spectral", 0))
+        L.n_max,
+        L.node_dim,
+        L.edge_dim,
+        node_width=b["node_width"],
+        edge_width=b["edge_width"],
+        depth=b["depth"],
+        heads=b["heads"],
+        self_condition=b.get("self_condition", False),
+        spectral=b.get("spectral", 0),
+    )
     dense_net.load_state_dict(pairs_net.state_dict())
     data = modality.dataset("train")
     y, mask = data.x[: args.batch], data.mask[: args.batch]
@@ -88,11 +100,16 @@ def main() -> None:
             diff = (pairs_net(x, c, mask=mask) - dense_net(x, c, mask=mask)).abs().max().item()
         med = side_by_side({"pairs": pairs_net, "dense": dense_net}, x, c, mask, args.reps)
         t_pairs, t_dense = med["pairs"], med["dense"]
-        rows.append({"sigma": sigma, "max_abs_diff": diff, "dense_s": t_dense, "pairs_s": t_pairs,
-                     "speedup": t_dense / t_pairs})
+        rows.append({"sigma": sigma, "max_abs_diff": diff, "dense_s": t_dense, "pairs_s": t_pairs, "speedup": t_dense / t_pairs})
         print(f"σ={sigma:<5} max|diff| {diff:.1e}  dense {t_dense:.3f} s  pairs {t_pairs:.3f} s  ×{t_dense / t_pairs:.2f}")
-    report = {"checkpoint": args.checkpoint, "batch": len(y), "n_max": L.n_max, "threads": torch.get_num_threads(),
-              "median_speedup": statistics.median(r["speedup"] for r in rows), "rows": rows}
+    report = {
+        "checkpoint": args.checkpoint,
+        "batch": len(y),
+        "n_max": L.n_max,
+        "threads": torch.get_num_threads(),
+        "median_speedup": statistics.median(r["speedup"] for r in rows),
+        "rows": rows,
+    }
     atomic_write_bytes(Path(args.out), json.dumps(report, indent=2).encode())
     print(f"median speed-up ×{report['median_speedup']:.2f} → {args.out}")
 

@@ -76,14 +76,28 @@ def main() -> None:
                     times[k].append(t)
         med = {k: statistics.median(v) for k, v in times.items()}
         groups = {f"groups@{o:g}": len(size_groups(sizes, o * graph_cost(L.n_max))) for o in overheads}
-        row = {"sigma": sigma, "mean_nodes": sizes.float().mean().item(), "max_abs_diff": diff, "median_s": med,
-               "num_groups": groups, "speedup": {k: med["padded"] / v for k, v in med.items() if k != "padded"}}
+        row = {
+            "sigma": sigma,
+            "mean_nodes": sizes.float().mean().item(),
+            "max_abs_diff": diff,
+            "median_s": med,
+            "num_groups": groups,
+            "speedup": {k: med["padded"] / v for k, v in med.items() if k != "padded"},
+        }
         rows.append(row)
-        print(f"σ={sigma:<5} mean n {row['mean_nodes']:.1f}  max|diff| {diff:.1e}  padded {med['padded']:.3f} s  "
-              + "  ".join(f"{k} ({groups[k]}) ×{s:.2f}" for k, s in row["speedup"].items()))
+        print(
+            f"σ={sigma:<5} mean n {row['mean_nodes']:.1f}  max|diff| {diff:.1e}  padded {med['padded']:.3f} s  "
+            + "  ".join(f"{k} ({groups[k]}) ×{s:.2f}" for k, s in row["speedup"].items())
+        )
     best = {k: statistics.median(r["speedup"][k] for r in rows) for k in rows[0]["speedup"]}
-    report = {"batch": args.batch, "n_max": L.n_max, "threads": torch.get_num_threads(), "reps": args.reps,
-              "median_speedup": best, "rows": rows}
+    report = {
+        "batch": args.batch,
+        "n_max": L.n_max,
+        "threads": torch.get_num_threads(),
+        "reps": args.reps,
+        "median_speedup": best,
+        "rows": rows,
+    }
     atomic_write_bytes(Path(args.out), json.dumps(report, indent=2).encode())
     print("median speed-up " + "  ".join(f"{k} ×{v:.2f}" for k, v in best.items()) + f" → {args.out}")
 

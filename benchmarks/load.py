@@ -107,8 +107,15 @@ def sample_child(checkpoint: str, n: int, mode: str, out: str) -> dict[str, Any]
             modality, objects, _, _ = sample_loaded(c, dist, modality, den, config)
             write_samples(modality, objects, Path(out))
     lines = sum(1 for _ in open(out))
-    return {"mode": mode, "num_samples": n, "seconds": time.perf_counter() - t0, "baseline_mb": base,
-            "peak_mb": peak.peak_mb, "growth_mb": peak.peak_mb - base, "smiles_written": lines}
+    return {
+        "mode": mode,
+        "num_samples": n,
+        "seconds": time.perf_counter() - t0,
+        "baseline_mb": base,
+        "peak_mb": peak.peak_mb,
+        "growth_mb": peak.peak_mb - base,
+        "smiles_written": lines,
+    }
 
 
 def train_child(run_dir: str, smiles: str, steps: int) -> dict[str, Any]:
@@ -120,8 +127,16 @@ def train_child(run_dir: str, smiles: str, steps: int) -> dict[str, Any]:
 
     base = _rss_mb()
     with PeakRSS() as peak:
-        _train(Path(run_dir), [f"trainer.max_steps={steps}", "modality.source=smiles", f"++modality.path={smiles}",
-                               "modality.max_atoms=9", "trainer.ckpt_every=0"])
+        _train(
+            Path(run_dir),
+            [
+                f"trainer.max_steps={steps}",
+                "modality.source=smiles",
+                f"++modality.path={smiles}",
+                "modality.max_atoms=9",
+                "trainer.ckpt_every=0",
+            ],
+        )
     return {"peak_mb": peak.peak_mb, "baseline_mb": base, "growth_mb": peak.peak_mb - base}
 
 
@@ -131,13 +146,17 @@ def encoded_bytes_child(smiles: str) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     from pfgm.recipes.build import make_modality
 
-    m = make_modality({"name": "molecules", "source": "smiles", "path": smiles, "max_atoms": 9, "charges": False,
-                       "test_fraction": 0.1})
+    m = make_modality(
+        {"name": "molecules", "source": "smiles", "path": smiles, "max_atoms": 9, "charges": False, "test_fraction": 0.1}
+    )
     train, test = m.dataset("train"), m.dataset("test")
     tensors = [t for ds in (train, test) for t in (ds.x, ds.mask, ds.cond) if t is not None]
     held = m.train_mols.nbytes() + m.test_mols.nbytes() + sum(len(s) for s in m.train_smiles + m.test_smiles)
-    return {"train_items": len(train), "encoded_mb": sum(t.numel() * t.element_size() for t in tensors) / 2**20,
-            "molecules_mb": held / 2**20}
+    return {
+        "train_items": len(train),
+        "encoded_mb": sum(t.numel() * t.element_size() for t in tensors) / 2**20,
+        "molecules_mb": held / 2**20,
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -176,9 +195,11 @@ def training_table(sizes: list[int], steps: int, work: Path) -> list[dict[str, A
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
         kind, *rest = sys.argv[1:]
-        fn = {"_sample": lambda a: sample_child(a[0], int(a[1]), a[2], a[3]),
-              "_train": lambda a: train_child(a[0], a[1], int(a[2])),
-              "_encoded": lambda a: encoded_bytes_child(a[0])}[kind]
+        fn = {
+            "_sample": lambda a: sample_child(a[0], int(a[1]), a[2], a[3]),
+            "_train": lambda a: train_child(a[0], a[1], int(a[2])),
+            "_encoded": lambda a: encoded_bytes_child(a[0]),
+        }[kind]
         print(json.dumps(fn(rest)))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,8 +209,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        res = {"sampling": sampling_table(a.counts, Path(d)), "training": training_table(a.train_sizes, a.steps, Path(d)),
-               "command": "python benchmarks/load.py " + " ".join(sys.argv[1:])}
+        res = {
+            "sampling": sampling_table(a.counts, Path(d)),
+            "training": training_table(a.train_sizes, a.steps, Path(d)),
+            "command": "python benchmarks/load.py " + " ".join(sys.argv[1:]),
+        }
     text = json.dumps(res, indent=2)
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from pfgm.core.config import parse_D
 from pfgm.core.kernel import PFGMKernel
 from pfgm.recipes.build import generate_config, load_checkpoint, sigmas_for
 
+
 def parse_override(kv: str) -> tuple[str, object]:
     key, sep, value = kv.partition("=")
     if not sep:
@@ -68,8 +69,13 @@ def main() -> None:
     ap.add_argument("checkpoint")
     ap.add_argument("--num", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="sampler overrides, as pfgm-sample's sampler.KEY (e.g. solver=euler steps=35)")
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="sampler overrides, as pfgm-sample's sampler.KEY (e.g. solver=euler steps=35)",
+    )
     args = ap.parse_args()
     RDLogger.DisableLog("rdApp.*")
     modality, den, cfg = load_checkpoint(args.checkpoint)
@@ -87,7 +93,9 @@ def main() -> None:
     print(f"bonds per atom: generated {density(gen):.3f}, training {density(ref):.3f}")
     patterns, in_ring, total = overvalent_carbons(modality.vocab, gen)
     print(f"over-valent carbons: {total}, on a ring: {in_ring}; bond-order patterns: {patterns.most_common(4)}")
-    print(f"atoms per molecule: generated {np.mean([len(a) for a, _ in gen]):.2f}, training {np.mean([len(a) for a, _ in ref]):.2f}")
+    print(
+        f"atoms per molecule: generated {np.mean([len(a) for a, _ in gen]):.2f}, training {np.mean([len(a) for a, _ in ref]):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -67,10 +67,18 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--D", default=None, help="override the checkpoint's D at sampling (inf or a number)")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="sampler overrides, as pfgm-sample's sampler.KEY (e.g. churn=0 or solver=heun steps=18)")
-    ap.add_argument("--trajectory", action="store_true",
-                    help="also report, per solver call, the share of denoised predictions that are in pieces")
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="sampler overrides, as pfgm-sample's sampler.KEY (e.g. churn=0 or solver=heun steps=18)",
+    )
+    ap.add_argument(
+        "--trajectory",
+        action="store_true",
+        help="also report, per solver call, the share of denoised predictions that are in pieces",
+    )
     ap.add_argument("--ref", type=int, default=5000, help="training graphs to describe the data with (default %(default)s)")
     ap.add_argument("--out", default=None, help="write the report as JSON here too")
     args = ap.parse_args()
@@ -111,8 +119,15 @@ def main() -> None:
     q = lambda v: [round(float(x), 3) for x in np.quantile(v, [0.1, 0.5, 0.9])] if len(v) else []
 
     report = {
-        "checkpoint": str(args.checkpoint), "num_samples": args.num, "seed": args.seed, "D": str(D),
-        "step": cfg.get("step"), "data_graphs": k, "sampler_overrides": list(args.set), "samples": graph_stats(vocab, gen), "data": graph_stats(vocab, ref),
+        "checkpoint": str(args.checkpoint),
+        "num_samples": args.num,
+        "seed": args.seed,
+        "D": str(D),
+        "step": cfg.get("step"),
+        "data_graphs": k,
+        "sampler_overrides": list(args.set),
+        "samples": graph_stats(vocab, gen),
+        "data": graph_stats(vocab, ref),
         "valid_connected_if_fragments_joined_by_model_scores": round(joined_ok / max(len(gen), 1), 4),
         "of_which_valid_before_joining": round(joined_was_valid / max(len(gen), 1), 4),
         # bond-vs-none margin (x_bond − x_none of the final sample; the data's entries are ±0.5, so 1.0

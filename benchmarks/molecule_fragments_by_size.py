@@ -4,6 +4,7 @@
 
 1,000 samples, seed 0, the checkpoint's sampler. Says whether fragments come with size.
 """
+
 import collections
 import sys
 
@@ -12,8 +13,9 @@ from rdkit import Chem
 from pfgm.recipes.sample import generate_from_checkpoint
 
 ckpt = sys.argv[1] if len(sys.argv) > 1 else "runs/zoo/molecules"
-mod, objs, info, samples = generate_from_checkpoint({"checkpoint": ckpt, "num_samples": 1000, "seed": 0, "device": "cpu",
-                                                     "sampler": {}, "progress": False})
+mod, objs, info, samples = generate_from_checkpoint(
+    {"checkpoint": ckpt, "num_samples": 1000, "seed": 0, "device": "cpu", "sampler": {}, "progress": False}
+)
 n = mod.graph_layout.n_nodes(samples.mask).tolist()
 rows = collections.defaultdict(lambda: [0, 0, 0])  # n bucket -> [requested, valid, valid and one fragment]
 for ni, m in zip(n, objs):

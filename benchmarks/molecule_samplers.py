@@ -33,8 +33,17 @@ ARMS: dict[str, dict] = {
     "euler70": {"solver": "euler", "steps": 70, "sigma_max": 80.0, "rho": 7.0, "churn": 14.5},
     "heun35": {"solver": "heun", "steps": 35, "sigma_max": 80.0, "rho": 7.0, "churn": 14.5},
 }
-SHOWN = ("validity", "valid_connected", "fragments_1", "ring_size_tv", "aromatic_rings_per_mol", "uniqueness",
-         "novelty", "fcd", "nspdk")
+SHOWN = (
+    "validity",
+    "valid_connected",
+    "fragments_1",
+    "ring_size_tv",
+    "aromatic_rings_per_mol",
+    "uniqueness",
+    "novelty",
+    "fcd",
+    "nspdk",
+)
 
 
 def main() -> None:
@@ -64,8 +73,7 @@ def main() -> None:
             _, objects, _, samples = sample_loaded(c, dist, modality, den, config)
             m = modality.evaluate(objects, samples).metrics
             rows.append({"arm": name, "sampler": s, "nfe": nfe, "seed": seed, "metrics": m})
-            print(f"| {name} | {nfe} | {seed} | " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in SHOWN) + " |",
-                  flush=True)
+            print(f"| {name} | {nfe} | {seed} | " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in SHOWN) + " |", flush=True)
     if rows:
         ref = {k: rows[0]["metrics"][k] for k in rows[0]["metrics"] if k.startswith("ref_")}
         print("reference (test split):", ", ".join(f"{k} {v:.3f}" for k, v in ref.items()))
@@ -75,8 +83,13 @@ def main() -> None:
             command += " --arms " + " ".join(f'"{n}"' for n in a.arms)
         if a.num != 1000:
             command += f" --num {a.num}"
-        atomic_write_text(a.out, json.dumps({"checkpoint": a.checkpoint, "num_samples": a.num, "rows": rows,
-                                             "command": command + f" --out {a.out}"}, indent=1) + "\n")
+        atomic_write_text(
+            a.out,
+            json.dumps(
+                {"checkpoint": a.checkpoint, "num_samples": a.num, "rows": rows, "command": command + f" --out {a.out}"}, indent=1
+            )
+            + "\n",
+        )
 
 
 if __name__ == "__main__":

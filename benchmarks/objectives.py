@@ -48,9 +48,16 @@ def main() -> None:
         loss(den, y, mask, generator=g).mean().backward()
 
     r, a, b = paired_ratio(lambda: step("categorical"), lambda: step("denoising"), args.repeats)
-    report = {"categorical / denoising training step": {"ratio_median": r, "categorical_s_median": a, "denoising_s_median": b},
-              "_meta": {"threads": args.threads, "repeats": args.repeats, "torch": torch.__version__, "batch": B,
-                        "net": "cdr3 recipe ByteNet (width 128, depth 8, self-conditioning)"}}
+    report = {
+        "categorical / denoising training step": {"ratio_median": r, "categorical_s_median": a, "denoising_s_median": b},
+        "_meta": {
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "torch": torch.__version__,
+            "batch": B,
+            "net": "cdr3 recipe ByteNet (width 128, depth 8, self-conditioning)",
+        },
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"| categorical / denoising step | {r:.3f} | {a:.4f} s | {b:.4f} s |")

@@ -108,11 +108,26 @@ def official_net(networks, D: float, cfg: dict) -> torch.nn.Module:
     """Their EDMPrecond around SongUNet, configured as their train.py does for --arch=ddpmpp, with our recipe's sizes."""
     b = cfg["backbone"]
     return networks.EDMPrecond(
-        img_resolution=32, img_channels=3, label_dim=0, pfgmpp=not math.isinf(D), D=2048 if math.isinf(D) else int(D),
-        use_fp16=False, sigma_data=0.5, model_type="SongUNet", embedding_type="positional", encoder_type="standard",
-        decoder_type="standard", channel_mult_noise=1, resample_filter=[1, 1], model_channels=b["model_channels"],
-        channel_mult=list(b["channel_mult"]), num_blocks=b["num_blocks"], attn_resolutions=list(b["attn_resolutions"]),
-        dropout=b["dropout"], augment_dim=9)
+        img_resolution=32,
+        img_channels=3,
+        label_dim=0,
+        pfgmpp=not math.isinf(D),
+        D=2048 if math.isinf(D) else int(D),
+        use_fp16=False,
+        sigma_data=0.5,
+        model_type="SongUNet",
+        embedding_type="positional",
+        encoder_type="standard",
+        decoder_type="standard",
+        channel_mult_noise=1,
+        resample_filter=[1, 1],
+        model_channels=b["model_channels"],
+        channel_mult=list(b["channel_mult"]),
+        num_blocks=b["num_blocks"],
+        attn_resolutions=list(b["attn_resolutions"]),
+        dropout=b["dropout"],
+        augment_dim=9,
+    )
 
 
 # -- our network and the weight mapping ------------------------------------------------------------------
@@ -206,8 +221,14 @@ def loss_diff(networks, official_loss, ours: torch.nn.Module, theirs: torch.nn.M
     torch.manual_seed(seed)
     np.random.seed(seed)
     y = torch.rand(8, 3, 32, 32, dtype=torch.float64) * 2 - 1
-    fn = official_loss.EDMLoss(P_mean=-1.2, P_std=1.2, sigma_data=0.5, D=2048 if math.isinf(D) else int(D), N=3072,
-                               opts=types.SimpleNamespace(lsun=False))
+    fn = official_loss.EDMLoss(
+        P_mean=-1.2,
+        P_std=1.2,
+        sigma_data=0.5,
+        D=2048 if math.isinf(D) else int(D),
+        N=3072,
+        opts=types.SimpleNamespace(lsun=False),
+    )
     rec = _Recorder(theirs)
     with torch.no_grad(), official_in_float64(networks), contextlib.redirect_stdout(None):
         theirs_loss = fn(net=rec, images=y, labels=None, augment_pipe=None, pfgmpp=not math.isinf(D))
@@ -220,8 +241,18 @@ def loss_diff(networks, official_loss, ours: torch.nn.Module, theirs: torch.nn.M
 # -- speed ----------------------------------------------------------------------------------------------
 
 
-def official_step(net, ema, loss_fn, opt, images: torch.Tensor, cur_nimg: int, lr: float = 1e-3,
-                  rampup_kimg: float = 10_000, ema_halflife_kimg: float = 500, rampup_ratio: float = 0.05) -> None:
+def official_step(
+    net,
+    ema,
+    loss_fn,
+    opt,
+    images: torch.Tensor,
+    cur_nimg: int,
+    lr: float = 1e-3,
+    rampup_kimg: float = 10_000,
+    ema_halflife_kimg: float = 500,
+    rampup_ratio: float = 0.05,
+) -> None:
     """One iteration of their training loop (accumulation round of one, no DDP on the CPU), around their loss."""
     B = images.shape[0]
     opt.zero_grad(set_to_none=True)
@@ -249,8 +280,7 @@ def timings(networks, official_loss, cfg: dict, repeats: int, batch: int = 8) ->
     tc = {**cfg["trainer"], "batch_size": batch, "progress": False, "num_workers": 0}
     from pfgm.modalities.images.stored import StoredImages
 
-    trainer = Trainer(den, PFGMLoss(PFGMKernel(2048.0), sigma_data=0.5), StoredImages(u8), TrainerConfig.from_dict(tc),
-                      CPU, None)
+    trainer = Trainer(den, PFGMLoss(PFGMKernel(2048.0), sigma_data=0.5), StoredImages(u8), TrainerConfig.from_dict(tc), CPU, None)
     trainer.model.train()
     # theirs
     net = official_net(networks, 2048.0, cfg).train().requires_grad_(True)
@@ -319,25 +349,41 @@ def main() -> None:
     ours.load_state_dict(mapped, strict=True)  # every tensor of ours is given, none left over
     ours64, theirs64 = copy.deepcopy(ours).double().eval(), copy.deepcopy(theirs).double().eval()
     d_diff = denoiser_diff(networks, ours64, theirs64)
-    losses = {str(D): loss_diff(networks, official_loss, ours64, theirs64, D, seed=i)
-              for i, D in enumerate((128.0, 2048.0, math.inf))}
+    losses = {
+        str(D): loss_diff(networks, official_loss, ours64, theirs64, D, seed=i) for i, D in enumerate((128.0, 2048.0, math.inf))
+    }
     print(f"parameters: ours {params_ours:,}, official {params_official:,}", file=sys.stderr)
     print(f"denoiser max |diff| (float64): {d_diff:.3g}; loss max rel diff by D: {losses}", file=sys.stderr)
 
-    record = dict(what="our CIFAR-10 DDPM++ denoiser and PFGM++ loss against the official Newbeeer/pfgmpp code: "
-                  "parameters, denoiser outputs after the weight mapping (float64), the loss on the same batch and noise "
-                  "draw by D, and float32 time per training step and per NFE (batch 8, 32x32; ratios ours / official)",
-                  params_ours=params_ours, params_official=params_official, max_abs_denoiser_diff=d_diff,
-                  max_rel_loss_diff=max(losses.values()), rel_loss_diff_by_D=losses)
+    record = dict(
+        what="our CIFAR-10 DDPM++ denoiser and PFGM++ loss against the official Newbeeer/pfgmpp code: "
+        "parameters, denoiser outputs after the weight mapping (float64), the loss on the same batch and noise "
+        "draw by D, and float32 time per training step and per NFE (batch 8, 32x32; ratios ours / official)",
+        params_ours=params_ours,
+        params_official=params_official,
+        max_abs_denoiser_diff=d_diff,
+        max_rel_loss_diff=max(losses.values()),
+        rel_loss_diff_by_D=losses,
+    )
     if not args.no_timing:
         t = timings(networks, official_loss, cfg, args.repeats)
         record.update(t)
-        print(f"train step: ours {t['step_seconds_ours']:.3f} s, official {t['step_seconds_official']:.3f} s; "
-              f"NFE: ours {t['nfe_seconds_ours']:.3f} s, official {t['nfe_seconds_official']:.3f} s", file=sys.stderr)
+        print(
+            f"train step: ours {t['step_seconds_ours']:.3f} s, official {t['step_seconds_official']:.3f} s; "
+            f"NFE: ours {t['nfe_seconds_ours']:.3f} s, official {t['nfe_seconds_official']:.3f} s",
+            file=sys.stderr,
+        )
     commit = subprocess.run(["git", "-C", str(args.official), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    record.update(official_commit=commit or None, threads=args.threads, batch=8, resolution=32, repeats=args.repeats,
-                  torch=torch.__version__, machine=platform.machine(),
-                  command=f"python benchmarks/official_parity.py --official PATH --repeats {args.repeats} --threads {args.threads}")
+    record.update(
+        official_commit=commit or None,
+        threads=args.threads,
+        batch=8,
+        resolution=32,
+        repeats=args.repeats,
+        torch=torch.__version__,
+        machine=platform.machine(),
+        command=f"python benchmarks/official_parity.py --official PATH --repeats {args.repeats} --threads {args.threads}",
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     keys = ("params_ours", "params_official", "max_abs_denoiser_diff", "max_rel_loss_diff", "step_time_ratio", "nfe_time_ratio")

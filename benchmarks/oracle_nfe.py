@@ -25,12 +25,25 @@ from pfgm.core.solvers import nfe_for
 def run(D: float, solver: str, steps: int, alpha: float, pts: torch.Tensor, w: torch.Tensor, n: int) -> dict:
     k = PFGMKernel(D)
     x0 = k.prior((n, pts.shape[1]), 80.0, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    x = sample(OracleDenoiser(pts, D, w), x0, karras_sigmas(steps, 0.002, 80.0), solver, alpha=alpha,
-               generator=torch.Generator().manual_seed(2))
+    x = sample(
+        OracleDenoiser(pts, D, w),
+        x0,
+        karras_sigmas(steps, 0.002, 80.0),
+        solver,
+        alpha=alpha,
+        generator=torch.Generator().manual_seed(2),
+    )
     dm, idx = torch.cdist(x, pts).min(1)
     freq = torch.bincount(idx, minlength=len(pts)).double() / n
-    return {"D": "inf" if math.isinf(D) else D, "solver": solver, "steps": steps, "nfe": nfe_for(solver, steps),
-            "alpha": alpha, "landed": float((dm < 1e-2).double().mean()), "tv": float(0.5 * (freq - w).abs().sum())}
+    return {
+        "D": "inf" if math.isinf(D) else D,
+        "solver": solver,
+        "steps": steps,
+        "nfe": nfe_for(solver, steps),
+        "alpha": alpha,
+        "landed": float((dm < 1e-2).double().mean()),
+        "tv": float(0.5 * (freq - w).abs().sum()),
+    }
 
 
 def main() -> None:

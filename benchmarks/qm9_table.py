@@ -64,13 +64,17 @@ def rows_from(*paths: Path) -> dict[str, dict]:
     for key in SAME:
         seen = {str(r.get(key)) for r in rows.values()}
         if len(seen) > 1:
-            raise ValueError(f"rows differ in {key}: " + ", ".join(f"D={D}: {r.get(key)} ({r['_file']})" for D, r in rows.items()))
+            raise ValueError(
+                f"rows differ in {key}: " + ", ".join(f"D={D}: {r.get(key)} ({r['_file']})" for D, r in rows.items())
+            )
     return rows
 
 
 def table(ours: dict[str, dict], Ds: tuple[str, ...] = ("inf", "128")) -> str:
-    head = ("| model | valid w/o corr. (%) ↑ | NSPDK ↓ | FCD ↓ | valid & connected (%) | unique (%) | novel (%) "
-            "| FCD uncorr. | NSPDK uncorr. | NFE | train s | sample + score s |")
+    head = (
+        "| model | valid w/o corr. (%) ↑ | NSPDK ↓ | FCD ↓ | valid & connected (%) | unique (%) | novel (%) "
+        "| FCD uncorr. | NSPDK uncorr. | NFE | train s | sample + score s |"
+    )
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for name, val, nspdk, fcd in PUBLISHED:
         lines.append(f"| {name} | {val:.2f} | {nspdk:g} | {fcd:.3f} | | | | | | | | |")
@@ -85,7 +89,8 @@ def table(ours: dict[str, dict], Ds: tuple[str, ...] = ("inf", "128")) -> str:
             f"| {label} | {pct('validity')} | {_f(r.get('nspdk_corrected'), '.4f')} | {_f(r.get('fcd_corrected'), '.3f')} "
             f"| {pct('valid_connected')} | {pct('uniqueness_lf')} | {pct('novelty_lf')} | {_f(r.get('fcd'), '.3f')} "
             f"| {_f(r.get('nspdk'), '.4f')} | {r.get('nfe', '–')} | {_f(r.get('train_seconds'), '.0f')} "
-            f"| {_f(r.get('sample_seconds'), '.0f')} |")
+            f"| {_f(r.get('sample_seconds'), '.0f')} |"
+        )
     return "\n".join(lines)
 
 

@@ -36,9 +36,25 @@ from typing import Any, Callable
 import torch
 
 from pfgm.core.checkpoint import list_states
-from pfgm.reliability import (BAD_OVERRIDES, CONFIG_VALUES, KINDS, LOADERS, PHASES, TOY_TRAIN, attack_case, attack_files,
-                              available, cli_command, config_case, disk_full_trial, every_config_case, fuzz_loader,
-                              kill_trial, random_config_case, reference_run)
+from pfgm.reliability import (
+    BAD_OVERRIDES,
+    CONFIG_VALUES,
+    KINDS,
+    LOADERS,
+    PHASES,
+    TOY_TRAIN,
+    attack_case,
+    attack_files,
+    available,
+    cli_command,
+    config_case,
+    disk_full_trial,
+    every_config_case,
+    fuzz_loader,
+    kill_trial,
+    random_config_case,
+    reference_run,
+)
 
 # ------------------------------------------------------------------------------------------------
 # What a demanding new user tries (issue 33): divergence, run dirs holding the user's files, outputs over
@@ -71,8 +87,12 @@ def _needs(*modules: str) -> None:
         raise _Skip(f"needs {', '.join(missing)}")
 
 
-_APPS = {"pfgm-train": "pfgm.recipes.train", "pfgm-sample": "pfgm.recipes.sample", "pfgm-eval": "pfgm.recipes.evaluate",
-         "pfgm-bench": "pfgm.recipes.bench"}
+_APPS = {
+    "pfgm-train": "pfgm.recipes.train",
+    "pfgm-sample": "pfgm.recipes.sample",
+    "pfgm-eval": "pfgm.recipes.evaluate",
+    "pfgm-bench": "pfgm.recipes.bench",
+}
 
 
 def _app(prog: str, argv: list[str], cwd: Path | None = None, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
@@ -191,8 +211,9 @@ def _divergence(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def lr_blowup():
         _toy_cli_run(run, 6)
-        code, _, err = _app("pfgm-train", [*TOY_TRAIN, f"run_dir={run}", "trainer.max_steps=40", "trainer.lr=1e30",
-                                           "resume=true"])
+        code, _, err = _app(
+            "pfgm-train", [*TOY_TRAIN, f"run_dir={run}", "trainer.max_steps=40", "trainer.lr=1e30", "resume=true"]
+        )
         msg["line"] = _one_line(err) or ""
         ok, detail = _expect_error(code, err, "training diverged at step", "trainer.lr=1e+30", "resume=", status=3)
         return _check(ok and _finite_run(run), detail + f" [states: {', '.join(p.name for p in list_states(run))}, all finite]")
@@ -203,12 +224,15 @@ def _divergence(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
             return False, "the divergence message named no state to go back to"
         code, out, err = _app("pfgm-train", [*TOY_TRAIN, f"run_dir={run}", "trainer.max_steps=12", f"resume={m.group(1)}"])
         summary = json.loads(out.strip().splitlines()[-1]) if code == 0 else {}
-        return _check(code == 0 and summary.get("step") == 12 and _finite_run(run),
-                      f"exit {code}; resumed at {summary.get('resumed_at')}, step {summary.get('step')}, loss {summary.get('loss')}")
+        return _check(
+            code == 0 and summary.get("step") == 12 and _finite_run(run),
+            f"exit {code}; resumed at {summary.get('resumed_at')}, step {summary.get('step')}, loss {summary.get('loss')}",
+        )
 
     def bf16():
-        code, _, err = _app("pfgm-train", [*TOY_TRAIN, f"run_dir={w / 'bf16'}", "trainer.max_steps=40", "trainer.lr=1e30",
-                                           "trainer.bf16=true"])
+        code, _, err = _app(
+            "pfgm-train", [*TOY_TRAIN, f"run_dir={w / 'bf16'}", "trainer.max_steps=40", "trainer.lr=1e30", "trainer.bf16=true"]
+        )
         return _expect_error(code, err, "training diverged at step", status=3)
 
     def sample_nan():
@@ -224,11 +248,13 @@ def _divergence(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
         ok, detail = _expect_error(code, err, "holds NaN")
         return _check(ok and not (w / "ft").exists(), detail)
 
-    return {"trainer.lr=1e30 on a healthy run, resumed: stops, exit 3, one line; every state and the EMA export finite": lr_blowup,
-            "resume=<the state the message names> at a sane lr: trains on from it": resume_back,
-            "trainer.bf16=true trainer.lr=1e30: stops, exit 3, one line": bf16,
-            "pfgm-sample of an EMA export holding NaN: refused naming the tensor, nothing written": sample_nan,
-            "init_from= an export holding NaN: refused, no run dir made": init_from_nan}
+    return {
+        "trainer.lr=1e30 on a healthy run, resumed: stops, exit 3, one line; every state and the EMA export finite": lr_blowup,
+        "resume=<the state the message names> at a sane lr: trains on from it": resume_back,
+        "trainer.bf16=true trainer.lr=1e30: stops, exit 3, one line": bf16,
+        "pfgm-sample of an EMA export holding NaN: refused naming the tensor, nothing written": sample_nan,
+        "init_from= an export holding NaN: refused, no run dir made": init_from_nan,
+    }
 
 
 def _run_dirs(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
@@ -268,17 +294,24 @@ def _run_dirs(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
         code, out, err = _app("pfgm-train", [*TOY_TRAIN, f"run_dir={run}", "trainer.max_steps=6", "resume=true"])
         return _check(code == 0 and json.loads(out.strip().splitlines()[-1])["step"] == 6, f"exit {code} {err.strip()[-200:]}")
 
-    return {"run_dir=. in a folder holding the user's files: refused naming them, nothing written": dot,
-            "run_dir= a folder holding the user's config.json: refused, the file intact": users_config,
-            "run_dir= a file: one line naming run_dir": a_file,
-            "run_dir= below a file (notes.txt/run): one line naming run_dir": below_a_file,
-            "a run dir pfgm wrote, with pfgm-eval's report and a sample folder inside: resumes": ours}
+    return {
+        "run_dir=. in a folder holding the user's files: refused naming them, nothing written": dot,
+        "run_dir= a folder holding the user's config.json: refused, the file intact": users_config,
+        "run_dir= a file: one line naming run_dir": a_file,
+        "run_dir= below a file (notes.txt/run): one line naming run_dir": below_a_file,
+        "a run dir pfgm wrote, with pfgm-eval's report and a sample folder inside: resumes": ours,
+    }
 
 
 def _start_sampling(run: Path, cwd: Path) -> subprocess.Popen:
-    p = subprocess.Popen(_child("sample", [f"checkpoint={run}", "out=out", "num_samples=400000", "progress=false",
-                                           "sampler.steps=4"], cwd), cwd=cwd, env=_CHILD_ENV, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        _child("sample", [f"checkpoint={run}", "out=out", "num_samples=400000", "progress=false", "sampler.steps=4"], cwd),
+        cwd=cwd,
+        env=_CHILD_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not list(cwd.glob(".pfgm-tmp-*")):
         if p.poll() is not None or time.time() > deadline:
@@ -300,8 +333,9 @@ def _outputs(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
         return _check(ok and mine.read_text() == "my own data", detail)
 
     def overwrite():
-        code, _, err = _app("pfgm-sample", [f"checkpoint={run}", f"out={mine}", "num_samples=2", "progress=false",
-                                            "overwrite=true"])
+        code, _, err = _app(
+            "pfgm-sample", [f"checkpoint={run}", f"out={mine}", "num_samples=2", "progress=false", "overwrite=true"]
+        )
         return _check(code == 0 and len(json.loads(mine.read_text())) == 2, f"exit {code}; {mine.name} holds 2 samples")
 
     def foreign_folder():
@@ -313,8 +347,9 @@ def _outputs(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def below_a_file():
         (w / "notes.txt").write_text("mine")
-        code, _, err = _app("pfgm-sample", [f"checkpoint={run}", f"out={w / 'notes.txt' / 's.json'}", "num_samples=2",
-                                            "progress=false"])
+        code, _, err = _app(
+            "pfgm-sample", [f"checkpoint={run}", f"out={w / 'notes.txt' / 's.json'}", "num_samples=2", "progress=false"]
+        )
         return _expect_error(code, err, "out=", "notes.txt is a file, not a folder")
 
     def sigterm():
@@ -324,8 +359,10 @@ def _outputs(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=120)
         left = [q.name for q in d.iterdir()]
-        return _check(p.returncode == 143 and "interrupted by SIGTERM" in err and not left,
-                      f"exit {p.returncode}; {err.strip()}; left: {left or 'nothing'}")
+        return _check(
+            p.returncode == 143 and "interrupted by SIGTERM" in err and not left,
+            f"exit {p.returncode}; {err.strip()}; left: {left or 'nothing'}",
+        )
 
     def killed():
         d = w / "killed"
@@ -334,8 +371,14 @@ def _outputs(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
         p.kill()
         p.communicate(timeout=60)
         before = sorted(q.name for q in d.iterdir())
-        done = subprocess.run(_child("sample", [f"checkpoint={run}", "out=out", "num_samples=2", "progress=false"], d),
-                              cwd=d, env=_CHILD_ENV, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            _child("sample", [f"checkpoint={run}", "out=out", "num_samples=2", "progress=false"], d),
+            cwd=d,
+            env=_CHILD_ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         after = sorted(q.name for q in d.iterdir())
         shown = [re.sub(r"[0-9a-f]{12}-\d+-[0-9a-f]{8}", "<random>-<pid>-<host>", n) for n in before]
         return _check(done.returncode == 0 and after == ["out"], f"after kill -9: {shown}; after the next run: {after}")
@@ -345,19 +388,22 @@ def _outputs(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
         written = json.loads(out.strip().splitlines()[-1])["written"] if code == 0 else []
         return _check(bool(written) and all(Path(p).is_file() for p in written), f"printed {written}")
 
-    return {"out= the user's own file: refused naming overwrite=true, the file intact": user_file,
-            "... with overwrite=true: replaced": overwrite,
-            "out= a folder holding other files: refused naming one": foreign_folder,
-            "out= below a file: one line naming out=, before sampling": below_a_file,
-            "SIGTERM while sampling: exit 143, one line, no temp files": sigterm,
-            "kill -9 while sampling, then the same command: its temp folder removed": killed,
-            "the paths pfgm-sample prints exist after publishing": printed_paths}
+    return {
+        "out= the user's own file: refused naming overwrite=true, the file intact": user_file,
+        "... with overwrite=true: replaced": overwrite,
+        "out= a folder holding other files: refused naming one": foreign_folder,
+        "out= below a file: one line naming out=, before sampling": below_a_file,
+        "SIGTERM while sampling: exit 143, one line, no temp files": sigterm,
+        "kill -9 while sampling, then the same command: its temp folder removed": killed,
+        "the paths pfgm-sample prints exist after publishing": printed_paths,
+    }
 
 
 def _multirun(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
     def child(app: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(_child(app, ["--multirun", *args], w), cwd=w, env=_CHILD_ENV, capture_output=True, text=True,
-                              timeout=600)
+        return subprocess.run(
+            _child(app, ["--multirun", *args], w), cwd=w, env=_CHILD_ENV, capture_output=True, text=True, timeout=600
+        )
 
     def lines(p: subprocess.CompletedProcess, key: str) -> list[Any]:
         return [json.loads(ln).get(key) for ln in p.stdout.splitlines() if ln.startswith("{")]
@@ -365,24 +411,32 @@ def _multirun(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
     def train():
         p = child("train", *TOY_TRAIN, "trainer.max_steps=2", "trainer.seed=0,1", "run_dir=mr")
         runs = lines(p, "run_dir")
-        return _check(p.returncode == 0 and runs == ["mr/0", "mr/1"] and all((w / r / "ema.safetensors").is_file() for r in runs),
-                      f"exit {p.returncode}; run dirs {runs}")
+        return _check(
+            p.returncode == 0 and runs == ["mr/0", "mr/1"] and all((w / r / "ema.safetensors").is_file() for r in runs),
+            f"exit {p.returncode}; run dirs {runs}",
+        )
 
     def sample():
         p = child("sample", "checkpoint=mr/0", "seed=0,100", "num_samples=2", "out=msr/", "progress=false")
         written = lines(p, "written")
         ok = p.returncode == 0 and written == [["msr/0/samples.json"], ["msr/1/samples.json"]]
-        return _check(ok and (w / "msr/0/samples.json").read_text() != (w / "msr/1/samples.json").read_text(),
-                      f"exit {p.returncode}; written {written}")
+        return _check(
+            ok and (w / "msr/0/samples.json").read_text() != (w / "msr/1/samples.json").read_text(),
+            f"exit {p.returncode}; written {written}",
+        )
 
     def evaluate():
         p = child("eval", "checkpoint=mr/0", "seed=0,1", "num_samples=2", "out=e.json", "progress=false")
-        return _check(p.returncode == 0 and (w / "e-0.json").is_file() and (w / "e-1.json").is_file(),
-                      f"exit {p.returncode}; {sorted(q.name for q in w.glob('e*.json'))}")
+        return _check(
+            p.returncode == 0 and (w / "e-0.json").is_file() and (w / "e-1.json").is_file(),
+            f"exit {p.returncode}; {sorted(q.name for q in w.glob('e*.json'))}",
+        )
 
-    return {"pfgm-train --multirun trainer.seed=0,1 run_dir=mr: mr/0 and mr/1": train,
-            "pfgm-sample --multirun seed=0,100 out=msr/: msr/0 and msr/1, both kept": sample,
-            "pfgm-eval --multirun seed=0,1 out=e.json: e-0.json and e-1.json": evaluate}
+    return {
+        "pfgm-train --multirun trainer.seed=0,1 run_dir=mr: mr/0 and mr/1": train,
+        "pfgm-sample --multirun seed=0,100 out=msr/: msr/0 and msr/1, both kept": sample,
+        "pfgm-eval --multirun seed=0,1 out=e.json: e-0.json and e-1.json": evaluate,
+    }
 
 
 def _tone_wav(path: Path, seconds: float, rate: int = 8000) -> None:
@@ -515,18 +569,21 @@ def _data_files(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
         return case
 
-    return {"FASTA with a UTF-8 BOM": fasta_bom, "SMILES CSV with a UTF-8 BOM": smiles_bom,
-            "SMILES lines named 'molecule number k': no record taken for a header": named_molecule,
-            "protein with a trailing * stop codon: stripped, counted": stop_codons,
-            "SMILES salts: the largest fragment, counted": salts(None, ["CC(=O)[O-]", "CCO", "c1ccccc1"]),
-            "SMILES salts with fragments=skip: skipped, counted": salts("skip", ["CCO"]),
-            "a 10 s WAV (clip 0.74 s): cut into 14 clips, counted": long_wav,
-            "... with long_files=error: refused naming the file": long_wav_error,
-            "a 20 ms WAV and a README in a clip folder: counted": short_wav,
-            "a LICENSE among the images (skip_non_images=true): counted": stray_files,
-            "a 1-record SMILES file: the error names test_fraction": tiny("smiles"),
-            "a 1-record FASTA file: the error names test_fraction": tiny("fasta"),
-            "a 1-clip folder at test_fraction=0.9: the error names test_fraction": tiny("wav")}
+    return {
+        "FASTA with a UTF-8 BOM": fasta_bom,
+        "SMILES CSV with a UTF-8 BOM": smiles_bom,
+        "SMILES lines named 'molecule number k': no record taken for a header": named_molecule,
+        "protein with a trailing * stop codon: stripped, counted": stop_codons,
+        "SMILES salts: the largest fragment, counted": salts(None, ["CC(=O)[O-]", "CCO", "c1ccccc1"]),
+        "SMILES salts with fragments=skip: skipped, counted": salts("skip", ["CCO"]),
+        "a 10 s WAV (clip 0.74 s): cut into 14 clips, counted": long_wav,
+        "... with long_files=error: refused naming the file": long_wav_error,
+        "a 20 ms WAV and a README in a clip folder: counted": short_wav,
+        "a LICENSE among the images (skip_non_images=true): counted": stray_files,
+        "a 1-record SMILES file: the error names test_fraction": tiny("smiles"),
+        "a 1-record FASTA file: the error names test_fraction": tiny("fasta"),
+        "a 1-clip folder at test_fraction=0.9: the error names test_fraction": tiny("wav"),
+    }
 
 
 def _environment(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
@@ -544,14 +601,18 @@ def _environment(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def cache_file():
         (w / "cachefile").write_text("x")
-        code, _, err = _app("pfgm-train", [*TOY_TRAIN, f"run_dir={w / 'r1'}", "trainer.max_steps=2"],
-                            env={"PFGM_CACHE": str(w / "cachefile")})
+        code, _, err = _app(
+            "pfgm-train", [*TOY_TRAIN, f"run_dir={w / 'r1'}", "trainer.max_steps=2"], env={"PFGM_CACHE": str(w / "cachefile")}
+        )
         ok, detail = _expect_error(code, err, "PFGM_CACHE=", "is a file, not a folder")
         return _check(ok and not (w / "r1").exists(), detail)
 
     def cache_below_file():
-        code, _, err = _app("pfgm-sample", [f"checkpoint={w / 'run'}", f"out={w / 's'}", "num_samples=2", "progress=false"],
-                            env={"PFGM_CACHE": str(w / "cachefile" / "sub")})
+        code, _, err = _app(
+            "pfgm-sample",
+            [f"checkpoint={w / 'run'}", f"out={w / 's'}", "num_samples=2", "progress=false"],
+            env={"PFGM_CACHE": str(w / "cachefile" / "sub")},
+        )
         return _expect_error(code, err, "PFGM_CACHE=", "cannot be used as the cache folder")
 
     def ro_home():
@@ -588,8 +649,9 @@ def _environment(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
         audio_data.shutil.which = lambda name, *a, **k: None if name == "espeak-ng" else which(name, *a, **k)
         sample.generate = lambda *a, **k: sampled.append(1) or gen(*a, **k)
         try:
-            code, _, err = _app("pfgm-eval", ["checkpoint=zoo:speech_digits", "num_samples=2", "progress=false",
-                                              f"out={w / 'eval.json'}"])
+            code, _, err = _app(
+                "pfgm-eval", ["checkpoint=zoo:speech_digits", "num_samples=2", "progress=false", f"out={w / 'eval.json'}"]
+            )
         finally:
             audio_data.shutil.which, sample.generate = which, gen
         ok, detail = _expect_error(code, err, "espeak-ng is not installed", "apt-get install espeak-ng")
@@ -615,13 +677,15 @@ def _environment(w: Path) -> dict[str, Callable[[], tuple[bool, str]]]:
                     bad.append(f"pfgm-{app} {' '.join(args)}: {first_line_of(e)}")
         return _check(not bad, "; ".join(bad) or "every example composes; groups listed only by pfgm-train and pfgm-bench")
 
-    return {"a read-only current folder, pfgm-train (default run_dir): one line naming run_dir": ro_cwd_train,
-            "a read-only current folder, pfgm-sample (default out=samples): one line naming out=": ro_cwd_sample,
-            "PFGM_CACHE= a file: one line naming PFGM_CACHE, before any work": cache_file,
-            "PFGM_CACHE= below a file: one line naming PFGM_CACHE": cache_below_file,
-            "a read-only HOME: a temporary cache, one warning naming PFGM_CACHE": ro_home,
-            "no espeak-ng, pfgm-eval of zoo:speech_digits: one line naming the package, before sampling": espeak,
-            "--help of pfgm-train/sample/eval/bench: every example composes, groups only where they work": help_syntax}
+    return {
+        "a read-only current folder, pfgm-train (default run_dir): one line naming run_dir": ro_cwd_train,
+        "a read-only current folder, pfgm-sample (default out=samples): one line naming out=": ro_cwd_sample,
+        "PFGM_CACHE= a file: one line naming PFGM_CACHE, before any work": cache_file,
+        "PFGM_CACHE= below a file: one line naming PFGM_CACHE": cache_below_file,
+        "a read-only HOME: a temporary cache, one warning naming PFGM_CACHE": ro_home,
+        "no espeak-ng, pfgm-eval of zoo:speech_digits: one line naming the package, before sampling": espeak,
+        "--help of pfgm-train/sample/eval/bench: every example composes, groups only where they work": help_syntax,
+    }
 
 
 def first_line_of(e: BaseException) -> str:
@@ -632,8 +696,14 @@ def probe_family(family: str, work: Path) -> list[dict[str, Any]]:
     """Run one family's cases → [{case, outcome, detail, seconds}]."""
     w = work / family
     w.mkdir(parents=True, exist_ok=True)
-    cases = {"divergence": _divergence, "run_dirs": _run_dirs, "outputs": _outputs, "multirun": _multirun,
-             "data_files": _data_files, "environment": _environment}[family](w)
+    cases = {
+        "divergence": _divergence,
+        "run_dirs": _run_dirs,
+        "outputs": _outputs,
+        "multirun": _multirun,
+        "data_files": _data_files,
+        "environment": _environment,
+    }[family](w)
     rows = []
     for name, fn in cases.items():
         t0 = time.perf_counter()
@@ -644,19 +714,26 @@ def probe_family(family: str, work: Path) -> list[dict[str, Any]]:
             outcome, detail = "skipped", str(e)
         except Exception as e:  # recorded, not raised: the table counts it
             outcome, detail = "traceback", f"{type(e).__name__}: {first_line_of(e)}"
-        rows.append({"case": name, "outcome": outcome, "detail": _cell(str(detail), 400),
-                     "seconds": round(time.perf_counter() - t0, 1)})
+        rows.append(
+            {"case": name, "outcome": outcome, "detail": _cell(str(detail), 400), "seconds": round(time.perf_counter() - t0, 1)}
+        )
     return rows
 
 
 def probe_section(probe: dict[str, list[dict[str, Any]]]) -> list[str]:
-    L = ["", "## What a new user tries", "",
-         "Each case runs the command-line app as typed (in this process, or in a child process where a signal or",
-         "`--multirun` needs one) or the loader, and checks what must hold: a one-line error naming the setting or",
-         "the file, exit status, what is left on disk, what the load report counts. **held** = as documented;",
-         "**FAILED** / **traceback** would be failures; **skipped** = an optional package or a read-only mount is",
-         "missing here.", "",
-         "| family | cases | held | failed | traceback | skipped |", "|---|---|---|---|---|---|"]
+    L = [
+        "",
+        "## What a new user tries",
+        "",
+        "Each case runs the command-line app as typed (in this process, or in a child process where a signal or",
+        "`--multirun` needs one) or the loader, and checks what must hold: a one-line error naming the setting or",
+        "the file, exit status, what is left on disk, what the load report counts. **held** = as documented;",
+        "**FAILED** / **traceback** would be failures; **skipped** = an optional package or a read-only mount is",
+        "missing here.",
+        "",
+        "| family | cases | held | failed | traceback | skipped |",
+        "|---|---|---|---|---|---|",
+    ]
     for fam in PROBE_FAMILIES:
         rows = probe.get(fam) or []
         if rows:
@@ -678,16 +755,24 @@ def probe_section(probe: dict[str, list[dict[str, Any]]]) -> list[str]:
 FAMILIES = ("load", "kill", "disk_full", "fuzz", "config", "attacks", *PROBE_FAMILIES)
 
 
-def campaign(trials: int, examples: int, work: Path, load_counts: list[int] | None = None,
-             load_sizes: list[int] | None = None, families: tuple[str, ...] = FAMILIES) -> dict[str, Any]:
+def campaign(
+    trials: int,
+    examples: int,
+    work: Path,
+    load_counts: list[int] | None = None,
+    load_sizes: list[int] | None = None,
+    families: tuple[str, ...] = FAMILIES,
+) -> dict[str, Any]:
     torch.set_num_threads(1)
     res: dict[str, Any] = {"trials": trials, "examples": examples}
     if "load" in families and (load_counts or load_sizes):
         import load
 
         (work / "load").mkdir()
-        res["load"] = {"sampling": load.sampling_table(load_counts, work / "load") if load_counts else [],
-                       "training": load.training_table(load_sizes, 200, work / "load") if load_sizes else []}
+        res["load"] = {
+            "sampling": load.sampling_table(load_counts, work / "load") if load_counts else [],
+            "training": load.training_table(load_sizes, 200, work / "load") if load_sizes else [],
+        }
     if "kill" in families:
         ref = reference_run(work)
         res["kill"] = [kill_trial(k, work, ref) for k in range(trials)]
@@ -719,7 +804,9 @@ def _cell(text: str, limit: int) -> str:
 
 
 #: the command of a full campaign (what families from before per-family records were made by)
-FULL_COMMAND = "OMP_NUM_THREADS=1 python benchmarks/reliability.py --out docs/reliability.md --json benchmarks/results/reliability.json"
+FULL_COMMAND = (
+    "OMP_NUM_THREADS=1 python benchmarks/reliability.py --out docs/reliability.md --json benchmarks/results/reliability.json"
+)
 
 
 def provenance(res: dict[str, Any], command: str) -> list[str]:
@@ -727,102 +814,176 @@ def provenance(res: dict[str, Any], command: str) -> list[str]:
     made = res.get("made_by") or {}
     by: dict[str, list[str]] = {}
     for fam in FAMILIES:
-        if fam in made or fam in res or (fam in PROBE_FAMILIES and fam in res.get("probe", {})) or (
-                fam == "config" and "config_named" in res):
+        if (
+            fam in made
+            or fam in res
+            or (fam in PROBE_FAMILIES and fam in res.get("probe", {}))
+            or (fam == "config" and "config_named" in res)
+        ):
             by.setdefault(made.get(fam, FULL_COMMAND), []).append(fam)
     if len(by) <= 1:
-        return [f"Regenerated by `{next(iter(by), command)}` (the tests run the same harness, benchmarks/reliability.py, "
-                "with fewer trials)."]
-    return ["Regenerated family by family (the tests run the same harness, benchmarks/reliability.py, with fewer trials); "
-            "`--only` runs some families and merges them into benchmarks/results/reliability.json:", "",
-            *[f"- {', '.join(fams)}: `{cmd}`" for cmd, fams in by.items()], ""]
+        return [
+            f"Regenerated by `{next(iter(by), command)}` (the tests run the same harness, benchmarks/reliability.py, "
+            "with fewer trials)."
+        ]
+    return [
+        "Regenerated family by family (the tests run the same harness, benchmarks/reliability.py, with fewer trials); "
+        "`--only` runs some families and merges them into benchmarks/results/reliability.json:",
+        "",
+        *[f"- {', '.join(fams)}: `{cmd}`" for cmd, fams in by.items()],
+        "",
+    ]
 
 
 def table(res: dict[str, Any], command: str) -> str:
-    L = ["# Reliability campaign", "",
-         *provenance(res, command),
-         "Outcomes: **clean** = the project's own error in one line naming the file or key; **ok** = loaded (the input",
-         "was still valid); **unclear** / **traceback** / **slow** / **CODE RAN** would be failures.", "",
-         "## Faults injected into training", "",
-         "Each trial trains a tiny run (12 steps, a checkpoint every 3) in a forked process, kills it with SIGKILL",
-         "at a random point of the phase, resumes with `resume=auto` and compares model, EMA and optimizer",
-         "tensors with an uninterrupted run's.", "",
-         "| fault | trials | killed | resumed from a complete checkpoint | bit-identical at the end | errors |",
-         "|---|---|---|---|---|---|"]
+    L = [
+        "# Reliability campaign",
+        "",
+        *provenance(res, command),
+        "Outcomes: **clean** = the project's own error in one line naming the file or key; **ok** = loaded (the input",
+        "was still valid); **unclear** / **traceback** / **slow** / **CODE RAN** would be failures.",
+        "",
+        "## Faults injected into training",
+        "",
+        "Each trial trains a tiny run (12 steps, a checkpoint every 3) in a forked process, kills it with SIGKILL",
+        "at a random point of the phase, resumes with `resume=auto` and compares model, EMA and optimizer",
+        "tensors with an uninterrupted run's.",
+        "",
+        "| fault | trials | killed | resumed from a complete checkpoint | bit-identical at the end | errors |",
+        "|---|---|---|---|---|---|",
+    ]
     for phase in PHASES:
         rows = [t for t in res["kill"] if t["phase"] == phase]
         if rows:
-            L.append(f"| kill -9 during {phase.replace('_', ' ')} | {len(rows)} | {sum(t['killed'] for t in rows)} | "
-                     f"{sum(t['error'] is None for t in rows)} | {sum(t['identical'] for t in rows)} | "
-                     f"{sum(t['error'] is not None for t in rows)} |")
+            L.append(
+                f"| kill -9 during {phase.replace('_', ' ')} | {len(rows)} | {sum(t['killed'] for t in rows)} | "
+                f"{sum(t['error'] is None for t in rows)} | {sum(t['identical'] for t in rows)} | "
+                f"{sum(t['error'] is not None for t in rows)} |"
+            )
     df = res["disk_full"]
-    L += ["", f"Disk full during a checkpoint write ({df['how']}): error `{df['error']}`; the previous checkpoint "
-          f"(step {df['previous_step']}) still loads; temp files left: {len(df['litter'])}.", "",
-          "## Bad input to every loader", "",
-          f"{res['examples']} inputs per loader, cycling through: {', '.join(KINDS)}.", "",
-          "| loader | inputs | clean error | loaded | unclear | traceback | slow | first problems |", "|---|---|---|---|---|---|---|---|"]
+    L += [
+        "",
+        f"Disk full during a checkpoint write ({df['how']}): error `{df['error']}`; the previous checkpoint "
+        f"(step {df['previous_step']}) still loads; temp files left: {len(df['litter'])}.",
+        "",
+        "## Bad input to every loader",
+        "",
+        f"{res['examples']} inputs per loader, cycling through: {', '.join(KINDS)}.",
+        "",
+        "| loader | inputs | clean error | loaded | unclear | traceback | slow | first problems |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for f in res["fuzz"]:
         if "skipped" in f:
             L.append(f"| {f['loader']} | skipped ({f['skipped']}) | | | | | | |")
             continue
         c = f["counts"]
-        L.append(f"| {f['loader']} | {sum(c.values())} | {c.get('clean', 0)} | {c.get('ok', 0)} | {c.get('unclear', 0)} | "
-                 f"{c.get('traceback', 0)} | {c.get('slow', 0)} | {_cell('; '.join(f['bad']), 400)} |")
+        L.append(
+            f"| {f['loader']} | {sum(c.values())} | {c.get('clean', 0)} | {c.get('ok', 0)} | {c.get('unclear', 0)} | "
+            f"{c.get('traceback', 0)} | {c.get('slow', 0)} | {_cell('; '.join(f['bad']), 400)} |"
+        )
     named = res["config_named"]
     rnd = res["config_random"]
-    L += ["", "## Config entry points", "",
-          "| input | cases | refused naming the key | accepted | other |", "|---|---|---|---|---|",
-          f"| named bad overrides (batch_size=0, max_steps=-1/abc, lr=abc, bf16=maybe, grad_accum=0, +pfgm.DD, +sampler.stepz, run_dir=, ...) "
-          f"| {len(named)} | {sum(n[2] == 'clean' for n in named)} | {sum(n[2] == 'accepted' for n in named)} | "
-          f"{sum(n[2] not in ('clean', 'accepted') for n in named)} |",
-          f"| random key × wrong-type/range value in trainer/pfgm/sampler | {len(rnd)} | {sum(o == 'clean' for o, _ in rnd)} | "
-          f"{sum(o == 'accepted' for o, _ in rnd)} | {sum(o not in ('clean', 'accepted') for o, _ in rnd)} |",
-          *([f"| every key of trainer/pfgm/sampler × each of those {len(CONFIG_VALUES)} values | {len(every)} | "
-             f"{sum(o == 'clean' for o, _ in every)} | {sum(o == 'accepted' for o, _ in every)} | "
-             f"{sum(o not in ('clean', 'accepted') for o, _ in every)} |"] if (every := res.get("config_every")) else []),
-          "", "## Checkpoint attacks", "", "| file | outcome | message |", "|---|---|---|"]
+    L += [
+        "",
+        "## Config entry points",
+        "",
+        "| input | cases | refused naming the key | accepted | other |",
+        "|---|---|---|---|---|",
+        f"| named bad overrides (batch_size=0, max_steps=-1/abc, lr=abc, bf16=maybe, grad_accum=0, +pfgm.DD, +sampler.stepz, run_dir=, ...) "
+        f"| {len(named)} | {sum(n[2] == 'clean' for n in named)} | {sum(n[2] == 'accepted' for n in named)} | "
+        f"{sum(n[2] not in ('clean', 'accepted') for n in named)} |",
+        f"| random key × wrong-type/range value in trainer/pfgm/sampler | {len(rnd)} | {sum(o == 'clean' for o, _ in rnd)} | "
+        f"{sum(o == 'accepted' for o, _ in rnd)} | {sum(o not in ('clean', 'accepted') for o, _ in rnd)} |",
+        *(
+            [
+                f"| every key of trainer/pfgm/sampler × each of those {len(CONFIG_VALUES)} values | {len(every)} | "
+                f"{sum(o == 'clean' for o, _ in every)} | {sum(o == 'accepted' for o, _ in every)} | "
+                f"{sum(o not in ('clean', 'accepted') for o, _ in every)} |"
+            ]
+            if (every := res.get("config_every"))
+            else []
+        ),
+        "",
+        "## Checkpoint attacks",
+        "",
+        "| file | outcome | message |",
+        "|---|---|---|",
+    ]
     for name, outcome, msg in res["attacks"]:
         L.append(f"| {name} | {outcome} | {_cell(msg, 160)} |")
     if res.get("probe"):
         L += probe_section(res["probe"])
     if res.get("load"):
         L += load_section(res["load"])
-    L += ["", "## What the campaign fixed, and the test that holds each fix", "", *FIXES, "", "## In use", "", *USE,
-          "", "## Still open", "", *OPEN]
+    L += [
+        "",
+        "## What the campaign fixed, and the test that holds each fix",
+        "",
+        *FIXES,
+        "",
+        "## In use",
+        "",
+        *USE,
+        "",
+        "## Still open",
+        "",
+        *OPEN,
+    ]
     return "\n".join(L) + "\n"
 
 
 def load_section(res: dict[str, Any]) -> list[str]:
     """The Load tables (benchmarks/load.py measures them; see its docstring for how)."""
-    L = ["", "## Load", "",
-         "Peak RSS while the work runs (a thread polls /proc), above the RSS right before it; each run its own process.", ""]
+    L = [
+        "",
+        "## Load",
+        "",
+        "Peak RSS while the work runs (a thread polls /proc), above the RSS right before it; each run its own process.",
+        "",
+    ]
     if res["sampling"]:
-        L += ["pfgm-sample of a small molecules checkpoint (one-block net, 2 NFE) into one .smi file:", "",
-              "| samples | streamed: growth MB | collected: growth MB | streamed s | collected s | SMILES written |",
-              "|---|---|---|---|---|---|"]
+        L += [
+            "pfgm-sample of a small molecules checkpoint (one-block net, 2 NFE) into one .smi file:",
+            "",
+            "| samples | streamed: growth MB | collected: growth MB | streamed s | collected s | SMILES written |",
+            "|---|---|---|---|---|---|",
+        ]
         by = {(r["mode"], r["num_samples"]): r for r in res["sampling"]}
         for n in sorted({r["num_samples"] for r in res["sampling"]}):
             st, co = by[("stream", n)], by[("collect", n)]
-            L.append(f"| {n:,} | {st['growth_mb']:.0f} | {co['growth_mb']:.0f} | {st['seconds']:.0f} | {co['seconds']:.0f} | "
-                     f"{st['smiles_written']:,} |")
+            L.append(
+                f"| {n:,} | {st['growth_mb']:.0f} | {co['growth_mb']:.0f} | {st['seconds']:.0f} | {co['seconds']:.0f} | "
+                f"{st['smiles_written']:,} |"
+            )
     if res["training"]:
-        L += ["", "Training the same small net for 200 steps on n distinct QM9 SMILES (the default's size and 10×):", "",
-              "| SMILES | train items | RSS growth MB | encoded tensors MB | molecules kept (pickles + SMILES) MB |",
-              "|---|---|---|---|---|"]
+        L += [
+            "",
+            "Training the same small net for 200 steps on n distinct QM9 SMILES (the default's size and 10×):",
+            "",
+            "| SMILES | train items | RSS growth MB | encoded tensors MB | molecules kept (pickles + SMILES) MB |",
+            "|---|---|---|---|---|",
+        ]
         for r in res["training"]:
-            L.append(f"| {r['smiles']:,} | {r['train_items']:,} | {r['growth_mb']:.0f} | {r['encoded_mb']:.1f} | "
-                     f"{r['molecules_mb']:.1f} |")
+            L.append(
+                f"| {r['smiles']:,} | {r['train_items']:,} | {r['growth_mb']:.0f} | {r['encoded_mb']:.1f} | "
+                f"{r['molecules_mb']:.1f} |"
+            )
         if len(res["training"]) > 1:
             a, b = res["training"][0], res["training"][-1]
             data = (b["encoded_mb"] + b["molecules_mb"]) - (a["encoded_mb"] + a["molecules_mb"])
-            L += ["", f"From {a['smiles']:,} to {b['smiles']:,} SMILES the RSS grows by {b['growth_mb'] - a['growth_mb']:.0f} MB "
-                  f"while the data held grows by {data:.0f} MB."]
+            L += [
+                "",
+                f"From {a['smiles']:,} to {b['smiles']:,} SMILES the RSS grows by {b['growth_mb'] - a['growth_mb']:.0f} MB "
+                f"while the data held grows by {data:.0f} MB.",
+            ]
     return L
 
 
 #: the fixes this campaign made (issue 16), each with the test that failed before it
 FIXES = [
-    "| class | before | now | test |", "|---|---|---|---|",
+    "| class | before | now | test |",
+    "|---|---|---|---|",
     "| two trainings into one run dir | both ran, the second overwrote the first | `run_dir/.lock` (pid, host, start time); the second refuses naming them; a dead pid's lock on this host is taken over | tests/test_reliability_runs.py::test_second_training_into_a_locked_run_dir_is_refused_naming_the_owner, ::test_stale_lock_of_a_dead_pid_does_not_block |",
     "| `resume=true` without a checkpoint | silently started from scratch | an error; `resume=auto` = resume if present | ::test_resume_true_without_a_checkpoint_is_an_error_and_auto_starts |",
     "| resume / bench with another config | continued, overwrote config.json, or a 165-line size-mismatch traceback; bench reported an old checkpoint as the new settings | refused naming `field: old -> new` for modality, backbone, pfgm, recipe; max_steps, stop_after, logging, device, progress, preview change freely; optimiser and sampler changes print a notice; `resume=force` overrides | ::test_resume_refuses_a_changed_model_naming_old_and_new, ::test_resume_allows_length_and_logging_and_force_overrides, ::test_bench_reuse_refuses_a_run_trained_otherwise |",
@@ -839,7 +1000,7 @@ FIXES = [
     "| 10x data set | molecules held as RDKit Mols, ~12 KB each: 10x QM9 grew RSS by 515 MB for 43 MB of encoded tensors | molecules kept as pickles (`modalities/molecules/mol_list.py`), rebuilt when read | tests/test_mol_list.py::test_mol_list_is_compact_and_encodes_exactly_like_mols |",
     # issue 33: what a demanding new user tried
     "| divergence (`trainer.lr=1000`, `pfgm.P_mean=100`, bf16) | exit 0 with a NaN loss; keep_last rotated the finite states out; ema.safetensors overwritten with NaN | a non-finite loss or gradient is skipped and counted; after `trainer.nonfinite_patience` the run stops with one line (step, loss, likely cause, the last finite checkpoint and the command to resume from it), exit 3; nothing non-finite is saved; the state a run resumed from is never rotated out | tests/test_divergence.py::test_lr_1000_on_a_healthy_run_stops_with_one_line_and_keeps_the_finite_checkpoints, ::test_divergence_stops_every_modality_and_writes_nothing_non_finite |",
-    "| NaN weights sampled, resumed or fine-tuned from | black PNGs, `C.C.C` SMILES and `\"invalid\": 0`; a 46-line torch assert for audio | refused at load naming the file and the first non-finite tensor; a non-finite sample decodes to None (counted invalid) in every modality | tests/test_divergence.py::test_cli_sample_eval_and_init_from_refuse_non_finite_weights, ::test_a_non_finite_sample_decodes_to_none_and_the_others_as_before |",
+    '| NaN weights sampled, resumed or fine-tuned from | black PNGs, `C.C.C` SMILES and `"invalid": 0`; a 46-line torch assert for audio | refused at load naming the file and the first non-finite tensor; a non-finite sample decodes to None (counted invalid) in every modality | tests/test_divergence.py::test_cli_sample_eval_and_init_from_refuse_non_finite_weights, ::test_a_non_finite_sample_decodes_to_none_and_the_others_as_before |',
     "| `run_dir=` a folder of the user's files (`run_dir=.` too) | trained there, overwriting their config.json | refused naming the foreign files | tests/test_reliability_edges.py::test_training_refuses_a_run_dir_holding_the_users_files_naming_them, ::test_cli_run_dir_dot_with_user_files_and_a_file_as_run_dir_are_one_line_errors |",
     "| `out=` the user's own file | replaced silently | refused unless `overwrite=true` | tests/test_reliability_edges.py::test_sample_out_over_a_users_file_is_refused_unless_overwrite |",
     "| `--multirun` | every job wrote the same output; only the last one's files remained | each job writes its own (`run_dir/<k>`, `out/<k>`, `name-<k>.ext`) and the report lists them | tests/test_reliability_edges.py::test_multirun_jobs_each_get_their_own_run_dir_and_output |",
@@ -901,13 +1062,24 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=200)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--load-counts", type=int, nargs="*", default=[1000, 10000, 100000],
-                    help="sample counts for the Load table (none: skip it)")
-    ap.add_argument("--load-sizes", type=int, nargs="*", default=[3876, 38760],
-                    help="training-set sizes for the Load table (none: skip it)")
-    ap.add_argument("--only", nargs="+", choices=FAMILIES, default=None,
-                    help="run only these families; the others are read back from --json (an earlier full run) and "
-                         "the merged results written to --json and --out")
+    ap.add_argument(
+        "--load-counts",
+        type=int,
+        nargs="*",
+        default=[1000, 10000, 100000],
+        help="sample counts for the Load table (none: skip it)",
+    )
+    ap.add_argument(
+        "--load-sizes", type=int, nargs="*", default=[3876, 38760], help="training-set sizes for the Load table (none: skip it)"
+    )
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=FAMILIES,
+        default=None,
+        help="run only these families; the others are read back from --json (an earlier full run) and "
+        "the merged results written to --json and --out",
+    )
     a = ap.parse_args()
     base: dict[str, Any] = {}
     if a.only:
@@ -915,11 +1087,22 @@ def main() -> None:
             ap.error("--only needs --json naming an earlier full run's results to merge into")
         base = json.loads(a.json.read_text())
     with tempfile.TemporaryDirectory() as d:
-        res = campaign(base.get("trials", a.trials) if a.only else a.trials, base.get("examples", a.examples) if a.only else a.examples,
-                       Path(d), a.load_counts, a.load_sizes, tuple(a.only or FAMILIES))
-        cmd = "OMP_NUM_THREADS=1 python benchmarks/reliability.py" + (f" --trials {a.trials}" if a.trials != 50 else "") + (
-            f" --examples {a.examples}" if a.examples != 200 else "") + (f" --only {' '.join(a.only)}" if a.only else "") + (
-            f" --out {a.out}" if a.out else "") + (f" --json {a.json}" if a.json else "")
+        res = campaign(
+            base.get("trials", a.trials) if a.only else a.trials,
+            base.get("examples", a.examples) if a.only else a.examples,
+            Path(d),
+            a.load_counts,
+            a.load_sizes,
+            tuple(a.only or FAMILIES),
+        )
+        cmd = (
+            "OMP_NUM_THREADS=1 python benchmarks/reliability.py"
+            + (f" --trials {a.trials}" if a.trials != 50 else "")
+            + (f" --examples {a.examples}" if a.examples != 200 else "")
+            + (f" --only {' '.join(a.only)}" if a.only else "")
+            + (f" --out {a.out}" if a.out else "")
+            + (f" --json {a.json}" if a.json else "")
+        )
         ran = [f for f in FAMILIES if f in (a.only or FAMILIES) and (f != "load" or a.load_counts or a.load_sizes)]
         made = {**(base.get("made_by") or {}), **{f: cmd for f in ran}}
         if a.only:  # the parts this run did not make come from the earlier one

@@ -37,7 +37,7 @@ def call(self, estimate: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         _, mfe = fc.mfe()
         fc.exp_params_rescale(mfe)
         _, G = fc.pf()
-        P = np.array(fc.bpp())[1:n + 1, 1:n + 1]
+        P = np.array(fc.bpp())[1 : n + 1, 1 : n + 1]
         P = P + P.T
         Pt = torch.from_numpy(P).float()
         res[b, :n, :K] = Pt @ est[b, :n]

@@ -43,8 +43,11 @@ def main() -> None:
     seqs = positive_design(train, target, a.num, a.seed)
     structs, _ = fold(seqs)
     rate = float(np.mean([s == target for s in structs]))
-    print(json.dumps({"family": a.family, "train_size": len(train), "num": a.num, "seed": a.seed,
-                      "positive_design_fold_rate": rate}))
+    print(
+        json.dumps(
+            {"family": a.family, "train_size": len(train), "num": a.num, "seed": a.seed, "positive_design_fold_rate": rate}
+        )
+    )
 
 
 if __name__ == "__main__":

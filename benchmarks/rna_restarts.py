@@ -47,8 +47,15 @@ def main() -> None:
     a = ap.parse_args()
     dist = init_distributed("auto")
     sampler = {"guide": a.guide, "guide_weight": a.w} if a.guide else {}
-    c = {"checkpoint": a.checkpoint, "num_samples": a.num_samples, "seed": a.seed, "device": str(dist.device), "D": None,
-         "progress": False, "sampler": sampler}
+    c = {
+        "checkpoint": a.checkpoint,
+        "num_samples": a.num_samples,
+        "seed": a.seed,
+        "device": str(dist.device),
+        "D": None,
+        "progress": False,
+        "sampler": sampler,
+    }
     modality, den, config = load_for_sampling(c, dist)
     (gden, kernel, blank, sigmas, g), kw, _ = _generation(c, dist, modality, den, config)
     t0 = time.perf_counter()
@@ -65,14 +72,24 @@ def main() -> None:
     dev = lambda t: None if t is None else t.to(dist.device)  # noqa: E731
     x, mask_d, cond_d = dev(x), dev(mask), dev(cond)
     for r in range(1, a.restarts + 1):
-        x = sample(gden, x + kernel.noise(x, a.sigma_r, mask_d, gen), sig_r, g.solver, mask=mask_d, cond=cond_d,
-                   generator=gen, **g.solver_options()).cpu()
+        x = sample(
+            gden,
+            x + kernel.noise(x, a.sigma_r, mask_d, gen),
+            sig_r,
+            g.solver,
+            mask=mask_d,
+            cond=cond_d,
+            generator=gen,
+            **g.solver_options(),
+        ).cpu()
         rows.append({"restart": r, **score(x), "seconds": round(time.perf_counter() - t0, 1)})
         print(json.dumps(rows[-1]), flush=True)
         x = x.to(dist.device)
     if a.out:
-        atomic_write_text(Path(a.out), json.dumps({"command": "python benchmarks/rna_restarts.py " + " ".join(sys.argv[1:]),
-                                                   "rows": rows}, indent=1))
+        atomic_write_text(
+            Path(a.out),
+            json.dumps({"command": "python benchmarks/rna_restarts.py " + " ".join(sys.argv[1:]), "rows": rows}, indent=1),
+        )
 
 
 if __name__ == "__main__":

@@ -49,10 +49,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tpl = Path(tmp) / "templates.fasta"
         write_fasta(tpl, templates, prefix="heldout")
-        sampler = {k: (float(v) if v.replace(".", "", 1).isdigit() and "." in v else int(v) if v.isdigit() else v)
-                   for k, v in (s.split("=", 1) for s in a.set)}
-        c = {"checkpoint": a.checkpoint, "num_samples": len(templates), "seed": 0, "device": "cpu", "progress": False,
-             "modality": {"template": str(tpl), "redesign": a.region}, "sampler": sampler}
+        sampler = {
+            k: (float(v) if v.replace(".", "", 1).isdigit() and "." in v else int(v) if v.isdigit() else v)
+            for k, v in (s.split("=", 1) for s in a.set)
+        }
+        c = {
+            "checkpoint": a.checkpoint,
+            "num_samples": len(templates),
+            "seed": 0,
+            "device": "cpu",
+            "progress": False,
+            "modality": {"template": str(tpl), "redesign": a.region},
+            "sampler": sampler,
+        }
         t0 = time.perf_counter()
         modality, objects, info, samples = generate_from_checkpoint(c)
         seconds = time.perf_counter() - t0
@@ -63,19 +72,28 @@ def main() -> None:
         kept.append(len(s) == len(t) and all(s[i] == t[i] for i in range(len(t)) if i not in free))
         changed.append(any(s[i] != t[i] for i in free))
         lo, hi = min(free), max(free) + 1
-        cdr3s.append(s[lo - 1: hi + 1])  # the conserved C and W around the region, as OLGA defines a CDR3
-        tpl_cdr3s.append(t[lo - 1: hi + 1])
+        cdr3s.append(s[lo - 1 : hi + 1])  # the conserved C and W around the region, as OLGA defines a CDR3
+        tpl_cdr3s.append(t[lo - 1 : hi + 1])
     gen_lp, tpl_lp = log10_pgen(cdr3s), log10_pgen(tpl_cdr3s)
     fin = lambda v: float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else math.nan  # noqa: E731
     report = {
-        "checkpoint": a.checkpoint, "num": len(objects), "region": a.region, "sample_seconds": round(seconds, 1),
-        "nfe_per_sample": info.get("nfe_per_sample"), "solver": info.get("solver"), "steps": info.get("steps"),
+        "checkpoint": a.checkpoint,
+        "num": len(objects),
+        "region": a.region,
+        "sample_seconds": round(seconds, 1),
+        "nfe_per_sample": info.get("nfe_per_sample"),
+        "solver": info.get("solver"),
+        "steps": info.get("steps"),
         "fixed_positions_identical": float(np.mean(kept)),
         "cdr3_changed": float(np.mean(changed)),
         "cdr3_identical_to_template": float(np.mean([c == t for c, t in zip(cdr3s, tpl_cdr3s)])),
-        "pgen_positive": float(np.isfinite(gen_lp).mean()), "log10_pgen_mean": fin(gen_lp),
-        "pgen_positive_templates": float(np.isfinite(tpl_lp).mean()), "log10_pgen_mean_templates": fin(tpl_lp),
-        **({"vh_motif_found_after": float(np.mean([find_cdr3(s) is not None for s in objects]))} if modality.kind == "vh" else {}),
+        "pgen_positive": float(np.isfinite(gen_lp).mean()),
+        "log10_pgen_mean": fin(gen_lp),
+        "pgen_positive_templates": float(np.isfinite(tpl_lp).mean()),
+        "log10_pgen_mean_templates": fin(tpl_lp),
+        **(
+            {"vh_motif_found_after": float(np.mean([find_cdr3(s) is not None for s in objects]))} if modality.kind == "vh" else {}
+        ),
         "examples": [{"template": t, "redesigned": s} for t, s in list(zip(tpl_cdr3s, cdr3s))[:5]],
         "command": "OMP_NUM_THREADS=1 python benchmarks/sequences_redesign.py " + " ".join(sys.argv[1:]),
     }

@@ -329,9 +329,13 @@ _REGISTRY: dict[str, type[Modality]] = {}
 #:   [project.entry-points."pfgm.modalities"]  mymod = "my_pkg.module"   (the module registers "mymod")
 ENTRY_POINT_GROUP = "pfgm.modalities"
 #: the pip extra a built-in modality's module needs, named when its import fails
-EXTRAS: dict[str, str] = {"pfgm.modalities.images": "images", "pfgm.modalities.graphs": "graphs",
-                          "pfgm.modalities.molecules": "graphs", "pfgm.modalities.sequences": "sequences",
-                          "pfgm.modalities.audio": "audio"}
+EXTRAS: dict[str, str] = {
+    "pfgm.modalities.images": "images",
+    "pfgm.modalities.graphs": "graphs",
+    "pfgm.modalities.molecules": "graphs",
+    "pfgm.modalities.sequences": "sequences",
+    "pfgm.modalities.audio": "audio",
+}
 
 
 class ModalityUnavailable(PfgmError, ImportError):

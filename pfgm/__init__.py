@@ -20,5 +20,17 @@ from pfgm.core.errors import CheckpointError, ConfigError, DataError, PfgmError,
 from .model import SAMPLER_OPTIONS, Metrics, Model, Samples, load
 from .training import compose_train, train
 
-__all__ = ["load", "train", "Model", "Samples", "Metrics", "SAMPLER_OPTIONS", "compose_train",
-           "PfgmError", "ConfigError", "DataError", "CheckpointError", "UnknownNameError"]
+__all__ = [
+    "load",
+    "train",
+    "Model",
+    "Samples",
+    "Metrics",
+    "SAMPLER_OPTIONS",
+    "compose_train",
+    "PfgmError",
+    "ConfigError",
+    "DataError",
+    "CheckpointError",
+    "UnknownNameError",
+]

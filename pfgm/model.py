@@ -102,8 +102,16 @@ class Model:
         summary: for a model :func:`pfgm.train` returned, its training summary (steps, final loss, ...); else None.
     """
 
-    def __init__(self, modality: Modality, denoiser: torch.nn.Module, config: dict[str, Any], dist: DistInfo,
-                 source: str, summary: dict[str, Any] | None = None, pfgm: PFGMConfig | None = None):
+    def __init__(
+        self,
+        modality: Modality,
+        denoiser: torch.nn.Module,
+        config: dict[str, Any],
+        dist: DistInfo,
+        source: str,
+        summary: dict[str, Any] | None = None,
+        pfgm: PFGMConfig | None = None,
+    ):
         self.modality = modality
         self.denoiser = denoiser
         self.config = config
@@ -179,8 +187,9 @@ class Model:
     # --------------------------------------------------------------------------------------------
     # sampling
 
-    def stream(self, n: int, seed: int = 0, batch_size: int | None = None, progress: bool = False,
-               **options: Any) -> Iterator[list[Any]]:
+    def stream(
+        self, n: int, seed: int = 0, batch_size: int | None = None, progress: bool = False, **options: Any
+    ) -> Iterator[list[Any]]:
         """Draw ``n`` objects batch by batch: yields one list of objects per batch, in seed order.
 
         Memory holds one batch, whatever ``n`` is. Object i is a function of ``seed + i`` alone (not of
@@ -202,15 +211,24 @@ class Model:
             options = {**options, "batch_size": batch_size}
         yield from (objects for objects, _, _ in self._batches(n, seed, progress, options))
 
-    def _batches(self, n: int, seed: int, progress: bool, options: dict[str, Any]) -> Iterator[tuple[list[Any], Encoded, dict[str, Any]]]:
+    def _batches(
+        self, n: int, seed: int, progress: bool, options: dict[str, Any]
+    ) -> Iterator[tuple[list[Any], Encoded, dict[str, Any]]]:
         from pfgm.recipes.sample import _generation
         from pfgm.recipes.validate import check_sample
 
         n, seed = _count(n), _seed(seed)
         sampler, modality_options, D = self._split(options)
         # the config pfgm-sample composes from sample.yaml: null means "the checkpoint's value"
-        c = {"checkpoint": self.source, "num_samples": n, "seed": seed, "sampler": sampler,
-             "pfgm": {"D": D}, "modality": modality_options, "progress": bool(progress)}
+        c = {
+            "checkpoint": self.source,
+            "num_samples": n,
+            "seed": seed,
+            "sampler": sampler,
+            "pfgm": {"D": D},
+            "modality": modality_options,
+            "progress": bool(progress),
+        }
         check_sample(c, eval_=True)  # pfgm-sample's checks of types and ranges, before any work
         with self._options(modality_options):
             args, kw, info = _generation(c, self._dist, self.modality, self.denoiser, self.config, self._pfgm)

@@ -80,11 +80,30 @@ class _MLP(nn.Module):
 
 def toy_config(run_dir: Path | str, resume: Any = False, **trainer: Any) -> dict[str, Any]:
     """A full run config for the toy modality (what pfgm-train would compose)."""
-    t = dict(max_steps=12, batch_size=8, lr=1e-3, warmup_steps=2, seed=0, device="cpu", log_every=1, ckpt_every=3,
-             keep_last=2, preview_every=0, progress=False)
+    t = dict(
+        max_steps=12,
+        batch_size=8,
+        lr=1e-3,
+        warmup_steps=2,
+        seed=0,
+        device="cpu",
+        log_every=1,
+        ckpt_every=3,
+        keep_last=2,
+        preview_every=0,
+        progress=False,
+    )
     t.update(trainer)
-    return {"run_dir": str(run_dir), "resume": resume, "modality": {"name": "reliability_toy", "n": 64, "dim": 8, "seed": 0}, "backbone": {"hidden": 32},
-            "pfgm": {"D": 16, "sigma_data": 0.5}, "sampler": {"steps": 2}, "trainer": t, "preview_samples": 0}
+    return {
+        "run_dir": str(run_dir),
+        "resume": resume,
+        "modality": {"name": "reliability_toy", "n": 64, "dim": 8, "seed": 0},
+        "backbone": {"hidden": 32},
+        "pfgm": {"D": 16, "sigma_data": 0.5},
+        "sampler": {"steps": 2},
+        "trainer": t,
+        "preview_samples": 0,
+    }
 
 
 def final_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -203,7 +222,9 @@ def _events(phase: str, steps: int, ckpt_every: int) -> int:
     return max(1, int(_REFERENCE["writes"]))
 
 
-def kill_trial(trial: int, root: Path, reference: dict[str, torch.Tensor], steps: int = 12, ckpt_every: int = 3) -> dict[str, Any]:
+def kill_trial(
+    trial: int, root: Path, reference: dict[str, torch.Tensor], steps: int = 12, ckpt_every: int = 3
+) -> dict[str, Any]:
     """One trial: train in a forked child, kill -9 it at a random point, resume to the end in this
     process; the result must equal the uninterrupted ``reference`` bit for bit."""
     rng = random.Random(1000 + trial)
@@ -230,8 +251,15 @@ def kill_trial(trial: int, root: Path, reference: dict[str, torch.Tensor], steps
     killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     states = list_states(run)
     last_complete = int(states[-1].name[6:15]) if states else 0
-    row = {"trial": trial, "phase": phase, "target": target if phase != "timer" else round(delay, 3), "killed": killed,
-           "resumed_from": last_complete, "error": None, "identical": False}
+    row = {
+        "trial": trial,
+        "phase": phase,
+        "target": target if phase != "timer" else round(delay, 3),
+        "killed": killed,
+        "resumed_from": last_complete,
+        "error": None,
+        "identical": False,
+    }
     try:
         out = _quiet_train({**cfg, "resume": "auto"})
         row["resumed_at"] = out.get("resumed_at") or 0
@@ -274,8 +302,10 @@ def small_disk(size_kb: int = 512):
     d = Path(tempfile.mkdtemp(prefix="pfgm-tmpfs-"))
     mounted = False
     if os.geteuid() == 0:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(d)],
-                                 capture_output=True).returncode == 0
+        mounted = (
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(d)], capture_output=True).returncode
+            == 0
+        )
     try:
         yield d if mounted else None
     finally:
@@ -313,9 +343,14 @@ def disk_full_trial(root: Path) -> dict[str, Any]:
             _unfill(run.parent)
         found = load_latest_state(run)
         litter = [p.name for p in (run / "checkpoints").iterdir() if p.name.endswith(".tmp")]
-        return {"how": how, "error": None if err is None else f"{type(err).__name__}: {err}",
-                "errno": getattr(err, "errno", None), "names_file": bool(getattr(err, "filename", None)),
-                "previous_step": None if found is None else int(found[1]["step"]), "litter": litter}
+        return {
+            "how": how,
+            "error": None if err is None else f"{type(err).__name__}: {err}",
+            "errno": getattr(err, "errno", None),
+            "names_file": bool(getattr(err, "filename", None)),
+            "previous_step": None if found is None else int(found[1]["step"]),
+            "litter": litter,
+        }
 
 
 _FILLER = "filler.bin"
@@ -378,8 +413,15 @@ def _png() -> bytes:
 def _wav() -> bytes:
     n, rate = 800, 8000
     data = struct.pack(f"<{n}h", *[(i * 37) % 2000 - 1000 for i in range(n)])
-    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, 2 * rate, 2, 16)
-            + b"data" + struct.pack("<I", len(data)) + data)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, 2 * rate, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
 
 
 def _images(p: Path) -> Any:
@@ -434,9 +476,11 @@ def _weights(p: Path) -> Any:
     return load_weights(p)
 
 
-_SDF = (b"ethanol\n  RDKit          2D\n\n  3  2  0  0  0  0  0  0  0  0999 V2000\n"
-        b"    0.0000    0.0000    0.0000 C   0  0\n    1.2990    0.7500    0.0000 C   0  0\n"
-        b"    2.5981   -0.0000    0.0000 O   0  0\n  1  2  1  0\n  2  3  1  0\nM  END\n$$$$\n")
+_SDF = (
+    b"ethanol\n  RDKit          2D\n\n  3  2  0  0  0  0  0  0  0  0999 V2000\n"
+    b"    0.0000    0.0000    0.0000 C   0  0\n    1.2990    0.7500    0.0000 C   0  0\n"
+    b"    2.5981   -0.0000    0.0000 O   0  0\n  1  2  1  0\n  2  3  1  0\nM  END\n$$$$\n"
+)
 _STOCKHOLM = b"# STOCKHOLM 1.0\nseq1 ACDE-FGHIK\nseq2 ACDEWFGHIK\n//\n"
 
 #: every file loader of the toolkit; a new loader joins the campaign with one line here
@@ -563,16 +607,27 @@ def fuzz_loader(loader: Loader, examples: int, root: Path, seed: int = 0) -> dic
 
 #: (override as a user types it, the key the error must name)
 BAD_OVERRIDES: list[tuple[dict[str, Any], str]] = [
-    ({"trainer": {"batch_size": 0}}, "trainer.batch_size"), ({"trainer": {"max_steps": -1}}, "trainer.max_steps"),
-    ({"trainer": {"max_steps": "abc"}}, "trainer.max_steps"), ({"trainer": {"lr": "abc"}}, "trainer.lr"),
-    ({"trainer": {"bf16": "maybe"}}, "trainer.bf16"), ({"trainer": {"grad_accum": 0}}, "trainer.grad_accum"),
-    ({"trainer": {"log_every": 0}}, "trainer.log_every"), ({"trainer": {"beta2": 1.5}}, "trainer.beta2"),
-    ({"trainer": {"lr_decay": "linear"}}, "trainer.lr_decay"), ({"trainer": {"seed": 1.5}}, "trainer.seed"),
-    ({"trainer": {"max_stepz": 3}}, "trainer.max_stepz"), ({"pfgm": {"DD": 3}}, "pfgm.DD"),
-    ({"pfgm": {"D": 0}}, "D"), ({"pfgm": {"sigma_min": "x"}}, "pfgm.sigma_min"),
-    ({"sampler": {"stepz": 3}}, "sampler.stepz"), ({"sampler": {"steps": 0}}, "sampler.steps"),
-    ({"run_dir": ""}, "run_dir"), ({"resume": "maybe"}, "resume"), ({"foo": 3}, "foo"),
-    ({"preview_samples": -1}, "preview_samples"), ({"trainer": {"progress": "yes"}}, "trainer.progress"),
+    ({"trainer": {"batch_size": 0}}, "trainer.batch_size"),
+    ({"trainer": {"max_steps": -1}}, "trainer.max_steps"),
+    ({"trainer": {"max_steps": "abc"}}, "trainer.max_steps"),
+    ({"trainer": {"lr": "abc"}}, "trainer.lr"),
+    ({"trainer": {"bf16": "maybe"}}, "trainer.bf16"),
+    ({"trainer": {"grad_accum": 0}}, "trainer.grad_accum"),
+    ({"trainer": {"log_every": 0}}, "trainer.log_every"),
+    ({"trainer": {"beta2": 1.5}}, "trainer.beta2"),
+    ({"trainer": {"lr_decay": "linear"}}, "trainer.lr_decay"),
+    ({"trainer": {"seed": 1.5}}, "trainer.seed"),
+    ({"trainer": {"max_stepz": 3}}, "trainer.max_stepz"),
+    ({"pfgm": {"DD": 3}}, "pfgm.DD"),
+    ({"pfgm": {"D": 0}}, "D"),
+    ({"pfgm": {"sigma_min": "x"}}, "pfgm.sigma_min"),
+    ({"sampler": {"stepz": 3}}, "sampler.stepz"),
+    ({"sampler": {"steps": 0}}, "sampler.steps"),
+    ({"run_dir": ""}, "run_dir"),
+    ({"resume": "maybe"}, "resume"),
+    ({"foo": 3}, "foo"),
+    ({"preview_samples": -1}, "preview_samples"),
+    ({"trainer": {"progress": "yes"}}, "trainer.progress"),
 ]
 
 
@@ -610,9 +665,11 @@ def config_keys() -> dict[str, list[str]]:
     from pfgm.core.generate import SAMPLER_KEYS
     from pfgm.core.trainer import TrainerConfig
 
-    return {"trainer": [f.name for f in dataclasses.fields(TrainerConfig)],
-            "pfgm": [f.name for f in dataclasses.fields(PFGMConfig)],
-            "sampler": list(SAMPLER_KEYS)}
+    return {
+        "trainer": [f.name for f in dataclasses.fields(TrainerConfig)],
+        "pfgm": [f.name for f in dataclasses.fields(PFGMConfig)],
+        "sampler": list(SAMPLER_KEYS),
+    }
 
 
 def random_config_case(r: random.Random) -> tuple[str, str]:
@@ -669,7 +726,7 @@ def attack_files(d: Path) -> dict[str, Path]:
     good = export_weights(d / "good.safetensors", {"w": torch.ones(4)}, {"a": 1})
     raw = good.read_bytes()
     n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     for name, edit in {
         "safetensors header length beyond the file": lambda h, b: (2**40).to_bytes(8, "little") + b[8:],
         "safetensors tensor offsets beyond the data": lambda h, b: _rehead(b, h, "w", offsets=[0, 10**9]),
@@ -694,7 +751,7 @@ def _rehead(raw: bytes, header: dict, key: str, **change: Any) -> bytes:
     h[key].update({("data_offsets" if k == "offsets" else k): v for k, v in change.items()})
     hb = json.dumps(h).encode()
     hb += b" " * ((8 - len(hb) % 8) % 8)
-    return len(hb).to_bytes(8, "little") + hb + raw[8 + n:]
+    return len(hb).to_bytes(8, "little") + hb + raw[8 + n :]
 
 
 def attack_case(path: Path) -> tuple[str, str]:
@@ -720,18 +777,32 @@ def attack_case(path: Path) -> tuple[str, str]:
 # The command line with the toy modality
 
 #: pfgm-train's overrides for the toy modality (no recipe file)
-TOY_TRAIN = ["+modality.name=reliability_toy", "+modality.n=64", "+modality.dim=8", "+backbone.hidden=32",
-             "pfgm.sigma_data=0.5", "trainer.batch_size=8", "trainer.progress=false", "trainer.preview_every=0",
-             "preview_samples=0", "sampler.steps=2", "trainer.ckpt_every=3", "trainer.warmup_steps=0"]
+TOY_TRAIN = [
+    "+modality.name=reliability_toy",
+    "+modality.n=64",
+    "+modality.dim=8",
+    "+backbone.hidden=32",
+    "pfgm.sigma_data=0.5",
+    "trainer.batch_size=8",
+    "trainer.progress=false",
+    "trainer.preview_every=0",
+    "preview_samples=0",
+    "sampler.steps=2",
+    "trainer.ckpt_every=3",
+    "trainer.warmup_steps=0",
+]
 
 
 #: the console scripts whose ``main()`` :func:`cli_command` runs, by the name a user types
-APPS = {"train": "pfgm.recipes.train", "sample": "pfgm.recipes.sample", "eval": "pfgm.recipes.evaluate",
-        "bench": "pfgm.recipes.bench"}
+APPS = {
+    "train": "pfgm.recipes.train",
+    "sample": "pfgm.recipes.sample",
+    "eval": "pfgm.recipes.evaluate",
+    "bench": "pfgm.recipes.bench",
+}
 
 
 def cli_command(app: str, *args: str) -> list[str]:
     """The command line of ``pfgm-<app> args...`` in a fresh interpreter, with the toy modality registered."""
-    code = (f"import sys; import pfgm.reliability; sys.argv=['pfgm-{app}', *sys.argv[1:]]; "
-            f"from {APPS[app]} import main; main()")
+    code = f"import sys; import pfgm.reliability; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from {APPS[app]} import main; main()"
     return [sys.executable, "-c", code, *args]

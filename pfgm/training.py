@@ -60,8 +60,9 @@ def _overrides(overrides: Sequence[str] | None) -> list[str]:
     return out
 
 
-def compose_train(recipe: str, run_dir: str | os.PathLike[str] | None = None,
-                  overrides: Sequence[str] | None = None) -> dict[str, Any]:
+def compose_train(
+    recipe: str, run_dir: str | os.PathLike[str] | None = None, overrides: Sequence[str] | None = None
+) -> dict[str, Any]:
     """The plain config ``pfgm-train recipe=RECIPE run_dir=RUN_DIR <overrides>`` trains with.
 
     As the console script does: ``run_dir`` absolute (Hydra's output dir; default ``runs/<timestamp>``

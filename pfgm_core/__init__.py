@@ -9,6 +9,15 @@ from .schedule import LogNormalSigma, LogUniformSigma, karras_sigmas
 from .solvers import SOLVERS, sample
 
 __all__ = [
-    "PFGMKernel", "PFGMLoss", "OracleDenoiser", "Denoiser", "CategoricalDenoiser", "estimate_sigma_data",
-    "LogNormalSigma", "LogUniformSigma", "karras_sigmas", "SOLVERS", "sample",
+    "PFGMKernel",
+    "PFGMLoss",
+    "OracleDenoiser",
+    "Denoiser",
+    "CategoricalDenoiser",
+    "estimate_sigma_data",
+    "LogNormalSigma",
+    "LogUniformSigma",
+    "karras_sigmas",
+    "SOLVERS",
+    "sample",
 ]

@@ -19,8 +19,17 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["TMP_SUFFIX", "AtomicAppender", "file_sha256", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save",
-           "temp_tag", "remove_stale_temps"]
+__all__ = [
+    "TMP_SUFFIX",
+    "AtomicAppender",
+    "file_sha256",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_torch_save",
+    "temp_tag",
+    "remove_stale_temps",
+]
 
 TMP_SUFFIX = ".tmp"
 

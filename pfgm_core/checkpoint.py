@@ -148,8 +148,9 @@ def load_latest_state(run_dir: str | os.PathLike[str]) -> tuple[Path, dict[str, 
     return None
 
 
-def save_state(run_dir: str | os.PathLike[str], step: int, state: dict[str, Any], keep_last: int | None = 3,
-               protect: Path | None = None) -> Path:
+def save_state(
+    run_dir: str | os.PathLike[str], step: int, state: dict[str, Any], keep_last: int | None = 3, protect: Path | None = None
+) -> Path:
     """Write ``run_dir/checkpoints/state-{step:09d}.pt`` atomically and prune older states.
 
     Args:
@@ -241,8 +242,11 @@ def _check_zip_sizes(path: Path) -> None:
     size = path.stat().st_size
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED:
-            raise CheckpointError(path, f"member {info.filename!r} is compressed ({info.file_size} bytes declared); "
-                                        "torch never compresses checkpoints: refused as a possible zip bomb")
+            raise CheckpointError(
+                path,
+                f"member {info.filename!r} is compressed ({info.file_size} bytes declared); "
+                "torch never compresses checkpoints: refused as a possible zip bomb",
+            )
     declared = sum(i.file_size for i in infos)
     if declared > size:
         raise CheckpointError(path, f"members declare {declared} bytes in a {size}-byte file: refused as a possible zip bomb")

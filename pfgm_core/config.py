@@ -32,8 +32,10 @@ def check_sigma(value: float, key: str) -> None:
     """Refuse a σ setting outside :data:`SIGMA_RANGE`, naming the key and the range."""
     lo, hi = SIGMA_RANGE
     if not lo <= value <= hi:
-        raise ConfigError(f"{key}={value:g} is outside the range float32 represents, [{lo:.2g}, {hi:.2g}]; "
-                          "the networks compute in float32 (and σ of that size is far outside any useful schedule)")
+        raise ConfigError(
+            f"{key}={value:g} is outside the range float32 represents, [{lo:.2g}, {hi:.2g}]; "
+            "the networks compute in float32 (and σ of that size is far outside any useful schedule)"
+        )
 
 
 #: training objectives by name (the denoiser each needs: recipes/build.py:make_denoiser)
@@ -127,8 +129,12 @@ class PFGMConfig:
     def loss(self) -> PFGMLoss:
         if self.sigma_data == "auto":
             raise ValueError("pfgm.sigma_data is still 'auto': measure it on the data first")
-        return OBJECTIVES[self.objective](self.kernel(), sigma_data=float(self.sigma_data), cond_drop_prob=self.cond_drop_prob,
-                                          sigma_sampler=self.sigma_sampler())
+        return OBJECTIVES[self.objective](
+            self.kernel(),
+            sigma_data=float(self.sigma_data),
+            cond_drop_prob=self.cond_drop_prob,
+            sigma_sampler=self.sigma_sampler(),
+        )
 
 
 def _number(v: Any, where: str) -> float:

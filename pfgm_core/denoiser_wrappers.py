@@ -27,8 +27,7 @@ from .loss import null_cond
 __all__ = ["guided", "SelfConditioned", "in_net_dtype", "Counted"]
 
 
-def guided(denoiser: Callable[..., Tensor], cond: Tensor, guidance: float,
-           mask: Tensor | None = None) -> Callable[..., Tensor]:
+def guided(denoiser: Callable[..., Tensor], cond: Tensor, guidance: float, mask: Tensor | None = None) -> Callable[..., Tensor]:
     """Classifier-free guidance (Ho & Salimans 2022): D = D_u + w·(D_c − D_u), w = ``guidance``.
 
     Returns guided(x (B, *shape), σ (B,), self_cond=None) → (B, *shape) float64. Both estimates come

@@ -31,8 +31,22 @@ __all__ = ["GenerateConfig", "SAMPLER_KEYS", "generate", "generate_batches"]
 
 
 #: the fields that take any real number (the rest are whole numbers, the solver and the guide)
-_NUMBERS = ("sigma_min", "sigma_max", "rho", "guidance", "alpha", "churn", "churn_sigma_min", "churn_sigma_max", "churn_noise",
-            "snap_below", "connect_sigma_min", "connect_sigma_max", "steer_lambda", "steer_sigma_max")
+_NUMBERS = (
+    "sigma_min",
+    "sigma_max",
+    "rho",
+    "guidance",
+    "alpha",
+    "churn",
+    "churn_sigma_min",
+    "churn_sigma_max",
+    "churn_noise",
+    "snap_below",
+    "connect_sigma_min",
+    "connect_sigma_max",
+    "steer_lambda",
+    "steer_sigma_max",
+)
 #: of those, the ones that must be ≥ 0 beyond the checks of __post_init__'s own lines (churn, snap_below, ...)
 _NONNEGATIVE = ("alpha", "churn_noise", "churn_sigma_min", "churn_sigma_max")
 
@@ -59,7 +73,9 @@ class GenerateConfig:
     particles: int = 1  # > 1: Feynman-Kac steering by the modality's reward (pfgm_core.steering), heun/euler
     steer_lambda: float = 1.0  # λ of the tilted law p(x)·exp(λ·r(x))
     steer_sigma_max: float = float("inf")  # resample only at σ ≤ this (the ODE keeps duplicates identical, see steering.py)
-    guide: str | None = None  # autoguidance: a weaker checkpoint of the same modality (the entry points load it; pfgm_core.autoguidance)
+    guide: str | None = (
+        None  # autoguidance: a weaker checkpoint of the same modality (the entry points load it; pfgm_core.autoguidance)
+    )
     guide_weight: float = 1.0  # w in D_guide + w·(D − D_guide); 1 = the model alone
 
     def __post_init__(self) -> None:
@@ -82,18 +98,24 @@ class GenerateConfig:
         if self.snap_below < 0:
             raise ConfigError(f"sampler.snap_below must be ≥ 0 (0: no snapping), got {self.snap_below}")
         if self.connect_sigma_max > 0 and not 0 <= self.connect_sigma_min < self.connect_sigma_max:
-            raise ConfigError(f"sampler.connect_sigma_min must lie in [0, connect_sigma_max = {self.connect_sigma_max}), "
-                              f"got {self.connect_sigma_min}")
+            raise ConfigError(
+                f"sampler.connect_sigma_min must lie in [0, connect_sigma_max = {self.connect_sigma_max}), "
+                f"got {self.connect_sigma_min}"
+            )
         if self.churn < 0:
             raise ConfigError(f"sampler.churn must be ≥ 0, got {self.churn}")
         if self.particles > 1 and self.solver not in ("heun", "euler"):
-            raise ConfigError(f"sampler.particles (steering) resamples between steps: use the heun or euler solver, not {self.solver!r}")
+            raise ConfigError(
+                f"sampler.particles (steering) resamples between steps: use the heun or euler solver, not {self.solver!r}"
+            )
         check_lambda(self.steer_lambda)
         check_guide_weight(self.guide_weight)
         if self.guide is not None and (not isinstance(self.guide, str) or not self.guide.strip()):
             raise ConfigError(f"sampler.guide must be a checkpoint (run dir, .safetensors or zoo:NAME), got {self.guide!r}")
         if self.guide is None and self.guide_weight != 1:
-            raise ConfigError(f"sampler.guide_weight={self.guide_weight} needs sampler.guide (the weaker checkpoint to guide with)")
+            raise ConfigError(
+                f"sampler.guide_weight={self.guide_weight} needs sampler.guide (the weaker checkpoint to guide with)"
+            )
         if self.churn > 0 and self.solver not in ("heun", "euler"):
             raise ConfigError(f"sampler.churn is an option of the heun and euler solvers, not {self.solver!r}")
         # NaN passes every comparison above and ∞ every lower bound; the two σ ceilings take ∞ (no ceiling)
@@ -109,8 +131,12 @@ class GenerateConfig:
     def solver_options(self) -> dict[str, float]:
         if self.churn == 0:
             return {}
-        return {"churn": float(self.churn), "churn_sigma_min": float(self.churn_sigma_min),
-                "churn_sigma_max": float(self.churn_sigma_max), "churn_noise": float(self.churn_noise)}
+        return {
+            "churn": float(self.churn),
+            "churn_sigma_min": float(self.churn_sigma_min),
+            "churn_sigma_max": float(self.churn_sigma_max),
+            "churn_noise": float(self.churn_noise),
+        }
 
 
 #: the keys of a sampler section, in field order: what pfgm-sample/pfgm-eval take as sampler.X= (their
@@ -122,9 +148,17 @@ SAMPLER_KEYS: tuple[str, ...] = tuple(f for f in GenerateConfig.__dataclass_fiel
 Batch = tuple[int, Tensor, "Tensor | None", "Tensor | None"]  # (first index, x, mask, cond), on the CPU
 
 
-def _sample_batch(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Callable[[int, torch.Generator], Any],
-                  sigmas: Tensor, cfg: GenerateConfig, device: torch.device | str, idx: range,
-                  batch_info: dict, potential: Callable[..., Tensor] | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+def _sample_batch(
+    denoiser: Callable[..., Tensor],
+    kernel: PFGMKernel,
+    blank: Callable[[int, torch.Generator], Any],
+    sigmas: Tensor,
+    cfg: GenerateConfig,
+    device: torch.device | str,
+    idx: range,
+    batch_info: dict,
+    potential: Callable[..., Tensor] | None = None,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
     k = cfg.particles  # steering: k consecutive rows per sample, the first one the unsteered sample's own start
     if k > 1 and potential is None:
         raise ConfigError("sampler.particles > 1 steers by a reward: give generate a potential (the modality's reward)")
@@ -148,8 +182,9 @@ def _sample_batch(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Ca
     mask = None if ms[0] is None else torch.cat(ms).to(device)
     cond = None if cs[0] is None else torch.cat(cs).to(device)
     g_alpha = torch.Generator(device=device).manual_seed(cfg.seed + idx[0] + 1_000_000_007)
-    kw = dict(mask=mask, cond=cond, guidance=cfg.guidance, alpha=cfg.alpha, generator=g_alpha, info=batch_info,
-              **cfg.solver_options())
+    kw = dict(
+        mask=mask, cond=cond, guidance=cfg.guidance, alpha=cfg.alpha, generator=g_alpha, info=batch_info, **cfg.solver_options()
+    )
     if redesigns:
         if len(redesigns) != len(idx):
             raise ValueError("a batch mixes redesign templates with free samples; give every sample a template")
@@ -206,8 +241,14 @@ def generate_batches(
     bar.close()
 
 
-def generate(denoiser: Callable[..., Tensor], kernel: PFGMKernel, blank: Callable[[int, torch.Generator], Any],
-             sigmas: Tensor, cfg: GenerateConfig, **kw: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
+def generate(
+    denoiser: Callable[..., Tensor],
+    kernel: PFGMKernel,
+    blank: Callable[[int, torch.Generator], Any],
+    sigmas: Tensor,
+    cfg: GenerateConfig,
+    **kw: Any,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Generate cfg.num_samples samples; returns (x, mask, cond) for all samples in index order on
     every rank (gathered across ranks when world > 1). ``kw``: device, rank, world, progress, info as
     in :func:`generate_batches`, which keeps memory bounded for many samples.

@@ -25,8 +25,9 @@ from .kernel import PFGMKernel, per_sample_dims
 __all__ = ["log_likelihood"]
 
 
-def _divergence(den_fn: Callable[[Tensor], Tensor], x: Tensor, mask: Tensor | None, exact: bool,
-                num_probes: int, generator) -> tuple[Tensor, Tensor]:
+def _divergence(
+    den_fn: Callable[[Tensor], Tensor], x: Tensor, mask: Tensor | None, exact: bool, num_probes: int, generator
+) -> tuple[Tensor, Tensor]:
     """Returns (D(x), tr ∂D/∂x per sample (B,))."""
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)

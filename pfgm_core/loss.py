@@ -117,8 +117,16 @@ class PFGMLoss:
             estimate = None
         return self.per_sample(model, x, sigma.reshape(B), y, cond, mask, estimate)
 
-    def per_sample(self, model: Callable[..., Tensor], x: Tensor, sigma: Tensor, y: Tensor, cond: Tensor | None,
-                   mask: Tensor | None, estimate: Tensor | None) -> Tensor:
+    def per_sample(
+        self,
+        model: Callable[..., Tensor],
+        x: Tensor,
+        sigma: Tensor,
+        y: Tensor,
+        cond: Tensor | None,
+        mask: Tensor | None,
+        estimate: Tensor | None,
+    ) -> Tensor:
         """λ(σ)·‖Dθ(x, σ) − y‖² / N_i for noisy x, sigma (B,), the self-conditioning estimate or None."""
         B = y.shape[0]
         extra = {} if estimate is None else {"self_cond": estimate}
@@ -136,8 +144,16 @@ class CategoricalLoss(PFGMLoss):
     averaged over each sample's positions. The model must be a :class:`~pfgm_core.precond.CategoricalDenoiser`
     (it is called with ``logits=True``). Noise, σ law, label dropout and self-conditioning as PFGMLoss."""
 
-    def per_sample(self, model: Callable[..., Tensor], x: Tensor, sigma: Tensor, y: Tensor, cond: Tensor | None,
-                   mask: Tensor | None, estimate: Tensor | None) -> Tensor:
+    def per_sample(
+        self,
+        model: Callable[..., Tensor],
+        x: Tensor,
+        sigma: Tensor,
+        y: Tensor,
+        cond: Tensor | None,
+        mask: Tensor | None,
+        estimate: Tensor | None,
+    ) -> Tensor:
         B = y.shape[0]
         extra = {} if estimate is None else {"self_cond": estimate}
         logits = model(x, sigma, cond=cond, mask=mask, logits=True, **extra)

@@ -44,8 +44,9 @@ class Denoiser(nn.Module):
     def self_condition(self) -> bool:
         return bool(getattr(self.backbone, "self_condition", False))
 
-    def _net(self, x: Tensor, sigma: float | Tensor, cond: Tensor | None, mask: Tensor | None,
-             self_cond: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _net(
+        self, x: Tensor, sigma: float | Tensor, cond: Tensor | None, mask: Tensor | None, self_cond: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         """(σ as (B, 1, …), F(c_in·x, c_noise)): the backbone's raw output, in x's dtype."""
         s = as_batch_sigma(sigma, x.shape[0], x.dim(), x.device, dtype=torch.float32 if x.dtype != torch.float64 else x.dtype)
         c_in = 1 / (s**2 + self.sigma_data**2).sqrt()
@@ -56,8 +57,14 @@ class Denoiser(nn.Module):
             return s, self.backbone(x_in, c_noise, cond=cond, mask=mask, self_cond=sc)
         return s, self.backbone(x_in, c_noise, cond=cond, mask=mask)
 
-    def forward(self, x: Tensor, sigma: float | Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
-                self_cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        sigma: float | Tensor,
+        cond: Tensor | None = None,
+        mask: Tensor | None = None,
+        self_cond: Tensor | None = None,
+    ) -> Tensor:
         s, F = self._net(x, sigma, cond, mask, self_cond)
         F = F.to(s.dtype)
         sd = self.sigma_data
@@ -90,8 +97,15 @@ class CategoricalDenoiser(Denoiser):
         super().__init__(backbone, sigma_data)
         self.shift = float(shift)
 
-    def forward(self, x: Tensor, sigma: float | Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
-                self_cond: Tensor | None = None, logits: bool = False) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        sigma: float | Tensor,
+        cond: Tensor | None = None,
+        mask: Tensor | None = None,
+        self_cond: Tensor | None = None,
+        logits: bool = False,
+    ) -> Tensor:
         s, F = self._net(x, sigma, cond, mask, self_cond)
         if logits:
             return F

@@ -131,8 +131,14 @@ def plot_metrics(path: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     rows = read_metrics(path)
     path = Path(path)
     out = Path(out) if out is not None else (path if path.is_dir() else path.parent) / PLOT_NAME
-    keys = sorted({k for r in rows for k, v in r.items()
-                   if k not in ("step", "time") and isinstance(v, numbers.Real) and not isinstance(v, bool)})
+    keys = sorted(
+        {
+            k
+            for r in rows
+            for k, v in r.items()
+            if k not in ("step", "time") and isinstance(v, numbers.Real) and not isinstance(v, bool)
+        }
+    )
     if not rows or not keys:
         return None
     try:
@@ -176,8 +182,9 @@ class MetricsLogger:
     Every line is flushed as written, so a crash loses at most the line being written.
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], enabled: bool | None = None, tensorboard: bool = True,
-                 plot: bool = True) -> None:
+    def __init__(
+        self, run_dir: str | os.PathLike[str], enabled: bool | None = None, tensorboard: bool = True, plot: bool = True
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.plot = plot
         self.path = self.run_dir / METRICS_NAME

@@ -59,8 +59,10 @@ class RedesignState:
         """x (B, *shape) with its known entries set to y*_known + σ·s·g_known (σ scalar or (B,)); x's dtype."""
         B = x.shape[0]
         if B != self.s.shape[0]:  # e.g. a guided batch (2B rows): reset before it is built, see redesign_sample
-            raise ValueError(f"x has {B} rows but the redesign state {self.s.shape[0]}: put the known entries back "
-                             "on the solver's rows (solvers.sample(..., wrap=...), as redesign_sample does)")
+            raise ValueError(
+                f"x has {B} rows but the redesign state {self.s.shape[0]}: put the known entries back "
+                "on the solver's rows (solvers.sample(..., wrap=...), as redesign_sample does)"
+            )
         sig = as_batch_sigma(sigma, B, x.dim(), x.device) * self.s.reshape(B, *([1] * (x.dim() - 1)))
         on_path = self.known + sig * self.g_known
         x64 = x.to(torch.float64)
@@ -98,8 +100,14 @@ def _check(known: Tensor, fixed: Tensor, mask: Tensor | None) -> None:
 
 
 @torch.no_grad()
-def redesign_init(kernel: PFGMKernel, known: Tensor, fixed: Tensor, mask: Tensor | None, sigma_max: float,
-                  generator: torch.Generator | None = None) -> tuple[Tensor, RedesignState]:
+def redesign_init(
+    kernel: PFGMKernel,
+    known: Tensor,
+    fixed: Tensor,
+    mask: Tensor | None,
+    sigma_max: float,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, RedesignState]:
     """The prior draw for a redesign and the state that keeps the known entries on their path.
 
     known: (B, *shape), the template (only entries with fixed = 1 are read); fixed: 0/1 like known;
@@ -123,8 +131,9 @@ def redesign_init(kernel: PFGMKernel, known: Tensor, fixed: Tensor, mask: Tensor
 
 
 @torch.no_grad()
-def redesign_sample(denoiser: Callable[..., Tensor], x_init: Tensor, sigmas: Tensor, state: RedesignState,
-                    solver: str = "heun", **solver_kw: Any) -> Tensor:
+def redesign_sample(
+    denoiser: Callable[..., Tensor], x_init: Tensor, sigmas: Tensor, state: RedesignState, solver: str = "heun", **solver_kw: Any
+) -> Tensor:
     """Solve from ``x_init`` (from :func:`redesign_init`) with the known entries held on their path.
 
     Same arguments as :func:`pfgm_core.solvers.sample` (mask, cond, guidance, churn, ...). The result

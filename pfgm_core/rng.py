@@ -62,7 +62,9 @@ def set_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Gener
             np = None
         if np is not None:
             s = state["numpy"]
-            keys = s["keys"].numpy().astype(np.uint32) if isinstance(s["keys"], torch.Tensor) else np.asarray(s["keys"], np.uint32)
+            keys = (
+                s["keys"].numpy().astype(np.uint32) if isinstance(s["keys"], torch.Tensor) else np.asarray(s["keys"], np.uint32)
+            )
             np.random.set_state((s["name"], keys, int(s["pos"]), int(s["has_gauss"]), float(s["cached_gaussian"])))
     if generators and "generators" in state:
         for k, g in generators.items():

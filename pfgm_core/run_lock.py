@@ -94,8 +94,12 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "start": _pid_start(os.getpid()),
-              "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "start": _pid_start(os.getpid()),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         tmp = self.run_dir / f".lock.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(me))
         try:

@@ -77,8 +77,9 @@ def covering_D(N: float, visited: float, level: float = 0.9, candidates: list[fl
 
 
 @torch.no_grad()
-def visited_log_ratio(denoiser: Callable[..., Tensor], run: Callable[[Callable[..., Tensor]], Tensor],
-                      sigma_min: float = 0.0) -> dict[str, Tensor]:
+def visited_log_ratio(
+    denoiser: Callable[..., Tensor], run: Callable[[Callable[..., Tensor]], Tensor], sigma_min: float = 0.0
+) -> dict[str, Tensor]:
     """log ρ = log(‖x − D(x, σ)‖ / (σ√N_i)) at every denoiser call of one sampling run.
 
     ``run(wrapped)`` samples with ``wrapped`` in place of the denoiser; calls at σ ≤ sigma_min are

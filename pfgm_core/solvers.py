@@ -60,8 +60,16 @@ def _perturb(x: Tensor, sigma: float, alpha: float, mask: Tensor | None, generat
 # σ's are Python floats (exact float64) so scalars never broadcast as tensors.
 
 
-def _churn(x: Tensor, s: float, gamma: float, churn_sigma_min: float, churn_sigma_max: float, churn_noise: float,
-           mask: Tensor | None, generator) -> tuple[Tensor, float]:
+def _churn(
+    x: Tensor,
+    s: float,
+    gamma: float,
+    churn_sigma_min: float,
+    churn_sigma_max: float,
+    churn_noise: float,
+    mask: Tensor | None,
+    generator,
+) -> tuple[Tensor, float]:
     """EDM's stochastic step (Karras et al. 2022, Alg. 2, lines 5-6): for σ in [churn_sigma_min, churn_sigma_max]
     raise σ to σ̂ = (1 + γ)σ by adding fresh noise of variance σ̂² − σ² (times churn_noise²)."""
     if gamma <= 0 or not churn_sigma_min <= s <= churn_sigma_max:
@@ -88,10 +96,22 @@ def _gamma(churn: float, num_steps: int) -> float:
 
 
 @torch.no_grad()
-def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
-                 alpha: float = 0.0, mask: Tensor | None = None, generator=None, churn: float = 0.0,
-                 churn_sigma_min: float = 0.0, churn_sigma_max: float = math.inf, churn_noise: float = 1.0,
-                 step_hook: StepHook | None = None) -> Tensor:
+def sample_euler(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    callback=None,
+    disable: bool = True,
+    alpha: float = 0.0,
+    mask: Tensor | None = None,
+    generator=None,
+    churn: float = 0.0,
+    churn_sigma_min: float = 0.0,
+    churn_sigma_max: float = math.inf,
+    churn_noise: float = 1.0,
+    step_hook: StepHook | None = None,
+) -> Tensor:
     """First-order Euler steps in σ (1 NFE per step); churn > 0 adds EDM's stochastic step as in
     :func:`sample_heun` (k-diffusion's ``s_churn``)."""
     sig = sigmas.tolist()
@@ -109,10 +129,22 @@ def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disa
 
 
 @torch.no_grad()
-def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
-                alpha: float = 0.0, mask: Tensor | None = None, generator=None, churn: float = 0.0,
-                churn_sigma_min: float = 0.0, churn_sigma_max: float = math.inf, churn_noise: float = 1.0,
-                step_hook: StepHook | None = None) -> Tensor:
+def sample_heun(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    callback=None,
+    disable: bool = True,
+    alpha: float = 0.0,
+    mask: Tensor | None = None,
+    generator=None,
+    churn: float = 0.0,
+    churn_sigma_min: float = 0.0,
+    churn_sigma_max: float = math.inf,
+    churn_noise: float = 1.0,
+    step_hook: StepHook | None = None,
+) -> Tensor:
     """EDM's 2nd-order sampler (Karras et al. 2022): Heun's method, Euler on the last step to σ = 0.
     NFE = 2·steps − 1.
 
@@ -143,8 +175,17 @@ def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disab
 
 
 @torch.no_grad()
-def sample_dpmpp_2m(model: Model, x: Tensor, sigmas: Tensor, *, callback=None, disable: bool = True,
-                    alpha: float = 0.0, mask: Tensor | None = None, generator=None) -> Tensor:
+def sample_dpmpp_2m(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    callback=None,
+    disable: bool = True,
+    alpha: float = 0.0,
+    mask: Tensor | None = None,
+    generator=None,
+) -> Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2) in σ form, 1 NFE per step.
 
     With t = −ln σ and h = t_{i+1} − t_i, the data-prediction update is exact for a constant
@@ -269,8 +310,17 @@ def sample(
     if steer:
         particles = Resampler(steering, x_init.shape[0], m64, generator)
         solver_options = {**solver_options, "step_hook": _steering_hook(particles, self_cond)}
-    x = SOLVERS[solver](model, x_init.to(torch.float64), sig, callback=callback, disable=disable,
-                        alpha=alpha, mask=m64, generator=generator, **solver_options)
+    x = SOLVERS[solver](
+        model,
+        x_init.to(torch.float64),
+        sig,
+        callback=callback,
+        disable=disable,
+        alpha=alpha,
+        mask=m64,
+        generator=generator,
+        **solver_options,
+    )
     if m64 is not None:
         x = x * m64
     if steer:

@@ -68,17 +68,28 @@ class TrainingDiverged(Exception):
     the last finite ones. The message is one line: the step, the loss, the likely cause, that checkpoint.
     """
 
-    def __init__(self, step: int, loss: float, streak: int, cause: str, run_dir: Path | None, last_good: Path | None,
-                 resumed_from: Path | None = None):
+    def __init__(
+        self,
+        step: int,
+        loss: float,
+        streak: int,
+        cause: str,
+        run_dir: Path | None,
+        last_good: Path | None,
+        resumed_from: Path | None = None,
+    ):
         self.step, self.loss, self.run_dir, self.last_good, self.resumed_from = step, loss, run_dir, last_good, resumed_from
-        kept = (f"the newest finite checkpoint is {last_good}" if last_good is not None
-                else "no checkpoint was written before it")
+        kept = f"the newest finite checkpoint is {last_good}" if last_good is not None else "no checkpoint was written before it"
         if resumed_from is not None:  # the steps since the resume may have blown the weights up while still finite
-            kept += f"; this run resumed from {resumed_from.name}, kept too (resume=checkpoints/{resumed_from.name} goes back to it)"
+            kept += (
+                f"; this run resumed from {resumed_from.name}, kept too (resume=checkpoints/{resumed_from.name} goes back to it)"
+            )
         first = step - streak + 1
         steps = f"step {first}" if streak <= 1 else f"steps {first}-{step}"
-        super().__init__(f"training diverged at step {first}: loss {loss:.4g} (loss or gradient non-finite at {steps}); "
-                         f"likely cause: {cause}; {kept}")
+        super().__init__(
+            f"training diverged at step {first}: loss {loss:.4g} (loss or gradient non-finite at {steps}); "
+            f"likely cause: {cause}; {kept}"
+        )
 
 
 @dataclass
@@ -130,23 +141,42 @@ class TrainerConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ConfigError(f"unknown trainer option(s) {', '.join(f'trainer.{k}' for k in unknown)}; "
-                              f"known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown trainer option(s) {', '.join(f'trainer.{k}' for k in unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**d)
 
 
 # key → (kind, lower bound, upper bound, None allowed); bounds are inclusive except where noted in _check_value
 _TRAINER_RULES: dict[str, tuple[Any, Any, Any, bool]] = {
-    "max_steps": (int, 1, None, False), "batch_size": (int, 1, None, False), "grad_accum": (int, 1, None, False),
-    "lr": (float, 0.0, None, False), "weight_decay": (float, 0.0, None, False), "beta1": (float, 0.0, 1.0, False),
-    "beta2": (float, 0.0, 1.0, False), "warmup_steps": (int, 0, None, False), "lr_decay": (("none", "cosine"), None, None, False),
-    "grad_clip": (float, 0.0, None, False), "ema_halflife_kimg": (float, 0.0, None, False),
-    "ema_rampup_ratio": (float, 0.0, None, True), "seed": (int, 0, 2**63 - 1, False), "device": (str, None, None, False),
-    "bf16": (bool, None, None, False), "tf32": (bool, None, None, False), "channels_last": (bool, None, None, False),
-    "compile": (bool, None, None, False), "micro_batch": (int, 1, None, True), "log_every": (int, 1, None, False), "ckpt_every": (int, 0, None, False),
-    "keep_last": (int, 0, None, False), "preview_every": (int, 0, None, False), "progress": (bool, None, None, False),
-    "stop_after": (int, 0, None, True), "num_workers": (int, 0, 256, False),
-    "on_nonfinite": (("skip", "stop"), None, None, False), "nonfinite_patience": (int, 1, None, False),
+    "max_steps": (int, 1, None, False),
+    "batch_size": (int, 1, None, False),
+    "grad_accum": (int, 1, None, False),
+    "lr": (float, 0.0, None, False),
+    "weight_decay": (float, 0.0, None, False),
+    "beta1": (float, 0.0, 1.0, False),
+    "beta2": (float, 0.0, 1.0, False),
+    "warmup_steps": (int, 0, None, False),
+    "lr_decay": (("none", "cosine"), None, None, False),
+    "grad_clip": (float, 0.0, None, False),
+    "ema_halflife_kimg": (float, 0.0, None, False),
+    "ema_rampup_ratio": (float, 0.0, None, True),
+    "seed": (int, 0, 2**63 - 1, False),
+    "device": (str, None, None, False),
+    "bf16": (bool, None, None, False),
+    "tf32": (bool, None, None, False),
+    "channels_last": (bool, None, None, False),
+    "compile": (bool, None, None, False),
+    "micro_batch": (int, 1, None, True),
+    "log_every": (int, 1, None, False),
+    "ckpt_every": (int, 0, None, False),
+    "keep_last": (int, 0, None, False),
+    "preview_every": (int, 0, None, False),
+    "progress": (bool, None, None, False),
+    "stop_after": (int, 0, None, True),
+    "num_workers": (int, 0, 256, False),
+    "on_nonfinite": (("skip", "stop"), None, None, False),
+    "nonfinite_patience": (int, 1, None, False),
 }
 #: floats that must be strictly positive (the rest allow their lower bound)
 _POSITIVE = {"lr", "ema_halflife_kimg"}
@@ -450,9 +480,16 @@ class Trainer:
             sync = k == self.accum - 1 or W == 1
             ctx = contextlib.nullcontext() if sync else self.model.no_sync()
             with ctx, amp:
-                per_sample = self.loss(self.model, batch.x, batch.mask, batch.cond,
-                                       sigma=sigma[sl], noise=noise[sl], drop=drop[sl],
-                                       self_cond=self_cond[sl])
+                per_sample = self.loss(
+                    self.model,
+                    batch.x,
+                    batch.mask,
+                    batch.cond,
+                    sigma=sigma[sl],
+                    noise=noise[sl],
+                    drop=drop[sl],
+                    self_cond=self_cond[sl],
+                )
                 # Sum over the rank's share / its size; DDP's mean over ranks makes it the global mean.
                 (per_sample.float().sum() / local).backward()
             total += per_sample.detach().float().sum()
@@ -495,8 +532,10 @@ class Trainer:
         if self.cfg.lr > 1e-2:
             return f"trainer.lr={self.cfg.lr:g} is high (the recipes train at 1e-3 to 2e-3): lower it"
         if isinstance(p_mean, (int, float)) and not -6 <= p_mean <= 4:
-            return (f"pfgm.P_mean={p_mean:g} draws training σ around {math.exp(p_mean):.3g}, far from the data's scale "
-                    f"(sigma_data={pf.get('sigma_data')}): keep it near -1.2")
+            return (
+                f"pfgm.P_mean={p_mean:g} draws training σ around {math.exp(p_mean):.3g}, far from the data's scale "
+                f"(sigma_data={pf.get('sigma_data')}): keep it near -1.2"
+            )
         bf16 = "; bf16 autocast may overflow: try trainer.bf16=false" if self.cfg.bf16 else ""
         return f"the learning rate (trainer.lr={self.cfg.lr:g}) or the σ range (pfgm.P_mean, P_std, sigma_min/max){bf16}"
 
@@ -504,8 +543,15 @@ class Trainer:
         from .checkpoint import latest_state_path
 
         last = latest_state_path(self.run_dir) if self.run_dir is not None else None
-        return TrainingDiverged(self.step, loss, max(self.nonfinite_streak, 1), cause or self._likely_cause(), self.run_dir, last,
-                                self.resumed_from if self.resumed_from != last else None)
+        return TrainingDiverged(
+            self.step,
+            loss,
+            max(self.nonfinite_streak, 1),
+            cause or self._likely_cause(),
+            self.run_dir,
+            last,
+            self.resumed_from if self.resumed_from != last else None,
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -543,10 +589,15 @@ class Trainer:
         if self.streaming:
             keys = _StepKeys(self.stream, cfg.seed, self.step, end, self.dist.rank, self.dist.world_size, self.accum)
             # pinned host memory lets the copy to the GPU overlap the step (Encoded.to is non_blocking)
-            loader = torch.utils.data.DataLoader(_Keyed(self.dataset), batch_sampler=keys, collate_fn=self.collate,
-                                                 num_workers=cfg.num_workers, persistent_workers=False,
-                                                 pin_memory=self.device.type == "cuda",
-                                                 prefetch_factor=4 if cfg.num_workers > 0 else None)
+            loader = torch.utils.data.DataLoader(
+                _Keyed(self.dataset),
+                batch_sampler=keys,
+                collate_fn=self.collate,
+                num_workers=cfg.num_workers,
+                persistent_workers=False,
+                pin_memory=self.device.type == "cuda",
+                prefetch_factor=4 if cfg.num_workers > 0 else None,
+            )
             self._batches = iter(loader)
         self._signal = None
         old_handlers = self._install_signal_handlers()
@@ -567,10 +618,18 @@ class Trainer:
                     rate = (self.step - n0) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
                     if self.metrics is not None:
                         skipped = {"skipped_steps": self.nonfinite_skipped} if self.nonfinite_skipped else {}
-                        self.metrics.log(self.step, loss=last, lr=self._lr(self.step - 1), samples_per_s=rate,
-                                         kimg_per_day=rate * 86.4, kimg=self.cur_nimg / 1000, **skipped)
-                bar.update(1, **({"loss": f"{last:.4f}", "img/s": f"{rate:.4g}", "kimg/day": f"{rate * 86.4:.4g}"}
-                                 if at_log else {}))
+                        self.metrics.log(
+                            self.step,
+                            loss=last,
+                            lr=self._lr(self.step - 1),
+                            samples_per_s=rate,
+                            kimg_per_day=rate * 86.4,
+                            kimg=self.cur_nimg / 1000,
+                            **skipped,
+                        )
+                bar.update(
+                    1, **({"loss": f"{last:.4f}", "img/s": f"{rate:.4g}", "kimg/day": f"{rate * 86.4:.4g}"} if at_log else {})
+                )
                 if self._stop_requested():
                     interrupted = self._signal if self._signal is not None else signal.SIGTERM
                     break
@@ -599,4 +658,9 @@ class Trainer:
                         self.metrics.close()
         if interrupted is not None:
             raise TrainingInterrupted(interrupted, self.step, self.run_dir)
-        return {"step": self.step, "loss": last, "seconds": time.perf_counter() - t0, "train_seconds": round(self.train_seconds, 3)}
+        return {
+            "step": self.step,
+            "loss": last,
+            "seconds": time.perf_counter() - t0,
+            "train_seconds": round(self.train_seconds, 3),
+        }

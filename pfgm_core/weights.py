@@ -17,8 +17,16 @@ import torch
 from .atomic import atomic_write
 from .errors import CheckpointError, first_line
 
-__all__ = ["WEIGHTS_FORMAT", "EMA_WEIGHTS_NAME", "DIGEST_KEY", "export_weights", "load_weights", "looks_like_safetensors", "first_nonfinite",
-           "tensors_digest"]
+__all__ = [
+    "WEIGHTS_FORMAT",
+    "EMA_WEIGHTS_NAME",
+    "DIGEST_KEY",
+    "export_weights",
+    "load_weights",
+    "looks_like_safetensors",
+    "first_nonfinite",
+    "tensors_digest",
+]
 
 WEIGHTS_FORMAT = "pfgm-weights-v1"
 EMA_WEIGHTS_NAME = "ema.safetensors"
@@ -65,8 +73,10 @@ def first_nonfinite(tensors: Mapping[str, Any], prefix: str = "") -> str | None:
 
 def nonfinite_problem(name: str) -> str:
     """What a CheckpointError says of a file holding a non-finite tensor."""
-    return (f"tensor {name} holds NaN or infinite values: the training that wrote it diverged; "
-            "use an earlier checkpoint of that run (it keeps the last finite ones) or retrain with a lower trainer.lr")
+    return (
+        f"tensor {name} holds NaN or infinite values: the training that wrote it diverged; "
+        "use an earlier checkpoint of that run (it keeps the last finite ones) or retrain with a lower trainer.lr"
+    )
 
 
 def export_weights(

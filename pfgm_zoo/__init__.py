@@ -42,7 +42,7 @@ def specs() -> dict[str, dict[str, Any]]:
 
 def resolve(spec: str) -> Path:
     """``zoo:NAME`` (or NAME) → the entry's weights file. Unknown names list the available ones."""
-    name = spec[len(PREFIX):] if is_zoo(spec) else spec
+    name = spec[len(PREFIX) :] if is_zoo(spec) else spec
     entries = manifest()
     if name not in entries:
         have = ", ".join(sorted(entries)) or "none built yet (see scripts/build_zoo.py)"
@@ -55,7 +55,7 @@ def resolve(spec: str) -> Path:
 
 def sampler_overrides(spec: str) -> dict[str, Any]:
     """The sampler settings ``zoo:NAME``'s metrics were measured with, beyond those inside its weights file."""
-    name = spec[len(PREFIX):] if is_zoo(spec) else spec
+    name = spec[len(PREFIX) :] if is_zoo(spec) else spec
     return dict(manifest().get(name, {}).get("sampler_overrides") or {})
 
 
@@ -64,7 +64,9 @@ def describe() -> list[str]:
     lines = []
     for name, e in sorted(manifest().items()):
         metrics = e.get("metrics", {})
-        shown = ", ".join(f"{k} {v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float)) and k in e.get("headline", []))
+        shown = ", ".join(
+            f"{k} {v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float)) and k in e.get("headline", [])
+        )
         lines.append(f"zoo:{name:<22} recipe={e['recipe']:<16} D={e['D']:<6} steps={e['steps']:<6} {shown}")
     return lines
 

@@ -51,8 +51,9 @@ def reference_speed(reps: int = 200) -> float:
     import torch
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.SiLU(), torch.nn.Linear(256, 256), torch.nn.SiLU(),
-                              torch.nn.Linear(256, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(256, 256), torch.nn.SiLU(), torch.nn.Linear(256, 256), torch.nn.SiLU(), torch.nn.Linear(256, 1)
+    )
     x = torch.randn(256, 256)
     for _ in range(10):
         net(x).square().mean().backward()
@@ -65,10 +66,26 @@ def reference_speed(reps: int = 200) -> float:
 def machine(threads: int, reference: float) -> dict:
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
-            "cuda": torch.cuda.is_available(), "reference_mlp_steps_per_s": round(reference, 1)}
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+        "reference_mlp_steps_per_s": round(reference, 1),
+    }
 
 
 def _run(cmd: list[str], env: dict) -> None:
@@ -96,9 +113,16 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     if not eval_only:
         if not record.exists():  # the commit the training ran at, fixed when it starts
             run_root.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(record, json.dumps({"commit": _git("rev-parse", "HEAD"),
-                                                  "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-                                                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+            atomic_write_text(
+                record,
+                json.dumps(
+                    {
+                        "commit": _git("rev-parse", "HEAD"),
+                        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    }
+                ),
+            )
         resume = ["resume=true"] if latest_state_path(run_dir) is not None else []
         _run(train_cmd + ["trainer.progress=false", *resume], env)
     built = json.loads(record.read_text()) if record.exists() else {"commit": None, "dirty": None}
@@ -110,10 +134,16 @@ def build(name: str, run_root: Path, eval_only: bool, threads: int) -> dict:
     shutil.copyfile(run_dir / "ema.safetensors", weights)
     cfg = state["config"]
     entry = {
-        "file": str(weights.relative_to(ZOO_DIR)), "sha256": file_sha256(weights), "size": weights.stat().st_size,
-        "recipe": spec["recipe"], "overrides": list(spec["overrides"]),
+        "file": str(weights.relative_to(ZOO_DIR)),
+        "sha256": file_sha256(weights),
+        "size": weights.stat().st_size,
+        "recipe": spec["recipe"],
+        "overrides": list(spec["overrides"]),
         "command": " ".join(["pfgm-train", *train_cmd[1:]]).replace(str(run_root), "runs/zoo"),
-        "D": cfg["pfgm"]["D"], "steps": int(state["step"]), "commit": built["commit"], "dirty_tree": built["dirty"],
+        "D": cfg["pfgm"]["D"],
+        "steps": int(state["step"]),
+        "commit": built["commit"],
+        "dirty_tree": built["dirty"],
         "train_seconds": round(float(state.get("train_seconds", 0.0)), 1),
         "machine": machine(threads, (reference + reference_speed()) / 2),  # mean of before and after
         **measured(report, n, seed, cfg, sampler, spec),
@@ -137,24 +167,44 @@ def eval_options(spec: dict) -> dict:
     return dict(dict(spec.get("eval", {})).get("modality", {}))
 
 
-def evaluate(checkpoint: Path, n: int, seed: int, sampler: dict, out: Path, env: dict, bin_dir: Path,
-             options: dict | None = None) -> dict:
+def evaluate(
+    checkpoint: Path, n: int, seed: int, sampler: dict, out: Path, env: dict, bin_dir: Path, options: dict | None = None
+) -> dict:
     """pfgm-eval on a run dir or weights file, with the spec's sampler settings on top of the checkpoint's
     and its modality eval-time options."""
-    _run([str(bin_dir / "pfgm-eval"), f"checkpoint={checkpoint}", f"num_samples={n}", f"seed={seed}", f"out={out}",
-          "progress=false", *(f"sampler.{k}={v}" for k, v in sampler.items()),
-          *(f"modality.{k}={v}" for k, v in (options or {}).items())], env)
+    _run(
+        [
+            str(bin_dir / "pfgm-eval"),
+            f"checkpoint={checkpoint}",
+            f"num_samples={n}",
+            f"seed={seed}",
+            f"out={out}",
+            "progress=false",
+            *(f"sampler.{k}={v}" for k, v in sampler.items()),
+            *(f"modality.{k}={v}" for k, v in (options or {}).items()),
+        ],
+        env,
+    )
     return json.loads(out.read_text())
 
 
 def measured(report: dict, n: int, seed: int, cfg: dict, sampler: dict, spec: dict) -> dict:
     """The manifest fields an evaluation sets: metrics, how they were sampled, the sampler the entry loads with."""
-    return {"metrics": report["metrics"], "notes": report.get("notes", []),
-            "sampler_overrides": sampler,
-            "eval": {"num_samples": n, "seed": seed, "solver": report["solver"], "steps": report["steps"],
-                     "nfe_per_sample": report.get("nfe_per_sample"), "sampler": {**(cfg.get("sampler") or {}), **sampler},
-                     **({"modality": eval_options(spec)} if eval_options(spec) else {})},
-            "headline": list(spec.get("headline", []))}
+    return {
+        "metrics": report["metrics"],
+        "notes": report.get("notes", []),
+        "sampler_overrides": sampler,
+        "eval": {
+            "num_samples": n,
+            "seed": seed,
+            "solver": report["solver"],
+            "steps": report["steps"],
+            "nfe_per_sample": report.get("nfe_per_sample"),
+            "sampler": {**(cfg.get("sampler") or {}), **sampler},
+            **({"modality": eval_options(spec)} if eval_options(spec) else {}),
+        },
+        "headline": list(spec.get("headline", [])),
+    }
 
 
 def reevaluate_shipped(name: str, spec: dict, sampler: dict, env: dict, bin_dir: Path) -> dict:
@@ -172,9 +222,14 @@ def reevaluate_shipped(name: str, spec: dict, sampler: dict, env: dict, bin_dir:
     n, seed = eval_size(spec)
     with tempfile.TemporaryDirectory() as tmp:
         report = evaluate(weights, n, seed, sampler, Path(tmp) / "eval.json", env, bin_dir, eval_options(spec))
-    entry = {**old, **measured(report, n, seed, cfg, sampler, spec),
-             "evaluated_at": {"commit": _git("rev-parse", "HEAD"),
-                              "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}}
+    entry = {
+        **old,
+        **measured(report, n, seed, cfg, sampler, spec),
+        "evaluated_at": {
+            "commit": _git("rev-parse", "HEAD"),
+            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        },
+    }
     record_entry(name, entry)
     return entry
 
@@ -182,22 +237,31 @@ def reevaluate_shipped(name: str, spec: dict, sampler: dict, env: dict, bin_dir:
 def record_entry(name: str, entry: dict) -> None:
     entries = manifest()
     entries[name] = entry
-    atomic_write_text(ZOO_DIR / "manifest.json", json.dumps({"about": "generated by scripts/build_zoo.py; do not edit",
-                                                             "entries": dict(sorted(entries.items()))}, indent=2) + "\n")
+    atomic_write_text(
+        ZOO_DIR / "manifest.json",
+        json.dumps(
+            {"about": "generated by scripts/build_zoo.py; do not edit", "entries": dict(sorted(entries.items()))}, indent=2
+        )
+        + "\n",
+    )
     write_readme()
 
 
 def readme_table() -> str:
-    rows = ["| checkpoint | recipe | D | steps | train s (machine ref. MLP steps/s) | size | metrics (num_samples, sampler) |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| checkpoint | recipe | D | steps | train s (machine ref. MLP steps/s) | size | metrics (num_samples, sampler) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, e in sorted(manifest().items()):
         m = e["metrics"]
         shown = ", ".join(f"{k} {m[k]:.4g}" for k in e.get("headline", []) if isinstance(m.get(k), (int, float)))
         ev = e["eval"]
         tuned = "".join(f", {k} {v}" for k, v in (e.get("sampler_overrides") or {}).items() if k not in ("solver", "steps"))
-        rows.append(f"| `zoo:{name}` | {e['recipe']} | {e['D']} | {e['steps']} | {e['train_seconds']:.0f} "
-                    f"({e['machine']['reference_mlp_steps_per_s']}) | {e['size'] / 1e6:.1f} MB | {shown} "
-                    f"({ev['num_samples']}, {ev['solver']} {ev['steps']} steps{tuned}) |")
+        rows.append(
+            f"| `zoo:{name}` | {e['recipe']} | {e['D']} | {e['steps']} | {e['train_seconds']:.0f} "
+            f"({e['machine']['reference_mlp_steps_per_s']}) | {e['size'] / 1e6:.1f} MB | {shown} "
+            f"({ev['num_samples']}, {ev['solver']} {ev['steps']} steps{tuned}) |"
+        )
     return "\n".join(rows)
 
 

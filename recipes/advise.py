@@ -86,8 +86,13 @@ def _pilot(c: dict[str, Any], recipe: str, dist: Any) -> tuple[str, int, float]:
     steps = c.get("pilot_steps") or max(1, round(float(c["pilot_fraction"]) * int(c["trainer"]["max_steps"])))
     run_dir = Path(c["run_root"]) / f"{recipe}-pilot-Dinf-{steps}"
     cfg = {k: v for k, v in c.items() if k in TRAIN_KEYS}
-    cfg.update(pfgm=dict(c["pfgm"], D="inf"), trainer=dict(c["trainer"], max_steps=steps), run_dir=str(run_dir),
-               resume="auto", preview_samples=0)
+    cfg.update(
+        pfgm=dict(c["pfgm"], D="inf"),
+        trainer=dict(c["trainer"], max_steps=steps),
+        run_dir=str(run_dir),
+        resume="auto",
+        preview_samples=0,
+    )
     out = run_training(cfg, dist)
     if out["step"] < steps:
         raise RuntimeError(f"the pilot {run_dir} stopped at step {out['step']} of {steps}; run advise again to continue")
@@ -108,8 +113,12 @@ def advise(c: dict[str, Any], dist: Any) -> dict[str, Any]:
     dims = data_dimension(loaded.modality.dataset("train"))
     N = float(dims["N"])
     sampler = goal_sampler(goal, dict(c.get("sampler") or {}), float(c["alpha"]))
-    sc = {"num_samples": int(c["num_samples"]), "seed": int(c.get("seed", 0)), "sampler": sampler,
-          "progress": c["trainer"].get("progress", True)}
+    sc = {
+        "num_samples": int(c["num_samples"]),
+        "seed": int(c.get("seed", 0)),
+        "sampler": sampler,
+        "progress": c["trainer"].get("progress", True),
+    }
     args, kw, info = _generation(sc, dist, *loaded, loaded.pfgm)
     # below a tenth of σ_data (by default) a state's value is decided: there ρ measures how the denoiser
     # rounds (a categorical head's softmax is never exactly one-hot), not where the trajectory went
@@ -125,39 +134,79 @@ def advise(c: dict[str, Any], dist: Any) -> dict[str, Any]:
     reach = shell_quantiles(N, D, (level,))[0]
     larger = [d for d in ladder if d > D]
     probe_s = time.perf_counter() - t0
-    why = (f"N = {dims['N']}: the {goal} sampler ({info['solver']} {info['steps']} steps"
-           + (f", α = {sampler['alpha']:g}" if sampler.get("alpha") else "")
-           + f") visits states with log ρ up to {visited:.3f} (99%, σ = {float(seen['sigma'][worst]):.3g}); "
-           + (f"the D = ∞ shell reaches {gaussian:.3f}" if math.isinf(D) else
-              f"the Gaussian shell reaches {gaussian:.3f}, D = {D_value(D)} reaches {reach:.3f}"
-              + (f" and D = {D_value(larger[0])} only {shell_quantiles(N, larger[0], (level,))[0]:.3f}" if larger else ""))
-           + f" ({level:.0%} quantile)")
+    why = (
+        f"N = {dims['N']}: the {goal} sampler ({info['solver']} {info['steps']} steps"
+        + (f", α = {sampler['alpha']:g}" if sampler.get("alpha") else "")
+        + f") visits states with log ρ up to {visited:.3f} (99%, σ = {float(seen['sigma'][worst]):.3g}); "
+        + (
+            f"the D = ∞ shell reaches {gaussian:.3f}"
+            if math.isinf(D)
+            else f"the Gaussian shell reaches {gaussian:.3f}, D = {D_value(D)} reaches {reach:.3f}"
+            + (f" and D = {D_value(larger[0])} only {shell_quantiles(N, larger[0], (level,))[0]:.3f}" if larger else "")
+        )
+        + f" ({level:.0%} quantile)"
+    )
     if reach < visited:
         why += "; no candidate reaches the states: the smallest is advised, and the pilot may be too short"
-    record = {"recipe": recipe, "goal": goal, "D": D_value(D), "N": dims["N"], "N_p10": dims["N_p10"],
-              "N_p90": dims["N_p90"], "D_over_N": "inf" if math.isinf(D) else D / N, "visited_log_ratio": visited,
-              "shell_level": level, "sigma_floor": floor, "shell_reach": reach, "gaussian_reach": gaussian, "pilot": ckpt,
-              "pilot_steps": pilot_steps, "recipe_steps": int(c["trainer"]["max_steps"]),
-              "pilot_seconds": round(pilot_s, 3), "probe_seconds": round(probe_s, 3),
-              # the advice's cost against the recipe's whole training at the pilot's measured rate
-              "cost_fraction": (round((pilot_s + probe_s) / (pilot_s / pilot_steps * int(c["trainer"]["max_steps"])), 4)
-                                if pilot_steps and pilot_s > 0 else None),
-              "solver": info["solver"], "steps": info["steps"], "alpha": float(sampler.get("alpha") or 0.0),
-              "num_samples": sc["num_samples"], "candidates": [D_value(d) for d in ladder], "why": why}
+    record = {
+        "recipe": recipe,
+        "goal": goal,
+        "D": D_value(D),
+        "N": dims["N"],
+        "N_p10": dims["N_p10"],
+        "N_p90": dims["N_p90"],
+        "D_over_N": "inf" if math.isinf(D) else D / N,
+        "visited_log_ratio": visited,
+        "shell_level": level,
+        "sigma_floor": floor,
+        "shell_reach": reach,
+        "gaussian_reach": gaussian,
+        "pilot": ckpt,
+        "pilot_steps": pilot_steps,
+        "recipe_steps": int(c["trainer"]["max_steps"]),
+        "pilot_seconds": round(pilot_s, 3),
+        "probe_seconds": round(probe_s, 3),
+        # the advice's cost against the recipe's whole training at the pilot's measured rate
+        "cost_fraction": (
+            round((pilot_s + probe_s) / (pilot_s / pilot_steps * int(c["trainer"]["max_steps"])), 4)
+            if pilot_steps and pilot_s > 0
+            else None
+        ),
+        "solver": info["solver"],
+        "steps": info["steps"],
+        "alpha": float(sampler.get("alpha") or 0.0),
+        "num_samples": sc["num_samples"],
+        "candidates": [D_value(d) for d in ladder],
+        "why": why,
+    }
     if dist.is_main:
-        print(f"pfgm-bench advise: {recipe} | goal {goal} ({GOALS[goal]}) | N = {dims['N']} "
-              f"(10–90%: {dims['N_p10']}–{dims['N_p90']})", file=sys.stderr)
-        print(f"  pilot: {ckpt}" + (f" ({pilot_steps} of the recipe's {record['recipe_steps']} steps, {pilot_s:.0f} s; "
-                                     f"probe {probe_s:.0f} s; {record['cost_fraction']:.0%} of the recipe's training)"
-                                     if record["cost_fraction"] is not None else f" (probe {probe_s:.0f} s)"), file=sys.stderr)
+        print(
+            f"pfgm-bench advise: {recipe} | goal {goal} ({GOALS[goal]}) | N = {dims['N']} "
+            f"(10–90%: {dims['N_p10']}–{dims['N_p90']})",
+            file=sys.stderr,
+        )
+        print(
+            f"  pilot: {ckpt}"
+            + (
+                f" ({pilot_steps} of the recipe's {record['recipe_steps']} steps, {pilot_s:.0f} s; "
+                f"probe {probe_s:.0f} s; {record['cost_fraction']:.0%} of the recipe's training)"
+                if record["cost_fraction"] is not None
+                else f" (probe {probe_s:.0f} s)"
+            ),
+            file=sys.stderr,
+        )
         by_sigma: dict[float, float] = {}
         for s, q in zip(seen["sigma"].tolist(), per_step.tolist()):
             by_sigma[s] = max(q, by_sigma.get(s, -math.inf))
         shown = sorted(by_sigma.items(), reverse=True)
-        print("  log ρ (99%) per σ: " + ", ".join(f"{s:.3g}: {q:.3f}" for s, q in shown[::max(1, len(shown) // 10)]),
-              file=sys.stderr)
-        print("  shell reach per D: " + ", ".join(f"{D_value(d)}: {shell_quantiles(N, d, (level,))[0]:.3f}"
-                                                  for d in ladder), file=sys.stderr)
+        print(
+            "  log ρ (99%) per σ: " + ", ".join(f"{s:.3g}: {q:.3f}" for s, q in shown[:: max(1, len(shown) // 10)]),
+            file=sys.stderr,
+        )
+        print(
+            "  shell reach per D: " + ", ".join(f"{D_value(d)}: {shell_quantiles(N, d, (level,))[0]:.3f}" for d in ladder),
+            file=sys.stderr,
+        )
         if c.get("out"):
             append_record(Path(c["out"]), record)
         print(json.dumps({"D": record["D"], "why": why}, ensure_ascii=False))

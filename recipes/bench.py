@@ -54,16 +54,32 @@ def run_bench(c: dict[str, Any]) -> dict[str, Any]:
         out = run_training(cfg, dist)
         train_s = out.get("train_seconds")  # over every invocation, also for a run reused as it was
         t1 = time.perf_counter()
-        sc = {"checkpoint": str(run_dir), "num_samples": c["num_samples"], "seed": c["seed"], "device": c["trainer"]["device"],
-              "sampler": dict(c.get("sampler") or {}), "progress": c["trainer"].get("progress", True)}
+        sc = {
+            "checkpoint": str(run_dir),
+            "num_samples": c["num_samples"],
+            "seed": c["seed"],
+            "device": c["trainer"]["device"],
+            "sampler": dict(c.get("sampler") or {}),
+            "progress": c["trainer"].get("progress", True),
+        }
         modality, objects, info, samples = generate_from_checkpoint(sc, dist)
         sample_s = time.perf_counter() - t1
         ev = modality.evaluate(objects, samples) if dist.is_main else None
         metrics = ev.metrics if ev is not None else {}
-        rows.append({"D": _label(D), "train_seconds": train_s, "sample_seconds": sample_s,
-                     "nfe": info.get("nfe_per_sample"), "solver": info["solver"], "steps": info["steps"],
-                     "max_steps": c["trainer"]["max_steps"], "num_samples": c["num_samples"], **metrics,
-                     **({"notes": list(ev.notes)} if ev is not None and ev.notes else {})})
+        rows.append(
+            {
+                "D": _label(D),
+                "train_seconds": train_s,
+                "sample_seconds": sample_s,
+                "nfe": info.get("nfe_per_sample"),
+                "solver": info["solver"],
+                "steps": info["steps"],
+                "max_steps": c["trainer"]["max_steps"],
+                "num_samples": c["num_samples"],
+                **metrics,
+                **({"notes": list(ev.notes)} if ev is not None and ev.notes else {}),
+            }
+        )
     report = {"recipe": recipe, "rows": rows}
     if dist.is_main:
         if c.get("out"):

@@ -35,8 +35,18 @@ RETIRED = {
 }
 
 __all__ = [
-    "RETIRED", "drop_retired", "plain", "check_targets", "check_objective", "make_modality", "make_denoiser", "Checkpoint",
-    "load_checkpoint", "load_guide", "generate_config", "sigmas_for",
+    "RETIRED",
+    "drop_retired",
+    "plain",
+    "check_targets",
+    "check_objective",
+    "make_modality",
+    "make_denoiser",
+    "Checkpoint",
+    "load_checkpoint",
+    "load_guide",
+    "generate_config",
+    "sigmas_for",
 ]
 
 
@@ -102,8 +112,10 @@ def make_modality(options: dict[str, Any]) -> Modality:
 def check_objective(modality: Modality, objective: str) -> None:
     """``pfgm.objective=categorical`` only for data that is one-hot on its last axis (before any data is loaded)."""
     if objective == "categorical" and not modality.one_hot_classes:
-        raise ConfigError(f"pfgm.objective=categorical needs data that is one-hot on its last axis; the {modality.name} "
-                          "modality's is not: use pfgm.objective=denoising")
+        raise ConfigError(
+            f"pfgm.objective=categorical needs data that is one-hot on its last axis; the {modality.name} "
+            "modality's is not: use pfgm.objective=denoising"
+        )
 
 
 def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: float, objective: str = "denoising") -> Denoiser:
@@ -120,8 +132,10 @@ def make_denoiser(modality: Modality, backbone: dict[str, Any], sigma_data: floa
         m = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         if m is None:
             raise
-        raise ConfigError(f"backbone.{m.group(1)} is not an option of the {modality.name} backbone "
-                          f"(given: {', '.join(sorted(options)) or 'none'})") from None
+        raise ConfigError(
+            f"backbone.{m.group(1)} is not an option of the {modality.name} backbone "
+            f"(given: {', '.join(sorted(options)) or 'none'})"
+        ) from None
     except ValueError as e:  # torch refusing a value it was handed (nn.Dropout(p=2)): the setting's fault
         if isinstance(e, ConfigError) or "torch" not in Path(traceback.extract_tb(e.__traceback__)[-1].filename).parts:
             raise
@@ -139,8 +153,11 @@ def drop_retired(config: dict[str, Any], path: str | Path) -> dict[str, Any]:
         block = out.get(section)
         if isinstance(block, dict) and key in block:
             if block[key] != off:
-                raise CheckpointError(path, f"trained with {section}.{key}={block[key]!r}, an option this version of pfgm "
-                                            "removed; sample it with the version that trained it")
+                raise CheckpointError(
+                    path,
+                    f"trained with {section}.{key}={block[key]!r}, an option this version of pfgm "
+                    "removed; sample it with the version that trained it",
+                )
             out[section] = {k: v for k, v in block.items() if k != key}
     return out
 
@@ -170,6 +187,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
     the config inside may only name registered modalities.
     """
     from pfgm import zoo as pfgm_zoo
+
     p = pfgm_zoo.resolve(str(path)) if pfgm_zoo.is_zoo(str(path)) else resolve_checkpoint(path)
     if p.suffix == ".safetensors":
         weights, config, _meta = load_weights(p)
@@ -198,8 +216,9 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
     return Checkpoint(modality, den.to(device).eval(), config, pfgm)
 
 
-def load_guide(path: str, config: dict[str, Any], modality: Modality,
-               device: torch.device | str = "cpu") -> tuple[Denoiser, list[str]]:
+def load_guide(
+    path: str, config: dict[str, Any], modality: Modality, device: torch.device | str = "cpu"
+) -> tuple[Denoiser, list[str]]:
     """(the EMA denoiser of ``sampler.guide``, the ``modality`` keys in which it differs from the model).
 
     Autoguidance (:mod:`pfgm_core.autoguidance`) subtracts the guide's estimate from the model's, so the
@@ -212,15 +231,18 @@ def load_guide(path: str, config: dict[str, Any], modality: Modality,
     mine, theirs = config["modality"], g_config["modality"]
     probe = lambda m: tuple(m.blank(1, torch.Generator().manual_seed(0)).x.shape)  # noqa: E731
     if g_modality.name != modality.name or probe(g_modality) != probe(modality):
-        raise ConfigError(f"sampler.guide={path} does not encode data as the model does (modality {g_modality.name!r}, "
-                          f"sample shape {probe(g_modality)} vs the model's {modality.name!r}, {probe(modality)}); "
-                          "a guide must be a run of the same modality and encoding")
+        raise ConfigError(
+            f"sampler.guide={path} does not encode data as the model does (modality {g_modality.name!r}, "
+            f"sample shape {probe(g_modality)} vs the model's {modality.name!r}, {probe(modality)}); "
+            "a guide must be a run of the same modality and encoding"
+        )
     differs = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
     return guide, differs
 
 
-def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, num_samples: int, seed: int,
-                    pfgm: PFGMConfig | None = None) -> GenerateConfig:
+def generate_config(
+    config: dict[str, Any], overrides: dict[str, Any] | None, num_samples: int, seed: int, pfgm: PFGMConfig | None = None
+) -> GenerateConfig:
     """The sampler settings of one run. Each key takes its value from the first of these layers that
     sets it; a null sets nothing, in every layer:
 
@@ -240,7 +262,9 @@ def generate_config(config: dict[str, Any], overrides: dict[str, Any] | None, nu
     given = {k: v for k, v in (overrides or {}).items() if v is not None}  # layer 1
     bad = sorted(set(stored) - known) + sorted(set(given) - known)
     if bad:
-        raise ConfigError(f"unknown sampler option(s) {', '.join('sampler.' + k for k in bad)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"unknown sampler option(s) {', '.join('sampler.' + k for k in bad)}; known: {', '.join(sorted(known))}"
+        )
     pf = pfgm if pfgm is not None else PFGMConfig.from_dict(config.get("pfgm"), "pfgm")
     s = {"sigma_min": pf.sigma_min, "sigma_max": pf.sigma_max}  # layer 4 (GenerateConfig fills in layer 5)
     s.update(stored)

@@ -67,10 +67,13 @@ def user_errors(prog: str, run_dir: Any = None) -> Iterator[None]:
                 os.rmdir(run_dir)  # only succeeds if empty
         if isinstance(e, KeyboardInterrupt):
             signum = getattr(e, "signum", signal.SIGINT)
-            when = {"pfgm-train": "before training started", "pfgm-sample": "while sampling",
-                    "pfgm-eval": "while sampling"}.get(prog, "before training started or while sampling")
-            print(f"{prog}: interrupted by {signal.Signals(signum).name} {when}; nothing new was saved "
-                  "(temporary files removed)", file=sys.stderr)
+            when = {"pfgm-train": "before training started", "pfgm-sample": "while sampling", "pfgm-eval": "while sampling"}.get(
+                prog, "before training started or while sampling"
+            )
+            print(
+                f"{prog}: interrupted by {signal.Signals(signum).name} {when}; nothing new was saved (temporary files removed)",
+                file=sys.stderr,
+            )
             sys.exit(128 + signum)
         if isinstance(e, USER_ERRORS):
             print(f"{prog}: error: {e}", file=sys.stderr)
@@ -160,7 +163,7 @@ def _group_defaults(config_name: str) -> dict[str, str]:
     out = {}
     for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("defaults", []):
         if isinstance(entry, dict) and len(entry) == 1:
-            (group, option), = entry.items()
+            ((group, option),) = entry.items()
             if isinstance(option, str) and " " not in group and "/" not in group:  # not 'override hydra/...'
                 out[group] = option
     return out
@@ -227,7 +230,7 @@ def apply_group_choices(cfg: Any, overrides: Sequence[str], config_name: str) ->
             full = (group, *path)
             if _lookup(base, path) == value and _lookup(base, path) is not _ABSENT:
                 continue  # what the default option sets too: the recipe's value stands
-            if any(t[:len(full)] == full or full[:len(t)] == t for t in touched):
+            if any(t[: len(full)] == full or full[: len(t)] == t for t in touched):
                 continue  # the user's own key=value wins
             node = cfg
             with open_dict(cfg):
@@ -314,7 +317,9 @@ def _unknown_key(prog: str, cause: BaseException) -> str | None:
         return f"{prog}: error: unknown key {full}; did you mean {prefix}{close[0]}?"
     # a modality's own options are not listed in the config files: pfgm-train takes them with a leading +
     hint = f" (an option the modality declares needs a leading +: +{full}=...)" if prefix == "modality." else ""
-    return f"{prog}: error: unknown key {full}; known keys{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(known)}{hint}"
+    return (
+        f"{prog}: error: unknown key {full}; known keys{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(known)}{hint}"
+    )
 
 
 def _one_line(text: str) -> str:
@@ -324,8 +329,10 @@ def _one_line(text: str) -> str:
         # the override grammar takes unquoted values of ASCII characters only: say how to quote
         override = head.split(": ", 1)[1].strip()
         key, value = override.split("=", 1)
-        return (f"cannot read the override {override!r}: a value with spaces, non-ASCII or special characters "
-                f"needs Hydra's quotes inside the shell's, e.g. '{key}=\"{value}\"'")
+        return (
+            f"cannot read the override {override!r}: a value with spaces, non-ASCII or special characters "
+            f"needs Hydra's quotes inside the shell's, e.g. '{key}=\"{value}\"'"
+        )
     if "Available options" in rest:
         listed = rest.split("Available options", 1)[1].split(":", 1)[1]
         options = listed.split("Config search path:", 1)[0].split()
@@ -361,8 +368,11 @@ def run_hydra(prog: str, app: Callable[[], None], dir_setting: str | None = None
             raise
         # only Hydra's own mkdir of the run dir raises these out here: the app's are user_errors'
         what = "is a file" if isinstance(e, FileExistsError) else "has a file where a folder of its path should be"
-        print(f"{prog}: error: {dir_setting}={e.filename} {what}, not a folder; give a folder for the run "
-              "(a new one, or one an earlier pfgm-train wrote)", file=sys.stderr)
+        print(
+            f"{prog}: error: {dir_setting}={e.filename} {what}, not a folder; give a folder for the run "
+            "(a new one, or one an earlier pfgm-train wrote)",
+            file=sys.stderr,
+        )
         sys.exit(1)
     # Hydra's MissingConfigException is also an OSError: its own clause comes first
     except CompactHydraException as e:
@@ -378,8 +388,11 @@ def run_hydra(prog: str, app: Callable[[], None], dir_setting: str | None = None
             raise
         # Hydra's mkdir of the run dir: a read-only current folder (the default run_dir is relative), a full disk
         here = f" (the current folder {os.getcwd()} is not writable)" if not os.path.isabs(str(e.filename or "")) else ""
-        print(f"{prog}: error: cannot create {dir_setting}: {e.filename}: {e.strerror or e}{here}; "
-              f"give {dir_setting}= a folder you can write", file=sys.stderr)
+        print(
+            f"{prog}: error: cannot create {dir_setting}: {e.filename}: {e.strerror or e}{here}; "
+            f"give {dir_setting}= a folder you can write",
+            file=sys.stderr,
+        )
         sys.exit(1)
     finally:
         if before is None:

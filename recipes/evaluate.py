@@ -1,6 +1,6 @@
 """pfgm-eval: a checkpoint → samples → the modality's metrics as JSON.
 
-    pfgm-eval checkpoint=runs/x num_samples=1000 [out=metrics.json] [sampler.steps=18] [pfgm.D=inf]
+pfgm-eval checkpoint=runs/x num_samples=1000 [out=metrics.json] [sampler.steps=18] [pfgm.D=inf]
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def check_out_file(out: Path) -> None:
 
 def _default_out(checkpoint: str) -> Path:
     from pfgm import zoo as pfgm_zoo
+
     if pfgm_zoo.is_zoo(checkpoint):  # never into the installed package: beside the user
-        return Path(f"eval-{checkpoint[len(pfgm_zoo.PREFIX):]}.json")
+        return Path(f"eval-{checkpoint[len(pfgm_zoo.PREFIX) :]}.json")
     p = Path(checkpoint)
     return p / "eval.json" if p.is_dir() else resolve_checkpoint(p).parent / "eval.json"
 
@@ -43,9 +44,17 @@ def _likelihood(c: dict, dist) -> dict[str, float]:
     from .sample import load_for_sampling, sample_D
 
     ckpt = load_for_sampling(c, dist)
-    return held_out_likelihood(ckpt.modality, ckpt.denoiser, ckpt.pfgm, sample_D(c, ckpt.pfgm.D),
-                               num_items=c.get("likelihood_samples", 256), steps=c.get("likelihood_steps", 64),
-                               exact=bool(c.get("likelihood_exact")), seed=c.get("seed", 0), device=dist.device)
+    return held_out_likelihood(
+        ckpt.modality,
+        ckpt.denoiser,
+        ckpt.pfgm,
+        sample_D(c, ckpt.pfgm.D),
+        num_items=c.get("likelihood_samples", 256),
+        steps=c.get("likelihood_steps", 64),
+        exact=bool(c.get("likelihood_exact")),
+        seed=c.get("seed", 0),
+        device=dist.device,
+    )
 
 
 def _image_metric_options(c: dict, modality) -> None:
@@ -54,8 +63,10 @@ def _image_metric_options(c: dict, modality) -> None:
     if not given:
         return
     if not set(given) <= set(getattr(modality, "SAMPLE_OPTIONS", ())):
-        raise ConfigError(f"{'/'.join(f'{k}=' for k in given)} choose the image metrics of cifar10 and edm checkpoints; "
-                          f"the {modality.name} modality computes its own")
+        raise ConfigError(
+            f"{'/'.join(f'{k}=' for k in given)} choose the image metrics of cifar10 and edm checkpoints; "
+            f"the {modality.name} modality computes its own"
+        )
     modality.set_sample_options(**given)
 
 
@@ -86,8 +97,11 @@ def _hydra_main() -> None:
             metrics = dict(ev.metrics)
             if c.get("likelihood"):
                 metrics.update(_likelihood(c, dist))
-            report = {**info, "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()},
-                      "notes": list(ev.notes)}
+            report = {
+                **info,
+                "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()},
+                "notes": list(ev.notes),
+            }
             text = json.dumps(report, indent=2, default=str)
             print(json.dumps(report, default=str))  # printed first: a failed write still shows the numbers
             atomic_write_bytes(out, text.encode())

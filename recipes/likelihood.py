@@ -23,9 +23,19 @@ from pfgm.core.likelihood import log_likelihood
 __all__ = ["held_out_likelihood"]
 
 
-def held_out_likelihood(modality: Any, den: Any, pfgm: PFGMConfig, D: float, *, num_items: int = 256,
-                        steps: int = 64, exact: bool = False, batch_size: int = 64, seed: int = 0,
-                        device: torch.device | str = "cpu") -> dict[str, float]:
+def held_out_likelihood(
+    modality: Any,
+    den: Any,
+    pfgm: PFGMConfig,
+    D: float,
+    *,
+    num_items: int = 256,
+    steps: int = 64,
+    exact: bool = False,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
     """Mean negative log-likelihood of the first ``num_items`` test items (bits/dim, nats/token), under the
     prior of ``pfgm`` (the checkpoint's parsed pfgm section: ``Checkpoint.pfgm``) at ``D``, on its σ range."""
     if isinstance(num_items, bool) or not isinstance(num_items, int) or num_items < 2:
@@ -49,14 +59,29 @@ def held_out_likelihood(modality: Any, den: Any, pfgm: PFGMConfig, D: float, *, 
         idx = torch.arange(lo, min(n, lo + batch_size))
         batch = data.take(idx) if hasattr(data, "take") else modality.collate([data[int(i)] for i in idx])
         batch = batch.to(device)
-        out = log_likelihood(in_net_precision, batch.x.to(torch.float64), kernel, sigma_min=pfgm.sigma_min, sigma_max=pfgm.sigma_max,
-                             num_steps=steps, mask=batch.mask, cond=batch.cond, exact=exact, num_probes=1, generator=gen)
+        out = log_likelihood(
+            in_net_precision,
+            batch.x.to(torch.float64),
+            kernel,
+            sigma_min=pfgm.sigma_min,
+            sigma_max=pfgm.sigma_max,
+            num_steps=steps,
+            mask=batch.mask,
+            cond=batch.cond,
+            exact=exact,
+            num_probes=1,
+            generator=gen,
+        )
         nll.append(-out["logp"].cpu())
         dims.append(per_sample_dims(batch.x, batch.mask).to(torch.float64).cpu())
     nll_t, dims_t = torch.cat(nll), torch.cat(dims)
     bpd = nll_t / (dims_t * math.log(2))
-    report = {"bits_per_dim": bpd.mean().item(), "bits_per_dim_se": bpd.std().item() / math.sqrt(n),
-              "likelihood_items": n, "likelihood_nfe": 3 * steps + 1}
+    report = {
+        "bits_per_dim": bpd.mean().item(),
+        "bits_per_dim_se": bpd.std().item() / math.sqrt(n),
+        "likelihood_items": n,
+        "likelihood_nfe": 3 * steps + 1,
+    }
     K = modality.one_hot_classes
     if K:
         per_token = nll_t / (dims_t / K)

@@ -38,8 +38,19 @@ from .validate import check_sample
 from pfgm.core.atomic import atomic_write_bytes, file_sha256, remove_stale_temps, temp_tag
 from pfgm.core.errors import ConfigError
 
-__all__ = ["generate_from_checkpoint", "load_for_sampling", "sample_loaded", "check_out", "write_samples", "stream_samples", "publish", "pfgm_wrote", "sample_D",
-           "open_overrides", "main"]
+__all__ = [
+    "generate_from_checkpoint",
+    "load_for_sampling",
+    "sample_loaded",
+    "check_out",
+    "write_samples",
+    "stream_samples",
+    "publish",
+    "pfgm_wrote",
+    "sample_D",
+    "open_overrides",
+    "main",
+]
 
 #: override prefixes whose keys the config files do not list (a modality's own sample-time options)
 OPEN_GROUPS = ("modality",)
@@ -68,8 +79,11 @@ def sample_D(c: dict[str, Any], trained: Any) -> float:
     D = parse_D(given) if given is not None else D_trained
     if D != D_trained:
         fmt = lambda d: "inf" if math.isinf(d) else f"{d:g}"
-        warnings.warn(f"sampling at D={fmt(D)} a network trained at D={fmt(D_trained)}: the prior changes, "
-                      "the denoiser was fitted to the other kernel", stacklevel=2)
+        warnings.warn(
+            f"sampling at D={fmt(D)} a network trained at D={fmt(D_trained)}: the prior changes, "
+            "the denoiser was fitted to the other kernel",
+            stacklevel=2,
+        )
     return D
 
 
@@ -83,8 +97,9 @@ def load_for_sampling(c: dict[str, Any], dist) -> Checkpoint:
     return ckpt
 
 
-def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any],
-                pfgm: PFGMConfig | None = None) -> tuple[tuple, dict, dict]:
+def _generation(
+    c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any], pfgm: PFGMConfig | None = None
+) -> tuple[tuple, dict, dict]:
     """(generate's positional arguments, its keyword arguments, info) for a plain sample/eval config.
 
     ``pfgm``: the checkpoint's pfgm section as :func:`load_checkpoint` parsed it (``Checkpoint.pfgm``);
@@ -93,21 +108,36 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
     D = sample_D(c, pfgm.D)
     kernel = pfgm.kernel(D)
     g = generate_config(config, c.get("sampler"), c["num_samples"], c["seed"], pfgm=pfgm)
-    info: dict[str, Any] = dict(modality=modality.name, D=D, solver=g.solver, steps=g.steps, num_samples=g.num_samples,
-                                seed=g.seed)
+    info: dict[str, Any] = dict(
+        modality=modality.name, D=D, solver=g.solver, steps=g.steps, num_samples=g.num_samples, seed=g.seed
+    )
     kw = dict(device=dist.device, rank=dist.rank, world=dist.world_size, progress=c.get("progress", True), info=info)
     if g.guide is not None:  # autoguidance first: the projections below act on the guided estimate
         if g.guide_weight == 1:
-            warnings.warn(f"sampler.guide={g.guide} does nothing at sampler.guide_weight=1: the model samples alone and the guide is not loaded (w > 1 guides)", stacklevel=2)
+            warnings.warn(
+                f"sampler.guide={g.guide} does nothing at sampler.guide_weight=1: the model samples alone and the guide is not loaded (w > 1 guides)",
+                stacklevel=2,
+            )
         else:
             guide, differs = load_guide(g.guide, config, modality, dist.device)
             den = AutoGuided(den, guide, g.guide_weight)
             info.update(guide=g.guide, guide_weight=g.guide_weight, guide_data_differs=differs)
     # denoiser-output projections in their σ bands (pfgm_core.snapping), each checked on a probe first:
     # a modality without one refuses here, before any sampling
-    bands = [b for b in (("snap_below", g.snap_below, modality.snap, 0.0, g.snap_below),
-                         ("connect_sigma", [g.connect_sigma_min, g.connect_sigma_max], modality.connect,
-                          g.connect_sigma_min, g.connect_sigma_max)) if b[-1] > 0]
+    bands = [
+        b
+        for b in (
+            ("snap_below", g.snap_below, modality.snap, 0.0, g.snap_below),
+            (
+                "connect_sigma",
+                [g.connect_sigma_min, g.connect_sigma_max],
+                modality.connect,
+                g.connect_sigma_min,
+                g.connect_sigma_max,
+            ),
+        )
+        if b[-1] > 0
+    ]
     if bands or g.particles > 1:  # one probe for every check made before sampling
         import torch
 
@@ -126,8 +156,9 @@ def _generation(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[s
     return (den, kernel, modality.blank, sigmas_for(g, dist.device), g), kw, info
 
 
-def sample_loaded(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any],
-                  pfgm: PFGMConfig | None = None) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
+def sample_loaded(
+    c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any], pfgm: PFGMConfig | None = None
+) -> tuple[Any, list[Any], dict[str, Any], Encoded]:
     """Every sample in memory (what pfgm-eval needs for its metrics); pfgm-sample streams instead.
     ``pfgm`` as in :func:`_generation`."""
     args, kw, info = _generation(c, dist, modality, den, config, pfgm)
@@ -135,8 +166,9 @@ def sample_loaded(c: dict[str, Any], dist, modality: Any, den: Any, config: dict
     return modality, modality.decode_samples(x, mask, cond), info, Encoded(x, mask, cond)
 
 
-def stream_samples(c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any],
-                   out: Path, pfgm: PFGMConfig | None = None) -> tuple[list[Path], dict[str, Any]]:
+def stream_samples(
+    c: dict[str, Any], dist, modality: Any, den: Any, config: dict[str, Any], out: Path, pfgm: PFGMConfig | None = None
+) -> tuple[list[Path], dict[str, Any]]:
     """Generate batch by batch and write each through the modality's sink as it comes (rank 0):
     memory holds one round of batches plus what the sink keeps, whatever num_samples is.
     -> (paths written, info with the invalid count). Other ranks generate their batches, write nothing.
@@ -225,15 +257,19 @@ def check_out(modality: Any, out: Path, overwrite: bool = False) -> None:
     if out.exists() and not out.is_dir() and _is_folder_out(out):
         raise NotADirectoryError(f"out={out} is a file; give a folder or a file name with an extension")
     if out.is_file() and not overwrite and not pfgm_wrote(out):
-        raise FileExistsError(f"out={out} exists and pfgm-sample did not write it (or it was changed since); "
-                              "pass overwrite=true to replace it, or give another name")
+        raise FileExistsError(
+            f"out={out} exists and pfgm-sample did not write it (or it was changed since); "
+            "pass overwrite=true to replace it, or give another name"
+        )
     if out.is_dir():
         remove_stale_temps(out)  # a killed run's half-written manifest is not a foreign file
         listed = set(_manifest(out))
         foreign = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in listed)
         if foreign:
-            raise FileExistsError(f"out={out} holds files pfgm-sample did not write (e.g. {foreign[0]}); "
-                                  "give a new or empty folder so old files are not taken for new samples")
+            raise FileExistsError(
+                f"out={out} holds files pfgm-sample did not write (e.g. {foreign[0]}); "
+                "give a new or empty folder so old files are not taken for new samples"
+            )
     check_writable(out)
 
 

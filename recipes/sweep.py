@@ -41,7 +41,17 @@ from .sample import generate_from_checkpoint
 from .train import run_training
 from .validate import TRAIN_KEYS
 
-__all__ = ["run_sweep", "append_record", "D_value", "data_dimension", "default_ladder", "parse_ladder", "parse_cells", "cell_id", "read_records"]
+__all__ = [
+    "run_sweep",
+    "append_record",
+    "D_value",
+    "data_dimension",
+    "default_ladder",
+    "parse_ladder",
+    "parse_cells",
+    "cell_id",
+    "read_records",
+]
 
 #: identity of a record: a cell with these values is not sampled again
 ID_KEYS = ("recipe", "D", "seed", "max_steps", "solver", "steps", "alpha", "bits", "n_samples", "sample_seed")
@@ -54,11 +64,19 @@ def data_dimension(dataset: Any, limit: int = 2048) -> dict[str, float]:
     if hasattr(dataset, "take"):
         batch = dataset.take(torch.arange(n))
         x, mask = batch.x, batch.mask
-        sizes = (mask != 0).flatten(1).sum(1).double() if mask is not None else torch.full((n,), float(x[0].numel()), dtype=torch.float64)
+        sizes = (
+            (mask != 0).flatten(1).sum(1).double()
+            if mask is not None
+            else torch.full((n,), float(x[0].numel()), dtype=torch.float64)
+        )
     else:
-        items = [dataset.item(i, i) if hasattr(dataset, "item") and not hasattr(dataset, "__getitem__") else dataset[i] for i in range(n)]
-        sizes = torch.tensor([float((it.mask != 0).sum()) if it.mask is not None else float(it.x.numel()) for it in items],
-                             dtype=torch.float64)
+        items = [
+            dataset.item(i, i) if hasattr(dataset, "item") and not hasattr(dataset, "__getitem__") else dataset[i]
+            for i in range(n)
+        ]
+        sizes = torch.tensor(
+            [float((it.mask != 0).sum()) if it.mask is not None else float(it.x.numel()) for it in items], dtype=torch.float64
+        )
     q = torch.quantile(sizes, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)).tolist()
     return {"N": round(q[1]), "N_p10": round(q[0]), "N_p90": round(q[2])}
 
@@ -192,56 +210,108 @@ def run_sweep(c: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(lik_n, bool) or not isinstance(lik_n, int) or lik_n < 0 or lik_n == 1:
         raise ConfigError(f"likelihood_samples must be 0 (off) or a whole number ≥ 2, got {lik_n!r}")
     # the held-out likelihood is one more cell per trained run: solver "likelihood", steps = ODE steps
-    lik_cell = None if not lik_n else {"solver": "likelihood", "steps": int(c.get("likelihood_steps", 32)), "alpha": 0.0,
-                                       "bits": None, "n_samples": lik_n, "sample_seed": sample_seed}
+    lik_cell = (
+        None
+        if not lik_n
+        else {
+            "solver": "likelihood",
+            "steps": int(c.get("likelihood_steps", 32)),
+            "alpha": 0.0,
+            "bits": None,
+            "n_samples": lik_n,
+            "sample_seed": sample_seed,
+        }
+    )
     written = []
-    print(f"pfgm-bench sweep: {recipe} | N = {dims['N']} (10–90%: {dims['N_p10']}–{dims['N_p90']}) | "
-          f"D ∈ {[D_value(D) for D in ladder]} | seeds {seeds} | {len(cells)} cells | {out}", file=sys.stderr)
+    print(
+        f"pfgm-bench sweep: {recipe} | N = {dims['N']} (10–90%: {dims['N_p10']}–{dims['N_p90']}) | "
+        f"D ∈ {[D_value(D) for D in ladder]} | seeds {seeds} | {len(cells)} cells | {out}",
+        file=sys.stderr,
+    )
     for seed in seeds:
         for D in ladder:
-            base = {"recipe": recipe, "D": D_value(D), "N": dims["N"], "N_p10": dims["N_p10"], "N_p90": dims["N_p90"],
-                    "D_over_N": "inf" if math.isinf(D) else D / dims["N"], "seed": seed, "max_steps": max_steps}
-            todo = [cell for cell in cells
-                    if cell_id({**base, **cell, "n_samples": n_samples, "sample_seed": sample_seed}) not in done]
+            base = {
+                "recipe": recipe,
+                "D": D_value(D),
+                "N": dims["N"],
+                "N_p10": dims["N_p10"],
+                "N_p90": dims["N_p90"],
+                "D_over_N": "inf" if math.isinf(D) else D / dims["N"],
+                "seed": seed,
+                "max_steps": max_steps,
+            }
+            todo = [
+                cell
+                for cell in cells
+                if cell_id({**base, **cell, "n_samples": n_samples, "sample_seed": sample_seed}) not in done
+            ]
             if not todo and (lik_cell is None or cell_id({**base, **lik_cell}) in done):
                 continue
             run_dir = Path(c["run_root"]) / f"{recipe}-D{D_value(D)}-s{seed}"
             cfg = {k: v for k, v in c.items() if k in TRAIN_KEYS}
-            cfg.update(pfgm=dict(c["pfgm"], D=format_D(D)), trainer=dict(c["trainer"], seed=seed), run_dir=str(run_dir), resume="auto")
+            cfg.update(
+                pfgm=dict(c["pfgm"], D=format_D(D)), trainer=dict(c["trainer"], seed=seed), run_dir=str(run_dir), resume="auto"
+            )
             cfg["preview_samples"] = 0
             trained = run_training(cfg, dist)
             if trained["step"] < max_steps:  # stop_after ended this invocation early: sample when it is done
-                print(f"pfgm-bench sweep: {run_dir} stopped at step {trained['step']} of {max_steps}; run again to continue",
-                      file=sys.stderr)
+                print(
+                    f"pfgm-bench sweep: {run_dir} stopped at step {trained['step']} of {max_steps}; run again to continue",
+                    file=sys.stderr,
+                )
                 return written
             for cell in todo:
                 ckpt = run_dir if cell["bits"] is None else _quantized_export(run_dir, cell["bits"])
-                sc = {"checkpoint": str(ckpt), "num_samples": n_samples, "seed": sample_seed, "device": c["trainer"]["device"],
-                      "sampler": {**(c.get("sampler") or {}), "solver": cell["solver"], "steps": cell["steps"], "alpha": cell["alpha"]},
-                      "progress": c["trainer"].get("progress", True)}
+                sc = {
+                    "checkpoint": str(ckpt),
+                    "num_samples": n_samples,
+                    "seed": sample_seed,
+                    "device": c["trainer"]["device"],
+                    "sampler": {
+                        **(c.get("sampler") or {}),
+                        "solver": cell["solver"],
+                        "steps": cell["steps"],
+                        "alpha": cell["alpha"],
+                    },
+                    "progress": c["trainer"].get("progress", True),
+                }
                 t0 = time.perf_counter()
                 mod, objects, info, samples = generate_from_checkpoint(sc, dist)
                 sample_s = time.perf_counter() - t0
                 ev = mod.evaluate(objects, samples)
                 invalid = sum(o is None for o in objects)
-                record = {**base, **cell, "nfe": info.get("nfe_per_sample"), "n_samples": n_samples, "sample_seed": sample_seed,
-                          "invalid": invalid, **ev.metrics, "train_seconds": trained.get("train_seconds"),
-                          "sample_seconds": round(sample_s, 3)}
+                record = {
+                    **base,
+                    **cell,
+                    "nfe": info.get("nfe_per_sample"),
+                    "n_samples": n_samples,
+                    "sample_seed": sample_seed,
+                    "invalid": invalid,
+                    **ev.metrics,
+                    "train_seconds": trained.get("train_seconds"),
+                    "sample_seconds": round(sample_s, 3),
+                }
                 if dist.is_main:
                     append_record(out, record)
                 done.add(cell_id(record))
                 written.append(record)
                 shown = ", ".join(f"{k} {v:.4g}" for k, v in ev.metrics.items() if isinstance(v, float))[:160]
-                print(f"pfgm-bench sweep: D={D_value(D)} seed {seed} {cell['solver']} {cell['steps']} α={cell['alpha']:g} "
-                      f"bits={cell['bits']}: {shown}", file=sys.stderr)
+                print(
+                    f"pfgm-bench sweep: D={D_value(D)} seed {seed} {cell['solver']} {cell['steps']} α={cell['alpha']:g} "
+                    f"bits={cell['bits']}: {shown}",
+                    file=sys.stderr,
+                )
             if lik_cell is not None and cell_id({**base, **lik_cell}) not in done:
                 record = {**base, **lik_cell, **_likelihood_record(run_dir, lik_cell, dist)}
                 if dist.is_main:
                     append_record(out, record)
                 done.add(cell_id(record))
                 written.append(record)
-                print(f"pfgm-bench sweep: D={D_value(D)} seed {seed} likelihood: {record['bits_per_dim']:.4f} "
-                      f"± {record['bits_per_dim_se']:.4f} bits/dim", file=sys.stderr)
+                print(
+                    f"pfgm-bench sweep: D={D_value(D)} seed {seed} likelihood: {record['bits_per_dim']:.4f} "
+                    f"± {record['bits_per_dim_se']:.4f} bits/dim",
+                    file=sys.stderr,
+                )
     return written
 
 
@@ -250,6 +320,14 @@ def _likelihood_record(run_dir: Path, cell: dict[str, Any], dist: Any) -> dict[s
 
     ckpt = load_checkpoint(run_dir, dist.device)
     t0 = time.perf_counter()
-    lik = held_out_likelihood(ckpt.modality, ckpt.denoiser, ckpt.pfgm, ckpt.pfgm.D, num_items=cell["n_samples"],
-                              steps=cell["steps"], seed=cell["sample_seed"], device=dist.device)
+    lik = held_out_likelihood(
+        ckpt.modality,
+        ckpt.denoiser,
+        ckpt.pfgm,
+        ckpt.pfgm.D,
+        num_items=cell["n_samples"],
+        steps=cell["steps"],
+        seed=cell["sample_seed"],
+        device=dist.device,
+    )
     return {"nfe": lik.pop("likelihood_nfe"), **lik, "sample_seconds": round(time.perf_counter() - t0, 3)}

@@ -97,13 +97,16 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None, settings: Tr
                 remove_stale_temps(folder)
             has_state = latest_state_path(run_dir) is not None
             if has_state and mode == "never":
-                raise FileExistsError(f"run_dir {run_dir} already holds a training run; pass resume=true to continue it "
-                                      "or choose a new run_dir")
+                raise FileExistsError(
+                    f"run_dir {run_dir} already holds a training run; pass resume=true to continue it or choose a new run_dir"
+                )
             if mode == "state":
                 rewind(run_dir, str(cfg["resume"]))
             if not has_state and mode == "require":
-                raise FileNotFoundError(f"resume=true but run_dir {run_dir} holds no checkpoint ({CHECKPOINT_DIR}/state-*.pt); "
-                                        "check the path, or pass resume=auto to start fresh when there is none")
+                raise FileNotFoundError(
+                    f"resume=true but run_dir {run_dir} holds no checkpoint ({CHECKPOINT_DIR}/state-*.pt); "
+                    "check the path, or pass resume=auto to start fresh when there is none"
+                )
         if mode == "state":
             mode = "require"
             broadcast_object(None)  # a barrier: the other ranks read the states after rank 0 has moved them
@@ -113,8 +116,9 @@ def run_training(cfg: dict[str, Any], dist: DistInfo | None = None, settings: Tr
 #: what a run dir holds when only pfgm wrote to it: pfgm-train's files (the trainer's config, states, EMA
 #: export, metrics and their plot, previews, TensorBoard logs, the lock), pfgm-eval's default report and
 #: Hydra's own .hydra/ when a user turns it on. Anything else is the user's.
-RUN_DIR_NAMES = frozenset({"config.json", CHECKPOINT_DIR, EMA_WEIGHTS_NAME, METRICS_NAME, PLOT_NAME, "previews", "tb",
-                           LOCK_NAME, "eval.json", ".hydra"})
+RUN_DIR_NAMES = frozenset(
+    {"config.json", CHECKPOINT_DIR, EMA_WEIGHTS_NAME, METRICS_NAME, PLOT_NAME, "previews", "tb", LOCK_NAME, "eval.json", ".hydra"}
+)
 #: the same for names that vary: temp files of an interrupted atomic write or lock, quantized exports (pfgm-bench sweep)
 RUN_DIR_PATTERNS = (f".*{TMP_SUFFIX}", f"{LOCK_NAME}.*", "ema-*bit.safetensors")
 
@@ -127,20 +131,28 @@ def check_run_dir(run_dir: Path) -> None:
     from .sample import MANIFEST
 
     if run_dir.exists() and not run_dir.is_dir():
-        raise NotADirectoryError(f"run_dir={run_dir} is a file, not a folder; give a folder for the run "
-                                 "(a new one, or one an earlier pfgm-train wrote)")
+        raise NotADirectoryError(
+            f"run_dir={run_dir} is a file, not a folder; give a folder for the run "
+            "(a new one, or one an earlier pfgm-train wrote)"
+        )
     if not run_dir.is_dir():
         above = next((p for p in run_dir.parents if p.exists()), None)
         if above is not None and not above.is_dir():  # run_dir=notes.txt/run
             raise NotADirectoryError(f"run_dir={run_dir}: {above} is a file, not a folder; give a folder for the run")
         return
-    foreign = sorted(p.name for p in run_dir.iterdir()
-                     if p.name not in RUN_DIR_NAMES and not any(p.match(pat) for pat in RUN_DIR_PATTERNS)
-                     and not (p.is_dir() and (p / MANIFEST).is_file()))
+    foreign = sorted(
+        p.name
+        for p in run_dir.iterdir()
+        if p.name not in RUN_DIR_NAMES
+        and not any(p.match(pat) for pat in RUN_DIR_PATTERNS)
+        and not (p.is_dir() and (p / MANIFEST).is_file())
+    )
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise FileExistsError(f"run_dir={run_dir} holds files pfgm-train did not write ({shown}); training would write "
-                              "its own among them: give a new or empty folder, or the run dir of an earlier pfgm-train")
+        raise FileExistsError(
+            f"run_dir={run_dir} holds files pfgm-train did not write ({shown}); training would write "
+            "its own among them: give a new or empty folder, or the run dir of an earlier pfgm-train"
+        )
 
 
 #: where resume=<state> moves the states newer than the one it goes back to
@@ -177,7 +189,9 @@ def _remove_if_empty(run_dir: Path, created: bool) -> None:
             run_dir.rmdir()
 
 
-def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConfig, pfgm: PFGMConfig, mode: str) -> dict[str, Any]:
+def _train(
+    cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConfig, pfgm: PFGMConfig, mode: str
+) -> dict[str, Any]:
     modality = make_modality(cfg["modality"])
     check_objective(modality, pfgm.objective)
     data = modality.dataset("train")
@@ -187,8 +201,11 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
     resolved.update(pfgm=pfgm.to_dict(), run_dir=str(run_dir), modality={"name": modality.name, **modality.config()})
     found = load_latest_state(run_dir) if mode != "never" else None
     # a run from before an option was retired (recipes.build.RETIRED) resumes when it had it off
-    notices = [] if found is None else check_compatible(drop_retired(found[1].get("config") or {}, found[0]), resolved,
-                                                        str(found[0]), mode)
+    notices = (
+        []
+        if found is None
+        else check_compatible(drop_retired(found[1].get("config") or {}, found[0]), resolved, str(found[0]), mode)
+    )
     torch.manual_seed(tcfg.seed)  # the network's initial weights are a function of the seed
     kernel = pfgm.kernel()
     denoiser = make_denoiser(modality, cfg.get("backbone") or {}, float(pfgm.sigma_data), pfgm.objective)
@@ -208,9 +225,12 @@ def _train(cfg: dict[str, Any], dist: DistInfo, run_dir: Path, tcfg: TrainerConf
         params = sum(p.numel() for p in denoiser.parameters())
         for note in notices:
             print(f"pfgm-train: {note}", file=sys.stderr)
-        print(f"pfgm-train: {modality.name} | D={resolved['pfgm']['D']} | sigma_data={pfgm.sigma_data} | {len(data)} training items "
-              f"| {params / 1e3:.0f}k parameters | device {dist.device} × {dist.world_size} | run_dir {run_dir}"
-              + (f" | resumed at step {trainer.step}" if resumed else ""), file=sys.stderr)
+        print(
+            f"pfgm-train: {modality.name} | D={resolved['pfgm']['D']} | sigma_data={pfgm.sigma_data} | {len(data)} training items "
+            f"| {params / 1e3:.0f}k parameters | device {dist.device} × {dist.world_size} | run_dir {run_dir}"
+            + (f" | resumed at step {trainer.step}" if resumed else ""),
+            file=sys.stderr,
+        )
     out = trainer.fit()
     out.update(run_dir=str(run_dir), resumed=resumed, resumed_at=trainer.resumed_at)
     return out
@@ -227,19 +247,26 @@ def init_weights(denoiser: torch.nn.Module, source: str, config: dict[str, Any])
     sequences. The optimiser, the step count and the schedule start afresh (use ``resume=true`` to continue the same run instead)."""
     _, src, src_cfg = load_checkpoint(source)
     # the changes a resume would refuse, less the ones fine-tuning is for (the data, D, sigma_data)
-    differs = [line for line in config_changes(src_cfg, config)[0]
-               if line.startswith(("backbone.", "modality.name:", "pfgm.objective:"))]
+    differs = [
+        line for line in config_changes(src_cfg, config)[0] if line.startswith(("backbone.", "modality.name:", "pfgm.objective:"))
+    ]
     weights, own = src.state_dict(), denoiser.state_dict()
-    differs += [f"{k}: {tuple(weights[k].shape) if k in weights else 'absent'} there, {tuple(own[k].shape) if k in own else 'absent'} here"
-                for k in sorted(set(weights) | set(own)) if k not in weights or k not in own or weights[k].shape != own[k].shape][:3]
+    differs += [
+        f"{k}: {tuple(weights[k].shape) if k in weights else 'absent'} there, {tuple(own[k].shape) if k in own else 'absent'} here"
+        for k in sorted(set(weights) | set(own))
+        if k not in weights or k not in own or weights[k].shape != own[k].shape
+    ][:3]
     if differs:
-        raise ConfigError(f"init_from={source}: its network is not the one this run builds ({'; '.join(differs)}); "
-                          "fine-tuning needs the same modality encoding, backbone and objective")
+        raise ConfigError(
+            f"init_from={source}: its network is not the one this run builds ({'; '.join(differs)}); "
+            "fine-tuning needs the same modality encoding, backbone and objective"
+        )
     denoiser.load_state_dict(weights)
     digest = tensors_digest(weights)
     sigma_then, sigma_now = (src_cfg.get("pfgm") or {}).get("sigma_data"), config["pfgm"].get("sigma_data")
     note = f"init_from={source}: weights {digest[:12]} loaded; optimiser and schedule start afresh" + (
-        f" (sigma_data {sigma_then} there, {sigma_now} here)" if sigma_then != sigma_now else "")
+        f" (sigma_data {sigma_then} there, {sigma_now} here)" if sigma_then != sigma_now else ""
+    )
     return {"checkpoint": source, "weights_sha256": digest}, note
 
 

@@ -22,7 +22,16 @@ from pfgm.core.config import PFGMConfig, parse_D
 from pfgm.core.errors import ConfigError
 from pfgm.core.trainer import TrainerConfig
 
-__all__ = ["TrainSettings", "parse_train", "check_train", "check_sample", "check_eval", "check_bench", "resume_mode", "RESUME_MODES"]
+__all__ = [
+    "TrainSettings",
+    "parse_train",
+    "check_train",
+    "check_sample",
+    "check_eval",
+    "check_bench",
+    "resume_mode",
+    "RESUME_MODES",
+]
 
 #: resume=false: refuse a run dir that has a checkpoint; true: continue it (an error if there is none);
 #: auto: continue if there is one, else start; force: continue even if the model/objective changed;
@@ -49,9 +58,11 @@ def resume_mode(value: Any) -> str:
         return value.strip().lower()
     if isinstance(value, str) and value.strip().endswith(".pt"):
         return "state"
-    raise ConfigError(f"resume must be true, false, auto (resume if a checkpoint exists), force "
-                      f"(resume even though the model or objective changed) or a state file of the run dir "
-                      f"(checkpoints/state-*.pt: go back to it), got {value!r}")
+    raise ConfigError(
+        f"resume must be true, false, auto (resume if a checkpoint exists), force "
+        f"(resume even though the model or objective changed) or a state file of the run dir "
+        f"(checkpoints/state-*.pt: go back to it), got {value!r}"
+    )
 
 
 def _keys(c: dict[str, Any], known: set[str], where: str) -> None:
@@ -74,13 +85,20 @@ SEED_MAX = 2**63 - 1
 
 
 def _int(v: Any, key: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not (math.isfinite(v) and v == int(v))):
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or (isinstance(v, float) and not (math.isfinite(v) and v == int(v)))
+    ):
         raise ConfigError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
     if int(v) < lo:
         raise ConfigError(f"{key} must be a whole number ≥ {lo}, got {v!r}")
     if hi is not None and int(v) > hi:
-        raise ConfigError(f"{key} must be a whole number in [{lo}, {hi}] (2**63 - 1: a 64-bit generator seed), got {v!r}"
-                          if hi == SEED_MAX else f"{key} must be a whole number in [{lo}, {hi}], got {v!r}")
+        raise ConfigError(
+            f"{key} must be a whole number in [{lo}, {hi}] (2**63 - 1: a 64-bit generator seed), got {v!r}"
+            if hi == SEED_MAX
+            else f"{key} must be a whole number in [{lo}, {hi}], got {v!r}"
+        )
     return int(v)
 
 
@@ -127,8 +145,10 @@ def parse_train(c: dict[str, Any]) -> TrainSettings:
     _path(c.get("run_dir"), "run_dir", "the run directory to write")
     mode = resume_mode(c.get("resume", False))
     if c.get("init_from") is not None and (not isinstance(c["init_from"], str) or not c["init_from"].strip()):
-        raise ConfigError(f"init_from must be a checkpoint to fine-tune from (a run dir, a .safetensors or .pt file, or "
-                          f"zoo:NAME), got {c['init_from']!r}")
+        raise ConfigError(
+            f"init_from must be a checkpoint to fine-tune from (a run dir, a .safetensors or .pt file, or "
+            f"zoo:NAME), got {c['init_from']!r}"
+        )
     pfgm, trainer = _trained(c)
     return TrainSettings(mode, pfgm, trainer)
 
@@ -205,8 +225,17 @@ def check_eval(c: dict[str, Any]) -> None:
 #: sections whose every change alters the network or what it is trained to fit
 MODEL_SECTIONS = ("modality", "backbone", "pfgm")
 #: trainer keys that only say how long, where and how loudly to run
-FREE_TRAINER_KEYS = {"max_steps", "stop_after", "log_every", "ckpt_every", "keep_last", "preview_every", "progress",
-                     "device", "num_workers"}
+FREE_TRAINER_KEYS = {
+    "max_steps",
+    "stop_after",
+    "log_every",
+    "ckpt_every",
+    "keep_last",
+    "preview_every",
+    "progress",
+    "device",
+    "num_workers",
+}
 _PFGM_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PFGMConfig)}
 _FREE_TOP = {"run_dir", "resume", "init_from", "description", "group", "preview_samples", "hydra"}
 
@@ -265,7 +294,10 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], source: str, mode
     model or the objective, unless ``mode`` is "force". Returns the notices to print."""
     refused, noted = config_changes(old, new)
     if refused and mode != "force":
-        raise ConfigError(f"{source} was trained with another model or objective: {'; '.join(refused)}. "
-                          "Use a new run_dir, undo the change, or pass resume=force to continue anyway")
+        raise ConfigError(
+            f"{source} was trained with another model or objective: {'; '.join(refused)}. "
+            "Use a new run_dir, undo the change, or pass resume=force to continue anyway"
+        )
     return (["resume=force: continuing despite " + "; ".join(refused)] if refused else []) + (
-        ["changed on resume: " + "; ".join(noted)] if noted else [])
+        ["changed on resume: " + "; ".join(noted)] if noted else []
+    )

@@ -41,37 +41,122 @@ SECTIONS = [  # (title, file-name prefixes)
 ]
 
 KIND_COLUMNS = {
-    "digits": ["digits_fd", "digits_fd_same_n", "digits_fd_floor", "confident_fraction", "precision", "recall",
-               "bits_per_dim"],
-    "audio": ["is", "real_is", "fid", "fid_same_n", "fid_real", "max_softmax", "am", "spectral_distance",
-              "pitch_accuracy", "pitch_in_tune", "label_accuracy"],
+    "digits": ["digits_fd", "digits_fd_same_n", "digits_fd_floor", "confident_fraction", "precision", "recall", "bits_per_dim"],
+    "audio": [
+        "is",
+        "real_is",
+        "fid",
+        "fid_same_n",
+        "fid_real",
+        "max_softmax",
+        "am",
+        "spectral_distance",
+        "pitch_accuracy",
+        "pitch_in_tune",
+        "label_accuracy",
+    ],
     "graphs": ["degree", "cluster", "orbit", "spectral", "num_invalid", "bits_per_dim"],
-    "molecules": ["validity", "valid_connected", "fragments_1", "uniqueness", "novelty", "fcd", "nspdk",
-                  "ring_size_tv", "aromatic_rings_per_mol", "validity_corrected", "fcd_corrected", "nspdk_corrected",
-                  "qed", "sa"],
-    "antibody": ["log10_pgen_gap", "log10_pgen_mean", "pgen_ks", "j_end_tv", "pgen_positive", "composition_js",
-                 "internal_diversity", "nearest_train_edit", "descriptor_wasserstein", "uniqueness", "novelty"],
-    "vh": ["germline_frameworks_90", "germline_fr1_identity", "germline_fr2_identity", "germline_fr3_identity",
-           "germline_fr4_identity", "germline_cdr1_identity", "germline_cdr2_identity", "nearest_train_edit_median",
-           "pgen_positive", "cdr3_novelty", "uniqueness", "antiberty_pll", "log10_pgen_gap"],
-    "rna": ["fold_to_target", "mfe_mean", "mfe_wasserstein", "bp_distance_mean", "stem_pair_rate", "kmer_distance",
-            "internal_diversity", "nearest_train_edit", "uniqueness", "novelty"],
+    "molecules": [
+        "validity",
+        "valid_connected",
+        "fragments_1",
+        "uniqueness",
+        "novelty",
+        "fcd",
+        "nspdk",
+        "ring_size_tv",
+        "aromatic_rings_per_mol",
+        "validity_corrected",
+        "fcd_corrected",
+        "nspdk_corrected",
+        "qed",
+        "sa",
+    ],
+    "antibody": [
+        "log10_pgen_gap",
+        "log10_pgen_mean",
+        "pgen_ks",
+        "j_end_tv",
+        "pgen_positive",
+        "composition_js",
+        "internal_diversity",
+        "nearest_train_edit",
+        "descriptor_wasserstein",
+        "uniqueness",
+        "novelty",
+    ],
+    "vh": [
+        "germline_frameworks_90",
+        "germline_fr1_identity",
+        "germline_fr2_identity",
+        "germline_fr3_identity",
+        "germline_fr4_identity",
+        "germline_cdr1_identity",
+        "germline_cdr2_identity",
+        "nearest_train_edit_median",
+        "pgen_positive",
+        "cdr3_novelty",
+        "uniqueness",
+        "antiberty_pll",
+        "log10_pgen_gap",
+    ],
+    "rna": [
+        "fold_to_target",
+        "mfe_mean",
+        "mfe_wasserstein",
+        "bp_distance_mean",
+        "stem_pair_rate",
+        "kmer_distance",
+        "internal_diversity",
+        "nearest_train_edit",
+        "uniqueness",
+        "novelty",
+    ],
 }
 #: a key that identifies the kind (first match wins)
-KIND_MARKERS = [("germline_frameworks_90", "vh"), ("fold_to_target", "rna"), ("log10_pgen_gap", "antibody"), ("log10_pgen_mean", "antibody"),
-                ("digits_fd", "digits"), ("valid_connected", "molecules"), ("validity", "molecules"),
-                ("degree", "graphs"), ("orbit", "graphs"), ("fid", "audio"), ("is", "audio")]
+KIND_MARKERS = [
+    ("germline_frameworks_90", "vh"),
+    ("fold_to_target", "rna"),
+    ("log10_pgen_gap", "antibody"),
+    ("log10_pgen_mean", "antibody"),
+    ("digits_fd", "digits"),
+    ("valid_connected", "molecules"),
+    ("validity", "molecules"),
+    ("degree", "graphs"),
+    ("orbit", "graphs"),
+    ("fid", "audio"),
+    ("is", "audio"),
+]
 #: settings shown as columns when they differ between the rows of a table (else once, above it)
-SETTINGS = ["D", "solver", "steps", "nfe", "nfe_per_sample", "num_samples", "seed", "guide", "guide_weight",
-            "particles", "steer_lambda", "max_steps", "train_seconds"]
+SETTINGS = [
+    "D",
+    "solver",
+    "steps",
+    "nfe",
+    "nfe_per_sample",
+    "num_samples",
+    "seed",
+    "guide",
+    "guide_weight",
+    "particles",
+    "steer_lambda",
+    "max_steps",
+    "train_seconds",
+]
 #: keys that name a row, in order of preference
 LABELS = ["arm", "sampler", "guidance", "snap_below", "D", "sigma", "mode", "restart", "num_samples", "seed"]
 COMMAND_KEYS = ("command", "train_command", "eval_command")
 MAX_COLUMNS = 15
 #: the metrics a sweep table shows, per kind
-SWEEP_METRICS = {"digits": ["digits_fd", "confident_fraction"], "graphs": ["degree", "cluster", "orbit"],
-                 "molecules": ["validity", "valid_connected", "fcd"], "antibody": ["log10_pgen_gap"],
-                 "rna": ["fold_to_target"], "audio": ["fid", "is"], "vh": ["germline_frameworks_90"]}
+SWEEP_METRICS = {
+    "digits": ["digits_fd", "confident_fraction"],
+    "graphs": ["degree", "cluster", "orbit"],
+    "molecules": ["validity", "valid_connected", "fcd"],
+    "antibody": ["log10_pgen_gap"],
+    "rna": ["fold_to_target"],
+    "audio": ["fid", "is"],
+    "vh": ["germline_frameworks_90"],
+}
 
 
 # -------------------------------------------------------------------------------------------------
@@ -156,8 +241,9 @@ def choose_label_keys(rows: list[dict[str, Any]]) -> list[str]:
     return varying[:3]
 
 
-def render_rows(named: list[tuple[str, dict[str, Any], str | None]], doc_command: str | None,
-                extra: list[tuple[str, dict[str, Any]]] = ()) -> list[str]:
+def render_rows(
+    named: list[tuple[str, dict[str, Any], str | None]], doc_command: str | None, extra: list[tuple[str, dict[str, Any]]] = ()
+) -> list[str]:
     """One table (or one per kind of metrics) for rows named by the caller."""
     groups: dict[tuple, list[tuple[str, dict[str, Any], str | None]]] = defaultdict(list)
     for r in named:  # one table per kind of metrics and held-out reference (rows beside the same ceiling)
@@ -174,8 +260,12 @@ def reference(values: dict[str, Any]) -> tuple:
     return tuple(fmt(values.get(k)) for k in keys)
 
 
-def _render_group(kind: str | None, group: list[tuple[str, dict[str, Any], str | None]], doc_command: str | None,
-                  extra: list[tuple[str, dict[str, Any]]]) -> list[str]:
+def _render_group(
+    kind: str | None,
+    group: list[tuple[str, dict[str, Any], str | None]],
+    doc_command: str | None,
+    extra: list[tuple[str, dict[str, Any]]],
+) -> list[str]:
     values = [v for _, v, _ in group]
     settings = [k for k in SETTINGS if any(k in v for v in values)]
     if "steps" in settings:  # the NFE follows from solver and steps
@@ -210,14 +300,14 @@ def _render_group(kind: str | None, group: list[tuple[str, dict[str, Any], str |
     return out
 
 
-def list_rows(items: list[dict[str, Any]], doc_command: str | None,
-              extra: list[tuple[str, dict[str, Any]]] = ()) -> list[str]:
+def list_rows(items: list[dict[str, Any]], doc_command: str | None, extra: list[tuple[str, dict[str, Any]]] = ()) -> list[str]:
     flats = [flatten(x) for x in items]
     keys = choose_label_keys(flats) or [k for k in LABELS if k in flats[0]][:1]
     named = []
     for i, (x, f) in enumerate(zip(items, flats)):
-        label = " · ".join(f"{k} {fmt(f[k])}" if k in ("D", "seed", "sigma", "num_samples", "guidance") else fmt(f[k])
-                           for k in keys if k in f) or str(i + 1)
+        label = " · ".join(
+            f"{k} {fmt(f[k])}" if k in ("D", "seed", "sigma", "num_samples", "guidance") else fmt(f[k]) for k in keys if k in f
+        ) or str(i + 1)
         for k in keys:
             f.pop(k, None)
         named.append((label, f, row_command(x)))
@@ -268,8 +358,9 @@ def render_json(name: str, doc: Any, index: dict[str, str]) -> list[str]:
     command = doc_command(doc, name, index)
     rows_have_commands = _rows_have_commands(doc)
     if command is None and not rows_have_commands:
-        raise SystemExit(f"benchmarks/results/{name}: no command stored in the file and none in the result-file index "
-                         "of benchmarks/README.md")
+        raise SystemExit(
+            f"benchmarks/results/{name}: no command stored in the file and none in the result-file index of benchmarks/README.md"
+        )
     out = [f"## `{name}`", ""]
     desc = description(doc)
     if desc:
@@ -310,8 +401,11 @@ def render_body(name: str, doc: Any, command: str | None) -> list[str]:
     if isinstance(doc.get("metrics"), dict):  # one pfgm-eval result
         body += render_rows([(name.removesuffix(".json"), flatten(doc), None)], command, extra)
     used = {k for k, _ in extra} if body else set()
-    scalars = {k: v for k, v in doc.items() if not isinstance(v, (dict, list)) and k not in skip
-               and k not in ("what", "about", "note", "recipe", "machine")}
+    scalars = {
+        k: v
+        for k, v in doc.items()
+        if not isinstance(v, (dict, list)) and k not in skip and k not in ("what", "about", "note", "recipe", "machine")
+    }
     if not body and scalars and not any(isinstance(v, dict) for k, v in doc.items() if k != "_meta"):
         body += table(["", "value"], [[k, v] for k, v in scalars.items()]) + [""]
         scalars = {}
@@ -355,25 +449,33 @@ def _oracle(doc: list[dict[str, Any]], command: str | None) -> list[str]:
     for r in doc:
         cells[(r["solver"], r["steps"], r["nfe"], r["alpha"])][str(r["D"])] = r
     out = ["Share of samples landed on a data point (and the visit frequencies' total variation), per D:", ""]
-    rows = [[s, st, nfe, a] + [f"{fmt(v[d]['landed'])} ({fmt(v[d]['tv'])})" if d in v else "" for d in Ds]
-            for (s, st, nfe, a), v in cells.items()]
+    rows = [
+        [s, st, nfe, a] + [f"{fmt(v[d]['landed'])} ({fmt(v[d]['tv'])})" if d in v else "" for d in Ds]
+        for (s, st, nfe, a), v in cells.items()
+    ]
     return out + table(["solver", "steps", "NFE", "α"] + [f"D = {fmt(d)}" for d in Ds], rows) + [""]
 
 
 def _size_groups(doc: dict[str, Any], command: str | None) -> list[str]:
     out = [f"Batch {doc['batch']}, n_max {doc['n_max']}, {doc['threads']} thread(s), {doc['reps']} repetitions.", ""]
-    out += table(["per-pass overhead (graphs)", "median speed-up vs padding"],
-                 [[k.split("@")[1], v] for k, v in doc["median_speedup"].items()])
-    rows = [[r["sigma"], r["mean_nodes"], r["max_abs_diff"], r["median_s"]["padded"]]
-            + [r["median_s"][k] for k in doc["median_speedup"]] for r in doc["rows"]]
-    out += [""] + table(["σ", "mean nodes", "max |Δ output|", "padded s"] + [f"{k} s" for k in doc["median_speedup"]],
-                        rows)
+    out += table(
+        ["per-pass overhead (graphs)", "median speed-up vs padding"],
+        [[k.split("@")[1], v] for k, v in doc["median_speedup"].items()],
+    )
+    rows = [
+        [r["sigma"], r["mean_nodes"], r["max_abs_diff"], r["median_s"]["padded"]]
+        + [r["median_s"][k] for k in doc["median_speedup"]]
+        for r in doc["rows"]
+    ]
+    out += [""] + table(["σ", "mean nodes", "max |Δ output|", "padded s"] + [f"{k} s" for k in doc["median_speedup"]], rows)
     return out + [""]
 
 
 def _fold_cost(doc: dict[str, Any], command: str | None) -> list[str]:
-    rows = [[fam, v["batch"], v["length"], v["median_step_s"]["without"], v["median_step_s"]["with"], v["ratio"]]
-            for fam, v in doc["families"].items()]
+    rows = [
+        [fam, v["batch"], v["length"], v["median_step_s"]["without"], v["median_step_s"]["with"], v["ratio"]]
+        for fam, v in doc["families"].items()
+    ]
     return table(["family", "batch", "length", "step s without", "step s with", "ratio"], rows) + [""]
 
 
@@ -381,15 +483,33 @@ def _fragments(doc: dict[str, Any], command: str | None) -> list[str]:
     rows, cmds = [], []
     for key, r in doc["runs"].items():
         s = r["samples"]
-        rows.append([key, fmt(r.get("sampler_overrides") or "—"), s["validity"], s["valid_connected"],
-                     s["fragments_raw"].get("1"), s["samples_with_isolated_atom"],
-                     r.get("valid_connected_if_fragments_joined_by_model_scores"),
-                     r["margin_of_best_pair_between_main_fragment_and_rest_q10_50_90"][1]])
+        rows.append(
+            [
+                key,
+                fmt(r.get("sampler_overrides") or "—"),
+                s["validity"],
+                s["valid_connected"],
+                s["fragments_raw"].get("1"),
+                s["samples_with_isolated_atom"],
+                r.get("valid_connected_if_fragments_joined_by_model_scores"),
+                r["margin_of_best_pair_between_main_fragment_and_rest_q10_50_90"][1],
+            ]
+        )
         if r.get("command"):
             cmds.append(f"- {key}: {code(r['command'])}")
-    out = table(["run", "sampler overrides", "validity", "valid and connected", "raw graphs in one piece",
-                 "with an isolated atom", "valid and connected if joined", "median margin, best cross-fragment pair"],
-                rows)
+    out = table(
+        [
+            "run",
+            "sampler overrides",
+            "validity",
+            "valid and connected",
+            "raw graphs in one piece",
+            "with an isolated atom",
+            "valid and connected if joined",
+            "median margin, best cross-fragment pair",
+        ],
+        rows,
+    )
     return out + ["", "Commands:", ""] + cmds + [""]
 
 
@@ -419,10 +539,14 @@ SPECIAL = {
 
 def render_sweep(name: str, records: list[dict[str, Any]]) -> list[str]:
     """A D sweep (JSON lines): per recipe, the mean over training seeds of each cell's main metrics."""
-    out = [f"## `{name}`", "",
-           "`pfgm-bench sweep`: each recipe trained at every D of a ladder and several training seeds, each run "
-           "scored per sampler cell (solver and steps, error injection α, weight bits). Cells show the mean over "
-           "training seeds (± its standard error where there are several).", ""]
+    out = [
+        f"## `{name}`",
+        "",
+        "`pfgm-bench sweep`: each recipe trained at every D of a ladder and several training seeds, each run "
+        "scored per sampler cell (solver and steps, error injection α, weight bits). Cells show the mean over "
+        "training seeds (± its standard error where there are several).",
+        "",
+    ]
     by_recipe: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_recipe[r["recipe"]].append(r)
@@ -433,11 +557,17 @@ def render_sweep(name: str, records: list[dict[str, Any]]) -> list[str]:
         seeds = sorted({r["seed"] for r in recs})
         steps = sorted({r["max_steps"] for r in recs})
         n = sorted({r["n_samples"] for r in recs if r["solver"] != "likelihood"})
-        cmd = (f"pfgm-bench sweep recipe={recipe} 'ladder=[{','.join(Ds)}]' 'seeds=[{','.join(map(str, seeds))}]' "
-               f"trainer.max_steps={','.join(map(str, steps))} num_samples={','.join(map(str, n))}")
+        cmd = (
+            f"pfgm-bench sweep recipe={recipe} 'ladder=[{','.join(Ds)}]' 'seeds=[{','.join(map(str, seeds))}]' "
+            f"trainer.max_steps={','.join(map(str, steps))} num_samples={','.join(map(str, n))}"
+        )
         N = sorted({r["N"] for r in recs})
-        out += [f"**{recipe}** (N = {fmt(N[0]) if len(N) == 1 else fmt(N)}; {len(seeds)} training seed(s))", "",
-                f"Command: {code(cmd)}", ""]
+        out += [
+            f"**{recipe}** (N = {fmt(N[0]) if len(N) == 1 else fmt(N)}; {len(seeds)} training seed(s))",
+            "",
+            f"Command: {code(cmd)}",
+            "",
+        ]
         cells: dict[tuple, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for r in recs:
             cells[(r["solver"], r["steps"], r["alpha"], r["bits"])][str(r["D"])].append(r)
@@ -464,8 +594,13 @@ def render_advice(name: str, records: list[dict[str, Any]]) -> list[str]:
         rows.append([label, r["D"], r.get("N"), r.get("D_over_N"), r.get("pilot_steps"), r.get("why")])
         command = f"pfgm-bench advise recipe={r['recipe']} goal={r['goal']}{cand}"
         cmds.append(f"- {label}: {code(command)}")
-    return out + table(["recipe · goal", "advised D", "N", "D / N", "pilot steps", "why"], rows) + \
-        ["", "Commands:", ""] + cmds + [""]
+    return (
+        out
+        + table(["recipe · goal", "advised D", "N", "D / N", "pilot steps", "why"], rows)
+        + ["", "Commands:", ""]
+        + cmds
+        + [""]
+    )
 
 
 def _mean_se(xs: list[float]) -> str:
@@ -510,16 +645,16 @@ def result_files() -> list[tuple[str, str]]:
     checkout, the files on disk.
     """
     try:
-        listing = subprocess.run(["git", "ls-files", "-s", "--", "benchmarks/results"], cwd=ROOT,
-                                 capture_output=True, text=True, check=True).stdout
+        listing = subprocess.run(
+            ["git", "ls-files", "-s", "--", "benchmarks/results"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         listing = ""
     files: list[tuple[str, str]] = []
     for line in listing.splitlines():
         meta, path = line.split("\t", 1)
         if Path(path).suffix in (".json", ".jsonl"):
-            blob = subprocess.run(["git", "cat-file", "blob", meta.split()[1]], cwd=ROOT, capture_output=True,
-                                  check=True).stdout
+            blob = subprocess.run(["git", "cat-file", "blob", meta.split()[1]], cwd=ROOT, capture_output=True, check=True).stdout
             files.append((Path(path).name, blob.decode()))
     if not listing:
         files = [(p.name, p.read_text()) for p in RESULTS.iterdir() if p.suffix in (".json", ".jsonl")]
@@ -540,12 +675,17 @@ def build() -> str:
                 parts[section_of(name)] += render_json(name, records, index)
         else:
             parts[section_of(name)] += render_json(name, json.loads(text), index)
-    lines = ["# Results", "",
-             "<!-- generated by scripts/results_page.py from benchmarks/results/: do not edit by hand -->", "",
-             "Every measured result in `benchmarks/results/`, as tables, each with the command that regenerates it "
-             "(timings come from the machine the file names, mostly one thread of a shared 2-core CPU). "
-             "What the numbers mean is in the user guides; `benchmarks/README.md` indexes the scripts. "
-             "Regenerate this page with `python scripts/results_page.py`.", ""]
+    lines = [
+        "# Results",
+        "",
+        "<!-- generated by scripts/results_page.py from benchmarks/results/: do not edit by hand -->",
+        "",
+        "Every measured result in `benchmarks/results/`, as tables, each with the command that regenerates it "
+        "(timings come from the machine the file names, mostly one thread of a shared 2-core CPU). "
+        "What the numbers mean is in the user guides; `benchmarks/README.md` indexes the scripts. "
+        "Regenerate this page with `python scripts/results_page.py`.",
+        "",
+    ]
     for title in [t for t, _ in SECTIONS] + ["Other"]:
         if parts.get(title):
             lines += [f"## {title}", ""]
@@ -562,8 +702,10 @@ def main(argv: list[str] | None = None) -> int:
     text = build()
     if a.check:
         if not a.out.is_file() or a.out.read_text() != text:
-            print(f"{a.out.relative_to(ROOT) if a.out.is_relative_to(ROOT) else a.out} is stale: "
-                  "python scripts/results_page.py", file=sys.stderr)
+            print(
+                f"{a.out.relative_to(ROOT) if a.out.is_relative_to(ROOT) else a.out} is stale: python scripts/results_page.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     a.out.write_text(text)

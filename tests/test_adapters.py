@@ -20,14 +20,14 @@ SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C1CCNCC1", "OCC(O)CO", "CCN
 
 #: a modality shipped by a separate package: the shared toy ring (tests/fixtures) under the package's own name,
 #: found through its entry point only
-PLUGIN = '''
+PLUGIN = """
 from pfgm.modalities.base import register_modality
 from toy_modality import Ring
 
 @register_modality("circle_plugin_test")
 class Circle(Ring):
     pass
-'''
+"""
 
 
 @pytest.fixture
@@ -52,8 +52,16 @@ def test_entry_point_modality_is_found_by_name_and_trains(installed_plugin, tmp_
     cfg["pfgm"]["sigma_data"] = "auto"
     cfg["trainer"].update(max_steps=20, batch_size=32, progress=False, preview_every=0, warmup_steps=2)
     assert run_training(cfg)["step"] == 20
-    modality, objects, _, _ = generate_from_checkpoint({"checkpoint": str(tmp_path / "run"), "num_samples": 8, "seed": 0,
-                                                       "device": "cpu", "sampler": {"steps": 4}, "progress": False})
+    modality, objects, _, _ = generate_from_checkpoint(
+        {
+            "checkpoint": str(tmp_path / "run"),
+            "num_samples": 8,
+            "seed": 0,
+            "device": "cpu",
+            "sampler": {"steps": 4},
+            "progress": False,
+        }
+    )
     assert len(objects) == 8 and math.isfinite(modality.evaluate(objects).metrics["ring_error"])
 
 
@@ -74,7 +82,11 @@ def test_unknown_modality_option_is_named():
 
 def test_open_overrides_only_touch_modality_keys():
     assert open_overrides(["modality.num_nodes=12", "sampler.steps=3", "++modality.x=1", "checkpoint=a"]) == [
-        "++modality.num_nodes=12", "sampler.steps=3", "++modality.x=1", "checkpoint=a"]
+        "++modality.num_nodes=12",
+        "sampler.steps=3",
+        "++modality.x=1",
+        "checkpoint=a",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +113,9 @@ def test_molecule_checkpoint_samples_and_writes_without_its_data(molecule_run, t
     monkeypatch.setattr(molecule_sources, "load_molecules", refuse)
     smi.rename(smi.with_suffix(".gone"))  # and the file is not there at all
     try:
-        modality, objects, _, _ = generate_from_checkpoint({"checkpoint": str(run), "num_samples": 16, "seed": 0,
-                                                           "device": "cpu", "sampler": {"steps": 3}, "progress": False})
+        modality, objects, _, _ = generate_from_checkpoint(
+            {"checkpoint": str(run), "num_samples": 16, "seed": 0, "device": "cpu", "sampler": {"steps": 3}, "progress": False}
+        )
         for out in (tmp_path / "m.smi", tmp_path / "m.sdf"):
             paths = modality.write(objects, out)
             assert out in paths and out.exists()
@@ -113,9 +126,22 @@ def test_molecule_checkpoint_samples_and_writes_without_its_data(molecule_run, t
 def test_sample_cli_takes_a_modality_option_with_the_shipped_config(molecule_run, tmp_path):
     run, _ = molecule_run
     code = "import sys; from pfgm.recipes.sample import main; sys.argv=['pfgm-sample', *sys.argv[1:]]; main()"
-    p = subprocess.run([sys.executable, "-c", code, f"checkpoint={run}", "num_samples=6", "sampler.steps=2",
-                        "modality.num_nodes=5", f"out={tmp_path / 'five'}", "progress=false"],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            f"checkpoint={run}",
+            "num_samples=6",
+            "sampler.steps=2",
+            "modality.num_nodes=5",
+            f"out={tmp_path / 'five'}",
+            "progress=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     import json
 
@@ -126,8 +152,12 @@ def test_sample_cli_takes_a_modality_option_with_the_shipped_config(molecule_run
 
     for line in (tmp_path / "five" / "samples.smi").read_text().split():
         assert Chem.MolFromSmiles(line).GetNumAtoms() == 5
-    bad = subprocess.run([sys.executable, "-c", code, f"checkpoint={run}", "modality.num_nodez=5", f"out={tmp_path / 'x.smi'}"],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-c", code, f"checkpoint={run}", "modality.num_nodez=5", f"out={tmp_path / 'x.smi'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 1 and "num_nodez" in bad.stderr and "num_nodes" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -142,8 +172,12 @@ def test_sampling_at_another_D_warns_once_naming_both(molecule_run):
     assert info["D"] == 8
     # D=, once an alias of pfgm.D=, is refused by the console script in one line naming pfgm.D=
     code = "import sys; from pfgm.recipes.sample import main; sys.argv=['pfgm-sample', *sys.argv[1:]]; main()"
-    p = subprocess.run([sys.executable, "-c", code, f"checkpoint={run}", "D=8", "num_samples=2", "out=never"],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-c", code, f"checkpoint={run}", "D=8", "num_samples=2", "out=never"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 1 and p.stderr.strip() == "pfgm-sample: error: D= is not a key: use pfgm.D=8", p.stderr
 
 
@@ -166,6 +200,11 @@ def test_exported_solvers_leave_the_callers_tensor_alone():
     x0 = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     keep = x0.clone()
     for name, solver in SOLVERS.items():
-        solver(lambda x, s: 0.5 * x, x0, karras_sigmas(4, 0.01, 10.0, device="cpu").double(), alpha=0.1,
-               generator=torch.Generator().manual_seed(1))
+        solver(
+            lambda x, s: 0.5 * x,
+            x0,
+            karras_sigmas(4, 0.01, 10.0, device="cpu").double(),
+            alpha=0.1,
+            generator=torch.Generator().manual_seed(1),
+        )
         assert torch.equal(x0, keep), name

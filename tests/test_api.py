@@ -30,8 +30,15 @@ MODULES = {"train": "train", "sample": "sample", "eval": "evaluate"}
 def cli(app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The console script pfgm-<app> in a fresh process (its entry point, where the script is not installed)."""
     script = Path(sys.executable).with_name(f"pfgm-{app}")
-    cmd = [str(script)] if script.is_file() else [
-        sys.executable, "-c", f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from pfgm.recipes.{MODULES[app]} import main; main()"]
+    cmd = (
+        [str(script)]
+        if script.is_file()
+        else [
+            sys.executable,
+            "-c",
+            f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from pfgm.recipes.{MODULES[app]} import main; main()",
+        ]
+    )
     return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300)
 
 
@@ -43,8 +50,14 @@ def _same_objects(a, b) -> None:
 
 def _pfgm_sample_objects(checkpoint: str, n: int, seed: int, sampler: dict, modality: dict | None = None) -> list:
     """What pfgm-sample / pfgm-eval decode for this config, in this process."""
-    c = {"checkpoint": checkpoint, "num_samples": n, "seed": seed, "sampler": sampler, "modality": modality or {},
-         "progress": False}
+    c = {
+        "checkpoint": checkpoint,
+        "num_samples": n,
+        "seed": seed,
+        "sampler": sampler,
+        "modality": modality or {},
+        "progress": False,
+    }
     return generate_from_checkpoint(c)[1]
 
 
@@ -72,8 +85,16 @@ def test_sample_draws_what_pfgm_sample_writes(trained, tmp_path):
     from PIL import Image
 
     out = tmp_path / "s"
-    p = cli("sample", f"checkpoint={trained.source}", "num_samples=8", "seed=0", f"out={out}", "sampler.steps=4",
-            "modality.label=3", cwd=tmp_path)
+    p = cli(
+        "sample",
+        f"checkpoint={trained.source}",
+        "num_samples=8",
+        "seed=0",
+        f"out={out}",
+        "sampler.steps=4",
+        "modality.label=3",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     mine = trained.sample(8, seed=0, steps=4, label=3)
     assert isinstance(mine, list) and len(mine) == 8 and mine[0].shape == (8, 8, 1) and mine[0].dtype == np.uint8
@@ -145,7 +166,8 @@ def test_evaluate_reports_pfgm_evals_metrics(trained):
     samples = trained.sample(16, seed=0, steps=3)
     metrics = trained.evaluate(samples)
     modality, objects, _, tensors = generate_from_checkpoint(
-        {"checkpoint": trained.source, "num_samples": 16, "seed": 0, "sampler": {"steps": 3}, "progress": False})
+        {"checkpoint": trained.source, "num_samples": 16, "seed": 0, "sampler": {"steps": 3}, "progress": False}
+    )
     ev = modality.evaluate(objects, tensors)
     assert isinstance(metrics, dict) and "digits_fd" in metrics and metrics.notes == ev.notes
     assert metrics == {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in ev.metrics.items()}

@@ -87,7 +87,10 @@ def test_tones_have_their_pitch():
     assert acc == {"pitch_in_tune": 1.0, "pitch_accuracy": 1.0}
     # A#4 lies a semitone from A4 and further from the other notes: out of tune; silence has no pitch
     off = (0.3 * np.sin(2 * np.pi * 440.0 * 2 ** (1 / 12) * np.arange(4000) / 8000)).astype(np.float32)
-    assert pitch_accuracy([off, np.zeros(4000, np.float32)], 8000, list(TONE_NOTES), [4, None]) == {"pitch_in_tune": 0.0, "pitch_accuracy": 0.0}
+    assert pitch_accuracy([off, np.zeros(4000, np.float32)], 8000, list(TONE_NOTES), [4, None]) == {
+        "pitch_in_tune": 0.0,
+        "pitch_accuracy": 0.0,
+    }
     assert math.isnan(estimate_pitch(np.zeros(100), 8000))
 
 

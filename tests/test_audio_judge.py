@@ -25,7 +25,9 @@ from pfgm.modalities.audio.judge import (  # noqa: E402
     train_judge,
 )
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (sudo apt-get install espeak-ng)")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (sudo apt-get install espeak-ng)"
+)
 
 
 def _dtw_reference(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -55,6 +57,7 @@ def test_noise_bursts_keep_the_envelope_and_lose_the_spectrum():
     tone = (0.1 * torch.sin(2 * math.pi * 440 * t) * (t > 0.5)).unsqueeze(0)  # silent first half
     burst = noise_bursts(tone, frame=160)
     assert burst[0, :3900].abs().max() == 0.0 and burst[0, 4200:].square().mean().sqrt() == pytest.approx(0.0707, rel=0.1)
+
     def peakiness(x: torch.Tensor) -> float:
         spec = torch.fft.rfft(x).abs()
         return float(spec.max() / spec.median())

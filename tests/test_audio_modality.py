@@ -118,7 +118,9 @@ def test_evaluate_real_tones_scores_near_the_ceiling(tmp_path, monkeypatch):
     assert 0.0 <= r["classifier_accuracy"] <= 1.0 and any("held-out accuracy" in n for n in ev.notes)
     assert list((tmp_path / "cache").glob("audio_classifier_*.pt"))  # cached
     # noise is scored as noise
-    noise = [AudioClip((0.1 * np.random.default_rng(i).standard_normal(m.num_samples)).astype(np.float32), 8000) for i in range(18)]
+    noise = [
+        AudioClip((0.1 * np.random.default_rng(i).standard_normal(m.num_samples)).astype(np.float32), 8000) for i in range(18)
+    ]
     bad = m.evaluate(noise + [None]).metrics
     assert bad["pitch_in_tune"] < 0.5 and bad["spectral_distance"] > r["spectral_distance"] + 3
     assert bad["fid"] > r["fid"] and bad["invalid_fraction"] == pytest.approx(1 / 19)

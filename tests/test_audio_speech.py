@@ -18,7 +18,9 @@ from pfgm.modalities.audio import data as audio_data  # noqa: E402
 from pfgm.modalities.audio.data import DIGIT_WORDS, EspeakMissingError, fixed_length, synth_digits  # noqa: E402
 from pfgm.modalities.audio.features import MelCodec, spectral_convergence  # noqa: E402
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (sudo apt-get install espeak-ng)")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (sudo apt-get install espeak-ng)"
+)
 
 #: mel-domain spectral convergence of speech through encode → inverse mel + Griffin-Lim → mel; measured 0.019
 SPEECH_SC_BOUND = 0.05

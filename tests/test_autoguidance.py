@@ -98,8 +98,14 @@ def test_autoguidance_through_the_cli_path(tmp_path):
     null = _one_step_checkpoint("rna_hairpin", tmp_path / "d", ["modality.source=rna_family_null"])
 
     def draw(**sampler):
-        c = {"checkpoint": str(run), "num_samples": 3, "seed": 0, "device": "cpu",
-             "sampler": {"steps": 3, **sampler}, "progress": False}
+        c = {
+            "checkpoint": str(run),
+            "num_samples": 3,
+            "seed": 0,
+            "device": "cpu",
+            "sampler": {"steps": 3, **sampler},
+            "progress": False,
+        }
         return generate_from_checkpoint(c)
 
     _, _, _, plain = draw()

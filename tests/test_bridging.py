@@ -27,7 +27,7 @@ def _two_pieces(score: dict[tuple[int, int], float]) -> tuple[torch.Tensor, torc
 
 
 def _bonds(x: torch.Tensor, mask: torch.Tensor) -> set[tuple[int, int, int]]:
-    (_, b), = decode_classes(L, x, mask)
+    ((_, b),) = decode_classes(L, x, mask)
     return {(int(i), int(j), int(b[i, j])) for i, j in zip(*torch.nonzero(torch.triu(torch.as_tensor(b), 1)).T)}
 
 
@@ -41,7 +41,9 @@ def test_the_likeliest_cross_pair_becomes_a_single_bond_and_nothing_else_moves()
 
 
 def test_connected_estimates_and_padding_are_left_alone():
-    x, mask = encode_classes(L, [[0, 0, 1, 0, 0], [0, 1, 0]], [[(0, 1, 1), (1, 2, 2), (2, 3, 1), (3, 4, 1)], [(0, 1, 1), (1, 2, 1)]])
+    x, mask = encode_classes(
+        L, [[0, 0, 1, 0, 0], [0, 1, 0]], [[(0, 1, 1), (1, 2, 2), (2, 3, 1), (3, 4, 1)], [(0, 1, 1), (1, 2, 1)]]
+    )
     assert torch.equal(L.bridge(x, mask), x)
     # a 3-atom graph in pieces is bridged inside its 3 real atoms, never to the padding
     y, m = encode_classes(L, [[0, 1, 0]], [[(0, 1, 1)]])

@@ -19,7 +19,15 @@ from safetensors.torch import save_file
 from torch import nn
 
 from pfgm.core.atomic import atomic_torch_save, atomic_write_bytes
-from pfgm.core.checkpoint import CheckpointError, STATE_FORMAT, latest_state_path, list_states, load_state, resolve_checkpoint, save_state
+from pfgm.core.checkpoint import (
+    CheckpointError,
+    STATE_FORMAT,
+    latest_state_path,
+    list_states,
+    load_state,
+    resolve_checkpoint,
+    save_state,
+)
 from pfgm.core.rng import rng_state, set_rng_state
 from pfgm.core.weights import WEIGHTS_FORMAT, export_weights, load_weights
 from pfgm.core.ema import EMA
@@ -132,7 +140,9 @@ def test_load_state_errors(tmp_path, kind):
         path = export_weights(tmp_path / "w.safetensors", {"a": torch.ones(2)}, {})
     elif kind == "dir":
         path = tmp_path
-    match = {"missing": "no such", "foreign": "format", "unknown_format": "someone-else-v3", "safetensors": "load_weights"}.get(kind)
+    match = {"missing": "no such", "foreign": "format", "unknown_format": "someone-else-v3", "safetensors": "load_weights"}.get(
+        kind
+    )
     _assert_error(path, load_state, path, match=match)
 
 

@@ -99,8 +99,9 @@ def test_unknown_modality_and_bad_D(tmp_path):
 
 
 def _img_folder_run(tmp_path: Path, root: Path) -> subprocess.CompletedProcess:
-    return run("train", "recipe=image_folder", f"modality.root={root}", f"run_dir={tmp_path / 'r'}",
-               "trainer.max_steps=1", cwd=tmp_path)
+    return run(
+        "train", "recipe=image_folder", f"modality.root={root}", f"run_dir={tmp_path / 'r'}", "trainer.max_steps=1", cwd=tmp_path
+    )
 
 
 def test_bad_image_folders(tmp_path):
@@ -150,7 +151,11 @@ def test_config_target_outside_allow_list_is_refused(tmp_path):
     from pfgm.core.weights import export_weights
 
     marker = tmp_path / "pwned2"
-    cfg = {"modality": {"_target_": "os.system", "command": f"touch {marker}"}, "backbone": {}, "pfgm": {"D": 4, "sigma_data": 0.5}}
+    cfg = {
+        "modality": {"_target_": "os.system", "command": f"touch {marker}"},
+        "backbone": {},
+        "pfgm": {"D": 4, "sigma_data": 0.5},
+    }
     export_weights(tmp_path / "ema.safetensors", {"w": torch.zeros(1)}, cfg)
     p = run("sample", f"checkpoint={tmp_path / 'ema.safetensors'}", cwd=tmp_path)
     _one_line_error(p, "os.system", "not allowed")

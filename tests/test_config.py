@@ -11,7 +11,9 @@ from pfgm.core.loss import CategoricalLoss, PFGMLoss
 from pfgm.core.schedule import LogNormalSigma, LogUniformSigma
 
 
-@pytest.mark.parametrize("raw, want", [("inf", math.inf), (None, math.inf), ("Infinity", math.inf), (128, 128.0), ("2048", 2048.0), (1, 1.0)])
+@pytest.mark.parametrize(
+    "raw, want", [("inf", math.inf), (None, math.inf), ("Infinity", math.inf), (128, 128.0), ("2048", 2048.0), (1, 1.0)]
+)
 def test_parse_D_spellings(raw, want):
     assert parse_D(raw) == want
 
@@ -27,10 +29,18 @@ def test_unknown_key_is_named_with_the_known_ones():
         PFGMConfig.from_dict({"D": 128, "DD": 3})
 
 
-@pytest.mark.parametrize("bad, key", [({"sigma_min": "abc"}, "sigma_min"), ({"P_std": 0}, "P_std"),
-                                      ({"sigma_min": 10, "sigma_max": 1}, "sigma_min"), ({"sigma_dist": "cosine"}, "sigma_dist"),
-                                      ({"cond_drop_prob": 1.5}, "cond_drop_prob"), ({"sigma_data": -1}, "sigma_data"),
-                                      ({"objective": "l1"}, "objective")])
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"sigma_min": "abc"}, "sigma_min"),
+        ({"P_std": 0}, "P_std"),
+        ({"sigma_min": 10, "sigma_max": 1}, "sigma_min"),
+        ({"sigma_dist": "cosine"}, "sigma_dist"),
+        ({"cond_drop_prob": 1.5}, "cond_drop_prob"),
+        ({"sigma_data": -1}, "sigma_data"),
+        ({"objective": "l1"}, "objective"),
+    ],
+)
 def test_bad_values_name_the_key(bad, key):
     with pytest.raises(ValueError, match=key):
         PFGMConfig.from_dict({"D": 128, **bad})

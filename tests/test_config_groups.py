@@ -90,12 +90,28 @@ def test_every_entry_point_applies_it(tmp_path):
     for app in ("bench", "sweep", "advise"):
         assert _D(compose(app, ["recipe=digits", "pfgm=edm"])) == INF, app
     # the console script, under --multirun: the config each job trains with (training itself stubbed out)
-    code = ("import sys, pfgm.recipes.train as t; "
-            "t.run_training = lambda c, d, settings: {'D': c['pfgm']['D'], 'batch_size': c['trainer']['batch_size']}; "
-            "sys.argv = ['pfgm-train', *sys.argv[1:]]; t.main()")
-    p = subprocess.run([sys.executable, "-c", code, "--multirun", "recipe=digits", "pfgm=edm,default",
-                        "trainer=ddp", f"run_dir={tmp_path / 'm'}"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    code = (
+        "import sys, pfgm.recipes.train as t; "
+        "t.run_training = lambda c, d, settings: {'D': c['pfgm']['D'], 'batch_size': c['trainer']['batch_size']}; "
+        "sys.argv = ['pfgm-train', *sys.argv[1:]]; t.main()"
+    )
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--multirun",
+            "recipe=digits",
+            "pfgm=edm,default",
+            "trainer=ddp",
+            f"run_dir={tmp_path / 'm'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert p.returncode == 0, p.stderr
     jobs = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
     recipe_D = _D(compose("train", ["recipe=digits"]))  # pfgm=default is the default option: the recipe's D stands

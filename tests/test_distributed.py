@@ -49,9 +49,7 @@ def _free_port() -> int:
 
 def _worker(rank: int, world: int, port: int) -> None:
     # What torchrun would export for each process.
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world)
-    )
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     info = D.init_distributed("cpu", timeout_minutes=1)
     try:

@@ -44,12 +44,21 @@ def all_states_finite(run: Path) -> bool:
 
 # -- the trainer's guard ---------------------------------------------------------------------------
 
+
 def test_lr_1000_on_a_healthy_run_stops_with_one_line_and_keeps_the_finite_checkpoints(tmp_path):
     run = "run"
     ok = cli("pfgm-train", "recipe=digits", f"run_dir={run}", "trainer.max_steps=10", *TINY, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    bad = cli("pfgm-train", "recipe=digits", f"run_dir={run}", "trainer.max_steps=40", "trainer.lr=1000", "resume=true",
-              *TINY, cwd=tmp_path)
+    bad = cli(
+        "pfgm-train",
+        "recipe=digits",
+        f"run_dir={run}",
+        "trainer.max_steps=40",
+        "trainer.lr=1000",
+        "resume=true",
+        *TINY,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 3, bad.stderr
     errors = [ln for ln in bad.stderr.splitlines() if "error" in ln]
     assert len(errors) == 1 and "training diverged at step" in errors[0] and "trainer.lr=1000" in errors[0]
@@ -58,8 +67,17 @@ def test_lr_1000_on_a_healthy_run_stops_with_one_line_and_keeps_the_finite_check
     assert states and all_states_finite(tmp_path / run)
     newest = states[-1]
     # the same divergence again, from the newest finite state: it is never rotated out
-    again = cli("pfgm-train", "recipe=digits", f"run_dir={run}", "trainer.max_steps=40", "trainer.lr=1000", "resume=true",
-                "trainer.keep_last=1", *TINY, cwd=tmp_path)
+    again = cli(
+        "pfgm-train",
+        "recipe=digits",
+        f"run_dir={run}",
+        "trainer.max_steps=40",
+        "trainer.lr=1000",
+        "resume=true",
+        "trainer.keep_last=1",
+        *TINY,
+        cwd=tmp_path,
+    )
     assert again.returncode == 3 and newest.exists() and all_states_finite(tmp_path / run)
     # the state the resume started from (step 10, before the blow-up) was kept from rotation, and the message
     # says how to go back to it; a resume at a sane learning rate from there runs to the end
@@ -72,13 +90,17 @@ def test_lr_1000_on_a_healthy_run_stops_with_one_line_and_keeps_the_finite_check
     assert (tmp_path / run / "checkpoints" / "abandoned" / newest.name).exists()  # moved aside, not deleted
 
 
-@pytest.mark.parametrize("recipe,over", [
-    ("digits", ["trainer.bf16=true"]),
-    ("digits", ["pfgm.P_mean=100", "trainer.lr=0.002"]),
-    ("molecules", ["trainer.batch_size=16"]),
-    ("cdr3", ["trainer.batch_size=16"]),
-    ("speech_digits", ["trainer.batch_size=8"]),
-], ids=["digits-bf16", "digits-P_mean", "molecules", "cdr3", "speech_digits"])
+@pytest.mark.parametrize(
+    "recipe,over",
+    [
+        ("digits", ["trainer.bf16=true"]),
+        ("digits", ["pfgm.P_mean=100", "trainer.lr=0.002"]),
+        ("molecules", ["trainer.batch_size=16"]),
+        ("cdr3", ["trainer.batch_size=16"]),
+        ("speech_digits", ["trainer.batch_size=8"]),
+    ],
+    ids=["digits-bf16", "digits-P_mean", "molecules", "cdr3", "speech_digits"],
+)
 def test_divergence_stops_every_modality_and_writes_nothing_non_finite(tmp_path, recipe, over):
     if recipe == "speech_digits":
         pytest.importorskip("torchaudio")
@@ -142,12 +164,16 @@ def test_a_skipped_step_leaves_weights_optimiser_and_ema_untouched(tmp_path, mon
 
 
 def test_bad_guard_options_are_refused_naming_the_key(tmp_path):
-    for over, needle in [("trainer.on_nonfinite=ignore", "trainer.on_nonfinite"), ("trainer.nonfinite_patience=0", "trainer.nonfinite_patience")]:
+    for over, needle in [
+        ("trainer.on_nonfinite=ignore", "trainer.on_nonfinite"),
+        ("trainer.nonfinite_patience=0", "trainer.nonfinite_patience"),
+    ]:
         with pytest.raises(ValueError, match=needle):
             run_training(train_cfg("digits", tmp_path / "r", "trainer.max_steps=2", over))
 
 
 # -- non-finite weights refused at load --------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def nan_run(tmp_path_factory) -> Path:
@@ -179,9 +205,11 @@ def test_non_finite_export_and_state_are_refused_naming_file_and_tensor(nan_run)
 
 
 def test_cli_sample_eval_and_init_from_refuse_non_finite_weights(nan_run, tmp_path):
-    for prog, args in [("pfgm-sample", [f"checkpoint={nan_run}", "num_samples=4", "out=s"]),
-                       ("pfgm-eval", [f"checkpoint={nan_run}", "num_samples=4"]),
-                       ("pfgm-train", ["recipe=digits", "run_dir=ft", f"init_from={nan_run}", "trainer.max_steps=2", *TINY])]:
+    for prog, args in [
+        ("pfgm-sample", [f"checkpoint={nan_run}", "num_samples=4", "out=s"]),
+        ("pfgm-eval", [f"checkpoint={nan_run}", "num_samples=4"]),
+        ("pfgm-train", ["recipe=digits", "run_dir=ft", f"init_from={nan_run}", "trainer.max_steps=2", *TINY]),
+    ]:
         p = cli(prog, *args, cwd=tmp_path)
         assert p.returncode == 1, (prog, p.stderr)
         lines = [ln for ln in p.stderr.splitlines() if ln.strip() and "Warning" not in ln]
@@ -202,6 +230,7 @@ def test_resume_skips_a_non_finite_newest_state_with_a_warning(nan_run, tmp_path
 
 # -- non-finite samples are invalid, in every modality -----------------------------------------------
 
+
 @pytest.mark.parametrize("recipe", ["digits", "molecules", "cdr3", "rna_hairpin", "community_small", "tones"])
 def test_a_non_finite_sample_decodes_to_none_and_the_others_as_before(recipe):
     modality = make_modality(compose("train", [f"recipe={recipe}"])["modality"])
@@ -211,8 +240,9 @@ def test_a_non_finite_sample_decodes_to_none_and_the_others_as_before(recipe):
     x[1].view(-1)[0] = float("nan")
     objects = modality.decode_samples(x, blank.mask, blank.cond)
     assert objects[1] is None
-    ref = modality.decode(blank.x[[0, 2]], None if blank.mask is None else blank.mask[[0, 2]],
-                          None if blank.cond is None else blank.cond[[0, 2]])
+    ref = modality.decode(
+        blank.x[[0, 2]], None if blank.mask is None else blank.mask[[0, 2]], None if blank.cond is None else blank.cond[[0, 2]]
+    )
     for got, want in zip([objects[0], objects[2]], ref):
         assert (got is None) == (want is None)
         if isinstance(want, np.ndarray):

@@ -32,8 +32,9 @@ OPTIONAL = {"rdkit", "torchaudio", "soundfile", "Bio", "olga", "RNA", "networkx"
 def repo_files() -> list[Path]:
     """Files of the repository: tracked, or untracked and not ignored (so no venv, run dir or build output)."""
     try:
-        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                             capture_output=True, check=True).stdout.decode()
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode()
         return [ROOT / p for p in out.split("\0") if p and (ROOT / p).is_file()]
     except (OSError, subprocess.CalledProcessError):
         skip = {".git", ".venv", ".venv-ci", "runs", "logs", "pfgm.egg-info", "__pycache__", "site"}
@@ -45,17 +46,25 @@ def repo_files() -> list[Path]:
 
 
 def test_site_builds_strictly(tmp_path):
-    missing = [m for m in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
-               if importlib.util.find_spec(m.split(".")[0]) is None
-               or (m == "mkdocstrings_handlers.python" and importlib.util.find_spec(m) is None)]
+    missing = [
+        m
+        for m in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
+        if importlib.util.find_spec(m.split(".")[0]) is None
+        or (m == "mkdocstrings_handlers.python" and importlib.util.find_spec(m) is None)
+    ]
     if missing:
         reason = f"the docs tools are not installed ({', '.join(missing)}): pip install -e '.[docs]'"
         if os.environ.get("PFGM_DOCS_REQUIRED"):
             pytest.fail(reason)
         pytest.skip(reason)
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "site" / "index.html").is_file()
 
@@ -66,8 +75,9 @@ def test_every_page_is_in_the_navigation():
 
 
 def test_results_page_is_what_its_script_writes():
-    proc = subprocess.run([sys.executable, "scripts/results_page.py", "--check"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "scripts/results_page.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -107,8 +117,10 @@ def _doc_files() -> list[Path]:
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 #: a path into the repository named in code (a command's argument or a file mentioned in prose)
-REPO_PATH = re.compile(r"(?<![\w./=<-])((?:\.\./)?(?:benchmarks|docs|scripts|configs|modalities|pfgm_core|pfgm|recipes|"
-                       r"tests|pfgm_zoo|\.ci|results)/[\w./-]*\.(?:py|md|ya?ml|jsonl?|sh|toml|txt))(?![\w/])")
+REPO_PATH = re.compile(
+    r"(?<![\w./=<-])((?:\.\./)?(?:benchmarks|docs|scripts|configs|modalities|pfgm_core|pfgm|recipes|"
+    r"tests|pfgm_zoo|\.ci|results)/[\w./-]*\.(?:py|md|ya?ml|jsonl?|sh|toml|txt))(?![\w/])"
+)
 
 
 def _exists(ref: str, page: Path) -> bool:

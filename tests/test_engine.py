@@ -25,8 +25,10 @@ from toy_modality import Ring, RingNet
 def _points_cfg(run_dir: Path, **trainer) -> dict:
     cfg = compose("train", ["recipe=digits"])
     cfg.update(modality={"name": "ring_test", "n": 1024}, backbone={"hidden": 64}, run_dir=str(run_dir))
-    cfg["trainer"].update(dict(progress=False, warmup_steps=10, log_every=10, ckpt_every=100, preview_every=0, lr=3e-3,
-                               ema_halflife_kimg=5.0), **trainer)
+    cfg["trainer"].update(
+        dict(progress=False, warmup_steps=10, log_every=10, ckpt_every=100, preview_every=0, lr=3e-3, ema_halflife_kimg=5.0),
+        **trainer,
+    )
     cfg["sampler"].update(steps=18)
     return cfg
 
@@ -41,8 +43,16 @@ def test_third_party_adapter_trains_and_samples(tmp_path):
     assert cfg_back["modality"]["name"] == "ring_test" and cfg_back["pfgm"]["D"] == 4
     assert math.isclose(cfg_back["pfgm"]["sigma_data"], math.sqrt(0.5), rel_tol=1e-3)  # RMS of a unit ring's coords
     modality, objects, info, _ = generate_from_checkpoint(
-        {"checkpoint": str(tmp_path / "run"), "num_samples": 256, "seed": 0, "device": "cpu", "D": None,
-         "sampler": {}, "progress": False})
+        {
+            "checkpoint": str(tmp_path / "run"),
+            "num_samples": 256,
+            "seed": 0,
+            "device": "cpu",
+            "D": None,
+            "sampler": {},
+            "progress": False,
+        }
+    )
     assert info["nfe_per_sample"] == 35 and len(objects) == 256
     err = modality.evaluate(objects).metrics["ring_error"]
     # untrained (prior draws at σ_max = 80) would be ~50; the learnt ring is ~0.08 (measured)
@@ -53,8 +63,9 @@ def _tiny_digits_cfg(run_dir: Path, **trainer) -> dict:
     cfg = compose("train", ["recipe=digits"])
     cfg["backbone"].update(model_channels=8, dropout=0.1)  # dropout: the resume must restore the RNG too
     cfg["run_dir"] = str(run_dir)
-    cfg["trainer"].update(dict(progress=False, batch_size=16, warmup_steps=2, log_every=2, ckpt_every=3,
-                               preview_every=0), **trainer)
+    cfg["trainer"].update(
+        dict(progress=False, batch_size=16, warmup_steps=2, log_every=2, ckpt_every=3, preview_every=0), **trainer
+    )
     return cfg
 
 
@@ -116,8 +127,7 @@ def _free_port() -> int:
 
 def _ddp_params_worker(rank: int, world: int, port: int, run_dir: str, result_dir: str) -> None:
     # trains as one rank of `world` and saves this rank's in-memory parameters
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from pfgm.core import trainer as trainer_mod
 
@@ -196,16 +206,31 @@ def test_bf16_autocast_trains_in_bf16_and_still_learns(tmp_path, bf16):
     state, _, _ = load_weights(tmp_path / "run" / "ema.safetensors")
     assert all(t.dtype == torch.float32 for t in state.values())
     modality, objects, _, _ = generate_from_checkpoint(
-        {"checkpoint": str(tmp_path / "run"), "num_samples": 256, "seed": 0, "device": "cpu", "D": None,
-         "sampler": {}, "progress": False})
+        {
+            "checkpoint": str(tmp_path / "run"),
+            "num_samples": 256,
+            "seed": 0,
+            "device": "cpu",
+            "D": None,
+            "sampler": {},
+            "progress": False,
+        }
+    )
     err = modality.evaluate(objects).metrics["ring_error"]
     assert err < 0.2, err  # untrained: ~50
 
 
 def test_sample_time_modality_options_reach_the_sampler(tmp_path):
     run_training(_tiny_digits_cfg(tmp_path / "run", max_steps=2))
-    base = {"checkpoint": str(tmp_path / "run"), "num_samples": 4, "seed": 0, "device": "cpu", "D": None,
-            "sampler": {"steps": 2}, "progress": False}
+    base = {
+        "checkpoint": str(tmp_path / "run"),
+        "num_samples": 4,
+        "seed": 0,
+        "device": "cpu",
+        "D": None,
+        "sampler": {"steps": 2},
+        "progress": False,
+    }
     modality, objects, _, _ = generate_from_checkpoint({**base, "modality": {"label": 4, "num_nodes": None}})
     assert len(objects) == 4 and modality.label == 4
     assert (modality.blank(4, torch.Generator()).cond == 4).all()

@@ -16,13 +16,15 @@ from pfgm.core.errors import CheckpointError, ConfigError, DataError, PfgmError,
 from test_reliability_edges import ENV, TOY_TRAIN, hydra_app, one_error_line, train
 
 #: a bug deep in the network's forward pass: both training and sampling call it
-BUG = ("import sys, pfgm.reliability, pfgm.core.precond as p\n"
-       "def bug(self, *a, **k):\n"
-       "    raise {exc}('injected bug')\n"
-       "p.Denoiser.forward = bug\n"
-       "sys.argv = ['pfgm-{app}', *sys.argv[1:]]\n"
-       "from {module} import main\n"
-       "main()\n")
+BUG = (
+    "import sys, pfgm.reliability, pfgm.core.precond as p\n"
+    "def bug(self, *a, **k):\n"
+    "    raise {exc}('injected bug')\n"
+    "p.Denoiser.forward = bug\n"
+    "sys.argv = ['pfgm-{app}', *sys.argv[1:]]\n"
+    "from {module} import main\n"
+    "main()\n"
+)
 
 
 def _bug(monkeypatch, exc: type[Exception]) -> None:
@@ -42,6 +44,7 @@ def toy_run(tmp_path_factory) -> Path:
 
 
 # -- the types -------------------------------------------------------------------------------------
+
 
 def test_user_error_types_keep_the_builtin_bases_callers_catch():
     assert issubclass(ConfigError, PfgmError) and issubclass(ConfigError, ValueError)
@@ -65,9 +68,14 @@ def test_the_project_error_classes_are_user_errors():
 
     for cls in (RecordError, ImageFolderError, ArchiveError, SymbolError, UnsupportedMolecule):
         assert issubclass(cls, DataError) and issubclass(cls, ValueError), cls
-    for cls, old in ((CheckpointError, Exception), (ModalityUnavailable, ImportError), (RunLocked, FileExistsError),
-                     (CacheDirError, NotADirectoryError), (InceptionWeightsMissing, FileNotFoundError),
-                     (ImageFolderNotFoundError, FileNotFoundError)):
+    for cls, old in (
+        (CheckpointError, Exception),
+        (ModalityUnavailable, ImportError),
+        (RunLocked, FileExistsError),
+        (CacheDirError, NotADirectoryError),
+        (InceptionWeightsMissing, FileNotFoundError),
+        (ImageFolderNotFoundError, FileNotFoundError),
+    ):
         assert issubclass(cls, PfgmError) and issubclass(cls, old), cls
 
 
@@ -78,6 +86,7 @@ def test_the_cli_takes_the_project_errors_not_every_value_error():
 
 
 # -- a bug keeps its traceback -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("exc", [ValueError, KeyError])
 def test_a_bug_in_training_propagates_out_of_pfgm_train(tmp_path, monkeypatch, capsys, exc):
@@ -95,8 +104,11 @@ def test_a_bug_in_sampling_propagates_out_of_pfgm_sample(toy_run, tmp_path, monk
     _bug(monkeypatch, ValueError)
     capsys.readouterr()
     with pytest.raises(ValueError, match="injected bug"):
-        hydra_app(sample, ["pfgm-sample", f"checkpoint={toy_run}", f"out={tmp_path / 's.json'}", "num_samples=2",
-                           "progress=false"], capsys)
+        hydra_app(
+            sample,
+            ["pfgm-sample", f"checkpoint={toy_run}", f"out={tmp_path / 's.json'}", "num_samples=2", "progress=false"],
+            capsys,
+        )
     assert "pfgm-sample: error:" not in capsys.readouterr().err
 
 
@@ -104,10 +116,12 @@ def test_a_bug_in_sampling_propagates_out_of_pfgm_sample(toy_run, tmp_path, monk
 def test_a_bug_prints_its_traceback_from_the_console_script(toy_run, tmp_path, app):
     module = rel.APPS[app]
     code = BUG.format(exc="ValueError", app=app, module=module)
-    args = ([*TOY_TRAIN, f"run_dir={tmp_path / 'run'}"] if app == "train" else
-            [f"checkpoint={toy_run}", f"out={tmp_path / 's.json'}", "num_samples=2", "progress=false"])
-    p = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, env=ENV,
-                       timeout=300)
+    args = (
+        [*TOY_TRAIN, f"run_dir={tmp_path / 'run'}"]
+        if app == "train"
+        else [f"checkpoint={toy_run}", f"out={tmp_path / 's.json'}", "num_samples=2", "progress=false"]
+    )
+    p = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, env=ENV, timeout=300)
     assert p.returncode != 0
     assert "Traceback (most recent call last)" in p.stderr, p.stderr
     assert ", in bug" in p.stderr  # the frame that raised is shown
@@ -117,12 +131,16 @@ def test_a_bug_prints_its_traceback_from_the_console_script(toy_run, tmp_path, a
 
 # -- user errors stay one line -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("over, needle", [
-    (["trainer.lr_decay=sometimes"], "trainer.lr_decay"),          # ConfigError (a setting)
-    (["modality.name=nosuch"], "unknown modality 'nosuch'"),        # UnknownNameError (was a KeyError)
-    (["trainer.max_steps=${oops}"], "trainer.max_steps"),           # OmegaConf's interpolation error, wrapped
-    (["trainer.device=cudaa"], "device='cudaa'"),                   # torch's device parser, wrapped
-])
+
+@pytest.mark.parametrize(
+    "over, needle",
+    [
+        (["trainer.lr_decay=sometimes"], "trainer.lr_decay"),  # ConfigError (a setting)
+        (["modality.name=nosuch"], "unknown modality 'nosuch'"),  # UnknownNameError (was a KeyError)
+        (["trainer.max_steps=${oops}"], "trainer.max_steps"),  # OmegaConf's interpolation error, wrapped
+        (["trainer.device=cudaa"], "device='cudaa'"),  # torch's device parser, wrapped
+    ],
+)
 def test_user_errors_in_pfgm_train_are_one_line(tmp_path, capsys, over, needle):
     import pfgm.recipes.train as train_app
 
@@ -136,8 +154,17 @@ def test_a_bad_data_folder_is_one_line_naming_it(tmp_path, capsys):
     import pfgm.recipes.train as train_app
 
     (tmp_path / "empty").mkdir()
-    code, err = hydra_app(train_app, ["pfgm-train", "recipe=image_folder", f"modality.root={tmp_path / 'empty'}",
-                                      f"run_dir={tmp_path / 'run'}", "trainer.max_steps=1"], capsys)
+    code, err = hydra_app(
+        train_app,
+        [
+            "pfgm-train",
+            "recipe=image_folder",
+            f"modality.root={tmp_path / 'empty'}",
+            f"run_dir={tmp_path / 'run'}",
+            "trainer.max_steps=1",
+        ],
+        capsys,
+    )
     line = one_error_line(err)
     assert code == 1 and line.startswith("pfgm-train: error:") and str(tmp_path / "empty") in line
 
@@ -145,24 +172,40 @@ def test_a_bad_data_folder_is_one_line_naming_it(tmp_path, capsys):
 def test_a_backbone_setting_torch_refuses_is_one_line_naming_it(tmp_path, capsys):
     import pfgm.recipes.train as train_app
 
-    code, err = hydra_app(train_app, ["pfgm-train", "recipe=digits", "backbone.dropout=2", "backbone.model_channels=8",
-                                      "trainer.max_steps=1", f"run_dir={tmp_path / 'run'}"], capsys)
+    code, err = hydra_app(
+        train_app,
+        [
+            "pfgm-train",
+            "recipe=digits",
+            "backbone.dropout=2",
+            "backbone.model_channels=8",
+            "trainer.max_steps=1",
+            f"run_dir={tmp_path / 'run'}",
+        ],
+        capsys,
+    )
     line = one_error_line(err)
     assert code == 1 and line.startswith("pfgm-train: error:") and "dropout=2" in line
 
 
-@pytest.mark.parametrize("over, needle", [
-    (["sampler.solver=nope"], "sampler.solver"),
-    (["seed=${oops}"], "seed"),
-    (["device=cudaa"], "device='cudaa'"),
-    (["modality.nope=1"], "nope"),
-])
+@pytest.mark.parametrize(
+    "over, needle",
+    [
+        (["sampler.solver=nope"], "sampler.solver"),
+        (["seed=${oops}"], "seed"),
+        (["device=cudaa"], "device='cudaa'"),
+        (["modality.nope=1"], "nope"),
+    ],
+)
 def test_user_errors_in_pfgm_sample_are_one_line(toy_run, tmp_path, capsys, over, needle):
     import pfgm.recipes.sample as sample
 
     capsys.readouterr()
-    code, err = hydra_app(sample, ["pfgm-sample", f"checkpoint={toy_run}", f"out={tmp_path / 's.json'}",
-                                   "num_samples=2", "progress=false", *over], capsys)
+    code, err = hydra_app(
+        sample,
+        ["pfgm-sample", f"checkpoint={toy_run}", f"out={tmp_path / 's.json'}", "num_samples=2", "progress=false", *over],
+        capsys,
+    )
     line = one_error_line(err)
     assert code == 1 and line.startswith("pfgm-sample: error:") and needle in line, err
     assert not (tmp_path / "s.json").exists()

@@ -71,7 +71,7 @@ def test_no_estimate_gives_no_features_and_padding_stays_zero():
     f = FoldFeatures(SYMBOLS)(est, m)
     assert f.shape == (2, 16, 5)
     assert f[1].abs().sum() == 0
-    assert f[0, len(seq):].abs().sum() == 0
+    assert f[0, len(seq) :].abs().sum() == 0
     import RNA
 
     assert f[0, : len(seq), 4].tolist() == [float(c != ".") for c in RNA.fold(seq)[0]]
@@ -83,8 +83,9 @@ def test_the_backbone_reads_the_fold_and_needs_self_conditioning():
     with pytest.raises(ValueError, match="ACGU"):
         FoldFeatures("ACDE")
     torch.manual_seed(0)
-    net = build_backbone(4, 30, fold=FoldFeatures(SYMBOLS, HAIRPIN), self_condition=True, width=16, depth=1,
-                         kernel=1, dilations=[1])
+    net = build_backbone(
+        4, 30, fold=FoldFeatures(SYMBOLS, HAIRPIN), self_condition=True, width=16, depth=1, kernel=1, dilations=[1]
+    )
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.3)
     x = torch.randn(1, 30, 4)

@@ -18,8 +18,7 @@ import pfgm.reliability as rel  # noqa: E402
 
 #: loaders of other owners that still let a dependency's error through (reported to their owners;
 #: the campaign table lists them): xfail until their fix
-KNOWN = {
-}
+KNOWN = {}
 
 FAST = settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 SOAK = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))

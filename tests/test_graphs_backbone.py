@@ -147,13 +147,13 @@ def test_rejects_wrong_input_length():
         model(torch.zeros(1, 5, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("kind,spectral,components,distances",
-                         [(k, 0, False, 0) for k in TYPES] + [("transformer", 3, False, 0), ("transformer", 0, True, 0),
-                                                              ("transformer", 0, True, 4)])
+@pytest.mark.parametrize(
+    "kind,spectral,components,distances",
+    [(k, 0, False, 0) for k in TYPES] + [("transformer", 3, False, 0), ("transformer", 0, True, 0), ("transformer", 0, True, 4)],
+)
 def test_self_conditioning_is_equivariant_and_reaches_the_output(kind, spectral, components, distances):
     n_max, n, F, C = 8, 6, 3, 4
-    model = _model(kind, n_max, F, C, self_condition=True, spectral=spectral, components=components,
-                   distances=distances)
+    model = _model(kind, n_max, F, C, self_condition=True, spectral=spectral, components=components, distances=distances)
     assert model.self_condition
     L = GraphLayout(n_max, F, C)
     nodes, edges = _graph_batch(1, n, F, C, seed=7)
@@ -210,8 +210,9 @@ def test_spectral_features_separate_two_communities_and_ignore_padding():
 
     feats = []
     for size in (n, n_max):  # the same graph without and with padding
-        model = build_backbone(size, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True,
-                               spectral=2).double()
+        model = build_backbone(
+            size, F, C, node_width=16, edge_width=8, depth=1, heads=2, self_condition=True, spectral=2
+        ).double()
         L = GraphLayout(size, F, C)
         x, mask = encode_classes(L, [[0] * n], [edges])
         nm = L.node_mask(mask).double()
@@ -326,4 +327,3 @@ def test_spectral_features_need_self_conditioning():
         build_backbone(6, 1, 1, node_width=16, edge_width=8, depth=1, heads=2, components=True)
     with pytest.raises(ValueError, match="self_condition"):
         build_backbone(6, 1, 1, node_width=16, edge_width=8, depth=1, heads=2, distances=3)
-

@@ -29,8 +29,11 @@ def test_mmd_matches_pairwise_definition():
     rng = np.random.default_rng(0)
     s1 = [rng.random(rng.integers(2, 6)) for _ in range(4)]
     s2 = [rng.random(rng.integers(2, 6)) for _ in range(3)]
-    for name, kw in [("gaussian_emd", {"sigma": 0.7, "distance_scaling": 3}), ("gaussian", {"sigma": 2.0}),
-                     ("gaussian_tv", {"sigma": 0.5})]:
+    for name, kw in [
+        ("gaussian_emd", {"sigma": 0.7, "distance_scaling": 3}),
+        ("gaussian", {"sigma": 2.0}),
+        ("gaussian_tv", {"sigma": 0.5}),
+    ]:
         k = M.KERNELS[name]
         p1 = [s / s.sum() for s in s1]
         p2 = [s / s.sum() for s in s2]
@@ -58,8 +61,8 @@ def test_degree_clustering_spectral_mmd_by_hand():
     d3 = M.spectral_density(path3)
     assert np.nonzero(d3)[0].tolist() == [0, 100, 199]
     # EMD between K2 and P3 densities: CDFs (1/2 … 1/2 | 1) vs (1/3 … 2/3 | 1): gaps 1/6 on bins 0–99, 1/6 on 100–198
-    emd = (100 * (1 / 6) + 99 * (1 / 6))
-    assert M.spectral_mmd([k2], [path3]) == pytest.approx(2 - 2 * math.exp(-emd**2 / 2))
+    emd = 100 * (1 / 6) + 99 * (1 / 6)
+    assert M.spectral_mmd([k2], [path3]) == pytest.approx(2 - 2 * math.exp(-(emd**2) / 2))
 
 
 # ------------------------------------------------------------------ orbits
@@ -135,7 +138,7 @@ def test_orbit_mmd_by_hand():
     assert d2 == pytest.approx(17.0)
     assert M.orbit_mmd([a], [b]) == pytest.approx(2 - 2 * math.exp(-d2 / (2 * 30.0**2)))
     tv = 0.5 * float(np.abs(fa - fb).sum())
-    assert M.orbit_mmd([a], [b], kernel="gaussian_tv") == pytest.approx(2 - 2 * math.exp(-tv**2 / (2 * 30.0**2)))
+    assert M.orbit_mmd([a], [b], kernel="gaussian_tv") == pytest.approx(2 - 2 * math.exp(-(tv**2) / (2 * 30.0**2)))
 
 
 def test_graph_metrics_identical_sets_are_zero_and_note_nspdk():

@@ -105,8 +105,9 @@ def test_trimmed_groups_compute_the_padded_function_and_gradient(options, F, C):
     def run(trim: bool, overhead: float):
         net.trim_padding, net.group_overhead = trim, overhead
         out = net(x, c, mask=mask, self_cond=sc)
-        grads = torch.autograd.grad((out * torch.linspace(-1, 1, L.dim, dtype=out.dtype)).square().sum(), params,
-                                    allow_unused=True)
+        grads = torch.autograd.grad(
+            (out * torch.linspace(-1, 1, L.dim, dtype=out.dtype)).square().sum(), params, allow_unused=True
+        )
         return out, grads
 
     ref, ref_g = run(False, 0.0)

@@ -26,14 +26,19 @@ def test_frechet_distance_of_two_gaussians_in_closed_form():
     mu1, mu2 = np.array([0.3, -1.0]), np.array([1.5, 0.25])
     A = np.array([[2.0, 0.7], [0.7, 1.0]])
     B = np.array([[0.5, -0.3], [-0.3, 3.0]])
-    closed = (np.sum((mu1 - mu2) ** 2) + np.trace(A) + np.trace(B)
-              - 2 * math.sqrt(np.trace(A @ B) + 2 * math.sqrt(np.linalg.det(A) * np.linalg.det(B))))
+    closed = (
+        np.sum((mu1 - mu2) ** 2)
+        + np.trace(A)
+        + np.trace(B)
+        - 2 * math.sqrt(np.trace(A @ B) + 2 * math.sqrt(np.linalg.det(A) * np.linalg.det(B)))
+    )
     assert frechet_distance(mu1, A, mu2, B) == pytest.approx(closed, rel=1e-10, abs=1e-12)
     # commuting (diagonal) covariances in many dimensions: Σ (√a − √b)² plus the mean term
     rng = np.random.default_rng(0)
     a, b, m = rng.uniform(0.1, 2, 64), rng.uniform(0.1, 2, 64), rng.normal(size=64)
     assert frechet_distance(m, np.diag(a), np.zeros(64), np.diag(b)) == pytest.approx(
-        np.sum(m**2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2), rel=1e-10)
+        np.sum(m**2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2), rel=1e-10
+    )
     assert frechet_distance(mu1, A, mu1, A) == pytest.approx(0.0, abs=1e-10)
 
 
@@ -44,7 +49,7 @@ def test_streamed_statistics_equal_the_whole_set_and_sampled_gaussians_converge(
     f = rng.normal(size=(300, 2048)) * 0.3 + 1.0
     s = FeatureStats(keep=100)
     for i in range(0, 300, 64):  # uneven batches
-        s.add(torch.from_numpy(f[i:i + 64]), torch.zeros(len(f[i:i + 64]), 1008))
+        s.add(torch.from_numpy(f[i : i + 64]), torch.zeros(len(f[i : i + 64]), 1008))
     assert s.n == 300 and np.allclose(s.mu, f.mean(0), atol=1e-12)
     assert np.allclose(s.sigma, np.cov(f, rowvar=False), atol=1e-10)
     assert s.kept()[0].shape == (100, 2048)
@@ -74,8 +79,9 @@ def cifar_checkpoint(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("cifar")
     rng = np.random.default_rng(0)
-    write_cifar10_archive(tmp / "cifar-10-python.tar.gz", rng.integers(0, 256, (10, 3, 32, 32), dtype=np.uint8),
-                          rng.integers(0, 10, 10))
+    write_cifar10_archive(
+        tmp / "cifar-10-python.tar.gz", rng.integers(0, 256, (10, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 10)
+    )
     cfg = compose("train", ["recipe=cifar10", f"modality.root={tmp}", f"run_dir={tmp / 'run'}"])
     cfg["backbone"].update(model_channels=16, num_blocks=1)
     cfg["trainer"].update(max_steps=1, batch_size=4, progress=False, preview_every=0, num_workers=0)
@@ -84,11 +90,30 @@ def cifar_checkpoint(tmp_path_factory):
 
 
 def _eval(run: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT), "PFGM_CACHE": str(cache),
-           "PFGM_INCEPTION": str(cache / "no-weights-here.pth")}
-    return subprocess.run([sys.executable, "-m", "pfgm.recipes.evaluate", f"checkpoint={run}", "num_samples=4",
-                           "sampler.steps=2", "progress=false", f"out={cache / 'eval.json'}", *args],
-                          capture_output=True, text=True, env=env, timeout=900)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "2",
+        "PYTHONPATH": str(ROOT),
+        "PFGM_CACHE": str(cache),
+        "PFGM_INCEPTION": str(cache / "no-weights-here.pth"),
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pfgm.recipes.evaluate",
+            f"checkpoint={run}",
+            "num_samples=4",
+            "sampler.steps=2",
+            "progress=false",
+            f"out={cache / 'eval.json'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
 
 
 def test_pfgm_eval_fid_refuses_in_one_line_without_the_weights(cifar_checkpoint, tmp_path):
@@ -107,9 +132,15 @@ def _random_features_report(run: Path, cache: Path, *metrics: str) -> dict:
 def test_pfgm_eval_runs_the_whole_pipeline_with_random_features_labelled(cifar_checkpoint, tmp_path):
     report = _random_features_report(cifar_checkpoint, tmp_path, "fid", "kid", "is", "pr")
     m = report["metrics"]
-    assert set(m) == {"fid_random_features", "kid_random_features", "kid_std_random_features",
-                      "inception_score_random_features", "inception_score_std_random_features",
-                      "precision_random_features", "recall_random_features"}
+    assert set(m) == {
+        "fid_random_features",
+        "kid_random_features",
+        "kid_std_random_features",
+        "inception_score_random_features",
+        "inception_score_std_random_features",
+        "precision_random_features",
+        "recall_random_features",
+    }
     assert m["fid_random_features"] > 0 and m["inception_score_random_features"] >= 1.0
     assert any("RANDOMLY INITIALISED" in n for n in report["notes"])
     assert any("computed and cached" in n for n in report["notes"])

@@ -220,7 +220,11 @@ def test_unet_digits_default_size_and_zero_init():
     yaml = pytest.importorskip("yaml")
     cfg = yaml.safe_load((CONFIGS / "digits.yaml").read_text())
     assert cfg["modality"]["name"] == "images" and cfg["group"] == "images"
-    assert 300_000 <= n_params(ImageModality(**{k: v for k, v in cfg["modality"].items() if k != "name"}).backbone(**cfg["backbone"])) <= 600_000
+    assert (
+        300_000
+        <= n_params(ImageModality(**{k: v for k, v in cfg["modality"].items() if k != "name"}).backbone(**cfg["backbone"]))
+        <= 600_000
+    )
     folder_cfg = yaml.safe_load((CONFIGS / "image_folder.yaml").read_text())
     assert folder_cfg["modality"]["root"] == "???" and folder_cfg["modality"]["image_size"] == 32
 
@@ -343,7 +347,15 @@ def test_evaluate_digits_real_vs_noise(classifier_cache, monkeypatch):
     monkeypatch.setenv("PFGM_CACHE", str(cache))
     m = ImageModality()
     real = m.evaluate(m.decode(m.split("test")[0][:100])).metrics
-    assert set(real) == {"digits_fd", "digits_fd_floor", "digits_fd_same_n", "precision", "recall", "confident_fraction", "confident_fraction_real"}
+    assert set(real) == {
+        "digits_fd",
+        "digits_fd_floor",
+        "digits_fd_same_n",
+        "precision",
+        "recall",
+        "confident_fraction",
+        "confident_fraction_real",
+    }
     assert real["digits_fd_same_n"] == pytest.approx(real["digits_fd"])  # 100 samples ≤ 270 test images
     assert real["digits_fd"] == pytest.approx(real["digits_fd_floor"], rel=0.05)  # the same 100 images
     assert real["precision"] > 0.7 and real["recall"] > 0.7 and real["confident_fraction"] > 0.8
@@ -351,4 +363,6 @@ def test_evaluate_digits_real_vs_noise(classifier_cache, monkeypatch):
     assert noise["digits_fd"] > 10 * real["digits_fd_floor"]
     # k-NN precision is lenient with few samples (noise features sit near the bulk): loose bound
     assert noise["confident_fraction"] < 0.3 and noise["precision"] < 0.4 and noise["recall"] < 0.1
-    assert all(math.isnan(v) for k, v in m.evaluate(m.decode(torch.zeros(1, 1, 8, 8))).metrics.items() if k in ("digits_fd", "precision"))
+    assert all(
+        math.isnan(v) for k, v in m.evaluate(m.decode(torch.zeros(1, 1, 8, 8))).metrics.items() if k in ("digits_fd", "precision")
+    )

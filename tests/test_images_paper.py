@@ -193,9 +193,25 @@ def test_cifar10_recipe_trains_two_steps_at_full_size_on_the_cpu(tmp_path):
     data = tiny_cifar(tmp_path / "data")
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, "-m", "pfgm.recipes.train", "recipe=cifar10", "trainer.max_steps=2",
-                        f"modality.root={data}", f"run_dir={run}", "trainer.batch_size=2", "trainer.num_workers=0",
-                        "trainer.progress=false"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pfgm.recipes.train",
+            "recipe=cifar10",
+            "trainer.max_steps=2",
+            f"modality.root={data}",
+            f"run_dir={run}",
+            "trainer.batch_size=2",
+            "trainer.num_workers=0",
+            "trainer.progress=false",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     assert summary["step"] == 2 and summary["loss"] == summary["loss"]

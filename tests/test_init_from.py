@@ -72,10 +72,13 @@ def test_a_resumed_fine_tune_keeps_its_record_and_equals_one_go(source, tmp_path
     assert json.loads((two / "config.json").read_text())["init_from"]["checkpoint"] == str(source)
 
 
-@pytest.mark.parametrize("change, needle", [
-    (dict(backbone={"hidden": 16}), r"backbone\.hidden: 32 -> 16"),
-    (dict(modality={"dim": 6}), r"backbone\.net\.3\.bias: \(8,\) there, \(6,\) here"),  # another encoded shape
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (dict(backbone={"hidden": 16}), r"backbone\.hidden: 32 -> 16"),
+        (dict(modality={"dim": 6}), r"backbone\.net\.3\.bias: \(8,\) there, \(6,\) here"),  # another encoded shape
+    ],
+)
 def test_another_network_is_refused_naming_the_field_and_leaves_nothing(source, tmp_path, change, needle):
     with pytest.raises(ValueError, match=rf"init_from=.*{needle}.*same modality encoding, backbone and objective"):
         train(tmp_path / "x", init_from=str(source), max_steps=2, **change)

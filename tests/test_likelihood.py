@@ -25,8 +25,17 @@ def test_gaussian_bits_per_dim_d_inf():
     ref = -0.5 * N * math.log(2 * math.pi * var) - x0.square().sum(1) / (2 * var)
     ref_bpd = -ref / (N * math.log(2))
     for exact in (True, False):
-        out = log_likelihood(_gauss_den(sd), x0, PFGMKernel(), sigma_min=smin, sigma_max=80.0, num_steps=96,
-                             exact=exact, num_probes=4, generator=torch.Generator().manual_seed(1))
+        out = log_likelihood(
+            _gauss_den(sd),
+            x0,
+            PFGMKernel(),
+            sigma_min=smin,
+            sigma_max=80.0,
+            num_steps=96,
+            exact=exact,
+            num_probes=4,
+            generator=torch.Generator().manual_seed(1),
+        )
         assert abs(out["bpd"].mean().item() - ref_bpd.mean().item()) < 0.01 * abs(ref_bpd.mean().item())
         if exact:
             torch.testing.assert_close(out["logp"], ref, atol=0.02, rtol=0)
@@ -47,8 +56,16 @@ def test_one_dimensional_finite_D_matches_closed_form():
         return torch.logsumexp(comps, 1)
 
     x0 = torch.tensor([[-1.02], [-0.5], [0.0], [0.97], [1.3], [2.5]], dtype=torch.float64)
-    out = log_likelihood(OracleDenoiser(pts, D, w), x0, k, sigma_min=smin, sigma_max=smax, num_steps=400,
-                         exact=True, prior_log_prob=lambda xT: mixture_logp(xT, smax))
+    out = log_likelihood(
+        OracleDenoiser(pts, D, w),
+        x0,
+        k,
+        sigma_min=smin,
+        sigma_max=smax,
+        num_steps=400,
+        exact=True,
+        prior_log_prob=lambda xT: mixture_logp(xT, smax),
+    )
     torch.testing.assert_close(out["logp"], mixture_logp(x0, smin), atol=5e-3, rtol=0)
     t_prior = log_likelihood(OracleDenoiser(pts, D, w), x0, k, sigma_min=smin, sigma_max=smax, num_steps=400, exact=True)
     assert (t_prior["logp"] - out["logp"]).abs().max() < 0.05
@@ -60,8 +77,9 @@ def test_masked_likelihood_matches_unpadded():
     pad = torch.cat([x, torch.zeros(4, 5, dtype=torch.float64)], 1)
     mask = torch.cat([torch.ones(4, 3), torch.zeros(4, 5)], 1).double()
     a = log_likelihood(_gauss_den(sd), x, PFGMKernel(), num_steps=16, exact=True)
-    b = log_likelihood(lambda z, s, cond=None, mask=None: _gauss_den(sd)(z, s) * mask, pad, PFGMKernel(),
-                       num_steps=16, exact=True, mask=mask)
+    b = log_likelihood(
+        lambda z, s, cond=None, mask=None: _gauss_den(sd)(z, s) * mask, pad, PFGMKernel(), num_steps=16, exact=True, mask=mask
+    )
     torch.testing.assert_close(a["logp"], b["logp"])
     torch.testing.assert_close(a["bpd"], b["bpd"])
 
@@ -86,8 +104,9 @@ def test_bits_per_dim_of_a_gaussian_sample_set_match_the_closed_form(D):
     ref_bpd = (-ref / (3 * math.log(2))).mean().item()
     out = log_likelihood(oracle, x0, k, sigma_min=smin, sigma_max=smax, num_steps=200, exact=True)
     assert abs(out["bpd"].mean().item() - ref_bpd) <= 0.01 * abs(ref_bpd)
-    hut = log_likelihood(oracle, x0, k, sigma_min=smin, sigma_max=smax, num_steps=200, num_probes=1,
-                         generator=torch.Generator().manual_seed(1))
+    hut = log_likelihood(
+        oracle, x0, k, sigma_min=smin, sigma_max=smax, num_steps=200, num_probes=1, generator=torch.Generator().manual_seed(1)
+    )
     diff = hut["bpd"] - out["bpd"]  # the estimator's own error per sample
     se = diff.std().item() / math.sqrt(len(diff))
     ode_error = abs(out["bpd"].mean().item() - ref_bpd)  # the discretisation's share, measured above

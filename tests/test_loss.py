@@ -80,8 +80,9 @@ def test_masked_loss_equals_unpadded_loss():
     a = PFGMLoss(PFGMKernel(6.0))(net, y, sigma=sig, generator=torch.Generator().manual_seed(4))
     b = PFGMLoss(PFGMKernel(6.0))(net, pad, mask=mask, sigma=sig, generator=torch.Generator().manual_seed(4))
     # same RNG stream consumed differently (5 vs 12 normals) — compare in distribution instead:
-    many = lambda yy, m: torch.stack([PFGMLoss(PFGMKernel(6.0))(net, yy, mask=m, sigma=sig,
-                                      generator=torch.Generator().manual_seed(i)) for i in range(3000)]).mean()
+    many = lambda yy, m: torch.stack(
+        [PFGMLoss(PFGMKernel(6.0))(net, yy, mask=m, sigma=sig, generator=torch.Generator().manual_seed(i)) for i in range(3000)]
+    ).mean()
     assert a.shape == b.shape == (1,)
     assert abs(many(y, None) - many(pad, mask)) < 0.05 * many(y, None)
 
@@ -137,8 +138,10 @@ def test_self_conditioning_two_passes_gradient_only_through_the_second():
     assert torch.allclose(den.w.grad, grad)
     # plain denoisers are called once, without the argument
     plain = lambda x, s, cond=None, mask=None: 0.5 * x
-    assert torch.allclose(PFGMLoss(PFGMKernel(math.inf))(plain, y, sigma=sigma, noise=noise, self_cond=use),
-                          PFGMLoss(PFGMKernel(math.inf))(plain, y, sigma=sigma, noise=noise))
+    assert torch.allclose(
+        PFGMLoss(PFGMKernel(math.inf))(plain, y, sigma=sigma, noise=noise, self_cond=use),
+        PFGMLoss(PFGMKernel(math.inf))(plain, y, sigma=sigma, noise=noise),
+    )
 
 
 def test_categorical_loss_hand_checked_with_padding():
@@ -180,6 +183,7 @@ def test_posterior_logits_minimise_the_categorical_loss(D):
         def model(x, s, cond=None, mask=None, logits=False):
             out = (orc(x, s) + 0.5).clamp_min(1e-300).log()
             return out + tilt
+
         return model
 
     base = loss(posterior(0.0), y, sigma=sig, generator=torch.Generator().manual_seed(5)).mean()

@@ -67,8 +67,11 @@ def test_nci_smiles_roundtrip(nci1000, kekulize):
     x, mask = vocab.encode(mols, 20, smis)
     t_enc = time.perf_counter() - t0
     out = vocab.decode(x, mask, 20)
-    mismatches = [(s, canonical_smiles(m), canonical_smiles(o)) for s, m, o in zip(smis, mols, out)
-                  if canonical_smiles(m) != canonical_smiles(o)]
+    mismatches = [
+        (s, canonical_smiles(m), canonical_smiles(o))
+        for s, m, o in zip(smis, mols, out)
+        if canonical_smiles(m) != canonical_smiles(o)
+    ]
     assert mismatches == []
     assert t_enc < 10.0
     assert ((x**2).sum() / mask.sum()).item() == pytest.approx(0.25)

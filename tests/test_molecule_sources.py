@@ -100,7 +100,9 @@ def test_sdf_loading_counts_bad_records(tmp_path):
     pentavalent = Chem.MolFromSmiles("CC(C)(C)(C)C", sanitize=False)
     pentavalent.UpdatePropertyCache(strict=False)
     bad = Chem.MolToMolBlock(pentavalent, kekulize=False)  # RDKit's SDF reader rejects it
-    p = _write(tmp_path, "m.sdf", good + "$$$$\n" + bad + "$$$$\n" + Chem.MolToMolBlock(Chem.MolFromSmiles("c1ccccc1")) + "$$$$\n")
+    p = _write(
+        tmp_path, "m.sdf", good + "$$$$\n" + bad + "$$$$\n" + Chem.MolToMolBlock(Chem.MolFromSmiles("c1ccccc1")) + "$$$$\n"
+    )
     with pytest.warns(UserWarning, match=r"1 unparsable \(lines 2\)"):
         ms = molecule_sources.load_molecules("sdf", path=p)
     assert ms.smiles == ["CCO", "c1ccccc1"]

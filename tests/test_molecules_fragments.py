@@ -26,8 +26,10 @@ def test_components_largest_first():
 
 
 def test_stats_count_isolated_atoms_and_fragments():
-    graphs = [(np.array([0, 0, 2]), bonds_of(3, [(0, 1, 1)])),  # CC + isolated O
-              (np.array([0, 0, 0]), bonds_of(3, [(0, 1, 1), (1, 2, 1)]))]  # propane
+    graphs = [
+        (np.array([0, 0, 2]), bonds_of(3, [(0, 1, 1)])),  # CC + isolated O
+        (np.array([0, 0, 0]), bonds_of(3, [(0, 1, 1), (1, 2, 1)])),
+    ]  # propane
     st = frag.graph_stats(VOCAB, graphs)
     assert st["fragments_raw"] == {"1": 0.5, "2": 0.5}
     assert st["samples_with_isolated_atom"] == 0.5 and st["multi_fragment_only_isolated_atoms"] == 1.0

@@ -47,8 +47,9 @@ def test_total_variation_of_atom_and_bond_types():
 def test_ring_metrics_on_hand_checked_molecules():
     # naphthalene: two 6-rings, both aromatic; cyclobutadiene-like C1=CC=C1: one 4-ring, not aromatic;
     # a 9-ring counts as 8+; propane has none
-    assert M.ring_size_counts([mol("c1ccc2ccccc2c1"), mol("C1=CC=C1"), mol("C1CCCCCCCC1"), mol("CCC")]) == \
-        Counter({6: 2, 4: 1, 8: 1})
+    assert M.ring_size_counts([mol("c1ccc2ccccc2c1"), mol("C1=CC=C1"), mol("C1CCCCCCCC1"), mol("CCC")]) == Counter(
+        {6: 2, 4: 1, 8: 1}
+    )
     gen = [mol("C1=CC=C1"), mol("c1ccccc1"), mol("CCC")]  # sizes {4: 1, 6: 1}
     ref = [mol("c1ccccc1"), mol("C1CCCCC1")]  # sizes {6: 2}
     r = M.ring_metrics(gen, ref)
@@ -84,8 +85,14 @@ def test_fcd_identical_sets_is_zero_and_grows():
 
 def test_molecule_metrics_bundle():
     objs = [mol("CCO"), None, mol("CCC")]
-    out = M.molecule_metrics(objs, train_smiles=["CCO"], ref_mols=[mol("CCO")], ref_smiles=["CCO"],
-                             corrected=[mol("CCO"), mol("C"), mol("CCC")], with_fcd=False)
+    out = M.molecule_metrics(
+        objs,
+        train_smiles=["CCO"],
+        ref_mols=[mol("CCO")],
+        ref_smiles=["CCO"],
+        corrected=[mol("CCO"), mol("C"), mol("CCC")],
+        with_fcd=False,
+    )
     assert out["validity"] == pytest.approx(2 / 3)
     assert out["validity_corrected"] == 1.0
     assert out["uniqueness"] == 1.0 and out["novelty"] == 0.5

@@ -65,10 +65,8 @@ def test_molecule_modality_unknown_atoms(tmp_path):
     m = MoleculeModality(source="smiles", path=str(p), atom_types=["C", "N", "O"], test_fraction=0.0)
     with pytest.raises(ValueError, match=r"CCS.*element S"):
         m.dataset("train")
-    m = MoleculeModality(source="smiles", path=str(p), atom_types=["C", "N", "O"], unknown_atoms="skip",
-                         test_fraction=0.0)
+    m = MoleculeModality(source="smiles", path=str(p), atom_types=["C", "N", "O"], unknown_atoms="skip", test_fraction=0.0)
     with pytest.warns(UserWarning, match="skipped 2 molecules"):
         assert len(m.dataset("train")) == 2
-    m = MoleculeModality(source="smiles", path=str(p), atom_types=["C", "N", "O"], unknown_atoms="other",
-                         test_fraction=0.0)
+    m = MoleculeModality(source="smiles", path=str(p), atom_types=["C", "N", "O"], unknown_atoms="other", test_fraction=0.0)
     assert len(m.dataset("train")) == 4 and m.vocab.atom_types[-1] == "*"

@@ -36,7 +36,7 @@ def test_molecule_sink_streams_batches_into_the_same_files(tmp_path):
     write_molecules(mols, tmp_path / "once")
     sink = MoleculeSink(tmp_path / "streamed", max_drawn=64)
     for k in range(0, len(mols), 4):
-        sink.add(mols[k:k + 4])
+        sink.add(mols[k : k + 4])
         assert not (tmp_path / "streamed" / "samples.smi").exists()
     sink.close()
     for name in ("samples.smi", "samples.sdf", "summary.json"):

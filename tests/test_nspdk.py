@@ -63,8 +63,13 @@ def test_path_prefix_equals_path():
 
 
 def test_rows_are_unit_norm_and_mmd_matches_the_kernel_matrix_formula():
-    graphs = [ETHANE, ETHENE, mol_graph(["C", "O"], [(0, 1, 2)]), mol_graph(["C", "C", "C"], [(0, 1, 1), (1, 2, 1), (0, 2, 1)]),
-              mol_graph(["N"], [])]
+    graphs = [
+        ETHANE,
+        ETHENE,
+        mol_graph(["C", "O"], [(0, 1, 2)]),
+        mol_graph(["C", "C", "C"], [(0, 1, 1), (1, 2, 1), (0, 2, 1)]),
+        mol_graph(["N"], []),
+    ]
     X = nspdk_matrix(graphs)
     assert np.allclose(np.asarray(X.multiply(X).sum(1)).ravel(), 1.0)
     A, B = X[:2], X[2:]
@@ -79,18 +84,27 @@ def test_empty_graphs_are_dropped_and_empty_sets_give_nan():
 
 
 def test_features_do_not_depend_on_the_process_hash_seed():
-    code = ("import networkx as nx; from pfgm.modalities.graphs.nspdk import nspdk_features; g = nx.Graph();"
-            "g.add_node(0, label='C'); g.add_node(1, label='Cl'); g.add_edge(0, 1, label=1);"
-            "print(sorted(nspdk_features(g).items()))")
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": s, "PATH": ""}).stdout for s in ("1", "2")}
+    code = (
+        "import networkx as nx; from pfgm.modalities.graphs.nspdk import nspdk_features; g = nx.Graph();"
+        "g.add_node(0, label='C'); g.add_node(1, label='Cl'); g.add_edge(0, 1, label=1);"
+        "print(sorted(nspdk_features(g).items()))"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": s, "PATH": ""}
+        ).stdout
+        for s in ("1", "2")
+    }
     assert len(outs) == 1
 
 
 def test_same_features_as_eden_on_integer_labels():
     eden = pytest.importorskip("eden.graph", reason="EDeN (PyPI eden-kernel) is not installed")
-    graphs = [mol_graph([6, 6, 8, 7, 6], [(0, 1, 1), (1, 2, 2), (1, 3, 1), (3, 4, 3)]), ETHANE.copy(),
-              mol_graph([6] * 6, [(i, (i + 1) % 6, 1 + i % 2) for i in range(6)])]
+    graphs = [
+        mol_graph([6, 6, 8, 7, 6], [(0, 1, 1), (1, 2, 2), (1, 3, 1), (3, 4, 3)]),
+        ETHANE.copy(),
+        mol_graph([6] * 6, [(i, (i + 1) % 6, 1 + i % 2) for i in range(6)]),
+    ]
     for g in graphs[1:2]:
         for v in g.nodes:
             g.nodes[v]["label"] = 6

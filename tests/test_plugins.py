@@ -29,8 +29,11 @@ def _written_since(t0: float) -> list[str]:
     skip = {"__pycache__", "runs", "logs"}
     out = []
     for dirpath, dirnames, filenames in os.walk(ROOT):
-        dirnames[:] = [d for d in dirnames if d not in skip and not d.startswith(".")
-                       and os.path.join(dirpath, d) != str(ROOT / "benchmarks" / "results")]
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if d not in skip and not d.startswith(".") and os.path.join(dirpath, d) != str(ROOT / "benchmarks" / "results")
+        ]
         out += [os.path.join(dirpath, f) for f in filenames if os.stat(os.path.join(dirpath, f)).st_mtime >= t0]
     return sorted(out)
 
@@ -41,14 +44,35 @@ def user_venv(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("user")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     # process this environment's site-packages like a site dir, so its .pth files (pfgm's install) apply too
     (site / "_parent_env.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     source = root / "pfgm_toy_plugin"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    p = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q", "--no-deps",
-                        "--no-build-isolation", "--no-index", str(source)], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     shutil.rmtree(source)  # the installed copy is all the venv has
     return venv
@@ -58,8 +82,9 @@ def _run(venv: Path, app: str, *args: str, cwd: Path) -> subprocess.CompletedPro
     code = f"import sys; sys.argv=['pfgm-{app}', *sys.argv[1:]]; from pfgm.recipes.{app if app != 'eval' else 'evaluate'} import main; main()"
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
-    return subprocess.run([str(venv / "bin" / "python"), "-c", code, *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 def test_a_plugin_package_brings_its_modality_recipe_and_sampler_hook(user_venv, tmp_path):

@@ -12,7 +12,9 @@ pytest.importorskip("rdkit")
 from pfgm.modalities.molecules import molecule_sources as ms  # noqa: E402
 from pfgm.modalities.molecules.modality import MoleculeModality  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qm9_test_idx_moflow.json"  # ../shared beside the checkout
+SHARED = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qm9_test_idx_moflow.json"
+)  # ../shared beside the checkout
 HEADER = "XYZ_file,Index,SMILES,InChi,N_atoms,XYZ_Ang\n\n"  # qm9pack leaves a blank line after the header
 
 
@@ -97,8 +99,7 @@ def test_protocol_metrics_by_hand():
     ref = [mol("CCO"), mol("c1ccccc1")]
     samples = [mol("CCO.O"), mol("CCO"), None, mol("c1ccccc1")]
     corrected = [mol("CCO"), mol("CCO"), mol("CC"), mol("c1ccccc1")]
-    out = molecule_metrics(samples, ["CCO"], ref, ["CCO", "c1ccccc1"], corrected=corrected,
-                           with_fcd=False, gdss=True)
+    out = molecule_metrics(samples, ["CCO"], ref, ["CCO", "c1ccccc1"], corrected=corrected, with_fcd=False, gdss=True)
     assert out["validity"] == 0.75 and out["valid_connected"] == 0.5 and out["fragments_2"] == pytest.approx(1 / 3)
     assert out["uniqueness"] == 1.0 and out["uniqueness_lf"] == pytest.approx(2 / 3)  # CCO.O counts as CCO
     assert out["novelty_lf"] == 0.5  # benzene is new, CCO is in the training set
@@ -115,8 +116,7 @@ def test_sampling_never_reads_the_data(tmp_path, monkeypatch):
     d = fake_qm9pack(tmp_path, rows)
     monkeypatch.setattr(ms, "qm9pack_data_dir", lambda: d)
     monkeypatch.setattr(ms, "qm9_test_gdb_indices", lambda path=None: {5, 8})
-    cfg = MoleculeModality(source="qm9", max_atoms=9, atom_types=["C", "N", "O", "F"], charges=False,
-                           gdss_metrics=True).config()
+    cfg = MoleculeModality(source="qm9", max_atoms=9, atom_types=["C", "N", "O", "F"], charges=False, gdss_metrics=True).config()
 
     def refuse(*a, **k):
         raise AssertionError("sampling read the data set")
@@ -136,14 +136,18 @@ def test_qm9_table_merges_one_d_benches_and_refuses_rows_that_differ(tmp_path):
     import sys
 
     def bench(name, D, recipe="qm9", **kw):
-        row = {"D": D, "max_steps": 12000, "solver": "heun", "steps": 18, "nfe": 35, "num_samples": 10000,
-               "validity": 0.99, **kw}
+        row = {"D": D, "max_steps": 12000, "solver": "heun", "steps": 18, "nfe": 35, "num_samples": 10000, "validity": 0.99, **kw}
         (tmp_path / name).write_text(json.dumps({"recipe": recipe, "rows": [row]}))
         return str(tmp_path / name)
 
     def table(*files):
-        return subprocess.run([sys.executable, "benchmarks/qm9_table.py", *files], cwd=Path(__file__).parents[1],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "benchmarks/qm9_table.py", *files],
+            cwd=Path(__file__).parents[1],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     a, b = bench("a.json", "128"), bench("b.json", "inf")
     p = table(a, b, str(tmp_path / "missing.json"))
@@ -151,8 +155,10 @@ def test_qm9_table_merges_one_d_benches_and_refuses_rows_that_differ(tmp_path):
     rows = [ln for ln in p.stdout.splitlines() if ln.startswith("| pfgm, D = ")]
     assert [r.split(" | ")[:2] for r in rows] == [["| pfgm, D = ∞", "99.00"], ["| pfgm, D = 128", "99.00"]]
     assert "samples per row: [10000]" in p.stdout
-    for other, says in [(bench("c.json", "inf", num_samples=1000), "rows differ in num_samples"),
-                        (bench("d.json", "inf", recipe="zinc250k"), "rows come from different recipes"),
-                        (bench("e.json", "128"), "D = 128 is already given by another file")]:
+    for other, says in [
+        (bench("c.json", "inf", num_samples=1000), "rows differ in num_samples"),
+        (bench("d.json", "inf", recipe="zinc250k"), "rows come from different recipes"),
+        (bench("e.json", "128"), "D = 128 is already given by another file"),
+    ]:
         p = table(a, other)
         assert p.returncode == 2 and says in p.stderr and "Traceback" not in p.stderr, p.stderr

@@ -41,8 +41,9 @@ def _override_data(name: str, cfg: dict, tmp_path: Path) -> None:
 
         rng = np.random.default_rng(0)
         if name == "cifar10":
-            write_cifar10_archive(tmp_path / "cifar-10-python.tar.gz", rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8),
-                                  rng.integers(0, 10, 6))
+            write_cifar10_archive(
+                tmp_path / "cifar-10-python.tar.gz", rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 6)
+            )
             cfg["modality"]["root"] = str(tmp_path)
         else:
             root = tmp_path / "ffhq"
@@ -86,16 +87,31 @@ def test_one_training_step(name, tmp_path):
     out = run_training(cfg)
     assert out["step"] == 1 and out["loss"] == out["loss"]  # not NaN
     _, objects, info, _ = generate_from_checkpoint(
-        {"checkpoint": str(tmp_path / "run"), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
-         "sampler": {"steps": 2}, "progress": False})
+        {
+            "checkpoint": str(tmp_path / "run"),
+            "num_samples": 2,
+            "seed": 0,
+            "device": "cpu",
+            "D": None,
+            "sampler": {"steps": 2},
+            "progress": False,
+        }
+    )
     assert len(objects) == 2 and info["nfe_per_sample"] == nfe_for(cfg["sampler"]["solver"], 2)
 
 
 def _sample_one_step(name: str, tmp_path: Path, sampler: dict, refuses: str | None):
     """Train ``name`` one step and sample 2 through the CLI path with ``sampler``; with ``refuses``, expect that
     error before any sampling and return None, else generate_from_checkpoint's (modality, objects, info, samples)."""
-    c = {"checkpoint": str(_one_step_checkpoint(name, tmp_path)), "num_samples": 2, "seed": 0, "device": "cpu", "D": None,
-         "sampler": {"steps": 3, **sampler}, "progress": False}
+    c = {
+        "checkpoint": str(_one_step_checkpoint(name, tmp_path)),
+        "num_samples": 2,
+        "seed": 0,
+        "device": "cpu",
+        "D": None,
+        "sampler": {"steps": 3, **sampler},
+        "progress": False,
+    }
     if refuses is None:
         return generate_from_checkpoint(c)
     with pytest.raises(ValueError, match=refuses):
@@ -127,8 +143,9 @@ def test_snapping_on_a_checkpoint(name, snaps, tmp_path):
 @pytest.mark.parametrize("name, connects", [("community_small", True), ("tones", False)])
 def test_connecting_on_a_checkpoint(name, connects, tmp_path):
     """sampler.connect_sigma_* through the CLI path: graph modalities bridge, others refuse before sampling."""
-    out = _sample_one_step(name, tmp_path, {"connect_sigma_min": 0.0, "connect_sigma_max": 100.0},
-                           None if connects else "no connecting")
+    out = _sample_one_step(
+        name, tmp_path, {"connect_sigma_min": 0.0, "connect_sigma_max": 100.0}, None if connects else "no connecting"
+    )
     if out is None:
         return
     _, objects, info, _ = out
@@ -152,8 +169,16 @@ def test_categorical_objective_through_the_cli_path(tmp_path):
     _, den, config = load_checkpoint(tmp_path / "run")
     assert isinstance(den, CategoricalDenoiser) and config["pfgm"]["objective"] == "categorical"
     _, objects, _, samples = generate_from_checkpoint(
-        {"checkpoint": str(tmp_path / "run"), "num_samples": 3, "seed": 0, "device": "cpu", "D": None,
-         "sampler": {"steps": 3}, "progress": False})
+        {
+            "checkpoint": str(tmp_path / "run"),
+            "num_samples": 3,
+            "seed": 0,
+            "device": "cpu",
+            "D": None,
+            "sampler": {"steps": 3},
+            "progress": False,
+        }
+    )
     assert len(objects) == 3 and torch.isfinite(samples.x).all()
 
     bad = compose("train", ["recipe=tones", "pfgm.objective=categorical"])

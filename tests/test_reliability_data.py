@@ -23,6 +23,7 @@ def quiet(fn, *a, **k):
 
 # -- salts and mixtures ----------------------------------------------------------------------------
 
+
 def test_a_salt_keeps_its_largest_fragment_by_default_counted(tmp_path):
     pytest.importorskip("rdkit")
     from pfgm.modalities.molecules.molecule_sources import load_smiles_file
@@ -34,7 +35,7 @@ def test_a_salt_keeps_its_largest_fragment_by_default_counted(tmp_path):
     from pfgm.modalities.molecules.molecule_sources import LARGEST_FRAGMENT
 
     assert ms.report.fixed == {LARGEST_FRAGMENT: 3} and ms.report.skipped == {"above max_atoms": 1}
-    assert (f"3 {LARGEST_FRAGMENT} (e.g. CC(=O)[O-].[Na+], c1ccccc1.Cl, CCN.CCCCO)" in ms.report.summary())
+    assert f"3 {LARGEST_FRAGMENT} (e.g. CC(=O)[O-].[Na+], c1ccccc1.Cl, CCN.CCCCO)" in ms.report.summary()
 
 
 def test_fragments_skip_drops_multi_fragment_records_counted_and_the_modality_takes_it(tmp_path):
@@ -62,6 +63,7 @@ def test_the_nci_benchmark_keeps_its_multi_fragment_records_whole_and_counts_the
 
 
 # -- audio folders ---------------------------------------------------------------------------------
+
 
 def _tone(path: Path, seconds: float, rate: int = 8000) -> None:
     import soundfile as sf
@@ -97,8 +99,11 @@ def test_long_files_error_refuses_a_wav_much_longer_than_the_clip_naming_it(tmp_
     from pfgm.modalities.audio.io import AudioFileError
 
     _tone(tmp_path / "long.wav", 10.0)
-    with pytest.raises(AudioFileError, match=r"long\.wav: is 10\.00 s long \(after trimming silence\), more than 2x the "
-                                             r"clip length \(0\.74 s\); modality\.long_files=cut cuts such files into clips"):
+    with pytest.raises(
+        AudioFileError,
+        match=r"long\.wav: is 10\.00 s long \(after trimming silence\), more than 2x the "
+        r"clip length \(0\.74 s\); modality\.long_files=cut cuts such files into clips",
+    ):
         quiet(_audio(tmp_path, long_files="error").clips, "train")
 
 
@@ -120,6 +125,7 @@ def test_clips_shorter_than_the_minimum_and_skipped_non_audio_files_are_counted(
 
 # -- image folders ---------------------------------------------------------------------------------
 
+
 def test_skipped_non_image_files_are_counted_in_the_load_report(tmp_path):
     pytest.importorskip("PIL")
     from PIL import Image
@@ -131,7 +137,9 @@ def test_skipped_non_image_files_are_counted_in_the_load_report(tmp_path):
     (tmp_path / "cats" / "Thumbs.db").write_bytes(b"\0")
     (tmp_path / "LICENSE").write_text("CC-BY")
     m = build_modality({"name": "images", "dataset": "folder", "root": str(tmp_path), "skip_non_images": True, "image_size": 8})
-    with pytest.warns(UserWarning, match=r"kept 4 of 6 records; 2 non-image files \(skip_non_images=true\) \(e\.g\. LICENSE, cats/Thumbs\.db\)"):
+    with pytest.warns(
+        UserWarning, match=r"kept 4 of 6 records; 2 non-image files \(skip_non_images=true\) \(e\.g\. LICENSE, cats/Thumbs\.db\)"
+    ):
         assert len(m.dataset("train")) + len(m.dataset("test")) == 4
     from pfgm.modalities.images.data import NOT_IMAGES
 
@@ -140,13 +148,17 @@ def test_skipped_non_image_files_are_counted_in_the_load_report(tmp_path):
 
 # -- a data set too small for its split ------------------------------------------------------------
 
+
 def test_one_molecule_names_the_test_fraction_that_took_it(tmp_path):
     pytest.importorskip("rdkit")
     p = tmp_path / "one.smi"
     p.write_text("CCO\n")
     m = build_modality({"name": "molecules", "source": "smiles", "path": str(p)})
-    with pytest.raises(ValueError, match=r"one\.smi: 1 usable molecule\(s\), and modality\.test_fraction=0\.1 holds out 1 "
-                                         r"for the test split, leaving none to train on"):
+    with pytest.raises(
+        ValueError,
+        match=r"one\.smi: 1 usable molecule\(s\), and modality\.test_fraction=0\.1 holds out 1 "
+        r"for the test split, leaving none to train on",
+    ):
         quiet(m.dataset, "train")
     m = build_modality({"name": "molecules", "source": "smiles", "path": str(p), "test_fraction": 0})
     assert len(quiet(m.dataset, "train")) == 1  # ... and test_fraction=0 trains on it
@@ -157,8 +169,11 @@ def test_one_sequence_names_the_test_fraction_that_took_it(tmp_path):
     p = tmp_path / "one.fasta"
     p.write_text(">a\nCARDW\n")
     m = build_modality({"name": "sequences", "source": "file", "path": str(p), "alphabet": "protein"})
-    with pytest.raises(ValueError, match=r"one\.fasta: 1 usable sequence\(s\), and modality\.test_fraction=0\.1 holds out 1 "
-                                         r"for the test split, leaving none to train on"):
+    with pytest.raises(
+        ValueError,
+        match=r"one\.fasta: 1 usable sequence\(s\), and modality\.test_fraction=0\.1 holds out 1 "
+        r"for the test split, leaving none to train on",
+    ):
         quiet(m.dataset, "train")
 
 
@@ -166,12 +181,16 @@ def test_one_clip_names_the_test_fraction_that_took_it(tmp_path):
     pytest.importorskip("soundfile")
     _tone(tmp_path / "word.wav", 0.5)
     m = _audio(tmp_path, test_fraction=0.9)
-    with pytest.raises(ValueError, match=rf"{tmp_path}: 1 clip\(s\), and modality\.test_fraction=0\.9 holds out 1 for the "
-                                         r"test split, leaving none to train on"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{tmp_path}: 1 clip\(s\), and modality\.test_fraction=0\.9 holds out 1 for the "
+        r"test split, leaving none to train on",
+    ):
         quiet(m.dataset, "train")
 
 
 # -- the campaign ----------------------------------------------------------------------------------
+
 
 def test_the_campaign_reruns_one_family_into_the_full_runs_results(tmp_path):
     """benchmarks/reliability.py --only FAMILY: that family's cases run, the rest is read back from the full run's JSON,
@@ -187,9 +206,23 @@ def test_the_campaign_reruns_one_family_into_the_full_runs_results(tmp_path):
     full = tmp_path / "reliability.json"
     shutil.copy(root / "benchmarks" / "results" / "reliability.json", full)
     before = json.loads(full.read_text())
-    p = subprocess.run([sys.executable, "benchmarks/reliability.py", "--only", "data_files", "--json", str(full), "--out",
-                        str(tmp_path / "reliability.md")], cwd=root, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/reliability.py",
+            "--only",
+            "data_files",
+            "--json",
+            str(full),
+            "--out",
+            str(tmp_path / "reliability.md"),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     after = json.loads(full.read_text())
     rows = after["probe"]["data_files"]

@@ -22,9 +22,19 @@ from pfgm.recipes.validate import check_sample, check_train
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
 #: pfgm-train's Hydra overrides for the toy modality of pfgm.reliability (no recipe file)
-TOY_TRAIN = ["+modality.name=reliability_toy", "+modality.n=64", "+modality.dim=8", "+backbone.hidden=32",
-             "pfgm.sigma_data=0.5", "trainer.max_steps=2", "trainer.batch_size=8", "trainer.progress=false",
-             "trainer.preview_every=0", "preview_samples=0", "sampler.steps=2"]
+TOY_TRAIN = [
+    "+modality.name=reliability_toy",
+    "+modality.n=64",
+    "+modality.dim=8",
+    "+backbone.hidden=32",
+    "pfgm.sigma_data=0.5",
+    "trainer.max_steps=2",
+    "trainer.batch_size=8",
+    "trainer.progress=false",
+    "trainer.preview_every=0",
+    "preview_samples=0",
+    "sampler.steps=2",
+]
 
 
 def train(run: Path, **kw) -> dict:
@@ -62,6 +72,7 @@ def one_error_line(err: str) -> str:
 
 # -- run dirs ------------------------------------------------------------------------------------------
 
+
 def test_training_refuses_a_run_dir_holding_the_users_files_naming_them(tmp_path):
     run = tmp_path / "project"
     run.mkdir()
@@ -69,7 +80,10 @@ def test_training_refuses_a_run_dir_holding_the_users_files_naming_them(tmp_path
     (run / "notes.txt").write_text("precious")
     with pytest.raises(FileExistsError, match=r"run_dir=.*project holds files pfgm-train did not write \(notes\.txt\)"):
         train(run, max_steps=1)
-    assert (run / "config.json").read_text() == '{"mine": true}' and sorted(p.name for p in run.iterdir()) == ["config.json", "notes.txt"]
+    assert (run / "config.json").read_text() == '{"mine": true}' and sorted(p.name for p in run.iterdir()) == [
+        "config.json",
+        "notes.txt",
+    ]
 
 
 def test_a_run_dir_pfgm_wrote_is_accepted_for_resume(tmp_path):
@@ -106,6 +120,7 @@ def test_cli_run_dir_dot_with_user_files_and_a_file_as_run_dir_are_one_line_erro
 
 # -- outputs -----------------------------------------------------------------------------------------
 
+
 def test_sample_out_over_a_users_file_is_refused_unless_overwrite(tmp_path, capsys):
     import pfgm.recipes.sample as sample
 
@@ -133,13 +148,15 @@ def test_overwrite_must_be_a_boolean_and_is_a_sample_key():
 
 # -- multirun ----------------------------------------------------------------------------------------
 
+
 def test_multirun_jobs_each_get_their_own_run_dir_and_output(tmp_path):
     p = run_script("train", "--multirun", *TOY_TRAIN, "trainer.seed=0,1", "run_dir=mr", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     runs = [json.loads(line)["run_dir"] for line in p.stdout.splitlines() if line.startswith("{")]
     assert runs == ["mr/0", "mr/1"] and all((tmp_path / r / "ema.safetensors").exists() for r in runs)
-    p = run_script("sample", "--multirun", "checkpoint=mr/0", "seed=0,100", "num_samples=2", "out=msr/", "progress=false",
-                   cwd=tmp_path)
+    p = run_script(
+        "sample", "--multirun", "checkpoint=mr/0", "seed=0,100", "num_samples=2", "out=msr/", "progress=false", cwd=tmp_path
+    )
     assert p.returncode == 0, p.stderr
     written = [json.loads(line)["written"] for line in p.stdout.splitlines() if line.startswith("{")]
     assert written == [["msr/0/samples.json"], ["msr/1/samples.json"]]
@@ -226,13 +243,17 @@ def test_trailing_stop_codon_is_stripped_and_counted(tmp_path):
 
 # -- messages ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("app,over,needle", [
-    ("train", "pfgm.sigma_max=1e39", "pfgm.sigma_max=1e+39 is outside the range float32 represents, [1.2e-38, 3.4e+38]"),
-    ("train", "pfgm.sigma_min=1e-46", "pfgm.sigma_min=1e-46 is outside the range float32 represents"),
-    ("sample", "sampler.sigma_max=1e39", "sampler.sigma_max=1e+39 is outside the range float32 represents"),
-    ("sample", "seed=1180591620717411303424", "seed must be a whole number in [0, 9223372036854775807]"),
-    ("eval", "seed=18446744073709551616", "seed must be a whole number in [0, 9223372036854775807]"),
-])
+
+@pytest.mark.parametrize(
+    "app,over,needle",
+    [
+        ("train", "pfgm.sigma_max=1e39", "pfgm.sigma_max=1e+39 is outside the range float32 represents, [1.2e-38, 3.4e+38]"),
+        ("train", "pfgm.sigma_min=1e-46", "pfgm.sigma_min=1e-46 is outside the range float32 represents"),
+        ("sample", "sampler.sigma_max=1e39", "sampler.sigma_max=1e+39 is outside the range float32 represents"),
+        ("sample", "seed=1180591620717411303424", "seed must be a whole number in [0, 9223372036854775807]"),
+        ("eval", "seed=18446744073709551616", "seed must be a whole number in [0, 9223372036854775807]"),
+    ],
+)
 def test_numeric_overflow_is_refused_at_validation_naming_the_key(app, over, needle):
     if app == "train":
         with pytest.raises(ValueError) as e:

@@ -25,9 +25,19 @@ from pfgm.recipes.train import run_training
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
 #: pfgm-train's Hydra overrides for the toy modality of pfgm.reliability (no recipe file)
-TOY_TRAIN = ["+modality.name=reliability_toy", "+modality.n=64", "+modality.dim=8", "+backbone.hidden=32",
-             "pfgm.sigma_data=0.5", "trainer.max_steps=2", "trainer.batch_size=8", "trainer.progress=false",
-             "trainer.preview_every=0", "preview_samples=0", "sampler.steps=2"]
+TOY_TRAIN = [
+    "+modality.name=reliability_toy",
+    "+modality.n=64",
+    "+modality.dim=8",
+    "+backbone.hidden=32",
+    "pfgm.sigma_data=0.5",
+    "trainer.max_steps=2",
+    "trainer.batch_size=8",
+    "trainer.progress=false",
+    "trainer.preview_every=0",
+    "preview_samples=0",
+    "sampler.steps=2",
+]
 
 
 def train(run: Path, **kw) -> dict:
@@ -93,6 +103,7 @@ def toy_run(tmp_path) -> Path:
 
 # -- the environment -------------------------------------------------------------------------------
 
+
 def test_a_read_only_current_folder_is_one_line_naming_run_dir(read_only, capsys, monkeypatch):
     import pfgm.recipes.train as train_app
 
@@ -111,8 +122,10 @@ def test_pfgm_cache_naming_a_file_is_one_line_before_any_work(tmp_path, capsys, 
     monkeypatch.setenv("PFGM_CACHE", str(f))
     run = tmp_path / "run"
     code, err = hydra_app(train_app, ["pfgm-train", *TOY_TRAIN, f"run_dir={run}"], capsys)
-    assert code == 1 and one_error_line(err) == (f"pfgm-train: error: PFGM_CACHE={f} is a file, not a folder; point "
-                                                 "PFGM_CACHE at a folder (or unset it to use ~/.cache/pfgm)")
+    assert code == 1 and one_error_line(err) == (
+        f"pfgm-train: error: PFGM_CACHE={f} is a file, not a folder; point "
+        "PFGM_CACHE at a folder (or unset it to use ~/.cache/pfgm)"
+    )
     assert not run.exists() and f.read_text() == "not a folder"
 
 
@@ -151,19 +164,28 @@ def test_out_below_a_file_is_refused_naming_out_before_sampling(tmp_path, toy_ru
     (tmp_path / "notes.txt").write_text("mine")
     monkeypatch.setattr(sample, "generate_batches", lambda *a, **k: pytest.fail("sampled before checking out="))
     for out in ("notes.txt/samples", "notes.txt/s.json"):
-        code, err = hydra_app(sample, ["pfgm-sample", f"checkpoint={toy_run}", f"out={tmp_path / out}", "num_samples=2",
-                                       "progress=false"], capsys)
-        assert code == 1 and one_error_line(err) == (f"pfgm-sample: error: cannot write out={tmp_path / out}: "
-                                                     f"{tmp_path / 'notes.txt'} is a file, not a folder")
+        code, err = hydra_app(
+            sample, ["pfgm-sample", f"checkpoint={toy_run}", f"out={tmp_path / out}", "num_samples=2", "progress=false"], capsys
+        )
+        assert code == 1 and one_error_line(err) == (
+            f"pfgm-sample: error: cannot write out={tmp_path / out}: {tmp_path / 'notes.txt'} is a file, not a folder"
+        )
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 # -- signals and the temp files of killed runs -------------------------------------------------------
 
+
 def _start_sampling(run: Path, cwd: Path, out: str) -> subprocess.Popen:
     """pfgm-sample of many samples (seconds of work), returned once its temp folder exists."""
-    p = subprocess.Popen(script("sample", f"checkpoint={run}", f"out={out}", "num_samples=400000", "progress=false",
-                                "sampler.steps=4"), cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        script("sample", f"checkpoint={run}", f"out={out}", "num_samples=400000", "progress=false", "sampler.steps=4"),
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not list(cwd.glob(".pfgm-tmp-*")):
         assert p.poll() is None and time.time() < deadline, p.communicate()
@@ -192,8 +214,14 @@ def test_the_temp_folder_of_a_killed_run_is_removed_by_the_next_run_into_the_sam
     p.communicate(timeout=60)
     left = list(work.glob(".pfgm-tmp-*"))
     assert len(left) == 1
-    done = subprocess.run(script("sample", f"checkpoint={toy_run}", "out=out", "num_samples=2", "progress=false"),
-                          cwd=work, env=ENV, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        script("sample", f"checkpoint={toy_run}", "out=out", "num_samples=2", "progress=false"),
+        cwd=work,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in work.iterdir()) == ["out"] and len(json.loads((work / "out" / "samples.json").read_text())) == 2
 
@@ -237,6 +265,7 @@ def test_a_resumed_training_removes_the_temp_files_a_killed_run_left(tmp_path):
 
 # -- messages --------------------------------------------------------------------------------------
 
+
 def test_pfgm_eval_checks_espeak_before_sampling_a_speech_digits_model(tmp_path, capsys, monkeypatch):
     import pfgm.modalities.audio.data as audio_data
     import pfgm.recipes.evaluate as evaluate
@@ -244,10 +273,15 @@ def test_pfgm_eval_checks_espeak_before_sampling_a_speech_digits_model(tmp_path,
 
     monkeypatch.setattr(audio_data.shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else "/bin/" + name)
     monkeypatch.setattr(sample, "generate", lambda *a, **k: pytest.fail("sampled before checking espeak-ng"))
-    code, err = hydra_app(evaluate, ["pfgm-eval", "checkpoint=zoo:speech_digits", "num_samples=2", "progress=false",
-                                     f"out={tmp_path / 'eval.json'}"], capsys)
+    code, err = hydra_app(
+        evaluate,
+        ["pfgm-eval", "checkpoint=zoo:speech_digits", "num_samples=2", "progress=false", f"out={tmp_path / 'eval.json'}"],
+        capsys,
+    )
     line = one_error_line(err)
-    assert code == 1 and line.startswith("pfgm-eval: error: espeak-ng is not installed; evaluating a speech_digits model needs it")
+    assert code == 1 and line.startswith(
+        "pfgm-eval: error: espeak-ng is not installed; evaluating a speech_digits model needs it"
+    )
     assert "install the espeak-ng package (sudo apt-get install espeak-ng" in line
 
 

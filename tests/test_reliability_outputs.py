@@ -90,8 +90,11 @@ def test_sample_cli_into_the_same_folder_twice(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     run_training(rel.toy_config(run, max_steps=1))
     out = tmp_path / "samples"
-    monkeypatch.setattr(rel.ToyModality, "write", lambda self, objs, o: [
-        atomic_write_bytes(Path(o) / f"{i}.json", b"[]") for i in range(len(objs))])
+    monkeypatch.setattr(
+        rel.ToyModality,
+        "write",
+        lambda self, objs, o: [atomic_write_bytes(Path(o) / f"{i}.json", b"[]") for i in range(len(objs))],
+    )
     for n in (3, 1):
         monkeypatch.setattr(sys, "argv", ["pfgm-sample", f"checkpoint={run}", f"out={out}", f"num_samples={n}", "progress=false"])
         sample._hydra_main()
@@ -143,6 +146,7 @@ def test_16_bit_gradient_matches_its_8_bit_version(tmp_path):
 
 # -- checkpoint attacks (tests/test_checkpoint.py covers plain corrupt files and code pickles of state files) --
 
+
 def test_crafted_checkpoints_are_refused_before_anything_runs(tmp_path):
     files = rel.attack_files(tmp_path)
     outcomes = {name: rel.attack_case(p) for name, p in files.items()}
@@ -162,7 +166,7 @@ def test_a_flipped_bit_in_tensor_data_is_refused_not_loaded(tmp_path):
     with zipfile.ZipFile(path) as z:
         info = next(i for i in z.infolist() if i.filename.endswith("data/0"))
     raw = bytearray(path.read_bytes())
-    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26: info.header_offset + 30])
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
     raw[info.header_offset + 30 + name_len + extra_len + 5] ^= 0x10  # one bit of one float
     path.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="fails its CRC-32 check"):
@@ -207,8 +211,11 @@ def test_sample_cli_streams_batches_to_the_sink(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(rel.ToyModality, "open_sink", lambda self, out: Sink(out), raising=False)
     out = tmp_path / "samples"
-    monkeypatch.setattr(sys, "argv", ["pfgm-sample", f"checkpoint={run}", f"out={out}", "num_samples=10",
-                                      "sampler.batch_size=4", "progress=false"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["pfgm-sample", f"checkpoint={run}", f"out={out}", "num_samples=10", "sampler.batch_size=4", "progress=false"],
+    )
     sample._hydra_main()
     assert batches == [4, 4, 2] and (out / "n.txt").read_text() == "10"
 

@@ -44,6 +44,7 @@ def train(run: Path, **kw) -> dict:
 
 # -- the lock -------------------------------------------------------------------------------------
 
+
 def test_second_training_into_a_locked_run_dir_is_refused_naming_the_owner(tmp_path):
     run = tmp_path / "run"
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
@@ -123,6 +124,7 @@ def test_lock_is_released_on_error(tmp_path):
 
 # -- resume modes and the stored config -------------------------------------------------------------
 
+
 def test_resume_true_without_a_checkpoint_is_an_error_and_auto_starts(tmp_path):
     with pytest.raises(FileNotFoundError, match="resume=true but run_dir .* holds no checkpoint.*resume=auto"):
         train(tmp_path / "a", max_steps=2, resume=True)
@@ -175,8 +177,16 @@ def test_config_changes_classifies_fields():
 def test_bench_reuse_refuses_a_run_trained_otherwise(tmp_path):
     from pfgm.recipes.bench import run_bench
 
-    c = {**rel.toy_config(None), "Ds": [16], "num_samples": 2, "seed": 0, "run_root": str(tmp_path), "out": None,
-         "resume": True, "recipe_name": "toy"}
+    c = {
+        **rel.toy_config(None),
+        "Ds": [16],
+        "num_samples": 2,
+        "seed": 0,
+        "run_root": str(tmp_path),
+        "out": None,
+        "resume": True,
+        "recipe_name": "toy",
+    }
     c.pop("run_dir")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -189,6 +199,7 @@ def test_bench_reuse_refuses_a_run_trained_otherwise(tmp_path):
 
 
 # -- one validation before any work -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("over,key", rel.BAD_OVERRIDES, ids=[k for _, k in rel.BAD_OVERRIDES])
 def test_every_bad_override_is_refused_naming_the_key(over, key):
@@ -207,13 +218,21 @@ def test_validation_accepts_the_shipped_recipes():
 
 def test_cli_bad_value_is_one_line_exit_1_and_writes_nothing(tmp_path):
     code = "import sys; sys.argv=['pfgm-train', *sys.argv[1:]]; from pfgm.recipes.train import main; main()"
-    cases = {"a": (["trainer.batch_size=0", f"run_dir={tmp_path / 'a' / 'x'}"], "trainer.batch_size must be ≥ 1, got 0"),
-             "b": (["run_dir="], "run_dir must name the run directory")}
+    cases = {
+        "a": (["trainer.batch_size=0", f"run_dir={tmp_path / 'a' / 'x'}"], "trainer.batch_size must be ≥ 1, got 0"),
+        "b": (["run_dir="], "run_dir must name the run directory"),
+    }
     procs = {}
     for name, (args, _) in cases.items():  # both at once: each pays the interpreter's start-up
         (tmp_path / name).mkdir()
-        procs[name] = subprocess.Popen([sys.executable, "-c", code, "recipe=digits", *args], cwd=tmp_path / name,
-                                       stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV)
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-c", code, "recipe=digits", *args],
+            cwd=tmp_path / name,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=ENV,
+        )
     for name, p in procs.items():
         _, err = p.communicate(timeout=120)
         lines = err.strip().splitlines()
@@ -265,6 +284,7 @@ def test_signals_finish_the_step_save_and_exit_with_their_codes(tmp_path):
 
 # -- a corrupt newest checkpoint -----------------------------------------------------------------------
 
+
 def test_corrupt_latest_checkpoint_falls_back_to_the_older_one(tmp_path):
     run = tmp_path / "r"
     train(run, max_steps=6, ckpt_every=3, keep_last=3)
@@ -289,6 +309,7 @@ def test_no_loadable_checkpoint_is_an_error_naming_them(tmp_path):
 
 # -- a full disk and kill -9 ------------------------------------------------------------------------------
 
+
 def test_disk_full_during_a_checkpoint_write(tmp_path):
     row = rel.disk_full_trial(tmp_path)
     assert row["errno"] == 28 and row["names_file"] and "state-000000006.pt" in row["error"], row
@@ -303,8 +324,10 @@ def test_disk_full_is_one_line_on_the_cli(capsys):
     with pytest.raises(SystemExit) as e, user_errors("pfgm-train"):
         raise OSError(errno.ENOSPC, "No space left on device", "runs/x/checkpoints/state-000000500.pt")
     err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 1 and err == ["pfgm-train: error: No space left on device writing "
-                                         "runs/x/checkpoints/state-000000500.pt (files written before are intact)"]
+    assert e.value.code == 1 and err == [
+        "pfgm-train: error: No space left on device writing "
+        "runs/x/checkpoints/state-000000500.pt (files written before are intact)"
+    ]
 
 
 def _kill_trials(tmp_path: Path, n: int) -> list[dict]:
@@ -325,12 +348,19 @@ def test_kill_9_soak_50_trials(tmp_path):
     assert all(r["error"] is None and r["identical"] for r in rows), [r for r in rows if r["error"] or not r["identical"]]
 
 
-@pytest.mark.parametrize("over,needle", [
-    ({"num_samples": 0}, "num_samples must be a whole number ≥ 1"), ({"out": ""}, "out must name a folder or file"),
-    ({"sampler": {"stepz": 3}}, "unknown sampler key(s) stepz"), ({"sampler": {"steps": "abc"}}, "sampler.steps"),
-    ({"foo": 1}, "unknown top-level key(s) foo"), ({"pfgm": {"D": 0}}, "D"), ({"checkpoint": ""}, "checkpoint must name"),
-    ({"sampler": {"guidance": float("nan")}}, "sampler.guidance must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "over,needle",
+    [
+        ({"num_samples": 0}, "num_samples must be a whole number ≥ 1"),
+        ({"out": ""}, "out must name a folder or file"),
+        ({"sampler": {"stepz": 3}}, "unknown sampler key(s) stepz"),
+        ({"sampler": {"steps": "abc"}}, "sampler.steps"),
+        ({"foo": 1}, "unknown top-level key(s) foo"),
+        ({"pfgm": {"D": 0}}, "D"),
+        ({"checkpoint": ""}, "checkpoint must name"),
+        ({"sampler": {"guidance": float("nan")}}, "sampler.guidance must be a finite number"),
+    ],
+)
 def test_sample_config_is_checked_before_loading(over, needle):
     from pfgm.recipes.cli import compose
     from pfgm.recipes.validate import check_sample

@@ -42,8 +42,9 @@ def test_the_script_reports_a_fasta_with_dot_bracket_lines(tmp_path):
     t = TARGETS["hairpin"]
     fa = tmp_path / "x.fasta"
     fa.write_text(">a\n" + "A" * len(t) + "\n" + "." * len(t) + "\n")
-    p = subprocess.run([sys.executable, "benchmarks/rna_misfolds.py", str(fa), "hairpin"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "benchmarks/rna_misfolds.py", str(fa), "hairpin"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0, p.stderr
     report, _, table = p.stdout.partition("\ntarget  ")
     rep = json.loads(report)

@@ -15,8 +15,15 @@ V323 = "EVQLLESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVSAISGSGGSTYYADSVKGRFTISR
 CDR3, FR4 = "AKDRGYSSSWYFDY", "WGQGTLVTVSS"
 VH = V323 + CDR3 + FR4
 # IMGT's regions of IGHV3-23*01 (the IMGT/V-QUEST germline), checked by hand against the domain gap diagram
-REGIONS_323 = {"fr1": "EVQLLESGGGLVQPGGSLRLSCAAS", "cdr1": "GFTFSSYA", "fr2": "MSWVRQAPGKGLEWVSA", "cdr2": "ISGSGGST",
-               "fr3": "YYADSVKGRFTISRDNSKNTLYLQMNSLRAEDTAVYYC", "cdr3": CDR3, "fr4": FR4}
+REGIONS_323 = {
+    "fr1": "EVQLLESGGGLVQPGGSLRLSCAAS",
+    "cdr1": "GFTFSSYA",
+    "fr2": "MSWVRQAPGKGLEWVSA",
+    "cdr2": "ISGSGGST",
+    "fr3": "YYADSVKGRFTISRDNSKNTLYLQMNSLRAEDTAVYYC",
+    "cdr3": CDR3,
+    "fr4": FR4,
+}
 # germline 3-23 occupies 25 of FR1's IMGT positions (10 is a gap), 17 of FR2, 38 of FR3 (73 is a gap)
 N_FR = {"fr1": 25, "fr2": 17, "fr3": 38}
 
@@ -75,7 +82,7 @@ def test_k_framework_mutations_give_the_exact_identity(method):
     (c,), _ = GL.germline_calls([_mutate(seq, "fr2", 4)], method)
     assert not c.frameworks_germline and c.identity["fr2"] == pytest.approx(13 / 17)
     # two in FR4 (9/11 = 0.82): no J gene does
-    fr4 = VH[:-len(FR4)] + "WGQGTAATVSS"
+    fr4 = VH[: -len(FR4)] + "WGQGTAATVSS"
     (c,), _ = GL.germline_calls([fr4], method)
     assert c.identity["fr4"] == pytest.approx(9 / 11) and not c.frameworks_germline
 
@@ -169,8 +176,16 @@ def test_vh_evaluate_reports_germline_metrics_beside_the_held_out_set(tmp_path, 
     monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
     from pfgm.modalities.base import build_modality
 
-    m = build_modality({"name": "sequences", "source": "olga_vh", "num_sequences": 60, "eval_reference": 8,
-                        "pgen_samples": 6, "numbering": "alignment"})
+    m = build_modality(
+        {
+            "name": "sequences",
+            "source": "olga_vh",
+            "num_sequences": 60,
+            "eval_reference": 8,
+            "pgen_samples": 6,
+            "numbering": "alignment",
+        }
+    )
     train = m.sequences("train")
     rng = random.Random(2)
     shuffled = ["".join(rng.sample(s, len(s))) for s in train[:3]]
@@ -189,8 +204,10 @@ def test_vh_evaluate_reports_germline_metrics_beside_the_held_out_set(tmp_path, 
 def test_aligned_layout_by_hand():
     # IGHV3-23 has no residue at IMGT 10, 31-34 (an 8-residue CDR1), 60-61 (an 8-residue CDR2) and 73;
     # a 14-residue CDR3 in 16 slots opens its gap in the middle
-    want = ("EVQLLESGG-GLVQPGGSLRLSCAASGFTF----SSYAMSWVRQAPGKGLEWVSAISGS--GGSTYYADSVK-GRFTISRDNSKNTLYLQMNSLRAEDTAVYYC"
-            "AKDRGYS--SSWYFDY" + FR4)
+    want = (
+        "EVQLLESGG-GLVQPGGSLRLSCAASGFTF----SSYAMSWVRQAPGKGLEWVSAISGS--GGSTYYADSVK-GRFTISRDNSKNTLYLQMNSLRAEDTAVYYC"
+        "AKDRGYS--SSWYFDY" + FR4
+    )
     assert GL.aligned_vh(VH, 16) == want
     assert GL.aligned_vh(VH, 16, "IGHV3-23*01", [97, 113]) == want  # read off the gene's numbering
     assert GL.aligned_vh(VH, 13) is None  # 14 residues do not fit 13 slots
@@ -216,5 +233,6 @@ def test_aligned_olga_vh_puts_each_imgt_position_in_one_column(tmp_path, monkeyp
     codec = SequenceCodec(m.alphabet, m.max_length)
     assert codec.decode(*codec.encode(seqs[:5])) == seqs[:5]
     with pytest.raises(ValueError, match="give at least 128"):
-        build_modality({"name": "sequences", "source": "olga_vh", "num_sequences": 50, "aligned": True,
-                        "max_length": 120}).sequences()
+        build_modality(
+            {"name": "sequences", "source": "olga_vh", "num_sequences": 50, "aligned": True, "max_length": 120}
+        ).sequences()

@@ -28,8 +28,12 @@ def test_requests_by_allele_by_gene_and_v_alone():
     assert voc.parse("IGHV3-23*04/IGHJ6*02") == (2, 1)
     assert voc.parse("IGHV3-23/IGHJ4") == (1, 0)  # a gene name picks its most used allele in training
     assert voc.parse(" IGHV1-2 ") == (0, None)
-    for bad, words in [("IGHV3-99/IGHJ4", "unknown V gene 'IGHV3-99'; close names: IGHV3-23"),
-                       ("IGHV3-23/IGHJ7", "unknown J gene 'IGHJ7'"), ("IGHV3-23/", "V/J"), ("a/b/c", "V/J")]:
+    for bad, words in [
+        ("IGHV3-99/IGHJ4", "unknown V gene 'IGHV3-99'; close names: IGHV3-23"),
+        ("IGHV3-23/IGHJ7", "unknown J gene 'IGHJ7'"),
+        ("IGHV3-23/", "V/J"),
+        ("a/b/c", "V/J"),
+    ]:
         with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
             voc.parse(bad)
 
@@ -71,8 +75,11 @@ def test_label_match_counts_germline_identical_alleles_as_the_request():
     calls = [call("IGHV3-23*01", "IGHJ4*02"), call("IGHV1-2*02", "IGHJ4*02"), call("IGHV3-23*01", "IGHJ6*02"), call(None, None)]
     req = [("IGHV3-23*01", "IGHJ4*02"), ("IGHV3-23*01", "IGHJ4*02"), ("IGHV3-23*01", "IGHJ4*02"), (None, None)]
     m = label_matches(calls, req)
-    assert m == {"germline_label_match": pytest.approx(1 / 3), "germline_v_match": pytest.approx(2 / 3),
-                 "germline_j_match": pytest.approx(2 / 3)}
+    assert m == {
+        "germline_label_match": pytest.approx(1 / 3),
+        "germline_v_match": pytest.approx(2 / 3),
+        "germline_j_match": pytest.approx(2 / 3),
+    }
     assert label_matches(calls[3:], req[3:]) == {}  # no sample asked for anything
 
 

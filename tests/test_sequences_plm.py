@@ -30,8 +30,16 @@ def test_missing_weights_is_one_line(monkeypatch):
 def test_network_matches_transformers_bert():
     tr = pytest.importorskip("transformers")
     net = _small()
-    cfg = tr.BertConfig(vocab_size=25, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                        max_position_embeddings=64, hidden_act="gelu", layer_norm_eps=1e-12)
+    cfg = tr.BertConfig(
+        vocab_size=25,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_act="gelu",
+        layer_norm_eps=1e-12,
+    )
     ref = tr.BertForMaskedLM(cfg).eval()
     sd = ref.state_dict()
     for k in sd:  # random weights for the reference, then the same into ours through the loader
@@ -91,8 +99,14 @@ def test_vh_evaluate_antiberty_option(tmp_path, monkeypatch):
     monkeypatch.setenv("PFGM_CACHE", str(tmp_path / "cache"))
     from pfgm.modalities.base import build_modality
 
-    opts = {"name": "sequences", "source": "olga_vh", "num_sequences": 40, "eval_reference": 3, "pgen_samples": 2,
-            "numbering": "alignment"}
+    opts = {
+        "name": "sequences",
+        "source": "olga_vh",
+        "num_sequences": 40,
+        "eval_reference": 3,
+        "pgen_samples": 2,
+        "numbering": "alignment",
+    }
     with pytest.raises(ValueError, match="modality.antiberty"):
         build_modality({**opts, "antiberty": -1})
     m = build_modality({**opts, "antiberty": 2})

@@ -49,6 +49,5 @@ def test_frechet_distance_is_rotation_invariant():
     # rotation-invariant: the same pair of Gaussians rotated by 30°
     c, s_ = math.cos(0.5), math.sin(0.5)
     R = np.array([[c, -s_], [s_, c]])
-    d_rot = M.frechet_distance(np.zeros(2), R @ np.diag([1.0, 4.0]) @ R.T, R @ np.array([1.0, 0]),
-                               R @ np.diag([9.0, 1.0]) @ R.T)
+    d_rot = M.frechet_distance(np.zeros(2), R @ np.diag([1.0, 4.0]) @ R.T, R @ np.array([1.0, 0]), R @ np.diag([9.0, 1.0]) @ R.T)
     assert d_rot == pytest.approx(6.0)

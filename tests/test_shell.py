@@ -70,8 +70,9 @@ def test_visited_skips_sigma_min_and_honours_masks():
     mask[:, 3:] = 0
     x0 = x0 * mask
     sigmas = torch.tensor([2.0, 1.0, 0.002, 0.0], dtype=torch.float64)
-    seen = visited_log_ratio(lambda x, s, **k: torch.zeros_like(x),
-                             lambda den: sample(den, x0 * 2.0, sigmas, "euler", mask=mask), sigma_min=0.002)
+    seen = visited_log_ratio(
+        lambda x, s, **k: torch.zeros_like(x), lambda den: sample(den, x0 * 2.0, sigmas, "euler", mask=mask), sigma_min=0.002
+    )
     assert seen["sigma"].tolist() == [2.0, 1.0]
     want = (x0.norm(dim=1) / math.sqrt(3)).log()  # ρ in each sample's own 3 real dims
     assert torch.allclose(seen["log_ratio"][0], want, atol=1e-9)

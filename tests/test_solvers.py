@@ -149,7 +149,7 @@ def test_self_conditioning_feeds_back_the_previous_output(solver, guided):
             given.append(self_cond[: x.shape[0] // 2 if guided else None].clone())
             out = 0.3 * x + 0.1 * self_cond + (0.0 if cond is None else (cond >= 0).to(x.dtype)[:, None])
             d = out.to(torch.float64)
-            returned.append(d[: x.shape[0] // 2] + 2.0 * (d[: x.shape[0] // 2] - d[x.shape[0] // 2:]) if guided else d)
+            returned.append(d[: x.shape[0] // 2] + 2.0 * (d[: x.shape[0] // 2] - d[x.shape[0] // 2 :]) if guided else d)
             return out
 
     x0 = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -172,8 +172,17 @@ def test_stochastic_sampler_lands_on_data_with_the_right_weights(D, solver, step
     orc = OracleDenoiser(pts, D, W)
     sig = karras_sigmas(steps, 0.002, 80.0)
     info = {}
-    run = lambda seed: sample(orc, x0, sig, solver, generator=torch.Generator().manual_seed(seed), info=info,
-                              churn=30.0, churn_sigma_min=0.05, churn_sigma_max=50.0)
+    run = lambda seed: sample(
+        orc,
+        x0,
+        sig,
+        solver,
+        generator=torch.Generator().manual_seed(seed),
+        info=info,
+        churn=30.0,
+        churn_sigma_min=0.05,
+        churn_sigma_max=50.0,
+    )
     x = run(0)
     assert info["nfe"] == nfe_for(solver, steps)
     _check_lands(x, pts, W)
@@ -237,6 +246,7 @@ def test_wrap_layer_sees_one_row_per_sample_inside_guidance():
         def wrapped(x, s, **kw):
             rows.append(x.shape[0])
             return net(x, s, **kw)
+
         return wrapped
 
     x = sample(den, x0, sig, "heun", cond=cond, guidance=2.0, wrap=wrap)

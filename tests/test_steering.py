@@ -28,8 +28,14 @@ def _share_on_a(D: float, particles: int, lam: float, groups: int = 1000, seed: 
     steering = Steering(lambda x, m: near_a(x).double() * math.log(3.0), particles, lam)
     k = PFGMKernel(D)
     x0 = k.prior((groups * particles, N), 80.0, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    x = sample(OracleDenoiser(pts, D), x0, karras_sigmas(18, 0.002, 80.0), "heun", steering=steering,
-               generator=torch.Generator().manual_seed(seed + 1))
+    x = sample(
+        OracleDenoiser(pts, D),
+        x0,
+        karras_sigmas(18, 0.002, 80.0),
+        "heun",
+        steering=steering,
+        generator=torch.Generator().manual_seed(seed + 1),
+    )
     picked = x[::particles]  # one draw per sample
     assert (torch.cdist(picked, pts).min(1).values < 1e-2).double().mean() >= 0.99  # picks land on the data
     return near_a(picked).double().mean().item()
@@ -60,11 +66,21 @@ def test_steering_refuses_what_it_cannot_do():
     pts = _points()
     x0 = torch.randn(4, N, dtype=torch.float64)
     with pytest.raises(ValueError, match="heun or euler"):
-        sample(OracleDenoiser(pts, 128), x0, karras_sigmas(6, 0.002, 80.0), "dpmpp_2m",
-               steering=Steering(lambda x, m: torch.zeros(len(x)), 2))
+        sample(
+            OracleDenoiser(pts, 128),
+            x0,
+            karras_sigmas(6, 0.002, 80.0),
+            "dpmpp_2m",
+            steering=Steering(lambda x, m: torch.zeros(len(x)), 2),
+        )
     with pytest.raises(ValueError, match="one finite reward per row"):
-        sample(OracleDenoiser(pts, 128), x0, karras_sigmas(6, 0.002, 80.0), "heun",
-               steering=Steering(lambda x, m: torch.full((len(x),), math.nan), 2))
+        sample(
+            OracleDenoiser(pts, 128),
+            x0,
+            karras_sigmas(6, 0.002, 80.0),
+            "heun",
+            steering=Steering(lambda x, m: torch.full((len(x),), math.nan), 2),
+        )
     with pytest.raises(ValueError, match="particles"):
         Steering(lambda x, m: x, 0)
     with pytest.raises(ValueError, match="lambda"):
@@ -86,8 +102,7 @@ def test_resampling_moves_the_self_conditioning_estimate_with_its_particle():
 
     x0 = torch.randn(16, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     steering = Steering(lambda x, m: 2.0 * x[:, 0], particles=4)
-    x = sample(Echo(), x0, karras_sigmas(5, 0.002, 10.0), "heun", steering=steering,
-               generator=torch.Generator().manual_seed(1))
+    x = sample(Echo(), x0, karras_sigmas(5, 0.002, 10.0), "heun", steering=steering, generator=torch.Generator().manual_seed(1))
     assert not torch.equal(x, x0)  # some rows were replaced by others of their group
     assert torch.equal(fed[0][1], torch.zeros_like(x0))
     for x_in, self_cond in fed[1:]:

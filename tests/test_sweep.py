@@ -10,8 +10,15 @@ import torch
 from pfgm.recipes.sweep import append_record, cell_id, data_dimension, default_ladder, parse_cells, parse_ladder, read_records
 from test_cli import _one_line_error, run
 
-TINY = ["recipe=digits", "trainer.max_steps=3", "trainer.batch_size=8", "trainer.progress=false", "num_samples=4",
-        "likelihood_samples=0", "seeds=[0]"]
+TINY = [
+    "recipe=digits",
+    "trainer.max_steps=3",
+    "trainer.batch_size=8",
+    "trainer.progress=false",
+    "num_samples=4",
+    "likelihood_samples=0",
+    "seeds=[0]",
+]
 
 
 def test_default_ladder_spans_N_over_64_to_8N_and_inf():
@@ -19,15 +26,18 @@ def test_default_ladder_spans_N_over_64_to_8N_and_inf():
     assert default_ladder(1000) == [1, 16, 125, 1000, 8000, math.inf]
 
 
-@pytest.mark.parametrize("ladder,needle", [([0, 16], "ladder[0]=0"), ([16, -2], "ladder[1]=-2"), ([], "non-empty"),
-                                           (["x"], "ladder[0]='x'")])
+@pytest.mark.parametrize(
+    "ladder,needle", [([0, 16], "ladder[0]=0"), ([16, -2], "ladder[1]=-2"), ([], "non-empty"), (["x"], "ladder[0]='x'")]
+)
 def test_bad_ladders_name_the_value(ladder, needle):
     with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         parse_ladder(ladder)
 
 
-@pytest.mark.parametrize("cell,needle", [({"bits": 1}, "bits"), ({"steps": 0}, "steps"), ({"alpha": -0.1}, "alpha"),
-                                         ({"sampler": "heun"}, "unknown key")])
+@pytest.mark.parametrize(
+    "cell,needle",
+    [({"bits": 1}, "bits"), ({"steps": 0}, "steps"), ({"alpha": -0.1}, "alpha"), ({"sampler": "heun"}, "unknown key")],
+)
 def test_bad_cells_name_the_field(cell, needle):
     with pytest.raises(ValueError, match=needle):
         parse_cells([cell])
@@ -72,15 +82,31 @@ def test_a_bad_line_inside_the_records_file_is_an_error_naming_it(tmp_path):
 
 
 def test_cell_identity_ignores_metrics_and_timings():
-    a = {"recipe": "digits", "D": 4, "seed": 0, "max_steps": 3, "solver": "heun", "steps": 5, "alpha": 0.0, "bits": None,
-         "n_samples": 4, "sample_seed": 0}
+    a = {
+        "recipe": "digits",
+        "D": 4,
+        "seed": 0,
+        "max_steps": 3,
+        "solver": "heun",
+        "steps": 5,
+        "alpha": 0.0,
+        "bits": None,
+        "n_samples": 4,
+        "sample_seed": 0,
+    }
     assert cell_id(a) == cell_id({**a, "digits_fd": 3.0, "sample_seconds": 1.0})
     assert cell_id(a) != cell_id({**a, "bits": 4}) != cell_id({**a, "D": "inf"})
 
 
 def test_an_interrupted_sweep_skips_its_finished_cells(tmp_path):
     out, runs = tmp_path / "d.jsonl", tmp_path / "runs"
-    args = [*TINY, "ladder=[4]", f"out={out}", f"run_root={runs}", "cells=[{solver:euler,steps:2},{solver:euler,steps:2,alpha:0.1}]"]
+    args = [
+        *TINY,
+        "ladder=[4]",
+        f"out={out}",
+        f"run_root={runs}",
+        "cells=[{solver:euler,steps:2},{solver:euler,steps:2,alpha:0.1}]",
+    ]
     p = run("bench", "sweep", *args, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     recs = read_records(out)
@@ -102,11 +128,14 @@ def test_an_interrupted_sweep_skips_its_finished_cells(tmp_path):
     assert p.returncode == 0 and len(read_records(out)) == 2 and "α=" not in p.stderr
 
 
-@pytest.mark.parametrize("args,needles", [
-    (["recipe=no_such_recipe"], ["no_such_recipe"]),
-    (["recipe=digits", "ladder=[0,16]"], ["ladder[0]=0"]),
-    (["recipe=digits", "cells=[{solver:heun,steps:18,bits:1}]"], ["bits", "1"]),
-])
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["recipe=no_such_recipe"], ["no_such_recipe"]),
+        (["recipe=digits", "ladder=[0,16]"], ["ladder[0]=0"]),
+        (["recipe=digits", "cells=[{solver:heun,steps:18,bits:1}]"], ["bits", "1"]),
+    ],
+)
 def test_bad_sweep_input_is_one_line_naming_the_value(tmp_path, args, needles):
     _one_line_error(run("bench", "sweep", *args, f"out={tmp_path / 'd.jsonl'}", f"run_root={tmp_path}/r", cwd=tmp_path), *needles)
     assert not (tmp_path / "d.jsonl").exists()
@@ -115,8 +144,17 @@ def test_bad_sweep_input_is_one_line_naming_the_value(tmp_path, args, needles):
 def test_multirun_splits_the_ladder_into_jobs_that_share_the_records_file(tmp_path):
     """What a cluster launcher (submitit/SLURM) runs: one job per D, each appending under the file's lock."""
     out = tmp_path / "d.jsonl"
-    p = run("bench", "sweep", "--multirun", *TINY, "ladder=[4],[inf]", f"out={out}", f"run_root={tmp_path}/runs",
-            "cells=[{solver:euler,steps:2}]", cwd=tmp_path)
+    p = run(
+        "bench",
+        "sweep",
+        "--multirun",
+        *TINY,
+        "ladder=[4],[inf]",
+        f"out={out}",
+        f"run_root={tmp_path}/runs",
+        "cells=[{solver:euler,steps:2}]",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     assert sorted(str(r["D"]) for r in read_records(out)) == ["4", "inf"]
     assert sorted(x.name for x in tmp_path.iterdir()) == ["d.jsonl", "d.jsonl.lock", "runs"]  # no multirun/ left behind

@@ -22,8 +22,9 @@ CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), i
 
 def _trainer(dtype=torch.float32, run_dir=None, **cfg) -> Trainer:
     torch.manual_seed(0)
-    net = DDPMpp(in_channels=3, image_size=8, model_channels=16, channel_mult=(1, 2), num_blocks=1,
-                 attn_resolutions=(4,), dropout=0.0)
+    net = DDPMpp(
+        in_channels=3, image_size=8, model_channels=16, channel_mult=(1, 2), num_blocks=1, attn_resolutions=(4,), dropout=0.0
+    )
     den = Denoiser(net, sigma_data=0.5).to(dtype)
     g = torch.Generator().manual_seed(1)
     data = EncodedDataset((torch.rand(32, 3, 8, 8, generator=g) * 2 - 1).to(dtype))

@@ -36,7 +36,7 @@ class RandomCrops:
     def item(self, index: int, seed: int) -> Encoded:
         self.seen.append((index, seed))
         start = int(torch.randint(0, 25, (1,), generator=torch.Generator().manual_seed(seed)))
-        return Encoded(self.signals[index, start:start + 8])
+        return Encoded(self.signals[index, start : start + 8])
 
 
 # not the shared toy (tests/fixtures/toy_modality.py): the path under test needs a data set that streams items by (index, seed)
@@ -68,8 +68,9 @@ def _cfg(run_dir: Path, **trainer) -> dict:
     cfg = compose("train", ["recipe=digits"])
     cfg.update(modality={"name": "crops_stream_test"}, backbone={"hidden": 16}, run_dir=str(run_dir))
     cfg["pfgm"]["sigma_data"] = 1.0
-    cfg["trainer"].update(dict(max_steps=6, batch_size=16, progress=False, preview_every=0, warmup_steps=1,
-                               log_every=2, ckpt_every=3), **trainer)
+    cfg["trainer"].update(
+        dict(max_steps=6, batch_size=16, progress=False, preview_every=0, warmup_steps=1, log_every=2, ckpt_every=3), **trainer
+    )
     return cfg
 
 

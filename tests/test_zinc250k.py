@@ -66,8 +66,14 @@ def test_gdss_split_on_a_few_hundred_rows(tmp_path, nci_smiles):
 
 def test_modality_reads_the_csv_and_errors_name_the_file(tmp_path, nci_smiles):
     p, _ = zinc_like_csv(tmp_path, nci_smiles, 200)
-    m = MoleculeModality(source="zinc250k", path=str(p), max_atoms=38, kekulize=True, charges=False,
-                         atom_types=["C", "N", "O", "F", "P", "S", "Cl", "Br", "I"])
+    m = MoleculeModality(
+        source="zinc250k",
+        path=str(p),
+        max_atoms=38,
+        kekulize=True,
+        charges=False,
+        atom_types=["C", "N", "O", "F", "P", "S", "Cl", "Br", "I"],
+    )
     n_test = len(m.dataset("test"))
     assert n_test == sum(i in ms.zinc250k_test_rows() for i in range(200)) and len(m.dataset("train")) == 200 - n_test
     bad = tmp_path / "bad.csv"

@@ -50,8 +50,9 @@ def test_entry_is_intact_and_loads_without_code(name, entry):
 
 @pytest.mark.parametrize("name, entry", ENTRIES, ids=[n for n, _ in ENTRIES])
 def test_entry_samples(name, entry):
-    modality, objects, info, _ = generate_from_checkpoint({"checkpoint": f"zoo:{name}", "num_samples": 4, "seed": 0,
-                                                          "device": "cpu", "sampler": {"steps": 4}, "progress": False})
+    modality, objects, info, _ = generate_from_checkpoint(
+        {"checkpoint": f"zoo:{name}", "num_samples": 4, "seed": 0, "device": "cpu", "sampler": {"steps": 4}, "progress": False}
+    )
     assert len(objects) == 4 and info["modality"] == modality.name
 
 
@@ -149,8 +150,15 @@ def test_entry_metrics_reproduce(name, entry):
 
     ev = entry["eval"]
     modality, objects, _, samples = generate_from_checkpoint(
-        {"checkpoint": f"zoo:{name}", "num_samples": ev["num_samples"], "seed": ev["seed"], "device": "cpu",
-         "sampler": {}, "progress": False})
+        {
+            "checkpoint": f"zoo:{name}",
+            "num_samples": ev["num_samples"],
+            "seed": ev["seed"],
+            "device": "cpu",
+            "sampler": {},
+            "progress": False,
+        }
+    )
     modality.set_sample_options(**ev.get("modality", {}))  # the entry's eval-time options (a CDR3 reference size)
     got = modality.evaluate(objects, samples).metrics
     n = ev["num_samples"]

@@ -83,8 +83,10 @@ def split_indices(n: int, split: str, test_fraction: float, seed: int) -> Tensor
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = int(round(n * test_fraction))
     if n and n_test >= n:
-        raise DataError(f"{n} clip(s), and modality.test_fraction={test_fraction} holds out {n_test} for the test split, "
-                         "leaving none to train on; add clips, or lower modality.test_fraction (0: no held-out split)")
+        raise DataError(
+            f"{n} clip(s), and modality.test_fraction={test_fraction} holds out {n_test} for the test split, "
+            "leaving none to train on; add clips, or lower modality.test_fraction (0: no held-out split)"
+        )
     return perm[n - n_test :].sort().values if split == "test" else perm[: n - n_test].sort().values
 
 
@@ -252,9 +254,11 @@ LONG_FILE_POLICIES = ("cut", "error")
 
 def _reasons(clip_samples: int, sample_rate: int, min_samples: int) -> dict[str, str]:
     """The load report's names for what happened to a file, with the lengths they refer to."""
-    return {"cut": f"files longer than {LONG_FACTOR:g}x the clip ({clip_samples / sample_rate:.2f} s) cut into clips",
-            "short": f"clips shorter than min_duration ({min_samples / sample_rate:.3f} s)",
-            "other": "non-audio files (skip_non_audio=true)"}
+    return {
+        "cut": f"files longer than {LONG_FACTOR:g}x the clip ({clip_samples / sample_rate:.2f} s) cut into clips",
+        "short": f"clips shorter than min_duration ({min_samples / sample_rate:.3f} s)",
+        "other": "non-audio files (skip_non_audio=true)",
+    }
 
 
 def load_wav_folder(
@@ -320,10 +324,13 @@ def load_wav_folder(
             pieces = [w]
             if clip_samples and w.size > LONG_FACTOR * clip_samples:
                 if long_files == "error":
-                    raise AudioFileError(p, f"is {w.size / sample_rate:.2f} s long (after trimming silence), more than "
-                                            f"{LONG_FACTOR:g}x the clip length ({clip_samples / sample_rate:.2f} s); "
-                                            "modality.long_files=cut cuts such files into clips")
-                pieces = [w[i:i + clip_samples] for i in range(0, w.size, clip_samples)]
+                    raise AudioFileError(
+                        p,
+                        f"is {w.size / sample_rate:.2f} s long (after trimming silence), more than "
+                        f"{LONG_FACTOR:g}x the clip length ({clip_samples / sample_rate:.2f} s); "
+                        "modality.long_files=cut cuts such files into clips",
+                    )
+                pieces = [w[i : i + clip_samples] for i in range(0, w.size, clip_samples)]
             kept = [piece for piece in pieces if piece.size >= min_samples]  # a cut file's short tail too
             if len(pieces) > 1:
                 report.fix(why["cut"], record=f"{p.relative_to(root)}: {len(kept)} clips")
@@ -378,7 +385,9 @@ def load_sc09(root: str | os.PathLike, subset: str, sample_rate: int = 16000, do
 # fixed-length clips
 
 
-def fixed_length(clips: Clips, length: int, align: str = "center", noise_dbfs: float | None = -50.0, seed: int = 0) -> tuple[Tensor, Tensor]:
+def fixed_length(
+    clips: Clips, length: int, align: str = "center", noise_dbfs: float | None = -50.0, seed: int = 0
+) -> tuple[Tensor, Tensor]:
     """Pad/trim every clip to ``length`` samples → (waves (M, length), mask (M, length), 1 = a real sample).
 
     noise_dbfs: white noise at this RMS level (dB re full scale) is added over the whole clip, padding

@@ -55,8 +55,10 @@ class MelCodec:
         if self.griffin_lim_iters < 1:
             raise ConfigError(f"griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
         if self.clip_samples is not None and 1 + int(self.clip_samples) // self.hop_length < self.frames:
-            raise ConfigError(f"clip_samples {self.clip_samples} gives {1 + int(self.clip_samples) // self.hop_length} frames "
-                             f"at hop_length {self.hop_length}, fewer than frames={self.frames}")
+            raise ConfigError(
+                f"clip_samples {self.clip_samples} gives {1 + int(self.clip_samples) // self.hop_length} frames "
+                f"at hop_length {self.hop_length}, fewer than frames={self.frames}"
+            )
         self._mods: dict | None = None
 
     @property

@@ -249,4 +249,8 @@ def judge_report(judge: DigitJudge, samples: Tensor, real: Tensor, real_codec: T
     lab = real_labels[:n] if real_labels is not None else None
     sets = {"samples": (samples, requested), "real_codec": (real_codec, lab), "real": (real, lab),
             "noise": (noise_bursts(real_codec), None), "reversed": (real_codec.flip(1), None)}  # fmt: skip
-    return {name: judge_scores(judge, w, reference_features, templates, template_labels, req) for name, (w, req) in sets.items() if len(w)}
+    return {
+        name: judge_scores(judge, w, reference_features, templates, template_labels, req)
+        for name, (w, req) in sets.items()
+        if len(w)
+    }

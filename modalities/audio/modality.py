@@ -118,8 +118,10 @@ class AudioOptions:
         if self.representation not in REPRESENTATIONS:
             raise ConfigError(f"representation must be one of {', '.join(REPRESENTATIONS)}, got {self.representation!r}")
         if self.dataset in ("folder", "sc09") and self.root is None:
-            raise ConfigError(f"dataset={self.dataset!r} needs modality.root (the folder of "
-                              f"{'clips' if self.dataset == 'folder' else 'SpeechCommands'})")
+            raise ConfigError(
+                f"dataset={self.dataset!r} needs modality.root (the folder of "
+                f"{'clips' if self.dataset == 'folder' else 'SpeechCommands'})"
+            )
         if not 0.0 <= float(self.test_fraction) < 1.0:
             raise ConfigError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         if self.long_files not in LONG_FILE_POLICIES:
@@ -203,8 +205,16 @@ class AudioModality(Modality):
                 c = make_tones(self.num_tones, rate, self.seed)
             else:
                 assert self.root is not None
-                c = load_wav_folder(self.root, rate, self.mono, self.skip_non_audio, self.loudness_dbfs,
-                                    clip_samples=self.num_samples, long_files=self.long_files, min_duration=self.min_duration)
+                c = load_wav_folder(
+                    self.root,
+                    rate,
+                    self.mono,
+                    self.skip_non_audio,
+                    self.loudness_dbfs,
+                    clip_samples=self.num_samples,
+                    long_files=self.long_files,
+                    min_duration=self.min_duration,
+                )
                 self.report = c.report
                 if self.class_cond and c.labels is None:
                     raise DataError(f"{self.root}: class_cond needs class subfolders (one folder of clips per class)")
@@ -221,7 +231,9 @@ class AudioModality(Modality):
         if split not in self._clips:
             if self.dataset_name == "sc09":
                 assert self.root is not None
-                self._clips[split] = load_sc09(self.root, "training" if split == "train" else "testing", self.sample_rate, self.download)
+                self._clips[split] = load_sc09(
+                    self.root, "training" if split == "train" else "testing", self.sample_rate, self.download
+                )
             else:
                 c = self._all_clips()
                 try:
@@ -311,7 +323,12 @@ class AudioModality(Modality):
         if self.representation == "mel":
             derived["image_size"] = [self.mel.n_mels, self.mel.frames]
         for key, value in derived.items():
-            if key in kwargs and kwargs[key] is not None and kwargs[key] != value and list(np.atleast_1d(kwargs[key])) != list(np.atleast_1d(value)):
+            if (
+                key in kwargs
+                and kwargs[key] is not None
+                and kwargs[key] != value
+                and list(np.atleast_1d(kwargs[key])) != list(np.atleast_1d(value))
+            ):
                 raise ConfigError(f"backbone.{key}={kwargs[key]} contradicts the data ({key}={value}); leave it unset")
             kwargs[key] = value
         if self.representation == "mel":
@@ -348,7 +365,12 @@ class AudioModality(Modality):
         labels = [None] * len(waves) if cond is None else [int(c) if int(c) >= 0 else None for c in cond.reshape(-1).tolist()]
         names = self.classes
         return [
-            AudioClip(w.numpy().astype(np.float32).clip(-1, 1), self.sample_rate, lab, names[lab] if lab is not None and lab < len(names) else None)
+            AudioClip(
+                w.numpy().astype(np.float32).clip(-1, 1),
+                self.sample_rate,
+                lab,
+                names[lab] if lab is not None and lab < len(names) else None,
+            )
             for w, lab in zip(waves, labels)
         ]
 
@@ -384,7 +406,9 @@ class AudioModality(Modality):
 
     def codec_round_trip(self, waves: Tensor) -> Tensor:
         """Waves (M, L) → the same clips through the model's representation and back (mel → Griffin-Lim)."""
-        return torch.cat([self.codec.decode(self.encode_waves(c), generator=torch.Generator().manual_seed(0)) for c in waves.split(256)])
+        return torch.cat(
+            [self.codec.decode(self.encode_waves(c), generator=torch.Generator().manual_seed(0)) for c in waves.split(256)]
+        )
 
     def judge_data(self) -> tuple[Tensor, Tensor, Tensor]:
         """The outside judge's clips: (waves (M, L), labels (M,), template index (80,)). speech_digits: espeak-ng
@@ -436,7 +460,9 @@ class AudioModality(Modality):
             info["heldout_codec_accuracy"] = accuracy(model, self.codec_round_trip(wt), yt, batch_size=128)
             return info
 
-        model, info = cached_model("audio_judge", key, lambda: DigitJudge(self.sample_rate, len(self.classes)), train, verbose=verbose)
+        model, info = cached_model(
+            "audio_judge", key, lambda: DigitJudge(self.sample_rate, len(self.classes)), train, verbose=verbose
+        )
         if not state:  # a cached judge: only the templates need the codec round trip
             state["w"], state["y"], state["t"] = self.judge_data()
         t = state["t"]
@@ -453,8 +479,14 @@ class AudioModality(Modality):
         w_test, y_test = self.waves("test")
         with torch.no_grad():
             ref = torch.cat([judge.features(c) for c in w_train.split(256)]).double().numpy()
-        gen = torch.from_numpy(np.stack([np.asarray(c.wave, np.float32) for c in clips])) if clips else torch.zeros(0, self.num_samples)
-        requested = torch.tensor([-1 if c.label is None else c.label for c in clips], dtype=torch.long) if self.class_cond else None
+        gen = (
+            torch.from_numpy(np.stack([np.asarray(c.wave, np.float32) for c in clips]))
+            if clips
+            else torch.zeros(0, self.num_samples)
+        )
+        requested = (
+            torch.tensor([-1 if c.label is None else c.label for c in clips], dtype=torch.long) if self.class_cond else None
+        )
         n = min(max(len(clips), 2), len(w_test))
         report = judge_report(judge, gen, w_test[:n], self.codec_round_trip(w_test[:n]), ref, templates, t_labels,
                               requested, y_test[:n] if y_test is not None else None)  # fmt: skip
@@ -472,7 +504,8 @@ class AudioModality(Modality):
             raise EspeakMissingError(
                 "espeak-ng is not installed; evaluating a speech_digits model needs it (the metrics compare with the "
                 "digits it speaks): install the espeak-ng package (sudo apt-get install espeak-ng on Debian/Ubuntu), "
-                "or use pfgm-sample, which does not need it") from None
+                "or use pfgm-sample, which does not need it"
+            ) from None
 
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
         """SC09-style scores (see :mod:`.metrics`): fid, is, mis, am, max_softmax with real_* beside them,
@@ -485,7 +518,11 @@ class AudioModality(Modality):
         metrics: dict[str, float] = {"invalid_fraction": 1.0 - len(clips) / max(len(objects), 1)}
         w_train, y_train = self.waves("train")
         w_test, y_test = self.waves("test")
-        gen = torch.from_numpy(np.stack([np.asarray(c.wave, np.float32) for c in clips])) if clips else torch.zeros(0, self.num_samples)
+        gen = (
+            torch.from_numpy(np.stack([np.asarray(c.wave, np.float32) for c in clips]))
+            if clips
+            else torch.zeros(0, self.num_samples)
+        )
         if gen.shape[1:] != (self.num_samples,):
             raise ValueError(f"audio metrics need clips of {self.num_samples} samples, got {tuple(gen.shape[1:])}")
         m_gen, m_train, m_test = self._mels(gen), self._mels(w_train), self._mels(w_test)
@@ -504,16 +541,20 @@ class AudioModality(Modality):
                 f"real_* scores use {n_real} held-out real clips (IS ceiling {metrics['real_is']:.2f}, FID floor {metrics['fid_real']:.2f})"
             )
         else:
-            notes.append("no labels: classifier scores (FID, IS, AM) need class subfolders; only the spectral distance is reported")
+            notes.append(
+                "no labels: classifier scores (FID, IS, AM) need class subfolders; only the spectral distance is reported"
+            )
         if self.dataset_name in ("speech_digits", "sc09") and self.judge_metrics:
             report, info = self.judge_report(clips, verbose=True)
             for group, scores in report.items():
                 prefix = "judge_" if group == "samples" else f"judge_{group}_"
                 metrics.update({prefix + k: float(v) for k, v in scores.items() if not isinstance(v, list)})
                 notes.append(f"judge histogram ({group}): {scores['histogram']}; templates: {scores['template_histogram']}")
-            notes.append(f"outside judge (MFCC CNN + DTW templates, voices the model never hears): held-out accuracy "
-                         f"{info['heldout_accuracy']:.3f} as they are, {info['heldout_codec_accuracy']:.3f} through the codec; "
-                         "judge_real_codec_* is the ceiling, judge_noise_* and judge_reversed_* the floors")
+            notes.append(
+                f"outside judge (MFCC CNN + DTW templates, voices the model never hears): held-out accuracy "
+                f"{info['heldout_accuracy']:.3f} as they are, {info['heldout_codec_accuracy']:.3f} through the codec; "
+                "judge_real_codec_* is the ceiling, judge_noise_* and judge_reversed_* the floors"
+            )
         if self.dataset_name == "tones":
             metrics.update(pitch_accuracy([c.wave for c in clips], self.sample_rate, list(TONE_NOTES), [c.label for c in clips]))
         return Evaluation(metrics, notes)

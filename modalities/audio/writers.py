@@ -40,7 +40,10 @@ class AudioClip:
 
 
 # a perceptually ordered dark-to-bright colour ramp (inferno-like anchor colours)
-_RAMP = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]], np.float64)
+_RAMP = np.array(
+    [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]],
+    np.float64,
+)
 
 
 def _colour(v: np.ndarray) -> np.ndarray:

@@ -115,8 +115,9 @@ class GraphTransformerBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.dn, self.de = dn, de
 
-    def forward(self, h: Tensor, e: Tensor, emb: Tensor, node_mask: Tensor, pair_mask: Tensor,
-                pairs: PairIndex, n_max: int) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, h: Tensor, e: Tensor, emb: Tensor, node_mask: Tensor, pair_mask: Tensor, pairs: PairIndex, n_max: int
+    ) -> tuple[Tensor, Tensor]:
         """h (B, n, dn) nodes; e (B, P, de) the pairs i < j (see :mod:`.pairs`); pair_mask (B, P).
 
         n_max: the full layout's, which scales the edge sums; n is smaller when the batch runs
@@ -157,8 +158,19 @@ class _GraphNetBase(nn.Module):
     WALKS = (2, 3, 4, 5, 6)  # closed-walk lengths read off the self-conditioning estimate (nodes)
     PATHS = (2, 3, 4)  # walk lengths between node pairs (edges)
 
-    def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int, edge_width: int, cond_dim: int,
-                 self_condition: bool = False, spectral: int = 0, components: bool = False, distances: int = 0):
+    def __init__(
+        self,
+        n_max: int,
+        node_dim: int,
+        edge_dim: int,
+        node_width: int,
+        edge_width: int,
+        cond_dim: int,
+        self_condition: bool = False,
+        spectral: int = 0,
+        components: bool = False,
+        distances: int = 0,
+    ):
         super().__init__()
         self.layout = GraphLayout(n_max, node_dim, edge_dim)
         self.self_condition = bool(self_condition)
@@ -178,8 +190,7 @@ class _GraphNetBase(nn.Module):
         if self.self_condition:
             extra_node, extra_pair = (3, 1) if self.components else (0, 0)
             self.sc_node = nn.Linear(node_dim + edge_dim + len(self.WALKS) + 2 * self.spectral + extra_node, node_width)
-            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS) + self.spectral + extra_pair + self.distances,
-                                     edge_width)
+            self.sc_edge = nn.Linear(edge_dim + len(self.PATHS) + self.spectral + extra_pair + self.distances, edge_width)
         self.cond_dim = cond_dim
         self.emb = Conditioning(node_width, cond_dim)
         self.node_in = nn.Linear(node_dim, node_width) if node_dim > 0 else None
@@ -194,8 +205,7 @@ class _GraphNetBase(nn.Module):
         self.node_out = nn.Linear(node_width, node_dim) if node_dim > 0 else None
         self.edge_out = nn.Linear(edge_width, edge_dim)
 
-    def _structure(self, L: GraphLayout, estimate: Tensor, node_mask: Tensor,
-                   pair_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def _structure(self, L: GraphLayout, estimate: Tensor, node_mask: Tensor, pair_mask: Tensor) -> tuple[Tensor, Tensor]:
         """Node (B, n, ·) and pair (B, n, n, ·) features of a clean estimate (B, dim) of layout L, in data units."""
         nodes, edges = L.unpack(estimate)
         pm = pair_mask.unsqueeze(-1)
@@ -244,8 +254,15 @@ class _GraphNetBase(nn.Module):
         pair = n_real.unsqueeze(-1) * V.unsqueeze(2) * V.unsqueeze(1)
         return node.to(A.dtype), pair.to(A.dtype)
 
-    def _prepare(self, L: GraphLayout, x_in: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None,
-                 self_cond: Tensor | None = None):
+    def _prepare(
+        self,
+        L: GraphLayout,
+        x_in: Tensor,
+        c_noise: Tensor,
+        cond: Tensor | None,
+        mask: Tensor | None,
+        self_cond: Tensor | None = None,
+    ):
         # L is self.layout or, for a trimmed group, its sub-layout; the scales stay those of n_max
         n_max = self.layout.n_max
         if x_in.dim() != 2 or x_in.shape[1] != L.dim:
@@ -275,8 +292,7 @@ class _GraphNetBase(nn.Module):
         emb = self.emb(c.expand(B) if c.numel() == 1 else c, size_frac, cond)
         return h, e, emb, node_mask, pair_mask
 
-    def _finish(self, L: GraphLayout, h: Tensor, e: Tensor, node_mask: Tensor, pair_mask: Tensor,
-                mask: Tensor | None) -> Tensor:
+    def _finish(self, L: GraphLayout, h: Tensor, e: Tensor, node_mask: Tensor, pair_mask: Tensor, mask: Tensor | None) -> Tensor:
         B = h.shape[0]
         e = self.edge_out(self.edge_out_norm(e))
         e = 0.5 * (e + e.transpose(1, 2))  # exact symmetry, whatever rounding did
@@ -303,29 +319,49 @@ class GraphTransformer(_GraphNetBase):
     forward(x_in (B, dim), c_noise (B,), cond (B, k) | None, mask (B, dim) | None, self_cond (B, dim) | None) -> (B, dim).
     """
 
-    def __init__(self, n_max: int, node_dim: int, edge_dim: int, node_width: int = 96, edge_width: int = 48,
-                 depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, cond_dim: int = 0,
-                 self_condition: bool = False, spectral: int = 0, components: bool = False,
-                 distances: int = 0, trim_padding: bool = True, group_overhead: float | None = None):
-        super().__init__(n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral,
-                         components, distances)
+    def __init__(
+        self,
+        n_max: int,
+        node_dim: int,
+        edge_dim: int,
+        node_width: int = 96,
+        edge_width: int = 48,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        cond_dim: int = 0,
+        self_condition: bool = False,
+        spectral: int = 0,
+        components: bool = False,
+        distances: int = 0,
+        trim_padding: bool = True,
+        group_overhead: float | None = None,
+    ):
+        super().__init__(
+            n_max, node_dim, edge_dim, node_width, edge_width, cond_dim, self_condition, spectral, components, distances
+        )
         self.trim_padding = bool(trim_padding)
         # the fixed price of one more pass, as the work of this many graphs at n_max (measured:
         # benchmarks/graph_size_groups.py)
         self.group_overhead = float(group_overhead if group_overhead is not None else 2.0 * graph_cost(n_max))
         self.blocks = nn.ModuleList(
-            GraphTransformerBlock(node_width, edge_width, heads, node_width, mlp_ratio, dropout)
-            for _ in range(depth)
+            GraphTransformerBlock(node_width, edge_width, heads, node_width, mlp_ratio, dropout) for _ in range(depth)
         )
 
-    def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
-                self_cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x_in: Tensor,
+        c_noise: Tensor,
+        cond: Tensor | None = None,
+        mask: Tensor | None = None,
+        self_cond: Tensor | None = None,
+    ) -> Tensor:
         L = self.layout
         if mask is None or not self.trim_padding:
             return self._forward_layout(L, x_in, c_noise, cond, mask, self_cond)
         if x_in.dim() != 2 or x_in.shape[1] != L.dim or mask.shape != x_in.shape:
-            raise ValueError(f"expected x and mask of shape (B, {L.dim}) for {L}, got {tuple(x_in.shape)}, "
-                             f"{tuple(mask.shape)}")
+            raise ValueError(f"expected x and mask of shape (B, {L.dim}) for {L}, got {tuple(x_in.shape)}, {tuple(mask.shape)}")
         sizes = L.n_nodes(mask)
         groups = graph_size_groups(sizes, self.group_overhead)
         B = x_in.shape[0]
@@ -347,8 +383,9 @@ class GraphTransformer(_GraphNetBase):
         inverse[order] = torch.arange(B, device=order.device)
         return out[inverse]
 
-    def _forward_layout(self, L: GraphLayout, x_in: Tensor, c_noise: Tensor, cond: Tensor | None,
-                        mask: Tensor | None, self_cond: Tensor | None) -> Tensor:
+    def _forward_layout(
+        self, L: GraphLayout, x_in: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None, self_cond: Tensor | None
+    ) -> Tensor:
         """The net on graphs in layout L (self.layout, or a trimmed sub-layout of it)."""
         h, e, emb, nm, pm = self._prepare(L, x_in, c_noise, cond, mask, self_cond)
         # the edge stream is symmetric with a zero diagonal: the blocks keep each pair i < j once

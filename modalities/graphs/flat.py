@@ -139,8 +139,7 @@ class GraphLayout:
         out = torch.cat([*parts, OneHotCodec(self.edge_dim).snap(tri).reshape(B, -1)], dim=1)
         return out if mask is None else out * mask.to(out.dtype)
 
-    def bridge(self, x: Tensor, mask: Tensor,
-               allowed: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
+    def bridge(self, x: Tensor, mask: Tensor, allowed: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
         """x (B, dim) estimates -> x where each graph whose argmax graph falls apart gets one bridge.
 
         The estimate's edges are those with P(edge) > 1/2 (channel 0 is "none" when C > 1; the bit

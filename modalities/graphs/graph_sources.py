@@ -88,8 +88,13 @@ def community_small_file(path: str | None = None, seed: int = 0):
             continue
         size_s, sep, bridges = text.partition(":")
         pairs = [e.split("-") for e in filter(None, bridges.split(","))]
-        ok = sep and size_s.isdigit() and int(size_s) >= 2 and int(size_s) % 2 == 0 and all(
-            len(e) == 2 and e[0].isdigit() and e[1].isdigit() and max(int(e[0]), int(e[1])) < int(size_s) for e in pairs)
+        ok = (
+            sep
+            and size_s.isdigit()
+            and int(size_s) >= 2
+            and int(size_s) % 2 == 0
+            and all(len(e) == 2 and e[0].isdigit() and e[1].isdigit() and max(int(e[0]), int(e[1])) < int(size_s) for e in pairs)
+        )
         if not ok:
             raise DataError(f"{p}, line {no}: expected 'SIZE:u-v,u-v' with an even SIZE and nodes < SIZE, got {text!r}")
     graphs = community_small_from_spec(lines)
@@ -110,8 +115,9 @@ def grid_graphs(num: int = 100, seed: int = 0, min_side: int = 10, max_side: int
     return out
 
 
-def ego_small(num: int = 200, seed: int = 0, min_nodes: int = 4, max_nodes: int = 18, source: str = "synthetic",
-              root: str | None = None):
+def ego_small(
+    num: int = 200, seed: int = 0, min_nodes: int = 4, max_nodes: int = 18, source: str = "synthetic", root: str | None = None
+):
     """Ego-small: radius-1 ego graphs with 4–18 nodes (GDSS takes 200 of CiteSeer's).
 
     source 'citeseer': the real CiteSeer citation graph through torch_geometric's Planetoid
@@ -148,8 +154,12 @@ def ego_small(num: int = 200, seed: int = 0, min_nodes: int = 4, max_nodes: int 
     return out
 
 
-GRAPH_DATASETS = {"community_small": community_small, "community_small_file": community_small_file,
-                  "ego_small": ego_small, "grid": grid_graphs}
+GRAPH_DATASETS = {
+    "community_small": community_small,
+    "community_small_file": community_small_file,
+    "ego_small": ego_small,
+    "grid": grid_graphs,
+}
 
 
 def load_graphs(name: str, seed: int = 0, **kw):

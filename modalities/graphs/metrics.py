@@ -89,8 +89,9 @@ def _kernel_matrix(a: list[np.ndarray], b: list[np.ndarray], kernel: str, **kw) 
     return out
 
 
-def compute_mmd(samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray], kernel: str = "gaussian_emd",
-                is_hist: bool = True, **kw) -> float:
+def compute_mmd(
+    samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray], kernel: str = "gaussian_emd", is_hist: bool = True, **kw
+) -> float:
     """Squared MMD, biased estimator: mean K(X,X) + mean K(Y,Y) − 2 mean K(X,Y) (GDSS's compute_mmd).
 
     is_hist: normalise each sample to sum 1 first. kw: sigma, distance_scaling.
@@ -101,8 +102,11 @@ def compute_mmd(samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray], 
         samples1 = [np.asarray(s, float) / max(np.sum(s), 1e-12) for s in samples1]
         samples2 = [np.asarray(s, float) / max(np.sum(s), 1e-12) for s in samples2]
     s1, s2 = list(samples1), list(samples2)
-    return float(_kernel_matrix(s1, s1, kernel, **kw).mean() + _kernel_matrix(s2, s2, kernel, **kw).mean()
-                 - 2 * _kernel_matrix(s1, s2, kernel, **kw).mean())
+    return float(
+        _kernel_matrix(s1, s1, kernel, **kw).mean()
+        + _kernel_matrix(s2, s2, kernel, **kw).mean()
+        - 2 * _kernel_matrix(s1, s2, kernel, **kw).mean()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,25 +209,32 @@ def _nonempty(graphs: Sequence) -> list:
 
 def degree_mmd(ref: Sequence, pred: Sequence) -> float:
     """GDSS degree MMD (Gaussian EMD, σ = 1)."""
-    return compute_mmd([degree_histogram(G) for G in ref], [degree_histogram(G) for G in _nonempty(pred)],
-                       "gaussian_emd", sigma=1.0)
+    return compute_mmd(
+        [degree_histogram(G) for G in ref], [degree_histogram(G) for G in _nonempty(pred)], "gaussian_emd", sigma=1.0
+    )
 
 
 def clustering_mmd(ref: Sequence, pred: Sequence, bins: int = 100) -> float:
     """GDSS clustering MMD (Gaussian EMD, σ = 0.1, distance scaling = bins)."""
-    return compute_mmd([clustering_histogram(G, bins) for G in ref],
-                       [clustering_histogram(G, bins) for G in _nonempty(pred)],
-                       "gaussian_emd", sigma=0.1, distance_scaling=bins)
+    return compute_mmd(
+        [clustering_histogram(G, bins) for G in ref],
+        [clustering_histogram(G, bins) for G in _nonempty(pred)],
+        "gaussian_emd",
+        sigma=0.1,
+        distance_scaling=bins,
+    )
 
 
 def spectral_mmd(ref: Sequence, pred: Sequence) -> float:
     """GDSS spectral MMD (Gaussian EMD, σ = 1, on 200-bin eigenvalue pmfs)."""
-    return compute_mmd([spectral_density(G) for G in ref], [spectral_density(G) for G in _nonempty(pred)],
-                       "gaussian_emd", sigma=1.0)
+    return compute_mmd(
+        [spectral_density(G) for G in ref], [spectral_density(G) for G in _nonempty(pred)], "gaussian_emd", sigma=1.0
+    )
 
 
 def orbit_mmd(ref: Sequence, pred: Sequence, kernel: str = "gaussian", sigma: float = 30.0) -> float:
     """Orbit MMD on per-graph mean orbit counts (is_hist=False, σ = 30); GDSS's kernel is 'gaussian'."""
+
     def feats(gs):
         return [orbit_counts(G).sum(0) / G.number_of_nodes() for G in gs]
 

@@ -22,8 +22,15 @@ GRAPH_FORMATS = (".txt", ".edgelist", ".png")
 
 def sample_summary(num: int, invalid: list[int], kind: str) -> dict[str, Any]:
     """The sidecar record of a write: counts, invalid indices, files written (filled in later), notes."""
-    return {"kind": kind, "num_samples": num, "num_valid": num - len(invalid),
-            "num_invalid": len(invalid), "invalid_indices": invalid, "files": [], "notes": []}
+    return {
+        "kind": kind,
+        "num_samples": num,
+        "num_valid": num - len(invalid),
+        "num_invalid": len(invalid),
+        "invalid_indices": invalid,
+        "files": [],
+        "notes": [],
+    }
 
 
 def write_edge_lists(graphs: Sequence[Any], path: Path) -> int:

@@ -29,9 +29,18 @@ import numpy as np
 
 from pfgm.core.errors import DataError
 
-__all__ = ["ArchiveError", "RestrictedUnpickler", "safe_loads", "find_cifar10", "load_cifar10", "download_cifar10",
-           "write_cifar10_archive",
-           "CIFAR10_CLASSES", "CIFAR10_ARCHIVE", "CIFAR10_FOLDER"]
+__all__ = [
+    "ArchiveError",
+    "RestrictedUnpickler",
+    "safe_loads",
+    "find_cifar10",
+    "load_cifar10",
+    "download_cifar10",
+    "write_cifar10_archive",
+    "CIFAR10_CLASSES",
+    "CIFAR10_ARCHIVE",
+    "CIFAR10_FOLDER",
+]
 
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_FOLDER = "cifar-10-batches-py"
@@ -47,13 +56,19 @@ class ArchiveError(DataError):
 
 #: (module, name) pairs a CIFAR pickle may reference: numpy's array reconstruction (both the numpy 1
 #: and numpy 2 module paths, protocols 2–5) and the codec Python 3 uses to pickle bytes at protocol 2
-_ALLOWED_GLOBALS = frozenset({
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),
-})
+_ALLOWED_GLOBALS = frozenset(
+    {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
+)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -133,8 +148,10 @@ def find_cifar10(root: str | os.PathLike) -> Path:
     for candidate in (root / CIFAR10_FOLDER, root / CIFAR10_ARCHIVE):
         if candidate.exists():
             return candidate
-    raise ArchiveError(f"{root}: no CIFAR-10 data (expected {CIFAR10_ARCHIVE} or {CIFAR10_FOLDER}/ in it); "
-                       f"fetch it with modality.download=true or python -m pfgm.modalities.images.archive {root}")
+    raise ArchiveError(
+        f"{root}: no CIFAR-10 data (expected {CIFAR10_ARCHIVE} or {CIFAR10_FOLDER}/ in it); "
+        f"fetch it with modality.download=true or python -m pfgm.modalities.images.archive {root}"
+    )
 
 
 def _read_members(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
@@ -174,8 +191,13 @@ def load_cifar10(root: str | os.PathLike, split: str = "train") -> tuple[np.ndar
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def write_cifar10_archive(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray,
-                          test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None) -> Path:
+def write_cifar10_archive(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    labels: np.ndarray,
+    test_images: np.ndarray | None = None,
+    test_labels: np.ndarray | None = None,
+) -> Path:
     """Write ``images`` uint8 (M, 3, 32, 32) and ``labels`` (M,) as a CIFAR-10 python archive (tar.gz), split
     over the five data batches as evenly as they go; the test batch holds ``test_images`` (default: the first
     image). For tests and small subsets; the layout is the real archive's, the pickles protocol 2."""
@@ -187,8 +209,12 @@ def write_cifar10_archive(path: str | os.PathLike, images: np.ndarray, labels: n
     chunks = np.array_split(np.arange(len(images)), len(TRAIN_BATCHES))
 
     def batch(x: np.ndarray, y: np.ndarray, name: str) -> bytes:
-        d = {b"batch_label": name.encode(), b"labels": [int(v) for v in y], b"data": x.reshape(len(x), -1),
-             b"filenames": [f"img{i}.png".encode() for i in range(len(x))]}
+        d = {
+            b"batch_label": name.encode(),
+            b"labels": [int(v) for v in y],
+            b"data": x.reshape(len(x), -1),
+            b"filenames": [f"img{i}.png".encode() for i in range(len(x))],
+        }
         return pickle.dumps(d, protocol=2)
 
     members = {n: batch(images[c], np.asarray(labels)[c], n) for n, c in zip(TRAIN_BATCHES, chunks)}
@@ -209,8 +235,9 @@ def download_cifar10(root: str | os.PathLike) -> Path:
     try:
         from torchvision.datasets.utils import download_url
     except ImportError:
-        raise ArchiveError("downloading CIFAR-10 needs torchvision (pip install torchvision), or place "
-                           f"{CIFAR10_ARCHIVE} in {root} yourself") from None
+        raise ArchiveError(
+            f"downloading CIFAR-10 needs torchvision (pip install torchvision), or place {CIFAR10_ARCHIVE} in {root} yourself"
+        ) from None
     from torchvision.datasets import CIFAR10
 
     root = Path(root).expanduser()

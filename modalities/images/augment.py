@@ -61,9 +61,20 @@ class EDMAugment:
     1e8, i.e. always drawn, the rest 1). Standard deviations as EDM's defaults.
     """
 
-    def __init__(self, p: float = 0.12, xflip: float = 1e8, yflip: float = 1.0, scale: float = 1.0,
-                 rotate: float = 1.0, aniso: float = 1.0, translate: float = 1.0, scale_std: float = 0.2,
-                 aniso_std: float = 0.2, aniso_rotate_prob: float = 0.5, translate_std: float = 0.125):
+    def __init__(
+        self,
+        p: float = 0.12,
+        xflip: float = 1e8,
+        yflip: float = 1.0,
+        scale: float = 1.0,
+        rotate: float = 1.0,
+        aniso: float = 1.0,
+        translate: float = 1.0,
+        scale_std: float = 0.2,
+        aniso_std: float = 0.2,
+        aniso_rotate_prob: float = 0.5,
+        translate_std: float = 0.125,
+    ):
         if not 0.0 <= float(p) <= 1.0:
             raise ConfigError(f"augmentation probability must be in [0, 1], got {p}")
         self.p = float(p)
@@ -131,6 +142,7 @@ class EDMAugment:
         src = torch.einsum("bij,pj->bpi", G, pts)[..., :2]  # (b, 4HW, 2)
         # grid_sample's normalised coordinates (align_corners=False): the image spans [-1, 1]
         grid = torch.stack([src[..., 0] * 2 / W, src[..., 1] * 2 / H], -1).reshape(b, 2 * H, 2 * W, 2)
-        fine = F.grid_sample(images.to(torch.float32), grid.to(torch.float32), mode="bicubic",
-                             padding_mode="reflection", align_corners=False)
+        fine = F.grid_sample(
+            images.to(torch.float32), grid.to(torch.float32), mode="bicubic", padding_mode="reflection", align_corners=False
+        )
         return F.avg_pool2d(fine, 2).to(images.dtype)

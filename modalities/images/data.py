@@ -158,13 +158,11 @@ def list_image_folder(root: str | os.PathLike, skip_non_images: bool = False) ->
     loose_images = [e for e in loose if _is_image(e)]
     if loose_images:
         raise ImageFolderError(
-            f"{loose_images[0]}: image next to class subfolders of {root} "
-            f"(expected either only images or only class subfolders)"
+            f"{loose_images[0]}: image next to class subfolders of {root} (expected either only images or only class subfolders)"
         )
     if loose and not skip_non_images:
         raise NonImageFileError(
-            f"{loose[0]}: not an image file (expected class subfolders of images); "
-            f"remove it or pass skip_non_images=True"
+            f"{loose[0]}: not an image file (expected class subfolders of images); remove it or pass skip_non_images=True"
         )
     skipped += loose
     files, labels = [], []
@@ -222,8 +220,9 @@ def _to_u8(a: np.ndarray, mode: str, path: Path) -> np.ndarray:
     else:
         scale, top = 255.0 / 65535.0, 65535.0
     if lo < 0 or hi > top:
-        raise ImageFolderError(f"{path}: {mode} image values {lo:g}..{hi:g} lie outside 0..{top:g}; "
-                               "convert it to 8- or 16-bit first")
+        raise ImageFolderError(
+            f"{path}: {mode} image values {lo:g}..{hi:g} lie outside 0..{top:g}; convert it to 8- or 16-bit first"
+        )
     return np.round(a * scale).astype(np.uint8)
 
 

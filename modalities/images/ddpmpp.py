@@ -74,8 +74,9 @@ ZERO_GAIN = 1e-5
 class Block(nn.Module):
     """DDPM++'s residual block (see the module docstring); ``resample``: "down", "up" or None."""
 
-    def __init__(self, cin: int, cout: int, emb_ch: int, resample: str | None = None, attention: bool = False,
-                 dropout: float = 0.0):
+    def __init__(
+        self, cin: int, cout: int, emb_ch: int, resample: str | None = None, attention: bool = False, dropout: float = 0.0
+    ):
         super().__init__()
         self.resample = resample
         self.norm0 = _norm(cin)
@@ -109,8 +110,9 @@ class Block(nn.Module):
             B, C, H, W = x.shape
             q, k, v = self.qkv(self.norm2(x)).reshape(B, 3, C, H * W).unbind(1)  # each (B, C, HW)
             # one head over C channels: a[c, i] = Σ_j softmax_j(q_i·k_j / √C) v[c, j]
-            a = F.scaled_dot_product_attention(q.transpose(1, 2)[:, None], k.transpose(1, 2)[:, None],
-                                               v.transpose(1, 2)[:, None])[:, 0]
+            a = F.scaled_dot_product_attention(
+                q.transpose(1, 2)[:, None], k.transpose(1, 2)[:, None], v.transpose(1, 2)[:, None]
+            )[:, 0]
             x = (x + self.proj(a.transpose(1, 2).reshape(B, C, H, W))) * math.sqrt(0.5)
         return x
 
@@ -122,9 +124,19 @@ class DDPMpp(nn.Module):
     label) come from the data; the rest is the architecture (defaults: the CIFAR-10 network).
     """
 
-    def __init__(self, in_channels: int = 3, image_size: int = 32, num_classes: int = 0, augment_dim: int = 0,
-                 model_channels: int = 128, channel_mult: Sequence[int] = (2, 2, 2), channel_mult_emb: int = 4,
-                 num_blocks: int = 4, attn_resolutions: Sequence[int] = (16,), dropout: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        image_size: int = 32,
+        num_classes: int = 0,
+        augment_dim: int = 0,
+        model_channels: int = 128,
+        channel_mult: Sequence[int] = (2, 2, 2),
+        channel_mult_emb: int = 4,
+        num_blocks: int = 4,
+        attn_resolutions: Sequence[int] = (16,),
+        dropout: float = 0.1,
+    ):
         super().__init__()
         if image_size % (2 ** (len(channel_mult) - 1)):
             raise ConfigError(f"image_size {image_size} must be divisible by 2^{len(channel_mult) - 1} (one halving per level)")

@@ -35,9 +35,21 @@ from torch import Tensor, nn
 
 from pfgm.core.errors import ConfigError, PfgmError
 
-__all__ = ["METRICS", "FEATURES", "INCEPTION_FILE", "InceptionWeightsMissing", "inception_weights_path",
-           "check_features", "feature_network", "FeatureStats", "extract", "frechet_distance", "reference_stats",
-           "image_metrics", "parse_metrics"]
+__all__ = [
+    "METRICS",
+    "FEATURES",
+    "INCEPTION_FILE",
+    "InceptionWeightsMissing",
+    "inception_weights_path",
+    "check_features",
+    "feature_network",
+    "FeatureStats",
+    "extract",
+    "frechet_distance",
+    "reference_stats",
+    "image_metrics",
+    "parse_metrics",
+]
 
 METRICS = ("fid", "kid", "is", "pr")
 FEATURES = ("inception", "random")
@@ -71,14 +83,17 @@ def check_features(features: str, weights: str | os.PathLike | None = None) -> N
     except ImportError:
         from ..base import ModalityUnavailable
 
-        raise ModalityUnavailable('image metrics need torch-fidelity: pip install "pfgm[images]" (or pip install torch-fidelity)') from None
+        raise ModalityUnavailable(
+            'image metrics need torch-fidelity: pip install "pfgm[images]" (or pip install torch-fidelity)'
+        ) from None
     if features == "inception":
         path = inception_weights_path(weights)
         if not path.is_file():
             raise InceptionWeightsMissing(
                 f"FID needs the Inception-v3 weights, not found at {path}: fetch them once with "
                 f"`python -m pfgm.modalities.images.fid --download` (or copy {INCEPTION_FILE} there, or set PFGM_INCEPTION); "
-                "fid_features=random runs the pipeline with an untrained network instead (numbers not comparable)")
+                "fid_features=random runs the pipeline with an untrained network instead (numbers not comparable)"
+            )
 
 
 class _Extractor(nn.Module):
@@ -94,15 +109,18 @@ class _Extractor(nn.Module):
         return pool.float(), logits.float()
 
 
-def feature_network(features: str = "inception", weights: str | os.PathLike | None = None, seed: int = 0,
-                    device: torch.device | str = "cpu") -> nn.Module:
+def feature_network(
+    features: str = "inception", weights: str | os.PathLike | None = None, seed: int = 0, device: torch.device | str = "cpu"
+) -> nn.Module:
     """torch-fidelity's Inception-v3 feature extractor: with its trained weights (``features="inception"``, read
     with ``torch.load(weights_only=True)``), or randomly initialised from ``seed`` (``"random"``: He-normal
     convolutions so activations keep their scale through the depth; BatchNorm at its identity statistics)."""
     check_features(features, weights)
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    state = torch.load(inception_weights_path(weights), map_location="cpu", weights_only=True) if features == "inception" else None
+    state = (
+        torch.load(inception_weights_path(weights), map_location="cpu", weights_only=True) if features == "inception" else None
+    )
 
     class _Built(FeatureExtractorInceptionV3):
         def load_state_dict(self, _ignored, strict: bool = True):  # the constructor's load: ours, not a download
@@ -171,8 +189,9 @@ def _as_batch(images: Sequence[np.ndarray] | np.ndarray) -> Tensor:
     return a.expand(-1, 3, -1, -1).contiguous() if a.shape[1] == 1 else a.contiguous()
 
 
-def extract(batches: Iterable[Tensor | Sequence[np.ndarray]], net: nn.Module, keep: int = 10_000,
-            device: torch.device | str = "cpu") -> FeatureStats:
+def extract(
+    batches: Iterable[Tensor | Sequence[np.ndarray]], net: nn.Module, keep: int = 10_000, device: torch.device | str = "cpu"
+) -> FeatureStats:
     """Stream ``batches`` (uint8 (B, C, H, W) tensors, or lists of HWC uint8 arrays) through ``net``."""
     stats = FeatureStats(keep=keep)
     for b in batches:
@@ -201,9 +220,16 @@ def _dataset_key(identity: dict, features: str, weights: str | os.PathLike | Non
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def reference_stats(identity: dict, batches: Iterable[Tensor], features: str = "inception",
-                    weights: str | os.PathLike | None = None, seed: int = 0, keep: int = 10_000,
-                    device: torch.device | str = "cpu", cache: Path | None = None) -> tuple[FeatureStats, bool]:
+def reference_stats(
+    identity: dict,
+    batches: Iterable[Tensor],
+    features: str = "inception",
+    weights: str | os.PathLike | None = None,
+    seed: int = 0,
+    keep: int = 10_000,
+    device: torch.device | str = "cpu",
+    cache: Path | None = None,
+) -> tuple[FeatureStats, bool]:
     """(the reference statistics of a data set, whether they came from the cache). ``identity`` names the data
     (path, file size, count, split); ``batches`` is only consumed when nothing is cached. The cache file is
     npz (arrays only, read with allow_pickle=False), written atomically."""
@@ -215,13 +241,15 @@ def reference_stats(identity: dict, batches: Iterable[Tensor], features: str = "
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
-                s = FeatureStats(keep=keep, n=int(z["n"]), total=z["total"], outer=z["outer"],
-                                 features=[z["features"]], logits=[z["logits"]])
+                s = FeatureStats(
+                    keep=keep, n=int(z["n"]), total=z["total"], outer=z["outer"], features=[z["features"]], logits=[z["logits"]]
+                )
             return s, True
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             # a cache is derived data: one that cannot be read (cut short, written by something else) is rebuilt
-            warnings.warn(f"{path}: unreadable reference statistics ({type(e).__name__}: {e}); computing them again",
-                          stacklevel=2)
+            warnings.warn(
+                f"{path}: unreadable reference statistics ({type(e).__name__}: {e}); computing them again", stacklevel=2
+            )
     s = extract(batches, feature_network(features, weights, seed, device), keep, device)
     path.parent.mkdir(parents=True, exist_ok=True)
     f, lg = s.kept()
@@ -232,7 +260,7 @@ def reference_stats(identity: dict, batches: Iterable[Tensor], features: str = "
 
 
 def parse_metrics(metrics: str | Sequence[str] | None) -> tuple[str, ...]:
-    """"fid,kid" / ["fid", "is"] / None (all) → a tuple of names from :data:`METRICS`."""
+    """ "fid,kid" / ["fid", "is"] / None (all) → a tuple of names from :data:`METRICS`."""
     if metrics is None:
         return METRICS
     names = [m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if str(m).strip()]
@@ -242,8 +270,9 @@ def parse_metrics(metrics: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def image_metrics(samples: FeatureStats, reference: FeatureStats, metrics: Sequence[str] = METRICS,
-                  kid_subset_size: int = 1000, seed: int = 0) -> dict[str, float]:
+def image_metrics(
+    samples: FeatureStats, reference: FeatureStats, metrics: Sequence[str] = METRICS, kid_subset_size: int = 1000, seed: int = 0
+) -> dict[str, float]:
     """The chosen metrics of generated ``samples`` against ``reference`` (torch-fidelity's formulas)."""
     out: dict[str, float] = {}
     fs, ls = samples.kept()
@@ -254,8 +283,9 @@ def image_metrics(samples: FeatureStats, reference: FeatureStats, metrics: Seque
         from torch_fidelity.metric_kid import kid_features_to_metric
 
         size = min(kid_subset_size, len(fs), len(fr))
-        k = kid_features_to_metric(torch.from_numpy(fs), torch.from_numpy(fr), kid_subsets=100, kid_subset_size=size,
-                                   verbose=False, rng_seed=seed)
+        k = kid_features_to_metric(
+            torch.from_numpy(fs), torch.from_numpy(fr), kid_subsets=100, kid_subset_size=size, verbose=False, rng_seed=seed
+        )
         out.update(kid=k["kernel_inception_distance_mean"], kid_std=k["kernel_inception_distance_std"])
     if "is" in metrics:
         from torch_fidelity.metric_isc import isc_features_to_metric
@@ -265,8 +295,14 @@ def image_metrics(samples: FeatureStats, reference: FeatureStats, metrics: Seque
     if "pr" in metrics:
         from torch_fidelity.metric_prc import prc_features_to_metric
 
-        p = prc_features_to_metric(torch.from_numpy(fs), torch.from_numpy(fr), prc_neighborhood=3,
-                                   prc_batch_size=10_000, save_cpu_ram=True, verbose=False)
+        p = prc_features_to_metric(
+            torch.from_numpy(fs),
+            torch.from_numpy(fr),
+            prc_neighborhood=3,
+            prc_batch_size=10_000,
+            save_cpu_ram=True,
+            verbose=False,
+        )
         out.update(precision=p["precision"], recall=p["recall"])
     return out
 

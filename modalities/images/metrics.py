@@ -88,7 +88,9 @@ def train_digits_classifier(seed: int = 0) -> DigitsClassifier:
     return model
 
 
-def load_digits_classifier(cache: str | os.PathLike | None = None, retrain: bool = False, verbose: bool = False) -> DigitsClassifier:
+def load_digits_classifier(
+    cache: str | os.PathLike | None = None, retrain: bool = False, verbose: bool = False
+) -> DigitsClassifier:
     """The cached digits classifier (eval mode), training and caching it first if needed.
 
     ``cache``: the cache folder (default ``$PFGM_CACHE`` or ``~/.cache/pfgm``). An unreadable cache file is replaced.
@@ -148,8 +150,10 @@ def evaluate_digits(
     f_tr, _ = classifier_outputs(clf, train)
     f_te, logits_te = classifier_outputs(clf, test)
     b, nan = len(samples), float("nan")
-    out = {"confident_fraction": confident_fraction(logits) if b else nan,
-           "confident_fraction_real": confident_fraction(logits_te)}
+    out = {
+        "confident_fraction": confident_fraction(logits) if b else nan,
+        "confident_fraction_real": confident_fraction(logits_te),
+    }
     out["digits_fd"] = feature_frechet_distance(f_s, f_tr) if b >= 2 else nan
     n_floor = min(max(b, 2), len(f_te))
     out["digits_fd_floor"] = feature_frechet_distance(f_te[:n_floor], f_tr) if n_floor >= 2 else nan

@@ -87,8 +87,10 @@ class ImageOptions:
             if size not in (None, 32) or channels not in (None, 3):
                 raise ConfigError(f"CIFAR-10 images are 3×32×32; got image_size={size}, channels={channels}")
         elif self.root is None:
-            raise ConfigError(f"dataset='{self.dataset}' needs modality.root, the "
-                              f"{'folder of images' if self.dataset == 'folder' else 'zip or folder'}")
+            raise ConfigError(
+                f"dataset='{self.dataset}' needs modality.root, the "
+                f"{'folder of images' if self.dataset == 'folder' else 'zip or folder'}"
+            )
         if self.download and self.dataset != "cifar10":
             raise ConfigError("modality.download is for dataset='cifar10' (other data sets are given by path)")
         if not 0.0 <= float(self.augment) <= 1.0:
@@ -140,7 +142,12 @@ class ImageModality(Modality):
         self.label = o.label
         self.download = bool(o.download)
         self.augment = float(o.augment)
-        self.metrics, self.fid_features, self.fid_weights, self.fid_batch = o.metrics, o.fid_features, o.fid_weights, int(o.fid_batch)
+        self.metrics, self.fid_features, self.fid_weights, self.fid_batch = (
+            o.metrics,
+            o.fid_features,
+            o.fid_weights,
+            int(o.fid_batch),
+        )
         self._stored: dict[str, tuple[Tensor, Tensor | None]] = {}  # uint8 images and labels of a STORED split
 
     # ------------------------------------------------------------------------------------------
@@ -190,8 +197,9 @@ class ImageModality(Modality):
             else:
                 assert self.root is not None
                 self.report = LoadReport(source=str(self.root))
-                x, labels, classes = load_image_folder(self.root, self.image_size, self.channels, self.skip_non_images,
-                                                       self.report)
+                x, labels, classes = load_image_folder(
+                    self.root, self.image_size, self.channels, self.skip_non_images, self.report
+                )
                 if self.class_cond and labels is None:
                     raise DataError(f"{self.root}: class_cond needs class subfolders (one folder of images per class)")
                 if self._classes is not None and self.class_cond and classes != self._classes:
@@ -312,8 +320,10 @@ class ImageModality(Modality):
         self._label_index()
         if self.metrics is not None or self.fid_features != "inception":
             if self.dataset_name not in STORED:
-                raise ConfigError("metrics= / fid_features= score cifar10 and edm data in Inception features; "
-                                  f"this checkpoint's data is {self.dataset_name!r}")
+                raise ConfigError(
+                    "metrics= / fid_features= score cifar10 and edm data in Inception features; "
+                    f"this checkpoint's data is {self.dataset_name!r}"
+                )
             from .fid import FEATURES, parse_metrics
 
             parse_metrics(self.metrics)
@@ -361,7 +371,9 @@ class ImageModality(Modality):
         bad = [a.shape for a in arrays if a.shape != (8, 8, 1)]
         if bad:
             raise ValueError(f"digits metrics need 8×8×1 images, got {bad[0]}")
-        images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0 if arrays else torch.zeros(0, 1, 8, 8)
+        images = (
+            torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0 if arrays else torch.zeros(0, 1, 8, 8)
+        )
         train, _ = self.split("train")
         test, _ = self.split("test")
         return Evaluation(evaluate_digits(images, train, test))
@@ -377,21 +389,33 @@ class ImageModality(Modality):
             raise ConfigError(f"image metrics need at least 2 valid samples, got {len(arrays)}")
         bs, dev = self.fid_batch, "cuda" if torch.cuda.is_available() else "cpu"
         net = feature_network(self.fid_features, self.fid_weights, device=dev)
-        gen = extract((arrays[i:i + bs] for i in range(0, len(arrays), bs)), net, device=dev)
+        gen = extract((arrays[i : i + bs] for i in range(0, len(arrays), bs)), net, device=dev)
         u8, _ = self._load_stored("train")
         assert self.root is not None
-        identity = {"dataset": self.dataset_name, "root": str(self.root.resolve()), "count": len(u8),
-                    "bytes": int(u8.sum(dtype=torch.int64)), "split": "train"}
-        ref, cached = reference_stats(identity, (u8[i:i + bs] for i in range(0, len(u8), bs)), self.fid_features,
-                                      self.fid_weights, device=dev)
+        identity = {
+            "dataset": self.dataset_name,
+            "root": str(self.root.resolve()),
+            "count": len(u8),
+            "bytes": int(u8.sum(dtype=torch.int64)),
+            "split": "train",
+        }
+        ref, cached = reference_stats(
+            identity, (u8[i : i + bs] for i in range(0, len(u8), bs)), self.fid_features, self.fid_weights, device=dev
+        )
         metrics = image_metrics(gen, ref, names)
         random = self.fid_features == "random"
         if random:
             metrics = {f"{k}_random_features": v for k, v in metrics.items()}
-        notes = [f"{len(arrays)} samples against {ref.n} training images (reference statistics "
-                 f"{'read from the cache' if cached else 'computed and cached'})",
-                 "features: " + ("a RANDOMLY INITIALISED Inception-v3 (fid_features=random): tests the pipeline; "
-                                 "not comparable to published FIDs" if random else "Inception-v3 (torch-fidelity, as EDM/PFGM++)")]
+        notes = [
+            f"{len(arrays)} samples against {ref.n} training images (reference statistics "
+            f"{'read from the cache' if cached else 'computed and cached'})",
+            "features: "
+            + (
+                "a RANDOMLY INITIALISED Inception-v3 (fid_features=random): tests the pipeline; not comparable to published FIDs"
+                if random
+                else "Inception-v3 (torch-fidelity, as EDM/PFGM++)"
+            ),
+        ]
         if len(arrays) < 50_000 and "fid" in names:
             notes.append("published FIDs use 50,000 samples (num_samples=50000); fewer bias FID upwards")
         return Evaluation(metrics, notes)

@@ -23,8 +23,14 @@ from typing import Callable
 
 import numpy as np
 
-from .data import (IMAGE_EXTENSIONS, CorruptImageError, EmptyImageFolderError, ImageFolderError,
-                   ImageFolderNotFoundError, NonImageFileError)
+from .data import (
+    IMAGE_EXTENSIONS,
+    CorruptImageError,
+    EmptyImageFolderError,
+    ImageFolderError,
+    ImageFolderNotFoundError,
+    NonImageFileError,
+)
 
 __all__ = ["load_packed_images", "LABELS_FILE"]
 
@@ -38,8 +44,11 @@ def _is_image(name: str) -> bool:
 def _listing(path: Path) -> tuple[list[str], Callable[[str], bytes]]:
     """(every file name relative to the data set, a function name → bytes) for a zip or a folder."""
     if path.is_dir():
-        names = sorted(str(p.relative_to(path).as_posix()) for p in path.rglob("*")
-                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        names = sorted(
+            str(p.relative_to(path).as_posix())
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
         return names, lambda n: (path / n).read_bytes()
     try:
         zf = zipfile.ZipFile(path)
@@ -81,8 +90,9 @@ def _labels(raw: bytes, images: list[str], where: str) -> np.ndarray | None:
     return np.asarray([lookup[n] for n in images], dtype=np.int64)
 
 
-def load_packed_images(root: str | os.PathLike, skip_non_images: bool = False,
-                       limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def load_packed_images(
+    root: str | os.PathLike, skip_non_images: bool = False, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode an EDM-style zip or folder: images uint8 (M, C, S, S), labels int64 (M,) or None.
 
     ``limit``: read only the first ``limit`` images (sorted order), e.g. for a quick look.
@@ -93,8 +103,10 @@ def load_packed_images(root: str | os.PathLike, skip_non_images: bool = False,
     names, read = _listing(path)
     others = [n for n in names if not _is_image(n) and n != LABELS_FILE]
     if others and not skip_non_images:
-        raise NonImageFileError(f"{path / others[0]}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)} "
-                                f"or {LABELS_FILE}); remove it or pass skip_non_images=true")
+        raise NonImageFileError(
+            f"{path / others[0]}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)} "
+            f"or {LABELS_FILE}); remove it or pass skip_non_images=true"
+        )
     images = [n for n in names if _is_image(n)]
     if not images:
         raise EmptyImageFolderError(f"{path}: no images found (expected {', '.join(IMAGE_EXTENSIONS)} files)")
@@ -108,8 +120,10 @@ def load_packed_images(root: str | os.PathLike, skip_non_images: bool = False,
     for i, n in enumerate(images[1:], start=1):
         a = _decode_png(read(n), str(path / n))
         if a.shape != first.shape:
-            raise ImageFolderError(f"{path / n}: shape {a.shape} (C, H, W) differs from the first image's {first.shape}; "
-                                   "an EDM-style data set holds one resolution (resize when packing it)")
+            raise ImageFolderError(
+                f"{path / n}: shape {a.shape} (C, H, W) differs from the first image's {first.shape}; "
+                "an EDM-style data set holds one resolution (resize when packing it)"
+            )
         out[i] = a
     labels = _labels(read(LABELS_FILE), images, str(path / LABELS_FILE)) if LABELS_FILE in names else None
     return out, labels

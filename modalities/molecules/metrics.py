@@ -90,8 +90,13 @@ def ring_metrics(mols: Sequence, ref_mols: Sequence) -> dict[str, float]:
         return rings, sum(rdMolDescriptors.CalcNumAromaticRings(m) for m in ms) / len(ms)
 
     (r, a), (rr, ra) = per_mol(mols), per_mol(ref_mols)
-    return {"ring_size_tv": total_variation(ring_size_counts(mols), ring_size_counts(ref_mols)),
-            "rings_per_mol": r, "ref_rings_per_mol": rr, "aromatic_rings_per_mol": a, "ref_aromatic_rings_per_mol": ra}
+    return {
+        "ring_size_tv": total_variation(ring_size_counts(mols), ring_size_counts(ref_mols)),
+        "rings_per_mol": r,
+        "ref_rings_per_mol": rr,
+        "aromatic_rings_per_mol": a,
+        "ref_aromatic_rings_per_mol": ra,
+    }
 
 
 def _sascorer():
@@ -154,8 +159,11 @@ def fragment_shares(counts: Sequence[int]) -> dict[str, float]:
     n = len(counts)
     if n == 0:
         return {"fragments_1": float("nan"), "fragments_2": float("nan"), "fragments_3plus": float("nan")}
-    return {"fragments_1": sum(c == 1 for c in counts) / n, "fragments_2": sum(c == 2 for c in counts) / n,
-            "fragments_3plus": sum(c >= 3 for c in counts) / n}
+    return {
+        "fragments_1": sum(c == 1 for c in counts) / n,
+        "fragments_2": sum(c == 2 for c in counts) / n,
+        "fragments_3plus": sum(c >= 3 for c in counts) / n,
+    }
 
 
 def largest_fragment(mol):
@@ -166,9 +174,17 @@ def largest_fragment(mol):
     return mol if len(frags) <= 1 else max(frags, key=lambda f: f.GetNumAtoms())
 
 
-def molecule_metrics(objects: Sequence[Any], train_smiles: Iterable[str], ref_mols: Sequence, ref_smiles: Sequence[str],
-                     corrected: Sequence[Any] | None = None, with_fcd: bool = True,
-                     with_nspdk: bool = True, ref_fragments: bool = False, gdss: bool = False) -> dict[str, Any]:
+def molecule_metrics(
+    objects: Sequence[Any],
+    train_smiles: Iterable[str],
+    ref_mols: Sequence,
+    ref_smiles: Sequence[str],
+    corrected: Sequence[Any] | None = None,
+    with_fcd: bool = True,
+    with_nspdk: bool = True,
+    ref_fragments: bool = False,
+    gdss: bool = False,
+) -> dict[str, Any]:
     """All molecule metrics for decoded samples (Mol or None) against a reference (test) set.
 
     Values are floats. ``valid_connected`` is the share of the samples requested that are valid AND

@@ -178,8 +178,15 @@ class MoleculeModality(Modality):
         from .molecule_sources import load_molecules
 
         official_test = self.source.lower() in ("moses", "qm9", "zinc", "zinc250k")  # the benchmarks' own test splits
-        kw = dict(source=self.source, path=self.path, column=self.column, max_atoms=self.max_atoms,
-                  limit=self.limit, root=self.root, fragments=self.fragments)
+        kw = dict(
+            source=self.source,
+            path=self.path,
+            column=self.column,
+            max_atoms=self.max_atoms,
+            limit=self.limit,
+            root=self.root,
+            fragments=self.fragments,
+        )
         main = load_molecules(split="train", **kw)
         self.reports = [main.report]
         if official_test:
@@ -190,17 +197,20 @@ class MoleculeModality(Modality):
             perm = np.random.default_rng(self.seed).permutation(len(main))
             k = max(1, int(round(self.test_fraction * len(main)))) if self.test_fraction > 0 else 0
             if k >= len(main):  # the held-out split took every molecule: say so, not "none left after filtering"
-                raise DataError(f"{main.report.source}: {len(main)} usable molecule(s), and modality.test_fraction="
-                                f"{self.test_fraction} holds out {k} for the test split, leaving none to train on; give "
-                                "more molecules, or modality.test_fraction=0 (no held-out split)")
+                raise DataError(
+                    f"{main.report.source}: {len(main)} usable molecule(s), and modality.test_fraction="
+                    f"{self.test_fraction} holds out {k} for the test split, leaving none to train on; give "
+                    "more molecules, or modality.test_fraction=0 (no held-out split)"
+                )
             te, tr = perm[:k], perm[k:]
             train_m, train_s = main.mols.take(tr), [main.smiles[i] for i in tr]
             test_m, test_s = main.mols.take(te), [main.smiles[i] for i in te]
 
         if self._vocab is None:
             # every type present (train and test), so the whole data set is encodable
-            self._vocab = vocab_from_mols(train_m + test_m, self.kekulize, self.charges,
-                                          "other" if self.unknown_atoms == "other" else "error")
+            self._vocab = vocab_from_mols(
+                train_m + test_m, self.kekulize, self.charges, "other" if self.unknown_atoms == "other" else "error"
+            )
         n_max = self.max_atoms or max(m.GetNumAtoms() for m in train_m + test_m)
 
         self.train_mols, self.train_smiles, self.skipped = self._encodable(train_m, train_s)
@@ -214,8 +224,14 @@ class MoleculeModality(Modality):
             raw = molecule_properties(self.train_mols, self.cond_properties)
             self._cond_stats = (raw.mean(0), raw.std(0) + 1e-8)
         self._loaded = True
-        log.info("molecules: %d train / %d test, %d atom types %s, n_max=%d",
-                 len(self.train_mols), len(self.test_mols), self._vocab.node_dim, self._vocab.atom_types, n_max)
+        log.info(
+            "molecules: %d train / %d test, %d atom types %s, n_max=%d",
+            len(self.train_mols),
+            len(self.test_mols),
+            self._vocab.node_dim,
+            self._vocab.atom_types,
+            n_max,
+        )
 
     def _encodable(self, mols: list, smiles: list[str]) -> tuple[list, list[str], int]:
         if self.unknown_atoms != "skip":
@@ -300,8 +316,10 @@ class MoleculeModality(Modality):
             raise ConfigError(f"modality.cond_target must be a mapping {{property: value}}, got {self.cond_target!r}")
         unknown = sorted(set(self.cond_target) - set(self.cond_properties))
         if unknown:
-            raise ConfigError(f"modality.cond_target names {unknown}, but the model is conditioned on "
-                              f"{list(self.cond_properties) or 'no properties'}")
+            raise ConfigError(
+                f"modality.cond_target names {unknown}, but the model is conditioned on "
+                f"{list(self.cond_properties) or 'no properties'}"
+            )
 
     def blank(self, num: int, generator: torch.Generator) -> Encoded:
         self.check_sample_options()
@@ -311,8 +329,10 @@ class MoleculeModality(Modality):
         cond = None
         if self.cond_properties:
             mean, std = self._cond_stats  # type: ignore[misc]
-            row = [(self.cond_target[p] - mean[i]) / std[i] if p in self.cond_target else float("nan")
-                   for i, p in enumerate(self.cond_properties)]
+            row = [
+                (self.cond_target[p] - mean[i]) / std[i] if p in self.cond_target else float("nan")
+                for i, p in enumerate(self.cond_properties)
+            ]
             cond = torch.tensor(row, dtype=torch.float32).expand(num, -1).clone()
         return Encoded(torch.zeros(num, L.dim), mask, cond)
 
@@ -358,8 +378,12 @@ class MoleculeModality(Modality):
     def _written(self, summary: dict[str, Any], paths: list[Path]) -> None:
         self.last_write_summary = summary
         if summary["num_invalid"]:
-            log.warning("%d of %d molecules are invalid and were not written (see %s)",
-                        summary["num_invalid"], summary["num_samples"], paths[-1])
+            log.warning(
+                "%d of %d molecules are invalid and were not written (see %s)",
+                summary["num_invalid"],
+                summary["num_samples"],
+                paths[-1],
+            )
 
     def evaluate(self, objects: Sequence[Any], samples: Encoded | None = None) -> Evaluation:
         """Metrics vs the test split (novelty vs the training split); see :mod:`.metrics`.
@@ -370,8 +394,16 @@ class MoleculeModality(Modality):
 
         self._load()
         corrected = None if samples is None else self.decode_corrected(samples.x, samples.mask)
-        res = molecule_metrics(objects, self.train_smiles, self.test_mols, self.test_smiles,
-                               corrected=corrected, with_fcd=self.use_fcd, with_nspdk=self.use_nspdk,
-                               ref_fragments=True, gdss=self.gdss_metrics)
+        res = molecule_metrics(
+            objects,
+            self.train_smiles,
+            self.test_mols,
+            self.test_smiles,
+            corrected=corrected,
+            with_fcd=self.use_fcd,
+            with_nspdk=self.use_nspdk,
+            ref_fragments=True,
+            gdss=self.gdss_metrics,
+        )
         notes = [v for k, v in res.items() if k.endswith("_note")]
         return Evaluation({k: float(v) for k, v in res.items() if not k.endswith("_note")}, notes)

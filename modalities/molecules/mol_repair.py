@@ -7,8 +7,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 
-__all__ = ["rdkit_quiet", "bond_types", "BOND_CLASS", "gdss_charge_rule", "sanitize_or_none", "correct_mol",
-           "canonical_smiles", "fragment_count"]
+__all__ = [
+    "rdkit_quiet",
+    "bond_types",
+    "BOND_CLASS",
+    "gdss_charge_rule",
+    "sanitize_or_none",
+    "correct_mol",
+    "canonical_smiles",
+    "fragment_count",
+]
 
 
 @contextmanager
@@ -107,7 +115,6 @@ def canonical_smiles(mol) -> str | None:
     if mol is None:
         return None
     return Chem.MolToSmiles(mol, isomericSmiles=False)
-
 
 
 def fragment_count(mol) -> int:

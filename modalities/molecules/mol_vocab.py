@@ -118,8 +118,12 @@ class MolVocab:
         return GraphLayout(n_max, self.node_dim, self.edge_dim)
 
     def to_dict(self) -> dict:
-        return {"atom_types": list(self.atom_types), "kekulize": self.kekulize, "charges": self.charges,
-                "unknown_atoms": self.unknown_atoms}
+        return {
+            "atom_types": list(self.atom_types),
+            "kekulize": self.kekulize,
+            "charges": self.charges,
+            "unknown_atoms": self.unknown_atoms,
+        }
 
     # -- encoding ------------------------------------------------------------------------
 
@@ -177,7 +181,8 @@ class MolVocab:
         for i, (a, _) in enumerate(graphs):
             if len(a) > n_max:
                 raise UnsupportedMolecule(
-                    f"molecule {smiles[i] if smiles else i} has {len(a)} heavy atoms, more than n_max={n_max}")
+                    f"molecule {smiles[i] if smiles else i} has {len(a)} heavy atoms, more than n_max={n_max}"
+                )
         return encode_classes(layout, [g[0] for g in graphs], [g[1] for g in graphs])
 
     # -- decoding ------------------------------------------------------------------------
@@ -219,8 +224,9 @@ class MolVocab:
         return sanitize_or_none(self.graph_to_rwmol(atoms, bonds))
 
 
-def vocab_from_mols(mols: Iterable, kekulize: bool = True, charges: bool = True, unknown_atoms: str = "error",
-                    min_count: int = 1) -> MolVocab:
+def vocab_from_mols(
+    mols: Iterable, kekulize: bool = True, charges: bool = True, unknown_atoms: str = "error", min_count: int = 1
+) -> MolVocab:
     """Atom types present in ``mols`` (those seen in ≥ min_count molecules), most frequent first."""
     from collections import Counter
 

@@ -28,6 +28,7 @@ from .mol_list import MolList
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class MoleculeSet:
     """Parsed molecules (compact: see :mod:`.mol_list`) with their canonical SMILES (no stereo) and the load report."""
@@ -76,6 +77,7 @@ def largest_fragment(mol):
     from rdkit.Chem.MolStandardize import rdMolStandardize
 
     return rdMolStandardize.LargestFragmentChooser(preferOrganic=False).choose(mol)
+
 
 _HEADER_WORDS = {"smiles", "smile", "canonical_smiles", "smiles1", "mol", "molecule", "structure"}
 #: header names of the SMILES column, in the order one is chosen when a header has several
@@ -179,8 +181,13 @@ def parse_smiles_records(records: Iterable[tuple[int, str]], report: LoadReport)
         yield mol, smi
 
 
-def filter_molecules(pairs: Iterable[tuple[object, str]], report: LoadReport, max_atoms: int | None,
-                     limit: int | None = None, fragments: str = "keep") -> MoleculeSet:
+def filter_molecules(
+    pairs: Iterable[tuple[object, str]],
+    report: LoadReport,
+    max_atoms: int | None,
+    limit: int | None = None,
+    fragments: str = "keep",
+) -> MoleculeSet:
     """Keep molecules with ≤ max_atoms heavy atoms that the graph encoding can carry; count the rest.
     A multi-fragment record is first reduced, skipped or kept whole by ``fragments`` (see FRAGMENT_POLICIES)."""
     from rdkit import Chem
@@ -245,8 +252,14 @@ def nci_path() -> Path:
     return p
 
 
-def load_smiles_file(path: str | os.PathLike, column: str | int | None = None, header: bool | str = "auto",
-                     max_atoms: int | None = 20, limit: int | None = None, fragments: str = "largest") -> MoleculeSet:
+def load_smiles_file(
+    path: str | os.PathLike,
+    column: str | int | None = None,
+    header: bool | str = "auto",
+    max_atoms: int | None = 20,
+    limit: int | None = None,
+    fragments: str = "largest",
+) -> MoleculeSet:
     """SMILES from a .smi/.txt/.csv/.tsv file (see :func:`read_smiles_records`), filtered to ≤ max_atoms;
     salts and mixtures by ``fragments`` (their largest fragment by default, counted in the report)."""
     check_fragments(fragments)
@@ -255,8 +268,9 @@ def load_smiles_file(path: str | os.PathLike, column: str | int | None = None, h
     return filter_molecules(parse_smiles_records(records, report), report, max_atoms, limit, fragments)
 
 
-def load_sdf(path: str | os.PathLike, max_atoms: int | None = 20, limit: int | None = None,
-             fragments: str = "largest") -> MoleculeSet:
+def load_sdf(
+    path: str | os.PathLike, max_atoms: int | None = 20, limit: int | None = None, fragments: str = "largest"
+) -> MoleculeSet:
     """Molecules from an SDF file (optionally .gz); record numbers of unreadable entries are reported."""
     from rdkit import Chem
 
@@ -311,8 +325,9 @@ def moses_data_dir() -> Path:
     return d
 
 
-def load_moses(split: str = "train", max_atoms: int | None = None, limit: int | None = None,
-               fragments: str = "keep") -> MoleculeSet:
+def load_moses(
+    split: str = "train", max_atoms: int | None = None, limit: int | None = None, fragments: str = "keep"
+) -> MoleculeSet:
     """MOSES ({train, test, test_scaffolds}) from the molsets wheel (1.58M train SMILES; CSV column 'SMILES')."""
     d = moses_data_dir()
     p = d / f"{split}.csv.gz"
@@ -422,16 +437,26 @@ def _qm9_torch_geometric(root: Path) -> list[tuple[int, str]]:
     smiles = getattr(ds._data, "smiles", None)
     names = getattr(ds._data, "name", None)
     if smiles is None:
-        raise RuntimeError(f"{root}: this QM9 copy was processed without RDKit and has no SMILES; delete "
-                           f"{root / 'processed'} and load again with rdkit installed")
+        raise RuntimeError(
+            f"{root}: this QM9 copy was processed without RDKit and has no SMILES; delete "
+            f"{root / 'processed'} and load again with rdkit installed"
+        )
     if names is None:  # pragma: no cover - old torch_geometric
-        raise RuntimeError(f"{root}: this QM9 copy has no molecule names ('gdb_N'), so the benchmark split "
-                           "cannot be applied; install qm9pack (pip install 'pfgm[qm9]')")
+        raise RuntimeError(
+            f"{root}: this QM9 copy has no molecule names ('gdb_N'), so the benchmark split "
+            "cannot be applied; install qm9pack (pip install 'pfgm[qm9]')"
+        )
     return [(int(str(n).rsplit("_", 1)[-1]), s) for n, s in zip(names, smiles)]
 
 
-def load_qm9(root: str | os.PathLike | None = None, max_atoms: int | None = 9, limit: int | None = None,
-             split: str = "train", test_indices: set[int] | None = None, fragments: str = "keep") -> MoleculeSet:
+def load_qm9(
+    root: str | os.PathLike | None = None,
+    max_atoms: int | None = 9,
+    limit: int | None = None,
+    split: str = "train",
+    test_indices: set[int] | None = None,
+    fragments: str = "keep",
+) -> MoleculeSet:
     """QM9 (≤ 9 heavy atoms; 130,831 characterised molecules) with the GDSS benchmark split.
 
     Read offline from the qm9pack wheel when it is installed, else through torch_geometric
@@ -457,9 +482,34 @@ def load_qm9(root: str | os.PathLike | None = None, max_atoms: int | None = 9, l
 
 #: ZINC's 28 atom tokens as torch_geometric ships them (benchmarking-gnns vocabulary): element, H, charge
 ZINC_ATOM_TOKENS = [
-    "C", "O", "N", "F", "C H1", "S", "Cl", "O -", "N H1 +", "Br", "N H3 +", "N H2 +", "N +", "N -",
-    "S -", "I", "P", "O H1 +", "N H1 -", "O +", "S +", "P H1", "P H2", "C H2 -", "P +", "S H1 +",
-    "C H1 -", "P H1 +",
+    "C",
+    "O",
+    "N",
+    "F",
+    "C H1",
+    "S",
+    "Cl",
+    "O -",
+    "N H1 +",
+    "Br",
+    "N H3 +",
+    "N H2 +",
+    "N +",
+    "N -",
+    "S -",
+    "I",
+    "P",
+    "O H1 +",
+    "N H1 -",
+    "O +",
+    "S +",
+    "P H1",
+    "P H2",
+    "C H2 -",
+    "P +",
+    "S H1 +",
+    "C H1 -",
+    "P H1 +",
 ]
 
 
@@ -496,8 +546,13 @@ def zinc_graph_to_smiles(atom_idx: Sequence[int], edge_index: np.ndarray, bond_i
     return None if mol is None else Chem.MolToSmiles(mol)
 
 
-def load_zinc250k(root: str | os.PathLike | None = None, split: str = "train", max_atoms: int | None = 38,
-                  limit: int | None = None, fragments: str = "keep") -> MoleculeSet:
+def load_zinc250k(
+    root: str | os.PathLike | None = None,
+    split: str = "train",
+    max_atoms: int | None = 38,
+    limit: int | None = None,
+    fragments: str = "keep",
+) -> MoleculeSet:
     """ZINC250k (torch_geometric ``ZINC(subset=False)``: 249,456 molecules; splits train/val/test).
 
     The PyG copy stores graphs, not SMILES; molecules are rebuilt from its atom/bond vocabulary.
@@ -548,9 +603,15 @@ def read_zinc250k_csv(path: str | os.PathLike, column: str = "smiles") -> list[t
     return rows
 
 
-def load_zinc250k_csv(path: str | os.PathLike, split: str = "train", max_atoms: int | None = 38,
-                      limit: int | None = None, column: str = "smiles",
-                      test_rows: set[int] | None = None, fragments: str = "keep") -> MoleculeSet:
+def load_zinc250k_csv(
+    path: str | os.PathLike,
+    split: str = "train",
+    max_atoms: int | None = 38,
+    limit: int | None = None,
+    column: str = "smiles",
+    test_rows: set[int] | None = None,
+    fragments: str = "keep",
+) -> MoleculeSet:
     """ZINC250k from a user's CSV (the 250k_rndm_zinc_drugs_clean_3.csv layout) with the GDSS split.
 
     The shipped split lists 0-based data rows (GDSS's reading); split: train | test | all.
@@ -562,13 +623,19 @@ def load_zinc250k_csv(path: str | os.PathLike, split: str = "train", max_atoms: 
     if split != "all":
         rows = [r for r in rows if (r[0] in test) == (split == "test")]
     report = LoadReport(source=f"ZINC250k/{split} ({path})", header=True)
-    return filter_molecules(parse_smiles_records(((ln, s) for _, ln, s in rows), report), report, max_atoms, limit,
-                            fragments)
+    return filter_molecules(parse_smiles_records(((ln, s) for _, ln, s in rows), report), report, max_atoms, limit, fragments)
 
 
-def load_molecules(source: str = "nci", path: str | os.PathLike | None = None, column: str | int | None = None,
-                   max_atoms: int | None = 20, limit: int | None = None, root: str | None = None,
-                   split: str = "train", fragments: str | None = None) -> MoleculeSet:
+def load_molecules(
+    source: str = "nci",
+    path: str | os.PathLike | None = None,
+    column: str | int | None = None,
+    max_atoms: int | None = 20,
+    limit: int | None = None,
+    root: str | None = None,
+    split: str = "train",
+    fragments: str | None = None,
+) -> MoleculeSet:
     """Dispatch on ``source``: nci | smiles | csv | sdf | file (by extension) | moses | qm9 | zinc250k.
 
     split (moses, qm9, zinc250k): the benchmark's train or test split (or all).
@@ -591,7 +658,8 @@ def load_molecules(source: str = "nci", path: str | os.PathLike | None = None, c
         return load_qm9(root, max_atoms, limit, split=split, fragments=f)
     if s in ("zinc", "zinc250k"):
         if path is not None:  # a user's CSV with the GDSS split; else torch_geometric's copy and split
-            return load_zinc250k_csv(path, split, max_atoms, limit, column=column if isinstance(column, str) else "smiles",
-                                     fragments=f)
+            return load_zinc250k_csv(
+                path, split, max_atoms, limit, column=column if isinstance(column, str) else "smiles", fragments=f
+            )
         return load_zinc250k(root, split, max_atoms, limit, fragments=f)
     raise ConfigError(f"unknown molecule source {source!r}; use nci, smiles, csv, sdf, moses, qm9 or zinc250k")

@@ -45,8 +45,9 @@ def write_mol_grid(items: Sequence[tuple[int, Any]], path: Path, mols_per_row: i
 
     if not items:
         return 0
-    img = Draw.MolsToGridImage([m for _, m in items], molsPerRow=mols_per_row, subImgSize=(200, 200),
-                               legends=[f"#{i}" for i, _ in items])
+    img = Draw.MolsToGridImage(
+        [m for _, m in items], molsPerRow=mols_per_row, subImgSize=(200, 200), legends=[f"#{i}" for i, _ in items]
+    )
     atomic_write(path, lambda f: img.save(f, format="PNG"))
     return len(items)
 
@@ -59,8 +60,7 @@ class MoleculeSink(SampleSink):
     close, so memory holds one batch; the PNG grid keeps the first ``max_drawn`` valid molecules.
     """
 
-    def __init__(self, out: Path, max_drawn: int = 64,
-                 on_close: Callable[[dict[str, Any], list[Path]], None] | None = None):
+    def __init__(self, out: Path, max_drawn: int = 64, on_close: Callable[[dict[str, Any], list[Path]], None] | None = None):
         out = Path(out)
         self.on_close = on_close
         if out.suffix.lower() in MOL_FORMATS:
@@ -105,7 +105,9 @@ class MoleculeSink(SampleSink):
         except BaseException:
             self.abort()
             raise
-        summary["files"] = [os.path.relpath(p, self.side.parent) for p in paths]  # relative: the folder may be published elsewhere
+        summary["files"] = [
+            os.path.relpath(p, self.side.parent) for p in paths
+        ]  # relative: the folder may be published elsewhere
         atomic_write_text(self.side, json.dumps(summary, indent=2))
         self.summary = summary
         if self.on_close is not None:

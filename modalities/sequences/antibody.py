@@ -41,14 +41,24 @@ def olga_model(name: str = "human_B_heavy") -> dict[str, Any]:
 
     folder = os.path.join(os.path.dirname(lm.__file__), "default_models", name)
     if not os.path.isdir(folder):
-        raise ConfigError(f"OLGA has no bundled model {name!r}; it ships: {', '.join(sorted(os.listdir(os.path.dirname(folder))))}")
+        raise ConfigError(
+            f"OLGA has no bundled model {name!r}; it ships: {', '.join(sorted(os.listdir(os.path.dirname(folder))))}"
+        )
     gd = lm.GenomicDataVDJ()
-    gd.load_igor_genomic_data(os.path.join(folder, "model_params.txt"), os.path.join(folder, "V_gene_CDR3_anchors.csv"),
-                              os.path.join(folder, "J_gene_CDR3_anchors.csv"))
+    gd.load_igor_genomic_data(
+        os.path.join(folder, "model_params.txt"),
+        os.path.join(folder, "V_gene_CDR3_anchors.csv"),
+        os.path.join(folder, "J_gene_CDR3_anchors.csv"),
+    )
     gm = lm.GenerativeModelVDJ()
     gm.load_and_process_igor_model(os.path.join(folder, "model_marginals.txt"))
-    return {"genomic": gd, "model": gm, "sampler": sg.SequenceGenerationVDJ(gm, gd),
-            "pgen": gp.GenerationProbabilityVDJ(gm, gd), "name": name}
+    return {
+        "genomic": gd,
+        "model": gm,
+        "sampler": sg.SequenceGenerationVDJ(gm, gd),
+        "pgen": gp.GenerationProbabilityVDJ(gm, gd),
+        "name": name,
+    }
 
 
 def assemble_vh(v_index: int, j_index: int, cdr3_nt: str, model: str = "human_B_heavy") -> tuple[str, int, int] | None:
@@ -63,7 +73,7 @@ def assemble_vh(v_index: int, j_index: int, cdr3_nt: str, model: str = "human_B_
     _, j_cut, j_full = gd.genJ[j_index]
     if not v_cut or not j_cut:
         return None
-    nt = v_full[: len(v_full) - len(v_cut)] + cdr3_nt + j_full[len(j_cut):]
+    nt = v_full[: len(v_full) - len(v_cut)] + cdr3_nt + j_full[len(j_cut) :]
     nt = nt[: len(nt) // 3 * 3]
     aa = str(Seq(nt).translate())
     if "*" in aa:

@@ -39,9 +39,12 @@ __all__ = ["noise_embedding", "ByteNet", "SequenceTransformer", "build_backbone"
 def noise_embedding(dim: int, num_freqs: int = 32) -> nn.Module:
     """c_noise (B,) → (B, dim): sin/cos features at frequencies 1 … 1000 (computed in float32, as the
     nets were trained), then a 2-layer MLP."""
-    return nn.Sequential(OrderedDict(
-        fourier=SigmaEmbedding(2 * num_freqs, 1.0, 1000.0, sin_first=True, dtype=torch.float32),
-        mlp=nn.Sequential(nn.Linear(2 * num_freqs, dim), nn.SiLU(), nn.Linear(dim, dim))))
+    return nn.Sequential(
+        OrderedDict(
+            fourier=SigmaEmbedding(2 * num_freqs, 1.0, 1000.0, sin_first=True, dtype=torch.float32),
+            mlp=nn.Sequential(nn.Linear(2 * num_freqs, dim), nn.SiLU(), nn.Linear(dim, dim)),
+        )
+    )
 
 
 def end_features(m: Tensor, scale: int, num_freqs: int = 8) -> Tensor:
@@ -92,7 +95,9 @@ def _label_embedding(num_classes: int | Sequence[int], dim: int) -> nn.Module | 
     """nn.Embedding for one field of ``num_classes`` classes, LabelFields for a list of sizes, None for 0."""
     if isinstance(num_classes, (list, tuple)):
         if not num_classes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in num_classes):
-            raise ConfigError(f"backbone num_classes must be a number of classes or a list of them (each >= 1), got {num_classes!r}")
+            raise ConfigError(
+                f"backbone num_classes must be a number of classes or a list of them (each >= 1), got {num_classes!r}"
+            )
         return LabelFields(num_classes, dim)
     return nn.Embedding(num_classes + 1, dim) if num_classes else None
 
@@ -126,8 +131,10 @@ def _partner_index(partners: Sequence[int] | Sequence[Sequence[int]] | None, max
     maps = [[int(v) for v in m] for m in maps]
     for p in maps:
         if len(p) != max_length or any(not -1 <= v < max_length for v in p) or any(v >= 0 and p[v] != i for i, v in enumerate(p)):
-            raise ValueError(f"backbone partners must give each of the {max_length} positions its partner's index "
-                             f"(−1 unpaired), symmetric; got {p}")
+            raise ValueError(
+                f"backbone partners must give each of the {max_length} positions its partner's index "
+                f"(−1 unpaired), symmetric; got {p}"
+            )
     return torch.tensor(maps, dtype=torch.long)
 
 
@@ -140,7 +147,7 @@ def _inputs(net: nn.Module, x: Tensor, m: Tensor, self_cond: Tensor | None) -> T
     if sc is not None:
         parts.append(sc)
     L = x.shape[1]
-    for idx in ([] if net.partners is None else net.partners):
+    for idx in [] if net.partners is None else net.partners:
         idx = idx[:L].to(x.device)
         paired = ((idx >= 0) & (idx < L)).to(x.dtype).view(1, L, 1)
         take = lambda t: t[:, idx.clamp(0, L - 1)] * paired  # noqa: E731
@@ -150,8 +157,9 @@ def _inputs(net: nn.Module, x: Tensor, m: Tensor, self_cond: Tensor | None) -> T
     return torch.cat(parts, dim=-1) if len(parts) > 1 else x
 
 
-def bucketed(fn, x: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor, self_cond: Tensor | None,
-             overhead: float) -> Tensor:
+def bucketed(
+    fn, x: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor, self_cond: Tensor | None, overhead: float
+) -> Tensor:
     """fn on groups of similar length, each trimmed to its longest member (the shared size_groups DP,
     cost ∝ length). The nets never let padding reach a real position, so this is the same function
     as one padded pass (tested), only cheaper when lengths vary (CDR3s: 5–30)."""
@@ -199,10 +207,23 @@ class _ByteNetBlock(nn.Module):
 class ByteNet(nn.Module):
     """Dilated residual 1-D CNN over (B, L, K) one-hot sequences."""
 
-    def __init__(self, channels: int, max_length: int = 512, width: int = 128, depth: int = 8, kernel: int = 5,
-                 dilations=(1, 2, 4, 8), emb_dim: int = 128, dropout: float = 0.0, num_classes: int | Sequence[int] = 0,
-                 end_positions: bool = False, self_condition: bool = False, bucket_overhead: float | None = 64.0,
-                 partners: Sequence[int] | None = None, fold: FoldFeatures | None = None):
+    def __init__(
+        self,
+        channels: int,
+        max_length: int = 512,
+        width: int = 128,
+        depth: int = 8,
+        kernel: int = 5,
+        dilations=(1, 2, 4, 8),
+        emb_dim: int = 128,
+        dropout: float = 0.0,
+        num_classes: int | Sequence[int] = 0,
+        end_positions: bool = False,
+        self_condition: bool = False,
+        bucket_overhead: float | None = 64.0,
+        partners: Sequence[int] | None = None,
+        fold: FoldFeatures | None = None,
+    ):
         super().__init__()
         self.max_length, self.bucket_overhead = int(max_length), bucket_overhead
         if kernel % 2 != 1:
@@ -213,19 +234,20 @@ class ByteNet(nn.Module):
         self.inp = nn.Linear(channels + _extra_channels(self, channels), width)
         self.emb = noise_embedding(emb_dim)
         self.label = _label_embedding(num_classes, emb_dim)
-        self.blocks = nn.ModuleList(_ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout)
-                                    for i in range(depth))
+        self.blocks = nn.ModuleList(
+            _ByteNetBlock(width, emb_dim, kernel, int(dilations[i % len(dilations)]), dropout) for i in range(depth)
+        )
         self.norm = nn.LayerNorm(width)
         self.out = _zero_linear(width, channels)  # F starts at 0: the denoiser starts as c_skip·x
 
-    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
-                self_cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None, self_cond: Tensor | None = None
+    ) -> Tensor:
         if mask is not None and self.bucket_overhead is not None:
             return bucketed(self._forward, x, c_noise, cond, mask, self_cond, self.bucket_overhead)
         return self._forward(x, c_noise, cond, mask, self_cond)
 
-    def _forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None,
-                 self_cond: Tensor | None) -> Tensor:
+    def _forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None, mask: Tensor | None, self_cond: Tensor | None) -> Tensor:
         m = _positions_mask(mask, x)
         e = _embedding(self, c_noise, cond)
         h = self.inp(_inputs(self, x, m, self_cond)) * m
@@ -238,10 +260,22 @@ class ByteNet(nn.Module):
 class SequenceTransformer(nn.Module):
     """Pre-norm transformer encoder over (B, L, K) one-hot sequences; σ enters by FiLM before every layer."""
 
-    def __init__(self, channels: int, max_length: int, width: int = 128, depth: int = 4, heads: int = 4,
-                 ff_mult: int = 2, emb_dim: int = 128, dropout: float = 0.0, num_classes: int | Sequence[int] = 0,
-                 end_positions: bool = False, self_condition: bool = False, partners: Sequence[int] | None = None,
-                 fold: FoldFeatures | None = None):
+    def __init__(
+        self,
+        channels: int,
+        max_length: int,
+        width: int = 128,
+        depth: int = 4,
+        heads: int = 4,
+        ff_mult: int = 2,
+        emb_dim: int = 128,
+        dropout: float = 0.0,
+        num_classes: int | Sequence[int] = 0,
+        end_positions: bool = False,
+        self_condition: bool = False,
+        partners: Sequence[int] | None = None,
+        fold: FoldFeatures | None = None,
+    ):
         super().__init__()
         self.end_positions, self.self_condition = bool(end_positions), bool(self_condition)
         self.max_length = int(max_length)
@@ -253,13 +287,17 @@ class SequenceTransformer(nn.Module):
         self.label = _label_embedding(num_classes, emb_dim)
         self.films = nn.ModuleList(nn.Linear(emb_dim, 2 * width) for _ in range(depth))
         self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(width, heads, ff_mult * width, dropout, activation="gelu", batch_first=True, norm_first=True)
-            for _ in range(depth))
+            nn.TransformerEncoderLayer(
+                width, heads, ff_mult * width, dropout, activation="gelu", batch_first=True, norm_first=True
+            )
+            for _ in range(depth)
+        )
         self.norm = nn.LayerNorm(width)
         self.out = _zero_linear(width, channels)  # F starts at 0: the denoiser starts as c_skip·x
 
-    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None,
-                self_cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None, mask: Tensor | None = None, self_cond: Tensor | None = None
+    ) -> Tensor:
         m = _positions_mask(mask, x)
         e = _embedding(self, c_noise, cond)
         L = x.shape[1]

@@ -70,7 +70,7 @@ class FoldFeatures:
         paired = (partner >= 0).to(estimate.dtype).unsqueeze(-1)  # (B, L, 1)
         take = partner.clamp_min(0).unsqueeze(-1).expand(B, L, K)
         out[..., :K] = estimate.detach().gather(1, take) * paired
-        out[..., K:K + 1] = paired
+        out[..., K : K + 1] = paired
         if self.target is not None:
             tp = torch.full((L,), -1, dtype=torch.long)
             n = min(L, len(self._target_partner))

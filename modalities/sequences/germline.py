@@ -44,12 +44,33 @@ from pfgm.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REGIONS", "IMGT_REGIONS", "FRAMEWORKS", "Gene", "GermlineCall", "germline_genes", "gene",
-           "numbering_method", "number", "aligned_vh", "germline_calls", "germline_summary", "identity_to", "label_matches"]
+__all__ = [
+    "REGIONS",
+    "IMGT_REGIONS",
+    "FRAMEWORKS",
+    "Gene",
+    "GermlineCall",
+    "germline_genes",
+    "gene",
+    "numbering_method",
+    "number",
+    "aligned_vh",
+    "germline_calls",
+    "germline_summary",
+    "identity_to",
+    "label_matches",
+]
 
 #: IMGT regions (inclusive position ranges)
-IMGT_REGIONS = {"fr1": (1, 26), "cdr1": (27, 38), "fr2": (39, 55), "cdr2": (56, 65), "fr3": (66, 104),
-                "cdr3": (105, 117), "fr4": (118, 128)}
+IMGT_REGIONS = {
+    "fr1": (1, 26),
+    "cdr1": (27, 38),
+    "fr2": (39, 55),
+    "cdr2": (56, 65),
+    "fr3": (66, 104),
+    "cdr3": (105, 117),
+    "fr4": (118, 128),
+}
 REGIONS = tuple(IMGT_REGIONS)
 V_REGIONS = ("fr1", "cdr1", "fr2", "cdr2", "fr3")
 FRAMEWORKS = ("fr1", "fr2", "fr3", "fr4")
@@ -58,8 +79,9 @@ FRAMEWORK_THRESHOLD = 0.9
 TABLE = Path(__file__).with_name("data") / "ighv_imgt.json"
 _V_LEN, _J0, _J_LEN = 104, 118, 11  # V positions 1..104; FR4 118..128
 #: per V position 1..104 (index 0 → IMGT 1), the region's index in V_REGIONS
-_V_REGION_OF = np.asarray([next(i for i, r in enumerate(V_REGIONS) if IMGT_REGIONS[r][0] <= p <= IMGT_REGIONS[r][1])
-                           for p in range(1, _V_LEN + 1)])
+_V_REGION_OF = np.asarray(
+    [next(i for i, r in enumerate(V_REGIONS) if IMGT_REGIONS[r][0] <= p <= IMGT_REGIONS[r][1]) for p in range(1, _V_LEN + 1)]
+)
 #: alignment candidates: the V genes with the best alignment scores get a full numbering
 TOP_V = 3
 
@@ -125,12 +147,17 @@ def germline_genes(model: str = "human_B_heavy") -> tuple[tuple[Gene, ...], tupl
             continue
         vs.append(Gene(name, aa, tuple(int(p) for p in row["imgt"])))
     if missing:
-        log.warning("germline: %d V gene(s) of OLGA's %s are not in %s and are left out: %s", len(missing), model,
-                    TABLE.name, ", ".join(missing[:5]) + (" …" if len(missing) > 5 else ""))
+        log.warning(
+            "germline: %d V gene(s) of OLGA's %s are not in %s and are left out: %s",
+            len(missing),
+            model,
+            TABLE.name,
+            ", ".join(missing[:5]) + (" …" if len(missing) > 5 else ""),
+        )
     js = []
     for name, cut, full in olga_model(model)["genomic"].genJ:
-        fr4 = _translate(full[len(cut) - 3:])[:_J_LEN]  # from the anchor Trp codon, the last of the CDR3 part
-        tail = _translate(cut[len(cut) % 3: -3])
+        fr4 = _translate(full[len(cut) - 3 :])[:_J_LEN]  # from the anchor Trp codon, the last of the CDR3 part
+        tail = _translate(cut[len(cut) % 3 : -3])
         if fr4.startswith("W") and "*" not in fr4:
             js.append(Gene(name, fr4, tuple(range(_J0, _J0 + len(fr4))), tail))
     return tuple(vs), tuple(js)
@@ -143,8 +170,10 @@ def gene(name: str, model: str = "human_B_heavy") -> Gene:
     if name in by:
         return by[name]
     close = difflib.get_close_matches(name, list(by), n=5, cutoff=0.5)
-    raise ConfigError(f"unknown germline gene {name!r} in OLGA's {model}; close names: "
-                      f"{', '.join(close) if close else 'none'} ({len(vs)} V and {len(js)} J genes)")
+    raise ConfigError(
+        f"unknown germline gene {name!r} in OLGA's {model}; close names: "
+        f"{', '.join(close) if close else 'none'} ({len(vs)} V and {len(js)} J genes)"
+    )
 
 
 # -- numbering --------------------------------------------------------------------------------------
@@ -234,7 +263,7 @@ def _transfer(g: Gene, seq: str, aligned) -> tuple[dict[int, str], dict[int, str
     prev_t = prev_q = None
     for (t0, t1), (q0, q1) in zip(tb, qb):
         if prev_t is not None and q0 > prev_q:
-            ins[prev_t - 1] = ins.get(prev_t - 1, "") + seq[prev_q:int(q0)]
+            ins[prev_t - 1] = ins.get(prev_t - 1, "") + seq[prev_q : int(q0)]
         for k in range(int(t1 - t0)):
             res[int(t0) + k] = seq[int(q0) + k]
         prev_t, prev_q = int(t1), int(q1)
@@ -372,8 +401,13 @@ def _anarci_number(seqs: Sequence[str]) -> list[Numbered | None]:
 
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # Biopython's SearchIO warns on every HMMER record; ANARCI prints species notes
-        numbered, _, _ = anarci([(f"s{i}", _clean(s).replace("X", "G") or "G") for i, s in enumerate(seqs)],
-                                scheme="imgt", output=False, allow={"H"}, ncpu=1)
+        numbered, _, _ = anarci(
+            [(f"s{i}", _clean(s).replace("X", "G") or "G") for i, s in enumerate(seqs)],
+            scheme="imgt",
+            output=False,
+            allow={"H"},
+            ncpu=1,
+        )
     return [None if not doms else _from_imgt(doms[0][0]) for doms in numbered]
 
 
@@ -430,7 +464,7 @@ def _align_number(seq: str, vs, js, G) -> tuple[Numbered, int, np.ndarray, float
     any_fw = False
     for k in np.argsort(-scores, kind="stable")[:TOP_V]:
         n, end = _number_v_by(vs[k], seq)
-        per, total = _v_identities(n, G[k:k + 1])
+        per, total = _v_identities(n, G[k : k + 1])
         any_fw |= bool(_fw_ok(per)[0])
         if best is None or total[0] > best[0]:
             best = (float(total[0]), int(k), per[0], n, end)
@@ -447,8 +481,7 @@ def _call_aligned(seq: str, vs, js, G, J) -> GermlineCall:
     jk, jids = _j_call(n, js, J)
     ident = {r: float(np.nan_to_num(per[i], nan=0.0)) for i, r in enumerate(V_REGIONS)}
     ident["fr4"] = float(jids[jk])
-    return GermlineCall(vs[k].name, js[jk].name, ident, total, bool(any_fw and jids.max() >= FRAMEWORK_THRESHOLD),
-                        True, n.cdr3)
+    return GermlineCall(vs[k].name, js[jk].name, ident, total, bool(any_fw and jids.max() >= FRAMEWORK_THRESHOLD), True, n.cdr3)
 
 
 def number(seq: str, method: str = "auto", model: str = "human_B_heavy") -> Numbered | None:
@@ -477,8 +510,9 @@ def _slots(n: Numbered, cdr3_width: int) -> str | None:
     return as_text(n.v) + cdr3 + as_text(n.j)
 
 
-def aligned_vh(vh: str, cdr3_width: int, v: str | None = None, cdr3_span: Sequence[int] | None = None,
-               model: str = "human_B_heavy") -> str | None:
+def aligned_vh(
+    vh: str, cdr3_width: int, v: str | None = None, cdr3_span: Sequence[int] | None = None, model: str = "human_B_heavy"
+) -> str | None:
     """A heavy chain laid onto fixed IMGT slots, so that column i is the same structural position in every chain:
     positions 1–104 ('-' where the chain has none, e.g. IMGT 10 in most genes), the CDR3 (IMGT 105–117) in
     ``cdr3_width`` slots filled from both ends toward the middle (IMGT's rule: a CDR3 grows and shrinks at its
@@ -492,8 +526,8 @@ def aligned_vh(vh: str, cdr3_width: int, v: str | None = None, cdr3_span: Sequen
     if v is not None and cdr3_span is not None:
         g = gene(v, model)
         c, w = int(cdr3_span[0]), int(cdr3_span[1]) - 1  # vh[c:w+1] is C … W: the Cys 104 to the Trp 118
-        if vh[:c + 1] == g.aa and len(vh) - w <= _J_LEN:
-            n = Numbered(cdr3=vh[c + 1:w])
+        if vh[: c + 1] == g.aa and len(vh) - w <= _J_LEN:
+            n = Numbered(cdr3=vh[c + 1 : w])
             n.v = g.codes(_V_LEN, 1)
             n.j[: len(vh) - w] = np.frombuffer(vh[w:].encode("ascii"), np.uint8)
     if n is None:
@@ -503,8 +537,9 @@ def aligned_vh(vh: str, cdr3_width: int, v: str | None = None, cdr3_span: Sequen
     return _slots(n, cdr3_width)
 
 
-def identity_to(seq: str, v: str, j: str | None = None, method: str = "alignment",
-                model: str = "human_B_heavy") -> dict[str, float]:
+def identity_to(
+    seq: str, v: str, j: str | None = None, method: str = "alignment", model: str = "human_B_heavy"
+) -> dict[str, float]:
     """Per-region identity of one sequence to the named V gene (and FR4 to the named J gene)."""
     gv = gene(v, model)
     if not gv.name.startswith("IGHV"):
@@ -527,8 +562,9 @@ def identity_to(seq: str, v: str, j: str | None = None, method: str = "alignment
     return out
 
 
-def label_matches(calls: Sequence[GermlineCall], requested: Sequence[tuple[str | None, str | None]],
-                  model: str = "human_B_heavy") -> dict[str, float]:
+def label_matches(
+    calls: Sequence[GermlineCall], requested: Sequence[tuple[str | None, str | None]], model: str = "human_B_heavy"
+) -> dict[str, float]:
     """Share of samples whose nearest V (J) gene is the one they were generated with, over samples with a request.
 
     Alleles with the same amino acids cannot be told apart by any caller, so a call counts as the request
@@ -579,8 +615,7 @@ def build_table(model: str = "human_B_heavy") -> dict[str, Any]:
     frags = _olga_v_fragments(model)
     from anarci import anarci
 
-    numbered, _, _ = anarci([(n, v + "ARDGYFDYWGQGTLVTVSS") for n, v in frags], scheme="imgt", output=False,
-                            allow={"H"}, ncpu=1)
+    numbered, _, _ = anarci([(n, v + "ARDGYFDYWGQGTLVTVSS") for n, v in frags], scheme="imgt", output=False, allow={"H"}, ncpu=1)
     genes = {}
     for (name, v), doms in zip(frags, numbered):
         if not doms or doms[0][1] != 0:
@@ -589,10 +624,12 @@ def build_table(model: str = "human_B_heavy") -> dict[str, Any]:
         if any(ins.strip() for _, ins in keys) or keys[-1][0] != 104:
             raise RuntimeError(f"{name}: unexpected numbering {keys[-3:]} (insertions, or the Cys not at 104)")
         genes[name] = {"aa": v, "imgt": [p for p, _ in keys]}
-    return {"about": f"IMGT numbering by ANARCI {getattr(anarci_pkg, '__version__', '')} of the functional V genes "
-                     f"of OLGA's {model} model, residues 1 to the conserved Cys 104 "
-                     "(python -m pfgm.modalities.sequences.germline --write-table)".replace("ANARCI  ", "ANARCI "),
-            "genes": genes}
+    return {
+        "about": f"IMGT numbering by ANARCI {getattr(anarci_pkg, '__version__', '')} of the functional V genes "
+        f"of OLGA's {model} model, residues 1 to the conserved Cys 104 "
+        "(python -m pfgm.modalities.sequences.germline --write-table)".replace("ANARCI  ", "ANARCI "),
+        "genes": genes,
+    }
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

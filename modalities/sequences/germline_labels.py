@@ -75,14 +75,18 @@ class GermlineVocab:
             return max(alleles, key=lambda i: (use[i], -i))
         choices = sorted(set(names) | {_gene_of(a) for a in names})
         close = difflib.get_close_matches(name, choices, n=5, cutoff=0.5)
-        raise ConfigError(f"modality.label: unknown {kind} gene {name!r}; close names: {', '.join(close) if close else 'none'} "
-                          f"(this model knows {len(names)} {kind} alleles, e.g. {names[0]})")
+        raise ConfigError(
+            f"modality.label: unknown {kind} gene {name!r}; close names: {', '.join(close) if close else 'none'} "
+            f"(this model knows {len(names)} {kind} alleles, e.g. {names[0]})"
+        )
 
     def parse(self, request: str) -> tuple[int, int | None]:
         """'IGHV3-23/IGHJ4', 'IGHV3-23*01/IGHJ4*02' or 'IGHV3-23' (J drawn given V) → (V index, J index or None)."""
         parts = [p.strip() for p in str(request).split("/")]
         if not 1 <= len(parts) <= 2 or not parts[0] or (len(parts) == 2 and not parts[1]):
-            raise ConfigError(f"modality.label must name a V gene and optionally a J gene as V/J, e.g. IGHV3-23/IGHJ4; got {request!r}")
+            raise ConfigError(
+                f"modality.label must name a V gene and optionally a J gene as V/J, e.g. IGHV3-23/IGHJ4; got {request!r}"
+            )
         v = self._lookup(parts[0], self.v_genes, "V")
         if len(parts) == 1:
             if not any(p[0] == v for p in self.pairs):

@@ -18,9 +18,21 @@ import numpy as np
 from ..shared.sets import novelty, uniqueness
 
 __all__ = [
-    "uniqueness", "novelty", "edit_distance_matrix", "nearest_edit_distance", "internal_diversity",
-    "length_wasserstein", "composition_js", "DESCRIPTORS", "protparam_descriptors", "descriptor_wasserstein",
-    "conformity", "pgen_summary", "pgen_ks", "kmer_spectrum_distance", "wasserstein",
+    "uniqueness",
+    "novelty",
+    "edit_distance_matrix",
+    "nearest_edit_distance",
+    "internal_diversity",
+    "length_wasserstein",
+    "composition_js",
+    "DESCRIPTORS",
+    "protparam_descriptors",
+    "descriptor_wasserstein",
+    "conformity",
+    "pgen_summary",
+    "pgen_ks",
+    "kmer_spectrum_distance",
+    "wasserstein",
 ]
 
 
@@ -49,12 +61,12 @@ def edit_distance_matrix(a: Sequence[str], b: Sequence[str], chunk: int = 20_000
     dt = np.int16 if max(A.shape[1], Lb) < 16_000 else np.int32  # half the memory traffic of int64
     jj = np.arange(Lb + 1, dtype=dt)
     for s in range(0, len(ia), chunk):
-        pa, pb = ia[s:s + chunk], ib[s:s + chunk]
+        pa, pb = ia[s : s + chunk], ib[s : s + chunk]
         qa, qb, na, nb = A[pa], B[pb], la[pa], lb[pb]
         prev = np.broadcast_to(jj, (len(pa), Lb + 1)).copy()
         res = np.where(na == 0, nb, 0)
         for i in range(qa.shape[1]):
-            cost = (qa[:, i:i + 1] != qb).astype(dt)
+            cost = (qa[:, i : i + 1] != qb).astype(dt)
             t = np.empty_like(prev)
             t[:, 0] = prev[:, 0] + 1
             t[:, 1:] = np.minimum(prev[:, 1:] + 1, prev[:, :-1] + cost)
@@ -63,7 +75,7 @@ def edit_distance_matrix(a: Sequence[str], b: Sequence[str], chunk: int = 20_000
             if done.any():
                 res[done] = cur[done, nb[done]]
             prev = cur
-        out[s:s + chunk] = res
+        out[s : s + chunk] = res
     return out.reshape(len(a), len(b)).astype(np.float64)
 
 
@@ -123,8 +135,19 @@ def protparam_descriptors(seqs: Sequence[str]) -> np.ndarray:
     for s in seqs:
         pa = ProteinAnalysis(s)
         helix, turn, sheet = pa.secondary_structure_fraction()
-        rows.append([pa.isoelectric_point(), pa.gravy(), pa.instability_index(), pa.aromaticity(),
-                     pa.molecular_weight(), pa.charge_at_pH(7.0), helix, turn, sheet])
+        rows.append(
+            [
+                pa.isoelectric_point(),
+                pa.gravy(),
+                pa.instability_index(),
+                pa.aromaticity(),
+                pa.molecular_weight(),
+                pa.charge_at_pH(7.0),
+                helix,
+                turn,
+                sheet,
+            ]
+        )
     return np.asarray(rows, dtype=np.float64).reshape(len(seqs), len(DESCRIPTORS))
 
 
@@ -132,7 +155,10 @@ def descriptor_wasserstein(x: np.ndarray, ref: np.ndarray) -> tuple[float, dict[
     """Mean over descriptors of W1(x_d, ref_d), both scaled by ref's range (min→0, max→1); and per descriptor."""
     lo, hi = ref.min(0), ref.max(0)
     span = np.where(hi > lo, hi - lo, 1.0)
-    per = {name: wasserstein((x[:, d] - lo[d]) / span[d], (ref[:, d] - lo[d]) / span[d]) for d, name in enumerate(DESCRIPTORS[: x.shape[1]])}
+    per = {
+        name: wasserstein((x[:, d] - lo[d]) / span[d], (ref[:, d] - lo[d]) / span[d])
+        for d, name in enumerate(DESCRIPTORS[: x.shape[1]])
+    }
     return float(np.mean(list(per.values()))), per
 
 
@@ -170,9 +196,11 @@ def conformity(x: np.ndarray, ref: np.ndarray) -> float:
 def pgen_summary(log10p: np.ndarray) -> dict[str, float]:
     """Mean/median log10 Pgen over Pgen > 0, and the share with Pgen > 0."""
     finite = log10p[np.isfinite(log10p)]
-    return {"pgen_positive": float(np.isfinite(log10p).mean()) if len(log10p) else math.nan,
-            "log10_pgen_mean": float(finite.mean()) if len(finite) else math.nan,
-            "log10_pgen_median": float(np.median(finite)) if len(finite) else math.nan}
+    return {
+        "pgen_positive": float(np.isfinite(log10p).mean()) if len(log10p) else math.nan,
+        "log10_pgen_mean": float(finite.mean()) if len(finite) else math.nan,
+        "log10_pgen_median": float(np.median(finite)) if len(finite) else math.nan,
+    }
 
 
 def pgen_ks(a: np.ndarray, b: np.ndarray) -> float:
@@ -187,7 +215,7 @@ def kmer_spectrum_distance(a: Sequence[str], b: Sequence[str], k: int) -> float:
     """Total-variation distance (½ L1, in [0, 1]) of the pooled k-mer frequencies of two sets."""
 
     def spec(seqs):
-        c = Counter(s[i:i + k] for s in seqs for i in range(len(s) - k + 1))
+        c = Counter(s[i : i + k] for s in seqs for i in range(len(s) - k + 1))
         n = sum(c.values())
         return {m: v / n for m, v in c.items()} if n else {}
 

@@ -36,7 +36,9 @@ _DATA_VERSION = 1  # bump when a generated set changes for the same options
 
 
 def _default_kind(source: str, alphabet: str) -> str:
-    return {"olga_cdr3": "cdr3", "olga_vh": "vh", "rna_family": "rna", "rna_family_null": "rna"}.get(source, "rna" if alphabet == "rna" else "protein")
+    return {"olga_cdr3": "cdr3", "olga_vh": "vh", "rna_family": "rna", "rna_family_null": "rna"}.get(
+        source, "rna" if alphabet == "rna" else "protein"
+    )
 
 
 def _ungap(s: str) -> str:
@@ -149,8 +151,9 @@ class SequenceOptions:
         if self.kind and self.kind not in KINDS:
             raise ConfigError(f"modality.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.target is None and self.family is not None and self.family not in TARGETS:
-            raise ConfigError(f"modality.family must be one of {', '.join(TARGETS)} (or give target: <dot-bracket>), "
-                              f"got {self.family!r}")
+            raise ConfigError(
+                f"modality.family must be one of {', '.join(TARGETS)} (or give target: <dot-bracket>), got {self.family!r}"
+            )
         if self.source.startswith("rna_family") and self.target is None and self.family is None:
             raise ConfigError(f"source {self.source} needs family: hairpin | trna, or target: <dot-bracket structure>")
         if self.numbering not in ("auto", "anarci", "alignment"):
@@ -158,15 +161,26 @@ class SequenceOptions:
         if isinstance(self.antiberty, bool) or not isinstance(self.antiberty, int) or self.antiberty < 0:
             raise ConfigError(f"modality.antiberty must be a number of sequences >= 0 (0 = off), got {self.antiberty!r}")
         if self.germline_cond and self.source != "olga_vh":
-            raise ConfigError(f"modality.germline_cond labels chains by their V and J genes: it needs source olga_vh, "
-                              f"got {self.source!r}")
+            raise ConfigError(
+                f"modality.germline_cond labels chains by their V and J genes: it needs source olga_vh, got {self.source!r}"
+            )
 
 
 class SequenceModality(Modality):
     """Sequences as one-hot (B, L_max, K) with a per-position mask. Options: :class:`SequenceOptions`."""
 
     Options = SequenceOptions
-    SAMPLE_OPTIONS = ("length", "template", "redesign", "write_pgen", "pgen_samples", "eval_reference", "numbering", "antiberty", "label")
+    SAMPLE_OPTIONS = (
+        "length",
+        "template",
+        "redesign",
+        "write_pgen",
+        "pgen_samples",
+        "eval_reference",
+        "numbering",
+        "antiberty",
+        "label",
+    )
     #: what ``write`` takes: a folder ("" — samples.fasta inside) or a FASTA file
     OUT_FORMATS = ("", ".fasta", ".fa", ".fas", ".faa", ".fna")
 
@@ -263,8 +277,9 @@ class SequenceModality(Modality):
             from .parsers import read_sequences
 
             path = self.path or self._demo_fasta()
-            items, self.report = read_sequences(path, self.alphabet, self.format, self.column, self.id_column,
-                                                self.unknown, self.max_length)
+            items, self.report = read_sequences(
+                path, self.alphabet, self.format, self.column, self.id_column, self.unknown, self.max_length
+            )
             seqs = [i.seq for i in items]
         else:
             raw = self._generated()
@@ -274,8 +289,10 @@ class SequenceModality(Modality):
             for s, g in zip(raw, raw_genes):
                 self.report.seen()
                 if s is None:
-                    self.report.skip(f"CDR3 longer than the aligned layout's {self._cdr3_slots()} CDR3 slots "
-                                     f"(max_length {self.max_length} − {self._fixed_slots()} framework slots)")
+                    self.report.skip(
+                        f"CDR3 longer than the aligned layout's {self._cdr3_slots()} CDR3 slots "
+                        f"(max_length {self.max_length} − {self._fixed_slots()} framework slots)"
+                    )
                     continue
                 if self.max_length is not None and len(s) > self.max_length:
                     self.report.skip(f"longer than max_length {self.max_length}")
@@ -288,9 +305,11 @@ class SequenceModality(Modality):
             log.warning(self.report.summary())
         split = self._split(len(seqs))
         if seqs and not len(split["train"]):  # the held-out split took every sequence
-            raise DataError(f"{self.report.source}: {len(seqs)} usable sequence(s), and modality.test_fraction="
-                            f"{self.test_fraction} holds out {len(split['test'])} for the test split, leaving none to "
-                            "train on; give more sequences, or modality.test_fraction=0 (no held-out split)")
+            raise DataError(
+                f"{self.report.source}: {len(seqs)} usable sequence(s), and modality.test_fraction="
+                f"{self.test_fraction} holds out {len(split['test'])} for the test split, leaving none to "
+                "train on; give more sequences, or modality.test_fraction=0 (no held-out split)"
+            )
         if len(seqs) < 2:
             raise DataError(f"{self.report.source}: need at least 2 sequences, kept {len(seqs)}")
         self._data = {name: [seqs[i] for i in idx] for name, idx in split.items()}
@@ -316,8 +335,10 @@ class SequenceModality(Modality):
         """olga_vh with aligned: the CDR3 slots of the IMGT layout (germline.aligned_vh): max_length less 1–104 and FR4."""
         w = int(self.max_length) - self._fixed_slots()
         if w < 13:
-            raise ConfigError(f"aligned olga_vh lays chains on IMGT slots: 115 framework slots and the CDR3 in the rest of "
-                              f"max_length; max_length {self.max_length} leaves {w} CDR3 slots, give at least 128")
+            raise ConfigError(
+                f"aligned olga_vh lays chains on IMGT slots: 115 framework slots and the CDR3 in the rest of "
+                f"max_length; max_length {self.max_length} leaves {w} CDR3 slots, give at least 128"
+            )
         return w
 
     def _split(self, n: int) -> dict[str, np.ndarray]:
@@ -338,9 +359,16 @@ class SequenceModality(Modality):
     def config(self) -> dict[str, Any]:
         """Options with the alphabet, L_max and the length histogram pinned (sampling reads no data)."""
         self._load()
-        cfg = {**super().config(), "alphabet": self.alphabet.kind, "symbols": self.alphabet.to_config()["symbols"],
-               "aligned": self.aligned, "max_length": self.max_length, "lengths": self.hist.to_config(), "kind": self.kind,
-               "target": self.target}
+        cfg = {
+            **super().config(),
+            "alphabet": self.alphabet.kind,
+            "symbols": self.alphabet.to_config()["symbols"],
+            "aligned": self.aligned,
+            "max_length": self.max_length,
+            "lengths": self.hist.to_config(),
+            "kind": self.kind,
+            "target": self.target,
+        }
         if self.germline_cond:
             cfg["germline"] = self.vocab.to_config()
         for k in ("template", "redesign", "length", "label"):
@@ -365,8 +393,10 @@ class SequenceModality(Modality):
             raise ConfigError(f"backbone.pair_features must be false, true or extended, got {pair_features!r}")
         if pair_features:
             if self.target is None or len(self.target) != L:
-                raise ConfigError("backbone.pair_features needs an RNA target structure as long as the sequences "
-                                  f"(modality.family or modality.target); have target={self.target!r}, length {L}")
+                raise ConfigError(
+                    "backbone.pair_features needs an RNA target structure as long as the sequences "
+                    f"(modality.family or modality.target); have target={self.target!r}, length {L}"
+                )
             from .rna import helix_extensions, partners
 
             kw["partners"] = [partners(self.target)] + ([helix_extensions(self.target)] if pair_features == "extended" else [])
@@ -375,8 +405,10 @@ class SequenceModality(Modality):
             raise ConfigError(f"backbone.fold_features must be true or false, got {fold_features!r}")
         if fold_features:
             if self.alphabet.kind != "rna" or self.aligned:
-                raise ConfigError(f"backbone.fold_features folds RNA with ViennaRNA: needs an unaligned rna alphabet, "
-                                  f"have {self.alphabet.kind}{' (aligned)' if self.aligned else ''}")
+                raise ConfigError(
+                    f"backbone.fold_features folds RNA with ViennaRNA: needs an unaligned rna alphabet, "
+                    f"have {self.alphabet.kind}{' (aligned)' if self.aligned else ''}"
+                )
             from .fold_features import FoldFeatures
 
             target = self.target if self.target is not None and len(self.target) == L else None
@@ -391,7 +423,9 @@ class SequenceModality(Modality):
         if self.length is not None:
             L = self.max_length if self.max_length is not None else self.codec.max_length
             if isinstance(self.length, bool) or not isinstance(self.length, int) or not 1 <= self.length <= L:
-                raise ConfigError(f"modality.length must be an integer in [1, {L}] (the checkpoint's max_length), got {self.length!r}")
+                raise ConfigError(
+                    f"modality.length must be an integer in [1, {L}] (the checkpoint's max_length), got {self.length!r}"
+                )
         for name in ("eval_reference", "pgen_samples"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -424,7 +458,9 @@ class SequenceModality(Modality):
 
                 span = (1, len(it.seq) - 1) if self.kind == "cdr3" else find_cdr3(it.seq)
                 if span is None:
-                    raise DataError(f"template {it.id}: no CDR3 found (a Y[YFH]C … WG.G motif); give positions instead, e.g. modality.redesign=99-110")
+                    raise DataError(
+                        f"template {it.id}: no CDR3 found (a Y[YFH]C … WG.G motif); give positions instead, e.g. modality.redesign=99-110"
+                    )
                 free = list(range(*span))
             else:
                 free = parse_positions(spec, len(it.seq))
@@ -460,8 +496,9 @@ class SequenceModality(Modality):
         −1 (none) for ``label=none`` and for templates (their genes are not known)."""
         if not self.germline_cond:
             return None
-        labels = self.vocab.draw(num, generator, None if self.label is None or str(self.label).lower() == "none"
-                                 else self.vocab.parse(self.label))
+        labels = self.vocab.draw(
+            num, generator, None if self.label is None or str(self.label).lower() == "none" else self.vocab.parse(self.label)
+        )
         if templates or (self.label is not None and str(self.label).lower() == "none"):
             labels.fill_(-1)
         return labels
@@ -478,14 +515,18 @@ class SequenceModality(Modality):
         (ViennaRNA), 0 when the target is its MFE structure. ``sampler.particles=k`` steers by it
         (pfgm_core.steering): the family tilted toward sequences with no stabler alternative fold."""
         if self.kind != "rna" or self.target is None:
-            raise ConfigError("sampler.particles steers by the folding energy gap: it needs RNA with a target structure "
-                              f"(modality.family or modality.target); have kind={self.kind!r}, target={self.target!r}")
+            raise ConfigError(
+                "sampler.particles steers by the folding energy gap: it needs RNA with a target structure "
+                f"(modality.family or modality.target); have kind={self.kind!r}, target={self.target!r}"
+            )
         from .rna import fold_with_target
 
         seqs = self.decode(x, mask)
         if any(len(s) != len(self.target) for s in seqs):
-            raise ConfigError(f"steering by the folding gap needs sequences as long as the target ({len(self.target)} nt); "
-                              f"got lengths {sorted({len(s) for s in seqs})}")
+            raise ConfigError(
+                f"steering by the folding gap needs sequences as long as the target ({len(self.target)} nt); "
+                f"got lengths {sorted({len(s) for s in seqs})}"
+            )
         _, mfe, e_target = fold_with_target(seqs, self.target)
         return torch.as_tensor(mfe - e_target, dtype=torch.float64)
 
@@ -503,7 +544,7 @@ class SequenceModality(Modality):
         out = []
         for s in seqs:
             span = find_cdr3(s)
-            out.append("" if span is None else s[span[0] - 1: span[1] + 1])
+            out.append("" if span is None else s[span[0] - 1 : span[1] + 1])
         return out
 
     def scores(self, seqs: Sequence[str]) -> tuple[list[dict[str, Any]], list[str] | None]:
@@ -578,15 +619,36 @@ class SequenceModality(Modality):
         if self.alphabet.kind == "rna":
             m = scoring.rna_metrics(gen, test, train_all, train_ref, self.target)
         elif self.alphabet.kind == "protein":
-            m, more = scoring.protein_metrics(gen, test, train_all, train_ref, self.alphabet.symbols.replace(GAP, ""),
-                                              cdr3_of=self._cdr3_of if self.kind in ("cdr3", "vh") else None,
-                                              olga_model=self.olga_model, pgen_samples=self.pgen_samples,
-                                              cache_key={"source": self.source, "seed": self.seed, "n": self.num_sequences,
-                                                         "path": self.path, "max_length": self.max_length, "ref": n_ref})
+            m, more = scoring.protein_metrics(
+                gen,
+                test,
+                train_all,
+                train_ref,
+                self.alphabet.symbols.replace(GAP, ""),
+                cdr3_of=self._cdr3_of if self.kind in ("cdr3", "vh") else None,
+                olga_model=self.olga_model,
+                pgen_samples=self.pgen_samples,
+                cache_key={
+                    "source": self.source,
+                    "seed": self.seed,
+                    "n": self.num_sequences,
+                    "path": self.path,
+                    "max_length": self.max_length,
+                    "ref": n_ref,
+                },
+            )
             notes += more
             if self.kind == "vh":
-                vh, more = scoring.vh_metrics(gen, test, train_all, self._cdr3_of, self.numbering, self.pgen_samples,
-                                              self.antiberty, requested=self._requested(objects, samples))
+                vh, more = scoring.vh_metrics(
+                    gen,
+                    test,
+                    train_all,
+                    self._cdr3_of,
+                    self.numbering,
+                    self.pgen_samples,
+                    self.antiberty,
+                    requested=self._requested(objects, samples),
+                )
                 m.update(vh)
                 notes += more
         else:

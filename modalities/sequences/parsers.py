@@ -64,8 +64,17 @@ def guess_format(path: str | Path) -> str:
     raise ConfigError(f"cannot tell the format of {path} from its extension; set format: fasta | stockholm | genbank | csv")
 
 
-def _admit(item: SeqItem, raw: str, alphabet: Alphabet, policy: str, max_length: int | None,
-           path: Path, report: LoadReport, out: list[SeqItem], stop_codons: str = "strip") -> None:
+def _admit(
+    item: SeqItem,
+    raw: str,
+    alphabet: Alphabet,
+    policy: str,
+    max_length: int | None,
+    path: Path,
+    report: LoadReport,
+    out: list[SeqItem],
+    stop_codons: str = "strip",
+) -> None:
     report.seen()
     seq = alphabet.normalise(raw)
     if stop_codons == "strip" and alphabet.kind == "protein" and seq.endswith("*"):
@@ -173,18 +182,32 @@ def _read_csv(path: Path, column: str | int | None, id_column: str | int | None,
             return header.index(c)
 
         ci = col(column, "column")
-        ii = col(id_column, "id column") if id_column is not None else (header.index("sequence_id") if "sequence_id" in header else None)
+        ii = (
+            col(id_column, "id column")
+            if id_column is not None
+            else (header.index("sequence_id") if "sequence_id" in header else None)
+        )
         for row in reader:
             line = reader.line_num + offset
             if not any(x.strip() for x in row):
                 continue
             rid = row[ii] if ii is not None and ii < len(row) else f"row{line}"
-            emit(SeqItem(rid, "", line, meta={h: v for h, v in zip(header, row) if h != header[ci]}), row[ci] if ci < len(row) else "")
+            emit(
+                SeqItem(rid, "", line, meta={h: v for h, v in zip(header, row) if h != header[ci]}),
+                row[ci] if ci < len(row) else "",
+            )
 
 
-def read_sequences(path: str | Path, alphabet: Alphabet, format: str | None = None, column: str | int | None = None,
-                   id_column: str | int | None = None, policy: str = "error", max_length: int | None = None,
-                   stop_codons: str = "strip") -> tuple[list[SeqItem], LoadReport]:
+def read_sequences(
+    path: str | Path,
+    alphabet: Alphabet,
+    format: str | None = None,
+    column: str | int | None = None,
+    id_column: str | int | None = None,
+    policy: str = "error",
+    max_length: int | None = None,
+    stop_codons: str = "strip",
+) -> tuple[list[SeqItem], LoadReport]:
     """(kept records, report) from one file. policy: error | skip (ambiguity codes, foreign characters, empty records);
     stop_codons: strip | keep (a protein record's trailing '*')."""
     if policy not in ("error", "skip"):

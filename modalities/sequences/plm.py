@@ -65,8 +65,16 @@ class _Layer(nn.Module):
 class AntiBERTy(nn.Module):
     """AntiBERTy's encoder and masked-LM head (the species/chain/graft classifiers are not needed)."""
 
-    def __init__(self, vocab: int = 25, d: int = 512, layers: int = 8, heads: int = 8, ff: int = 2048,
-                 max_len: int = 512, eps: float = 1e-12):
+    def __init__(
+        self,
+        vocab: int = 25,
+        d: int = 512,
+        layers: int = 8,
+        heads: int = 8,
+        ff: int = 2048,
+        max_len: int = 512,
+        eps: float = 1e-12,
+    ):
         super().__init__()
         self.word, self.pos, self.segment = nn.Embedding(vocab, d), nn.Embedding(max_len, d), nn.Embedding(2, d)
         self.ln = nn.LayerNorm(d, eps=eps)
@@ -87,20 +95,38 @@ class AntiBERTy(nn.Module):
     def load_bert_state(self, sd: dict[str, Tensor]) -> None:
         """Load a BertForPreTraining-style state dict (AntiBERTy's pytorch_model.bin)."""
         e = "bert.embeddings."
-        mine = {"word.weight": sd[e + "word_embeddings.weight"], "pos.weight": sd[e + "position_embeddings.weight"],
-                "segment.weight": sd[e + "token_type_embeddings.weight"], "ln.weight": sd[e + "LayerNorm.weight"],
-                "ln.bias": sd[e + "LayerNorm.bias"]}
-        names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-                 "o": "attention.output.dense", "ln1": "attention.output.LayerNorm", "ff1": "intermediate.dense",
-                 "ff2": "output.dense", "ln2": "output.LayerNorm"}
+        mine = {
+            "word.weight": sd[e + "word_embeddings.weight"],
+            "pos.weight": sd[e + "position_embeddings.weight"],
+            "segment.weight": sd[e + "token_type_embeddings.weight"],
+            "ln.weight": sd[e + "LayerNorm.weight"],
+            "ln.bias": sd[e + "LayerNorm.bias"],
+        }
+        names = {
+            "q": "attention.self.query",
+            "k": "attention.self.key",
+            "v": "attention.self.value",
+            "o": "attention.output.dense",
+            "ln1": "attention.output.LayerNorm",
+            "ff1": "intermediate.dense",
+            "ff2": "output.dense",
+            "ln2": "output.LayerNorm",
+        }
         for i in range(len(self.layers)):
             for m, theirs in names.items():
                 for w in ("weight", "bias"):
                     mine[f"layers.{i}.{m}.{w}"] = sd[f"bert.encoder.layer.{i}.{theirs}.{w}"]
         p = "cls.predictions."
-        mine.update({"head.weight": sd[p + "transform.dense.weight"], "head.bias": sd[p + "transform.dense.bias"],
-                     "head_ln.weight": sd[p + "transform.LayerNorm.weight"], "head_ln.bias": sd[p + "transform.LayerNorm.bias"],
-                     "decoder.weight": sd[p + "decoder.weight"], "decoder.bias": sd[p + "bias"]})
+        mine.update(
+            {
+                "head.weight": sd[p + "transform.dense.weight"],
+                "head.bias": sd[p + "transform.dense.bias"],
+                "head_ln.weight": sd[p + "transform.LayerNorm.weight"],
+                "head_ln.bias": sd[p + "transform.LayerNorm.bias"],
+                "decoder.weight": sd[p + "decoder.weight"],
+                "decoder.bias": sd[p + "bias"],
+            }
+        )
         self.load_state_dict(mine, strict=True)
 
 
@@ -123,8 +149,7 @@ def _tokens(seq: str) -> list[int]:
 
 
 @torch.no_grad()
-def pseudo_log_likelihood(seqs: Sequence[str], positions: int | None = None, seed: int = 0,
-                          batch: int = 64) -> np.ndarray:
+def pseudo_log_likelihood(seqs: Sequence[str], positions: int | None = None, seed: int = 0, batch: int = 64) -> np.ndarray:
     """Per sequence, the mean over residues of log p(residue | all others) under AntiBERTy (nats).
 
     ``positions=k`` averages over a seeded random k residues of each sequence instead of all of them.
@@ -145,13 +170,13 @@ def pseudo_log_likelihood(seqs: Sequence[str], positions: int | None = None, see
     count = np.zeros(len(seqs))
     jobs.sort(key=lambda j: len(j[1]))  # similar lengths share a batch: less padding
     for b in range(0, len(jobs), batch):
-        chunk = jobs[b:b + batch]
+        chunk = jobs[b : b + batch]
         L = max(len(t) for _, t, _ in chunk)
         tok = torch.full((len(chunk), L), PAD, dtype=torch.long)
         att = torch.zeros((len(chunk), L), dtype=torch.long)
         for r, (_, t, m) in enumerate(chunk):
-            tok[r, :len(t)] = torch.as_tensor(t)
-            att[r, :len(t)] = 1
+            tok[r, : len(t)] = torch.as_tensor(t)
+            att[r, : len(t)] = 1
         truth = tok[torch.arange(len(chunk)), [m for _, _, m in chunk]].clone()
         tok[torch.arange(len(chunk)), [m for _, _, m in chunk]] = MASK
         logits = net(tok, att)[torch.arange(len(chunk)), [m for _, _, m in chunk]]
@@ -168,5 +193,7 @@ def pll_summary(values: np.ndarray, prefix: str = "antiberty_pll") -> dict[str, 
     """Mean and its standard error over sequences (NaNs, empty sequences, left out)."""
     v = np.asarray(values, np.float64)
     v = v[np.isfinite(v)]
-    return {prefix: float(v.mean()) if len(v) else math.nan,
-            f"{prefix}_se": float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan}
+    return {
+        prefix: float(v.mean()) if len(v) else math.nan,
+        f"{prefix}_se": float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan,
+    }

@@ -17,8 +17,18 @@ import numpy as np
 
 from pfgm.core.errors import ConfigError, DataError
 
-__all__ = ["TARGETS", "inverse_family", "positive_design", "fold", "fold_with_target", "bp_distance", "gc_content", "pair_rate",
-           "helices", "misfold_report"]
+__all__ = [
+    "TARGETS",
+    "inverse_family",
+    "positive_design",
+    "fold",
+    "fold_with_target",
+    "bp_distance",
+    "gc_content",
+    "pair_rate",
+    "helices",
+    "misfold_report",
+]
 
 #: Watson-Crick and G·U wobble pairs
 VALID_PAIRS = frozenset({"GC", "CG", "AU", "UA", "GU", "UG"})
@@ -39,8 +49,7 @@ def _rna():
     return RNA
 
 
-def inverse_family(target: str, num: int, seed: int, max_tries: int | None = None,
-                   progress: bool | None = None) -> list[str]:
+def inverse_family(target: str, num: int, seed: int, max_tries: int | None = None, progress: bool | None = None) -> list[str]:
     """num distinct sequences whose MFE structure is ``target`` (seeded; raises if max_tries run out).
 
     A 76-nt cloverleaf member takes ~0.16 s on one core (10,000 members: ~27 min), so a bar with rate
@@ -217,8 +226,9 @@ def misfold_report(seqs: Sequence[str], target: str, top: int = 8) -> dict:
     gap = e_target - mfe
     dist = bp_distance(structs, target)
     kept = [set(target_pairs(st)) for st in structs]
-    per_helix = {f"{h[0][0] + 1}-{h[0][1] + 1} ({len(h)} bp)": float(np.mean([set(h) <= k for k in kept]))
-                 for h in helices(target)}
+    per_helix = {
+        f"{h[0][0] + 1}-{h[0][1] + 1} ({len(h)} bp)": float(np.mean([set(h) <= k for k in kept])) for h in helices(target)
+    }
     return {
         "num": len(seqs),
         "fold_to_target": float(np.mean([st == target for st in structs])),

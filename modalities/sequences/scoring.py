@@ -22,7 +22,9 @@ __all__ = ["protein_metrics", "vh_metrics", "rna_metrics", "generic_metrics"]
 DIVERSITY_SAMPLE = 500
 
 
-def _set_stats(x: Sequence[str], test: Sequence[str], train_all: Sequence[str], train_ref: Sequence[str], symbols: str) -> dict[str, float]:
+def _set_stats(
+    x: Sequence[str], test: Sequence[str], train_all: Sequence[str], train_ref: Sequence[str], symbols: str
+) -> dict[str, float]:
     sub = list(x[:DIVERSITY_SAMPLE])
     near = M.nearest_edit_distance(sub, train_ref) if sub else np.full(0, math.nan)
     return {
@@ -39,12 +41,21 @@ def _set_stats(x: Sequence[str], test: Sequence[str], train_all: Sequence[str], 
 
 #: metrics that compare a set's distribution with the held-out reference: their ceiling is a training
 #: subset scored against it (the reference against itself would be 0 by construction)
-_VS_REFERENCE = ("length_wasserstein", "composition_js", "descriptor_w", "conformity", "mfe_wasserstein",
-                 "gc_wasserstein", "kmer", "bp_distance_wasserstein")
+_VS_REFERENCE = (
+    "length_wasserstein",
+    "composition_js",
+    "descriptor_w",
+    "conformity",
+    "mfe_wasserstein",
+    "gc_wasserstein",
+    "kmer",
+    "bp_distance_wasserstein",
+)
 
 
-def _both(fn: Callable[[Sequence[str]], dict[str, float]], gen: Sequence[str], test: Sequence[str],
-          train_ref: Sequence[str]) -> dict[str, float]:
+def _both(
+    fn: Callable[[Sequence[str]], dict[str, float]], gen: Sequence[str], test: Sequence[str], train_ref: Sequence[str]
+) -> dict[str, float]:
     """fn(gen), and ``<key>_heldout``: the held-out set's own value (its uniqueness, its novelty vs
     training, ...) or, for distances to the reference, a training subset's distance to it."""
     out = dict(fn(gen))
@@ -67,8 +78,11 @@ def _pgen_cached(seqs: Sequence[str], olga_model: str, key: dict[str, Any] | Non
         return log10_pgen(seqs, olga_model)
     from .cache import cached_json
 
-    vals = cached_json("olga_pgen", {**key, "which": which, "model": olga_model, "seqs_hash": hash_seqs(seqs)},
-                       lambda: [None if not math.isfinite(v) else v for v in log10_pgen(seqs, olga_model).tolist()])
+    vals = cached_json(
+        "olga_pgen",
+        {**key, "which": which, "model": olga_model, "seqs_hash": hash_seqs(seqs)},
+        lambda: [None if not math.isfinite(v) else v for v in log10_pgen(seqs, olga_model).tolist()],
+    )
     return np.asarray([-math.inf if v is None else v for v in vals], dtype=np.float64)
 
 
@@ -78,8 +92,9 @@ def hash_seqs(seqs: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(seqs).encode()).hexdigest()[:16]
 
 
-def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga_model="human_B_heavy",
-                    pgen_samples=1000, cache_key=None) -> tuple[dict[str, float], list[str]]:
+def protein_metrics(
+    gen, test, train_all, train_ref, symbols, cdr3_of=None, olga_model="human_B_heavy", pgen_samples=1000, cache_key=None
+) -> tuple[dict[str, float], list[str]]:
     notes: list[str] = []
     ref_desc = M.protparam_descriptors(test)
 
@@ -112,15 +127,24 @@ def protein_metrics(gen, test, train_all, train_ref, symbols, cdr3_of=None, olga
         found = [c for c in test_cdr3 if c]
         m["j_end_tv"] = M.end_motif_tv([c for c in cdr3_of(gen) if c], found)
         m["j_end_tv_heldout"] = M.end_motif_tv([c for c in ref_cdr3 if c], found)
-    notes.append(f"reference = {len(test)} held-out sequences; <metric>_heldout = the held-out set's own value, "
-                 f"or for distances to the reference a training subset of the same size (the ceiling); "
-                 "log10 Pgen means are over Pgen > 0")
+    notes.append(
+        f"reference = {len(test)} held-out sequences; <metric>_heldout = the held-out set's own value, "
+        f"or for distances to the reference a training subset of the same size (the ceiling); "
+        "log10 Pgen means are over Pgen > 0"
+    )
     return m, notes
 
 
-def vh_metrics(gen: Sequence[str], test: Sequence[str], train_all: Sequence[str], cdr3_of: Callable[[Sequence[str]], list[str]],
-               numbering: str = "auto", limit: int = 1000, antiberty: int = 0,
-               requested: Sequence[tuple[str | None, str | None]] | None = None) -> tuple[dict[str, float], list[str]]:
+def vh_metrics(
+    gen: Sequence[str],
+    test: Sequence[str],
+    train_all: Sequence[str],
+    cdr3_of: Callable[[Sequence[str]], list[str]],
+    numbering: str = "auto",
+    limit: int = 1000,
+    antiberty: int = 0,
+    requested: Sequence[tuple[str | None, str | None]] | None = None,
+) -> tuple[dict[str, float], list[str]]:
     """Heavy chains: germline identity per IMGT region (germline.py) and CDR3 novelty, each beside the held-out set's.
 
     ``germline_<region>_identity``: mean identity to the nearest germline V (FR1–FR3, CDR1–2) or J (FR4);
@@ -159,10 +183,18 @@ def vh_metrics(gen: Sequence[str], test: Sequence[str], train_all: Sequence[str]
             notes.append(f"antiberty_pll not computed: {e}")
         else:
             m.update(plm.pll_summary(plm.pseudo_log_likelihood(list(gen[:antiberty]), positions=8), "antiberty_pll"))
-            m.update({f"{k}_heldout": v for k, v in plm.pll_summary(
-                plm.pseudo_log_likelihood(list(test[:antiberty]), positions=8), "antiberty_pll").items()})
-            notes.append(f"antiberty_pll: AntiBERTy pseudo-log-likelihood per residue (nats) of {min(antiberty, len(gen))} "
-                         f"samples and {min(antiberty, len(test))} held-out sequences, 8 random residues each; _se its SE")
+            m.update(
+                {
+                    f"{k}_heldout": v
+                    for k, v in plm.pll_summary(
+                        plm.pseudo_log_likelihood(list(test[:antiberty]), positions=8), "antiberty_pll"
+                    ).items()
+                }
+            )
+            notes.append(
+                f"antiberty_pll: AntiBERTy pseudo-log-likelihood per residue (nats) of {min(antiberty, len(gen))} "
+                f"samples and {min(antiberty, len(test))} held-out sequences, 8 random residues each; _se its SE"
+            )
     return m, notes
 
 
@@ -173,9 +205,14 @@ def rna_metrics(gen, test, train_all, train_ref, target: str | None) -> dict[str
     t_bp = bp_distance(t_struct, target) if target else None
 
     def one(x: Sequence[str]) -> dict[str, float]:
-        out = {"uniqueness": M.uniqueness(x), "novelty": M.novelty(x, train_all),
-               "nearest_train_edit": float(M.nearest_edit_distance(list(x[:DIVERSITY_SAMPLE]), train_ref).mean()) if len(x) else math.nan,
-               "internal_diversity": M.internal_diversity(list(x[:DIVERSITY_SAMPLE]))}
+        out = {
+            "uniqueness": M.uniqueness(x),
+            "novelty": M.novelty(x, train_all),
+            "nearest_train_edit": float(M.nearest_edit_distance(list(x[:DIVERSITY_SAMPLE]), train_ref).mean())
+            if len(x)
+            else math.nan,
+            "internal_diversity": M.internal_diversity(list(x[:DIVERSITY_SAMPLE])),
+        }
         if not len(x):
             return out
         st, mfe = fold(x)

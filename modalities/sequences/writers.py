@@ -31,8 +31,13 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def fasta_text(seqs: Sequence[str | None], scores: Sequence[dict[str, Any]] | None = None,
-               structures: Sequence[str] | None = None, prefix: str = "gen", width: int = 0) -> str:
+def fasta_text(
+    seqs: Sequence[str | None],
+    scores: Sequence[dict[str, Any]] | None = None,
+    structures: Sequence[str] | None = None,
+    prefix: str = "gen",
+    width: int = 0,
+) -> str:
     """FASTA text; ``None`` sequences (invalid samples) are written as empty records marked invalid=1."""
     lines = []
     for i, s in enumerate(seqs):
@@ -42,7 +47,7 @@ def fasta_text(seqs: Sequence[str | None], scores: Sequence[dict[str, Any]] | No
         lines.append(f">{prefix}_{i + 1:06d} " + " ".join(f"{k}={_fmt(v)}" for k, v in desc.items()))
         body = s or ""
         if width and len(body) > width:
-            lines.extend(body[j:j + width] for j in range(0, len(body), width))
+            lines.extend(body[j : j + width] for j in range(0, len(body), width))
         else:
             lines.append(body)
         if structures is not None and s is not None:
@@ -50,6 +55,11 @@ def fasta_text(seqs: Sequence[str | None], scores: Sequence[dict[str, Any]] | No
     return "\n".join(lines) + "\n"
 
 
-def write_fasta(path: str | Path, seqs: Sequence[str | None], scores: Sequence[dict[str, Any]] | None = None,
-                structures: Sequence[str] | None = None, prefix: str = "gen") -> Path:
+def write_fasta(
+    path: str | Path,
+    seqs: Sequence[str | None],
+    scores: Sequence[dict[str, Any]] | None = None,
+    structures: Sequence[str] | None = None,
+    prefix: str = "gen",
+) -> Path:
     return atomic_write_text(path, fasta_text(seqs, scores, structures, prefix))

@@ -34,8 +34,17 @@ class SigmaEmbedding(nn.Module):
     ``sin_first``) of a_k = (scale·c_noise)·f_k, in float32.
     """
 
-    def __init__(self, dim: int, first: float = 0.1, last: float = 100.0, *, endpoint: bool = True,
-                 scale: float = 1.0, sin_first: bool = False, dtype: torch.dtype = torch.float64):
+    def __init__(
+        self,
+        dim: int,
+        first: float = 0.1,
+        last: float = 100.0,
+        *,
+        endpoint: bool = True,
+        scale: float = 1.0,
+        sin_first: bool = False,
+        dtype: torch.dtype = torch.float64,
+    ):
         super().__init__()
         if dim < 2 or dim % 2:
             raise ConfigError(f"the noise embedding width (the backbone's channels) must be even and positive, got {dim}")

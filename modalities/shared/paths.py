@@ -31,12 +31,14 @@ def check_cache_setting() -> Path | None:
         return None
     p = Path(env).expanduser()
     if p.exists() and not p.is_dir():
-        raise CacheDirError(f"PFGM_CACHE={env} is a file, not a folder; point PFGM_CACHE at a folder "
-                            "(or unset it to use ~/.cache/pfgm)")
+        raise CacheDirError(
+            f"PFGM_CACHE={env} is a file, not a folder; point PFGM_CACHE at a folder (or unset it to use ~/.cache/pfgm)"
+        )
     why = _writable_dir(p)
     if why is not None:
-        raise CacheDirError(f"PFGM_CACHE={env} cannot be used as the cache folder ({why}); point PFGM_CACHE at a "
-                            "folder you can write")
+        raise CacheDirError(
+            f"PFGM_CACHE={env} cannot be used as the cache folder ({why}); point PFGM_CACHE at a folder you can write"
+        )
     return p
 
 
@@ -71,8 +73,11 @@ def _temporary_cache(why: str, default: Path) -> Path:
     except OSError:  # taken by someone else: a private one for this process
         p = Path(tempfile.mkdtemp(prefix="pfgm-cache-"))
     _fallback.append(p)
-    warnings.warn(f"pfgm: the cache folder {default} cannot be written ({why}); caching in {p} instead, which the "
-                  "system may delete: set PFGM_CACHE to a writable folder to keep the cache", stacklevel=3)
+    warnings.warn(
+        f"pfgm: the cache folder {default} cannot be written ({why}); caching in {p} instead, which the "
+        "system may delete: set PFGM_CACHE to a writable folder to keep the cache",
+        stacklevel=3,
+    )
     return p
 
 

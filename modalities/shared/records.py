@@ -103,8 +103,15 @@ class LoadReport:
         log.info(self.summary())
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "records": self.records, "kept": self.kept, "header": self.header,
-                "skipped": dict(self.skipped), "fixed": dict(self.fixed), "examples": {k: list(v) for k, v in self.examples.items()}}
+        return {
+            "source": self.source,
+            "records": self.records,
+            "kept": self.kept,
+            "header": self.header,
+            "skipped": dict(self.skipped),
+            "fixed": dict(self.fixed),
+            "examples": {k: list(v) for k, v in self.examples.items()},
+        }
 
 
 def open_text(path: str | os.PathLike, what: str = "file") -> IO[str]:

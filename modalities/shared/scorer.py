@@ -31,8 +31,18 @@ class Scorer(nn.Module):
         return self.head(self.body(x))
 
 
-def train_scorer(model: nn.Module, x: Tensor, y: Tensor, augment: Callable[[Tensor, torch.Generator], Tensor], *,
-                 epochs: int, batch_size: int, lr: float, seed: int = 0, min_batch: int = 1) -> None:
+def train_scorer(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    augment: Callable[[Tensor, torch.Generator], Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int = 0,
+    min_batch: int = 1,
+) -> None:
     """Cross-entropy on ``augment(x[batch], generator)``, Adam with a one-cycle learning rate, ``epochs``
     passes in shuffled batches; a batch smaller than ``min_batch`` is skipped (BatchNorm needs 2 items)
     though its learning-rate step is taken. Deterministic for a seed (shuffles and augmentation draw from

@@ -169,9 +169,7 @@ class UNet(nn.Module):
         self.noise_embed = SigmaEmbedding(model_channels, 0.1, 100.0)
         # one extra row: index num_classes is the learned "no label" embedding (cond == -1)
         self.label_embed = nn.Embedding(num_classes + 1, model_channels) if num_classes > 0 else None
-        self.emb_mlp = nn.Sequential(
-            nn.Linear(model_channels, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch), nn.SiLU()
-        )
+        self.emb_mlp = nn.Sequential(nn.Linear(model_channels, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch), nn.SiLU())
 
         def block(cin: int, cout: int, res: int, **kw: object) -> ResBlock:
             attn = kw.pop("attention", res in attn_resolutions)
