@@ -355,7 +355,7 @@ def load(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto"
     Example:
         >>> model = pfgm.load("zoo:digits")
         >>> model.modality.name, model.D, model.config["modality"]["dataset"]
-        ('images', 128.0, 'digits')
+        ('images', 16.0, 'digits')
     """
     from pfgm.recipes.build import load_checkpoint
 
