@@ -54,9 +54,9 @@ RECIPES = {
         "pfgm-bench sweep recipe=speech_digits_8k 'ladder=[16,128,1024,inf]' 'seeds=[0]' trainer.max_steps=600 num_samples=256",
     ),
     "molecules": (
-        "validity",
+        "valid_connected",
         True,
-        "validity (higher is better)",
+        "share valid and in one piece (validity counts fragments too; higher is better)",
         "pfgm-bench sweep recipe=molecules 'ladder=[11,86,689,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500",
     ),
     "cdr3": (
@@ -112,7 +112,7 @@ def headline(rec: dict, metric: str) -> tuple[float | None, float | None]:
     if not isinstance(v, (int, float)):
         return None, None
     se = rec.get(f"{metric}_se")
-    if se is None and 0 <= v <= 1 and metric in ("validity", "fold_to_target", "pgen_positive"):
+    if se is None and 0 <= v <= 1 and metric in ("validity", "valid_connected", "fold_to_target", "pgen_positive"):
         se = math.sqrt(max(v * (1 - v), 1e-12) / max(1, rec.get("n_samples", 1)))  # a share: binomial SE
     return float(v), (float(se) if isinstance(se, (int, float)) else None)
 
