@@ -222,7 +222,8 @@ class SequenceModality(Modality):
 
     # -- data ------------------------------------------------------------------------------
 
-    def _generated(self) -> list[str]:
+    def _generated(self) -> tuple[list[str | None], list[tuple[str, str]] | None]:
+        """The generated sequences (None: does not fit the aligned layout) and, for OLGA, each one's (V, J) alleles."""
         from .cache import cached_json
 
         n = self.num_sequences
@@ -232,13 +233,13 @@ class SequenceModality(Modality):
             vh = self.source == "olga_vh"
             key = {"v": _DATA_VERSION, "model": self.olga_model, "n": n, "seed": self.seed, "vh": vh}
             recs = cached_json("olga_heavy", key, lambda: generate_heavy(n, self.seed, self.olga_model, vh=vh))
-            self._raw_genes = [(r["v"], r["j"]) for r in recs]
+            genes = [(r["v"], r["j"]) for r in recs]
             if vh and self.aligned:  # fixed IMGT slots; None where the CDR3 does not fit (skipped and counted)
                 from .germline import aligned_vh
 
                 w = self._cdr3_slots()
-                return [aligned_vh(r["vh"], w, r["v"], r["cdr3_span"], self.olga_model) for r in recs]
-            return [r["vh" if vh else "cdr3"] for r in recs]
+                return [aligned_vh(r["vh"], w, r["v"], r["cdr3_span"], self.olga_model) for r in recs], genes
+            return [r["vh" if vh else "cdr3"] for r in recs], genes
         import RNA
 
         from .rna import inverse_family, positive_design
@@ -246,11 +247,11 @@ class SequenceModality(Modality):
         key = {"v": _DATA_VERSION, "target": self.target, "n": n, "seed": self.seed, "vienna": RNA.__version__}
         members = cached_json("rna_family", key, lambda: inverse_family(self.target, n, self.seed))
         if self.source == "rna_family":
-            return members
+            return members, None
         # the null of the family's training split (the split _load makes of the members), so that a
         # guide never saw the held-out members the metrics compare with
         train = [members[i] for i in self._split(len(members))["train"]]
-        return positive_design(train, self.target, n, self.seed)
+        return positive_design(train, self.target, n, self.seed), None
 
     def _demo_fasta(self) -> str:
         """With no path, the fasta recipe runs on a FASTA of 5,000 OLGA CDR3s written to the cache folder."""
@@ -282,10 +283,10 @@ class SequenceModality(Modality):
             )
             seqs = [i.seq for i in items]
         else:
-            raw = self._generated()
+            raw, raw_genes = self._generated()
             self.report = LoadReport(f"{self.source} (seed {self.seed})")
             seqs, genes = [], []
-            raw_genes = getattr(self, "_raw_genes", [None] * len(raw))
+            raw_genes = raw_genes or [None] * len(raw)
             for s, g in zip(raw, raw_genes):
                 self.report.seen()
                 if s is None:
@@ -496,10 +497,9 @@ class SequenceModality(Modality):
         −1 (none) for ``label=none`` and for templates (their genes are not known)."""
         if not self.germline_cond:
             return None
-        labels = self.vocab.draw(
-            num, generator, None if self.label is None or str(self.label).lower() == "none" else self.vocab.parse(self.label)
-        )
-        if templates or (self.label is not None and str(self.label).lower() == "none"):
+        null = self.label is not None and str(self.label).lower() == "none"
+        labels = self.vocab.draw(num, generator, None if self.label is None or null else self.vocab.parse(self.label))
+        if templates or null:
             labels.fill_(-1)
         return labels
 
