@@ -39,19 +39,16 @@ def _default_out(checkpoint: str) -> Path:
     return p / "eval.json" if p.is_dir() else resolve_checkpoint(p).parent / "eval.json"
 
 
-def _likelihood(c: dict, dist) -> dict[str, float]:
-    from .likelihood import held_out_likelihood
-    from .sample import load_for_sampling, sample_D
+def _likelihood(c: dict, ckpt, D: float, dist) -> dict[str, float]:
+    """The held-out likelihood of the checkpoint already loaded for sampling, at the D it sampled with."""
+    from .likelihood import LikelihoodOptions, held_out_likelihood
 
-    ckpt = load_for_sampling(c, dist)
     return held_out_likelihood(
         ckpt.modality,
         ckpt.denoiser,
         ckpt.pfgm,
-        sample_D(c, ckpt.pfgm.D),
-        num_items=c.get("likelihood_samples", 256),
-        steps=c.get("likelihood_steps", 64),
-        exact=bool(c.get("likelihood_exact")),
+        D,
+        LikelihoodOptions.from_config(c),
         seed=c.get("seed", 0),
         device=dist.device,
     )
@@ -96,7 +93,7 @@ def _hydra_main() -> None:
             ev = modality.evaluate(objects, samples)
             metrics = dict(ev.metrics)
             if c.get("likelihood"):
-                metrics.update(_likelihood(c, dist))
+                metrics.update(_likelihood(c, ckpt, info["D"], dist))
             report = {
                 **info,
                 "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()},

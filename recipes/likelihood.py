@@ -10,7 +10,9 @@ token (a token is K entries of the one-hot), each with its standard error over t
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,7 +22,34 @@ from pfgm.core.errors import ConfigError, DataError
 from pfgm.core.kernel import per_sample_dims
 from pfgm.core.likelihood import log_likelihood
 
-__all__ = ["held_out_likelihood"]
+__all__ = ["LikelihoodOptions", "held_out_likelihood"]
+
+
+@dataclass(frozen=True)
+class LikelihoodOptions:
+    """How the held-out likelihood is computed: pfgm-eval's (and pfgm-bench sweep's) ``likelihood_*`` keys.
+
+    num_items: test items integrated (``likelihood_samples``); steps: ODE steps from σ_min to σ_max
+    (``likelihood_steps``, 3 network calls each); exact: the exact trace, N backward passes
+    (``likelihood_exact``), instead of Hutchinson's one-probe estimate.
+    """
+
+    num_items: int = 256
+    steps: int = 64
+    exact: bool = False
+
+    def __post_init__(self) -> None:
+        for key, v in (("likelihood_samples", self.num_items), ("likelihood_steps", self.steps)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise ConfigError(f"{key} must be a whole number ≥ 2, got {v!r}")
+        if not isinstance(self.exact, bool):
+            raise ConfigError(f"likelihood_exact must be true or false, got {self.exact!r}")
+
+    @classmethod
+    def from_config(cls, c: dict[str, Any]) -> LikelihoodOptions:
+        """From a pfgm-eval config (absent or null keys keep the defaults)."""
+        given = {"num_items": "likelihood_samples", "steps": "likelihood_steps", "exact": "likelihood_exact"}
+        return cls(**{field: c[key] for field, key in given.items() if c.get(key) is not None})
 
 
 def held_out_likelihood(
@@ -28,27 +57,25 @@ def held_out_likelihood(
     den: Any,
     pfgm: PFGMConfig,
     D: float,
+    options: LikelihoodOptions = LikelihoodOptions(),
     *,
-    num_items: int = 256,
-    steps: int = 64,
-    exact: bool = False,
     batch_size: int = 64,
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
     """Mean negative log-likelihood of the first ``num_items`` test items (bits/dim, nats/token), under the
-    prior of ``pfgm`` (the checkpoint's parsed pfgm section: ``Checkpoint.pfgm``) at ``D``, on its σ range."""
-    if isinstance(num_items, bool) or not isinstance(num_items, int) or num_items < 2:
-        raise ConfigError(f"likelihood_samples must be a whole number ≥ 2, got {num_items!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ConfigError(f"likelihood_steps must be a whole number ≥ 2, got {steps!r}")
+    prior of ``pfgm`` (the checkpoint's parsed pfgm section: ``Checkpoint.pfgm``) at ``D``, on its σ range.
+
+    -> bits_per_dim and its SE, likelihood_items, likelihood_nfe; for one-hot data also nats_per_token
+    and its SE."""
+    num_items, steps = options.num_items, options.steps
     kernel = pfgm.kernel(D)
     data = modality.dataset("test")
     n = min(num_items, len(data))
     if n < 2:
         raise DataError(f"the test split holds {len(data)} item(s); the likelihood needs at least 2")
     gen = torch.Generator(device=device).manual_seed(seed)
-    dtype = next(den.parameters()).dtype
+    dtype = next(itertools.chain(den.parameters(), den.buffers())).dtype  # the network's own precision
 
     def in_net_precision(z, sigma, cond=None, mask=None):  # the ODE runs in float64, the network in its own
         m = None if mask is None else mask.to(dtype)
@@ -68,7 +95,7 @@ def held_out_likelihood(
             num_steps=steps,
             mask=batch.mask,
             cond=batch.cond,
-            exact=exact,
+            exact=options.exact,
             num_probes=1,
             generator=gen,
         )

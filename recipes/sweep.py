@@ -37,6 +37,7 @@ from pfgm.core.quantize import quantized_state_dict
 from pfgm.core.weights import export_weights
 
 from .build import load_checkpoint, make_modality
+from .likelihood import LikelihoodOptions, held_out_likelihood
 from .sample import generate_from_checkpoint
 from .train import run_training
 from .validate import TRAIN_KEYS
@@ -206,22 +207,18 @@ def run_sweep(c: dict[str, Any]) -> list[dict[str, Any]]:
     dist = init_distributed(c.get("trainer", {}).get("device", "auto"))
     max_steps = int(c["trainer"]["max_steps"])
     sample_seed = int(c.get("sample_seed", 0))
-    lik_n = c.get("likelihood_samples", 0)
-    if isinstance(lik_n, bool) or not isinstance(lik_n, int) or lik_n < 0 or lik_n == 1:
-        raise ConfigError(f"likelihood_samples must be 0 (off) or a whole number ≥ 2, got {lik_n!r}")
     # the held-out likelihood is one more cell per trained run: solver "likelihood", steps = ODE steps
-    lik_cell = (
-        None
-        if not lik_n
-        else {
+    lik_cell = None
+    if c.get("likelihood_samples", 0) != 0:  # 0 = off
+        lik = LikelihoodOptions(num_items=c["likelihood_samples"], steps=c.get("likelihood_steps", 32))
+        lik_cell = {
             "solver": "likelihood",
-            "steps": int(c.get("likelihood_steps", 32)),
+            "steps": lik.steps,
             "alpha": 0.0,
             "bits": None,
-            "n_samples": lik_n,
+            "n_samples": lik.num_items,
             "sample_seed": sample_seed,
         }
-    )
     written = []
     print(
         f"pfgm-bench sweep: {recipe} | N = {dims['N']} (10–90%: {dims['N_p10']}–{dims['N_p90']}) | "
@@ -316,8 +313,6 @@ def run_sweep(c: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _likelihood_record(run_dir: Path, cell: dict[str, Any], dist: Any) -> dict[str, Any]:
-    from .likelihood import held_out_likelihood
-
     ckpt = load_checkpoint(run_dir, dist.device)
     t0 = time.perf_counter()
     lik = held_out_likelihood(
@@ -325,8 +320,7 @@ def _likelihood_record(run_dir: Path, cell: dict[str, Any], dist: Any) -> dict[s
         ckpt.denoiser,
         ckpt.pfgm,
         ckpt.pfgm.D,
-        num_items=cell["n_samples"],
-        steps=cell["steps"],
+        LikelihoodOptions(num_items=cell["n_samples"], steps=cell["steps"]),
         seed=cell["sample_seed"],
         device=dist.device,
     )

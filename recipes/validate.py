@@ -198,14 +198,10 @@ def check_sample(c: dict[str, Any], *, eval_: bool = False) -> None:
     if pf.get("D") is not None:
         parse_D(pf["D"])
     s = _section(c, "sampler")
-    from pfgm.core.generate import SAMPLER_KEYS
-
-    _keys(s, set(SAMPLER_KEYS), "sampler")
-    given = {k: v for k, v in s.items() if v is not None}
-    if given:  # types and ranges, against the default σ range (the checkpoint's is checked again at load)
+    if s:  # names, types and ranges, against the default σ range (the checkpoint's is checked again at load)
         from .build import generate_config
 
-        generate_config({"sampler": given}, None, 1, 0, pfgm=PFGMConfig())
+        generate_config({}, s, 1, 0, pfgm=PFGMConfig())
     _section(c, "modality")
 
 
@@ -213,10 +209,9 @@ def check_eval(c: dict[str, Any]) -> None:
     check_sample(c, eval_=True)
     if c.get("likelihood") is not None and not isinstance(c["likelihood"], bool):
         raise ConfigError(f"likelihood must be true or false, got {c['likelihood']!r}")
-    if c.get("likelihood_exact") is not None and not isinstance(c["likelihood_exact"], bool):
-        raise ConfigError(f"likelihood_exact must be true or false, got {c['likelihood_exact']!r}")
-    _int(c.get("likelihood_samples", 256), "likelihood_samples", 2)
-    _int(c.get("likelihood_steps", 64), "likelihood_steps", 2)
+    from .likelihood import LikelihoodOptions
+
+    LikelihoodOptions.from_config(c)
 
 
 # ------------------------------------------------------------------------------------------------

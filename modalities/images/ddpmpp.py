@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from pfgm.core.errors import ConfigError
 from ..shared.conditioning import SigmaEmbedding
+from ..shared.unet import resample2d
 
 __all__ = ["DDPMpp", "noise_embedding"]
 
@@ -93,11 +94,7 @@ class Block(nn.Module):
             self.proj = _conv(cout, cout, 1, ZERO_GAIN)
 
     def _resample(self, x: Tensor) -> Tensor:
-        if self.resample == "down":
-            return F.avg_pool2d(x, 2)
-        if self.resample == "up":
-            return F.interpolate(x, scale_factor=2.0, mode="nearest")
-        return x
+        return resample2d(x, self.resample)
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         orig = x

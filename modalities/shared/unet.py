@@ -44,6 +44,16 @@ def _zero(m: nn.Module) -> nn.Module:
     return m
 
 
+def resample2d(x: Tensor, mode: str | None) -> Tensor:
+    """A U-Net block's resampling of (B, C, H, W): "down" halves H and W (average pool), "up" doubles
+    them (nearest neighbour, as DDPM++ and EDM's SongUNet do), None keeps them."""
+    if mode == "down":
+        return F.avg_pool2d(x, 2)
+    if mode == "up":
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
+    return x
+
+
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv ×2 with an embedding scale/shift; optional ×2 down/up-sampling and attention.
 
@@ -76,11 +86,7 @@ class ResBlock(nn.Module):
         self.attn = SelfAttention(out_ch, head_channels) if attention else None
 
     def _resample(self, x: Tensor) -> Tensor:
-        if self.resample == "down":
-            return F.avg_pool2d(x, 2)
-        if self.resample == "up":
-            return F.interpolate(x, scale_factor=2.0, mode="nearest")
-        return x
+        return resample2d(x, self.resample)
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         h = self.conv0(self._resample(F.silu(self.norm0(x))))
