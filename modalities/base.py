@@ -23,12 +23,15 @@ import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from pfgm.core.errors import ConfigError, PfgmError, UnknownNameError
+
+if TYPE_CHECKING:
+    import argparse
 
 
 @dataclass
@@ -320,6 +323,20 @@ class CollectingSink(SampleSink):
 
     def close(self) -> list[Path]:
         return list(self.modality.write(self.objects, self.out))
+
+
+class Diagnostic(NamedTuple):
+    """One ``pfgm-diagnose GROUP NAME`` subcommand, owned by the modality whose errors it explains.
+
+    A modality's ``diagnose`` module lists its subcommands in ``DIAGNOSTICS = {GROUP: {NAME: Diagnostic}}``
+    and ``pfgm.recipes.diagnose`` reads that table. ``help`` is the line the listing shows; ``add_args``
+    adds the subcommand's arguments to its parser; ``run`` prints the report for the parsed arguments,
+    and its docstring is the subcommand's ``--help`` text.
+    """
+
+    help: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], None]
 
 
 _REGISTRY: dict[str, type[Modality]] = {}

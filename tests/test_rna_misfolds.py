@@ -1,18 +1,11 @@
-"""The misfold report (pfgm.modalities.sequences.rna.misfold_report): helices of a target, the report on
-hand-checked cases, and benchmarks/rna_misfolds.py, which prints it for a FASTA file."""
-
-import json
-import subprocess
-import sys
-from pathlib import Path
+"""The misfold report (pfgm.modalities.sequences.rna.misfold_report): helices of a target and the report on
+hand-checked cases. ``pfgm-diagnose rna misfolds``, which prints it for a FASTA file, is tested in test_diagnose.py."""
 
 import pytest
 
 pytest.importorskip("RNA", reason="viennarna is not installed")
 
 from pfgm.modalities.sequences.rna import TARGETS, helices, inverse_family, misfold_report  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_helices_of_the_builtin_targets():
@@ -35,18 +28,3 @@ def test_family_members_fold_with_no_energy_gap_and_poly_a_keeps_nothing(tmp_pat
     assert bad["within_2_bp"] == 0.0  # all 8 target pairs missing: distance 8
     with pytest.raises(ValueError, match="target's length 30"):
         misfold_report(["ACGU"], t)
-
-
-def test_the_script_reports_a_fasta_with_dot_bracket_lines(tmp_path):
-    """The command line reads a FASTA with dot-bracket lines, as pfgm-sample writes for RNA, and prints the report."""
-    t = TARGETS["hairpin"]
-    fa = tmp_path / "x.fasta"
-    fa.write_text(">a\n" + "A" * len(t) + "\n" + "." * len(t) + "\n")
-    p = subprocess.run(
-        [sys.executable, "benchmarks/rna_misfolds.py", str(fa), "hairpin"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert p.returncode == 0, p.stderr
-    report, _, table = p.stdout.partition("\ntarget  ")
-    rep = json.loads(report)
-    assert rep["num"] == 1 and rep["fold_to_target"] == 0.0 and rep["helix_kept"] == {"5-26 (8 bp)": 0.0}
-    assert table.splitlines() == [t, f"{1:6d}  {'.' * len(t)}"]

@@ -1,6 +1,6 @@
 """Molecule graphs that come out in pieces: connected components of a decoded bond matrix, fragment and
 isolated-atom statistics of a set of decoded graphs, and joining the pieces with the bonds the model
-scored highest. The diagnosis behind ``python benchmarks/molecule_fragments.py CHECKPOINT``; nothing
+scored highest. The diagnosis behind ``pfgm-diagnose molecules fragments CHECKPOINT``; nothing
 here changes what the modality decodes."""
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def positive_design(members: Sequence[str], target: str, num: int, seed: int) ->
 
     Such sequences pair the target as the family does and have its per-position composition, but
     none of its negative design (no alternative helix more stable than the target): 1.1 % of the
-    tRNA-like null folds to the target, 27 % of the hairpin's (benchmarks/rna_positive_design.py).
+    tRNA-like null folds to the target, 27 % of the hairpin's (``pfgm-diagnose rna positive-design``).
     A model of it is the guide that points autoguidance at the negative design (docs/sequences.md).
     """
     if not members or any(len(m) != len(target) for m in members):
