@@ -7,7 +7,13 @@
     pfgm-diagnose GROUP NAME --help                                # what one reports, and its options
 
 A diagnostic lives in its modality's ``diagnose`` module, in the ``DIAGNOSTICS`` table
-(:class:`pfgm.modalities.base.Diagnostic`); this command only reads the tables. A group's module is
+(:class:`pfgm.modalities.base.Diagnostic`), named per group in the ``pfgm.diagnostics`` entry-point
+group, so a plugin package adds its own groups from its pyproject.toml:
+
+    [project.entry-points."pfgm.diagnostics"]
+    toy_ring = "pfgm_toy.diagnose"          # DIAGNOSTICS = {"toy_ring": {"radius": Diagnostic(...)}}
+
+This command only reads the tables. A group's module is
 imported when it is used or listed, so one whose optional dependency is missing (rdkit for molecules)
 is listed as unavailable, naming the extra to install, and the other groups still run.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib.metadata import entry_points
 from typing import NoReturn, Sequence
 
 from pfgm.core.errors import ConfigError, UnknownNameError
@@ -24,16 +31,18 @@ from pfgm.modalities.base import EXTRAS, Diagnostic, ModalityUnavailable
 
 from .cli import user_errors
 
-__all__ = ["GROUPS", "main"]
+__all__ = ["DIAGNOSTIC_GROUP", "diagnostics", "groups", "main"]
 
 PROG = "pfgm-diagnose"
 
-#: pfgm-diagnose GROUP → the module whose ``DIAGNOSTICS[GROUP]`` holds the group's subcommands
-GROUPS = {
-    "molecules": "pfgm.modalities.molecules.diagnose",
-    "rna": "pfgm.modalities.sequences.diagnose",
-    "cdr3": "pfgm.modalities.sequences.diagnose",
-}
+#: entry-point group that names, per pfgm-diagnose GROUP, the module whose ``DIAGNOSTICS[GROUP]`` holds
+#: its subcommands: the built-in ones (pfgm's pyproject.toml) and a third-party package's alike
+DIAGNOSTIC_GROUP = "pfgm.diagnostics"
+
+
+def groups() -> dict[str, str]:
+    """{GROUP: its module} over the installed ``pfgm.diagnostics`` entry points, sorted by group."""
+    return {ep.name: ep.value.split(":")[0] for ep in sorted(entry_points(group=DIAGNOSTIC_GROUP), key=lambda e: e.name)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,26 +55,27 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _install_hint(group: str) -> str:
-    extra = EXTRAS.get(GROUPS[group].rpartition(".")[0])
+    extra = EXTRAS.get(groups()[group].rpartition(".")[0])
     return f'; install it with: pip install "pfgm[{extra}]"' if extra else ""
 
 
 def diagnostics(group: str) -> dict[str, Diagnostic]:
     """{NAME: Diagnostic} of ``pfgm-diagnose GROUP``, importing its modality's module."""
-    if group not in GROUPS:
-        raise UnknownNameError(f"unknown diagnostic group {group!r}; available: {', '.join(GROUPS)}")
+    known = groups()
+    if group not in known:
+        raise UnknownNameError(f"unknown diagnostic group {group!r}; available: {', '.join(known)}")
     try:
-        return importlib.import_module(GROUPS[group]).DIAGNOSTICS[group]
+        return importlib.import_module(known[group]).DIAGNOSTICS[group]
     except ImportError as e:
         raise ModalityUnavailable(
-            f"{PROG} {group} cannot be loaded: importing {GROUPS[group]} failed ({e}){_install_hint(group)}"
+            f"{PROG} {group} cannot be loaded: importing {known[group]} failed ({e}){_install_hint(group)}"
         ) from e
 
 
 def listing() -> str:
     """One line per subcommand, by group; a group that cannot be imported in one line saying why."""
     lines = [f"{PROG} GROUP NAME [ARGS]: where a trained model's errors come from ({PROG} GROUP NAME --help for one)", ""]
-    for group in GROUPS:
+    for group in groups():
         try:
             table = diagnostics(group)
         except ModalityUnavailable as e:

@@ -1,8 +1,9 @@
-"""A third-party modality package, as a new user would install one: its own recipe and sampler hook.
+"""A third-party modality package, as a new user would install one: its own recipe, sampler hook and diagnostic.
 
 The package (tests/fixtures/pfgm_toy_plugin) is installed by pip into a fresh virtual environment
-that sees pfgm and its dependencies but not the package's source folder; its modality, recipe and
-sampler hook are found through the entry-point groups alone, and nothing outside it changes.
+that sees pfgm and its dependencies but not the package's source folder; its modality, recipe,
+sampler hook and pfgm-diagnose group are found through the entry-point groups alone, and nothing
+outside it changes.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def test_a_plugin_package_brings_its_modality_recipe_and_sampler_hook(user_venv,
     assert len(points) == 32
     # the last step returns the (hooked) denoised estimate: on the circle exactly iff the hook ran
     assert max(abs(math.hypot(a, b) - 1) for a, b in points) < 1e-5
+    p = _run(user_venv, "diagnose", "toy_ring", "radius", str(out), cwd=tmp_path)  # its own pfgm-diagnose group
+    assert p.returncode == 0 and p.stdout.strip().endswith("over 32 samples"), p.stdout + p.stderr
     assert _written_since(t0) == []  # nothing outside the plugin package changed (nor was written)
 
 
