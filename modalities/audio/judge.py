@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..shared.classifier_scores import inception_score, mean_max_softmax
+from ..shared.classifier_scores import inception_score, inception_score_se, mean_max_softmax
 from ..shared.frechet import feature_frechet_distance
 from ..shared.scorer import Scorer, train_scorer
 
@@ -205,7 +205,7 @@ def _entropy(counts: Tensor) -> float:
 @torch.no_grad()
 def judge_scores(judge: DigitJudge, waves: Tensor, reference_features: np.ndarray, templates: Tensor,
                  template_labels: Tensor, requested: Tensor | None = None) -> dict:  # fmt: skip
-    """The judge's view of waves (M, L): is, entropy (of the predicted-class histogram, nats; ln 10 = 2.30
+    """The judge's view of waves (M, L): is (and is_se, its bootstrap standard error), entropy (of the predicted-class histogram, nats; ln 10 = 2.30
     is uniform over ten digits), max_softmax, fid (judge features vs ``reference_features``), histogram,
     template_margin (mean), template_entropy, template_histogram, and with ``requested`` labels (−1 = none)
     accuracy: the share the judge hears as the digit asked for."""
@@ -216,7 +216,7 @@ def judge_scores(judge: DigitJudge, waves: Tensor, reference_features: np.ndarra
     hist = torch.bincount(logits.argmax(1), minlength=k)
     pred_t, margin = template_margins(judge.front, waves, templates, template_labels, k)
     t_hist = torch.bincount(pred_t, minlength=k)
-    out = {"is": inception_score(logits), "entropy": _entropy(hist), "max_softmax": mean_max_softmax(logits),
+    out = {"is": inception_score(logits), "is_se": inception_score_se(logits), "entropy": _entropy(hist), "max_softmax": mean_max_softmax(logits),
            "fid": feature_frechet_distance(feats.double().numpy(), reference_features) if len(waves) >= 2 else math.nan,
            "histogram": hist.tolist(), "template_margin": float(margin.mean()), "template_entropy": _entropy(t_hist),
            "template_histogram": t_hist.tolist()}  # fmt: skip

@@ -6,6 +6,8 @@ All take logits (M, K) (any real values; −inf is allowed and means probability
 with ``xlogy`` so that exactly one-hot predictions give exact values (0·log 0 = 0):
 
 - ``inception_score``: exp(E_x KL(p(y|x) ‖ p(y))), p(y) the mean prediction. 1 … K; higher is better.
+  ``inception_score_se``: its standard error over the sample set, by the bootstrap (the score is not a
+  mean of per-sample terms: p(y) depends on every sample).
 - ``modified_inception_score`` (Gurumurthy et al. 2017): exp(E_{x≠x'} KL(p(y|x) ‖ p(y|x'))) over
   pairs of distinct samples; rewards confident *and* diverse predictions within a set. Higher is better.
 - ``am_score`` (Zhou et al. 2018): KL(p_ref(y) ‖ p(y)) + E_x H(p(y|x)), p_ref the classifier's mean
@@ -20,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["inception_score", "modified_inception_score", "am_score", "mean_max_softmax", "class_scores"]
+__all__ = ["inception_score", "inception_score_se", "modified_inception_score", "am_score", "mean_max_softmax", "class_scores"]
 
 
 def _probs(logits: Tensor) -> Tensor:
@@ -39,6 +41,18 @@ def inception_score(logits: Tensor) -> float:
     """exp(mean_i KL(p_i ‖ mean_j p_j)). logits (M, K)."""
     p = _probs(logits)
     return math.exp(_kl(p, p.mean(0, keepdim=True)).mean().item())
+
+
+def inception_score_se(logits: Tensor, resamples: int = 200, seed: int = 0) -> float:
+    """The bootstrap standard error of :func:`inception_score`: the SD of the score over ``resamples``
+    draws of M samples with replacement (seeded, so a report is reproducible). logits (M, K)."""
+    p = _probs(logits).detach()
+    idx = torch.randint(0, p.shape[0], (resamples, p.shape[0]), generator=torch.Generator().manual_seed(seed))
+    scores = []
+    for chunk in idx.split(25):  # (25, M, K) at a time: memory stays small for large M
+        boot = p[chunk]
+        scores.append(_kl(boot, boot.mean(1, keepdim=True)).mean(1).exp())
+    return torch.cat(scores).std().item()
 
 
 def modified_inception_score(logits: Tensor, chunk: int = 256) -> float:
