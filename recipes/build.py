@@ -262,7 +262,7 @@ def generate_config(
     given = {k: v for k, v in (overrides or {}).items() if v is not None}  # layer 1
     bad = sorted(set(stored) - known) + sorted(set(given) - known)
     if bad:
-        raise ConfigError(f"unknown sampler key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"unknown sampler key(s) {', '.join('sampler.' + k for k in bad)}; known: {', '.join(sorted(known))}")
     pf = pfgm if pfgm is not None else PFGMConfig.from_dict(config.get("pfgm"), "pfgm")
     s = {"sigma_min": pf.sigma_min, "sigma_max": pf.sigma_max}  # layer 4 (GenerateConfig fills in layer 5)
     s.update(stored)

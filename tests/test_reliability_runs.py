@@ -353,7 +353,7 @@ def test_kill_9_soak_50_trials(tmp_path):
     [
         ({"num_samples": 0}, "num_samples must be a whole number ≥ 1"),
         ({"out": ""}, "out must name a folder or file"),
-        ({"sampler": {"stepz": 3}}, "unknown sampler key(s) stepz"),
+        ({"sampler": {"stepz": 3}}, "unknown sampler key(s) sampler.stepz"),
         ({"sampler": {"steps": "abc"}}, "sampler.steps"),
         ({"foo": 1}, "unknown top-level key(s) foo"),
         ({"pfgm": {"D": 0}}, "D"),
