@@ -3,8 +3,9 @@
     python benchmarks/choosing_d.py                 # the page from benchmarks/results/d_sweep.jsonl + d_advice.jsonl
     python benchmarks/choosing_d.py --from-scratch  # first run every sweep and advice below (hours), then the page
 
-Per recipe: its headline metric per D and cell (mean over training seeds ± standard error; with one
-seed, the metric's own sampling SE where it has one), the paper's claims (few steps, injected errors,
+Per recipe: its headline metric per D and cell (mean over training seeds ± standard error: the spread
+over seeds, never below the mean's own sampling SE where the metric has one; with one seed, that
+sampling SE or none), the paper's claims (few steps, injected errors,
 quantized weights, a sweet spot at the default sampler) judged against D = ∞ with a difference in
 standard errors, and the advisor's answer per goal checked against the sweep's best tier (within
 two SE of the best D). Nothing is called a win inside two standard errors.
@@ -63,7 +64,7 @@ RECIPES = {
         "pgen_positive",
         True,
         "share of CDR3s with OLGA Pgen > 0 (higher is better)",
-        "pfgm-bench sweep recipe=cdr3 'ladder=[6,45,360,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=500",
+        "pfgm-bench sweep recipe=cdr3 'ladder=[6,45,360,inf]' 'seeds=[0]' trainer.max_steps=1500 num_samples=200",
     ),
 }
 ADVISE = "pfgm-bench advise recipe={recipe} goal={goal} 'candidates={ladder}'"
@@ -131,10 +132,15 @@ def table(records: list[dict], metric: str) -> dict[tuple[str, float], tuple[flo
     out = {}
     for key, vals in by.items():
         xs = [v for v, _ in vals]
+        own = [e for _, e in vals if e is not None]
+        # the mean's own sampling noise, sqrt(Σ se_i²)/k: a floor under the spread over few seeds,
+        # which two seeds that happen to agree would put at 0
+        sampling = math.sqrt(sum(e * e for e in own)) / len(xs) if len(own) == len(xs) else None
         if len(xs) > 1:
-            se = statistics.stdev(xs) / math.sqrt(len(xs))
+            spread = statistics.stdev(xs) / math.sqrt(len(xs))
+            se = spread if sampling is None else max(spread, sampling)
         else:
-            se = vals[0][1]
+            se = sampling
         out[key] = (statistics.fmean(xs), se, len(xs))
     return out
 
@@ -246,7 +252,8 @@ def section(recipe: str, records: list[dict], advice: list[dict]) -> list[str]:
         "",
         f"N = {r0['N']} (10–90%: {r0['N_p10']}–{r0['N_p90']}); {len(seeds)} training seed(s) per D; "
         f"{'/'.join(map(str, steps))} training steps; {r0['n_samples']} samples per cell. Metric: {label}. "
-        "Mean ± SE over training seeds (one seed: the metric's own sampling SE, or none); "
+        "Mean ± SE over training seeds (the spread over seeds, never below the mean's own sampling SE; one seed: "
+        "that sampling SE, or none); "
         "**bold**: within two SE of the best D of the column (a column without SE bolds its best D only and ranks nothing).",
         "",
         f"```\n{command}\n```",
