@@ -68,6 +68,15 @@ RECIPES = {
     ),
 }
 ADVISE = "pfgm-bench advise recipe={recipe} goal={goal} 'candidates={ladder}'"
+#: advice options beyond the template: speech probes 128 samples (a mel U-Net's sampling is dear beside its
+#: short training; 512 cost up to 20% of it); cdr3 probes the sweep's own D = ∞ run (1,500 of 20,000 steps)
+ADVISE_EXTRA = {"speech_digits_8k": " num_samples=128", "cdr3": " pilot=runs/sweep/cdr3-Dinf-s0"}
+
+
+def advise_command(recipe: str, goal: str, ladder: str | None) -> str:
+    cmd = ADVISE.format(recipe=recipe, goal=goal, ladder=ladder)
+    return (cmd if ladder else cmd.replace(" 'candidates=None'", "")) + ADVISE_EXTRA.get(recipe, "")
+
 
 #: cell label → (solver, steps, alpha, bits); the goal each claim and advice is judged on
 CELLS = {
@@ -314,7 +323,7 @@ def section(recipe: str, records: list[dict], advice: list[dict]) -> list[str]:
             'probes the recipe\'s own sampler, which for some recipes differs from the cell (see "probed with").',
         ]
         ladder = "[" + ",".join(_D_label(D).replace("∞", "inf") for D in Ds) + "]"
-        lines += ["", "```", *(ADVISE.format(recipe=recipe, goal=g, ladder=ladder) for g in GOAL_CELL), "```"]
+        lines += ["", "```", *(advise_command(recipe, g, ladder) for g in GOAL_CELL), "```"]
     return lines + [""]
 
 
@@ -409,7 +418,7 @@ def from_scratch() -> None:
         subprocess.run(command, shell=True, check=True, cwd=ROOT)
         for goal in GOAL_CELL:
             subprocess.run(
-                ADVISE.format(recipe=recipe, goal=goal, ladder="null").replace("'candidates=null'", ""),
+                advise_command(recipe, goal, None),
                 shell=True,
                 check=True,
                 cwd=ROOT,
