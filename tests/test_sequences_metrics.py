@@ -77,6 +77,8 @@ def test_pgen_summary_and_ks():
     lp = np.array([-10.0, -12.0, -math.inf, -14.0])
     s = M.pgen_summary(lp)
     assert s["pgen_positive"] == 0.75 and s["log10_pgen_mean"] == -12.0 and s["log10_pgen_median"] == -12.0
+    assert s["log10_pgen_mean_se"] == pytest.approx(2.0 / math.sqrt(3))  # SD 2 of (−10, −12, −14), over √3
+    assert math.isnan(M.pgen_summary(np.array([-9.0, -math.inf]))["log10_pgen_mean_se"])  # one finite value: no SE
     assert M.pgen_ks(np.array([-1.0, -2.0]), np.array([-1.0, -2.0])) == 0.0
     assert M.pgen_ks(np.array([-1.0, -2.0]), np.array([-5.0, -6.0])) == 1.0
     # Pgen = 0 counts as the lowest value: [-inf, -1] vs [-1, -1] differ in half the mass

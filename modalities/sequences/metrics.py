@@ -194,11 +194,12 @@ def conformity(x: np.ndarray, ref: np.ndarray) -> float:
 
 
 def pgen_summary(log10p: np.ndarray) -> dict[str, float]:
-    """Mean/median log10 Pgen over Pgen > 0, and the share with Pgen > 0."""
+    """Mean/median log10 Pgen over Pgen > 0 (the mean with its standard error), and the share with Pgen > 0."""
     finite = log10p[np.isfinite(log10p)]
     return {
         "pgen_positive": float(np.isfinite(log10p).mean()) if len(log10p) else math.nan,
         "log10_pgen_mean": float(finite.mean()) if len(finite) else math.nan,
+        "log10_pgen_mean_se": float(finite.std(ddof=1) / math.sqrt(len(finite))) if len(finite) > 1 else math.nan,
         "log10_pgen_median": float(np.median(finite)) if len(finite) else math.nan,
     }
 
