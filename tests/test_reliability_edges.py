@@ -21,20 +21,8 @@ from pfgm.recipes.validate import check_sample, check_train
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
-#: pfgm-train's Hydra overrides for the toy modality of pfgm.reliability (no recipe file)
-TOY_TRAIN = [
-    "+modality.name=reliability_toy",
-    "+modality.n=64",
-    "+modality.dim=8",
-    "+backbone.hidden=32",
-    "pfgm.sigma_data=0.5",
-    "trainer.max_steps=2",
-    "trainer.batch_size=8",
-    "trainer.progress=false",
-    "trainer.preview_every=0",
-    "preview_samples=0",
-    "sampler.steps=2",
-]
+#: pfgm-train on the toy modality of pfgm.reliability (no recipe file), two steps
+TOY_TRAIN = [*rel.TOY_TRAIN, "trainer.max_steps=2"]
 
 
 def train(run: Path, **kw) -> dict:
