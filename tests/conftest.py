@@ -1,4 +1,4 @@
-"""tests/fixtures holds helpers the tests share (toy_modality.py): on sys.path, they import by plain name,
+"""tests/fixtures holds helpers the tests share (toy_modality.py, fresh_venv.py): on sys.path, they import by plain name,
 as the test modules do (a package named ``tests`` in site-packages would shadow ours)."""
 
 import sys

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from fresh_venv import fresh_venv, pip_install
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,25 +77,8 @@ def test_the_wheel_installs_one_top_level_name(wheel):
 
 
 def test_a_venv_with_only_pfgm_cannot_import_configs(wheel, tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-index",
-            str(wheel),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert p.returncode == 0, p.stdout + p.stderr
+    venv = fresh_venv(tmp_path / "venv")
+    pip_install(venv, wheel)
     for name in ("configs", "recipes", "modalities", "pfgm_core", "pfgm_zoo"):
         r = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {name}"], cwd=tmp_path, capture_output=True, text=True)
         assert r.returncode != 0 and "ModuleNotFoundError" in r.stderr, name

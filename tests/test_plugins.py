@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fresh_venv import fresh_venv, pip_install
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "tests" / "fixtures" / "pfgm_toy_plugin"
@@ -43,8 +44,7 @@ def _written_since(t0: float) -> list[str]:
 def user_venv(tmp_path_factory) -> Path:
     """A fresh venv that sees this environment's packages (pfgm included) and gets pfgm-toy by pip."""
     root = tmp_path_factory.mktemp("user")
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    venv = fresh_venv(root / "venv")
     site = Path(
         subprocess.run(
             [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -57,24 +57,7 @@ def user_venv(tmp_path_factory) -> Path:
     (site / "_parent_env.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     source = root / "pfgm_toy_plugin"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert p.returncode == 0, p.stdout + p.stderr
+    pip_install(venv, source, "--no-build-isolation")
     shutil.rmtree(source)  # the installed copy is all the venv has
     return venv
 
