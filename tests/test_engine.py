@@ -33,6 +33,11 @@ def _points_cfg(run_dir: Path, **trainer) -> dict:
     return cfg
 
 
+def _sample_config(run, num_samples: int) -> dict:
+    """pfgm-sample's config for ``run`` on the CPU at seed 0, the checkpoint's own sampler."""
+    return {"checkpoint": str(run), "num_samples": num_samples, "seed": 0, "device": "cpu", "sampler": {}, "progress": False}
+
+
 def test_third_party_adapter_trains_and_samples(tmp_path):
     cfg = _points_cfg(tmp_path / "run", max_steps=400, batch_size=128, lr=1e-2)
     cfg["pfgm"].update(D=4, sigma_data="auto")
@@ -42,17 +47,7 @@ def test_third_party_adapter_trains_and_samples(tmp_path):
     _, cfg_back, meta = load_weights(tmp_path / "run" / "ema.safetensors")
     assert cfg_back["modality"]["name"] == "ring_test" and cfg_back["pfgm"]["D"] == 4
     assert math.isclose(cfg_back["pfgm"]["sigma_data"], math.sqrt(0.5), rel_tol=1e-3)  # RMS of a unit ring's coords
-    modality, objects, info, _ = generate_from_checkpoint(
-        {
-            "checkpoint": str(tmp_path / "run"),
-            "num_samples": 256,
-            "seed": 0,
-            "device": "cpu",
-            "D": None,
-            "sampler": {},
-            "progress": False,
-        }
-    )
+    modality, objects, info, _ = generate_from_checkpoint(_sample_config(tmp_path / "run", 256))
     assert info["nfe_per_sample"] == 35 and len(objects) == 256
     err = modality.evaluate(objects).metrics["ring_error"]
     # untrained (prior draws at σ_max = 80) would be ~50; the learnt ring is ~0.08 (measured)
@@ -205,17 +200,7 @@ def test_bf16_autocast_trains_in_bf16_and_still_learns(tmp_path, bf16):
     # the exported weights are float32 either way (autocast casts activations, not parameters)
     state, _, _ = load_weights(tmp_path / "run" / "ema.safetensors")
     assert all(t.dtype == torch.float32 for t in state.values())
-    modality, objects, _, _ = generate_from_checkpoint(
-        {
-            "checkpoint": str(tmp_path / "run"),
-            "num_samples": 256,
-            "seed": 0,
-            "device": "cpu",
-            "D": None,
-            "sampler": {},
-            "progress": False,
-        }
-    )
+    modality, objects, _, _ = generate_from_checkpoint(_sample_config(tmp_path / "run", 256))
     err = modality.evaluate(objects).metrics["ring_error"]
     assert err < 0.2, err  # untrained: ~50
 
@@ -227,7 +212,6 @@ def test_sample_time_modality_options_reach_the_sampler(tmp_path):
         "num_samples": 4,
         "seed": 0,
         "device": "cpu",
-        "D": None,
         "sampler": {"steps": 2},
         "progress": False,
     }

@@ -92,7 +92,6 @@ def test_one_training_step(name, tmp_path):
             "num_samples": 2,
             "seed": 0,
             "device": "cpu",
-            "D": None,
             "sampler": {"steps": 2},
             "progress": False,
         }
@@ -108,7 +107,6 @@ def _sample_one_step(name: str, tmp_path: Path, sampler: dict, refuses: str | No
         "num_samples": 2,
         "seed": 0,
         "device": "cpu",
-        "D": None,
         "sampler": {"steps": 3, **sampler},
         "progress": False,
     }
@@ -174,7 +172,6 @@ def test_categorical_objective_through_the_cli_path(tmp_path):
             "num_samples": 3,
             "seed": 0,
             "device": "cpu",
-            "D": None,
             "sampler": {"steps": 3},
             "progress": False,
         }
